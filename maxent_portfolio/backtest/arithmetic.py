@@ -1,0 +1,113 @@
+"""Drift and cost arithmetic shared by the backtest engine and the gym environments.
+
+Conventions (one place, used everywhere):
+
+* Weights have ``M = n_assets + 1`` entries; the **last entry is cash**.
+* Weights ``w`` set at the close of ``t`` earn the simple returns of ``t + 1``.
+* Between rebalances weights drift with prices: ``w_{t+1} = w_t (1 + r_{t+1}) / (1 + g_{t+1})``
+  where ``g_{t+1} = w_t . r_{t+1}`` is the gross portfolio return.
+* A rebalance from drifted ``w_-`` to target ``w_+`` costs ``sum_i c_i |w_+,i - w_-,i|`` of
+  portfolio value over the risky assets (cash is the funding leg and is free). The cost is paid
+  at the rebalance close, so the next period's net return is ``(1 - cost)(1 + g) - 1``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def drift(weights: np.ndarray, asset_returns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hold ``weights`` through ``L`` periods of returns without trading.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (..., M)
+        Weights at the close before the first period (post-rebalance), summing to 1.
+    asset_returns : ndarray of shape (..., L, M)
+        Simple returns of each asset (cash last) over the ``L`` periods.
+
+    Returns
+    -------
+    gross : ndarray of shape (..., L)
+        Gross (pre-cost) portfolio return of each period.
+    drifted : ndarray of shape (..., L, M)
+        Weights at the close of each period, after drifting with prices.
+    """
+    growth = np.cumprod(1.0 + asset_returns, axis=-2)
+    positions = weights[..., None, :] * growth
+    value = positions.sum(axis=-1)
+    drifted = positions / value[..., None]
+    previous = np.concatenate([np.ones_like(value[..., :1]), value[..., :-1]], axis=-1)
+    gross = value / previous - 1.0
+    return gross, drifted
+
+
+def rebalance_cost(target: np.ndarray, drifted: np.ndarray,
+                   cost_rate: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """Turnover and cost of trading from ``drifted`` to ``target``.
+
+    Parameters
+    ----------
+    target, drifted : ndarray of shape (..., M)
+        Weights after and before the trade, cash last.
+    cost_rate : float or ndarray of shape (M - 1,)
+        Proportional cost per unit of traded value for each risky asset (10 bps = 0.001).
+
+    Returns
+    -------
+    turnover : ndarray of shape (...,)
+        One-way turnover ``sum_i |target_i - drifted_i|`` over the risky assets.
+    cost : ndarray of shape (...,)
+        Cost as a fraction of portfolio value.
+    """
+    traded = np.abs(target[..., :-1] - drifted[..., :-1])
+    turnover = traded.sum(axis=-1)
+    cost = (traded * cost_rate).sum(axis=-1) if np.ndim(cost_rate) else turnover * cost_rate
+    return turnover, cost
+
+
+def net_of_cost(gross: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """Net simple return of a period whose opening rebalance cost ``cost`` of value."""
+    return (1.0 - cost) * (1.0 + gross) - 1.0
+
+
+def step(target: np.ndarray, drifted: np.ndarray, asset_returns: np.ndarray,
+         cost_rate: np.ndarray | float) -> tuple[np.ndarray, ...]:
+    """One rebalance-then-hold period, batched: what the environments call each step.
+
+    Parameters
+    ----------
+    target, drifted : ndarray of shape (B, M)
+    asset_returns : ndarray of shape (B, M)
+
+    Returns
+    -------
+    net, gross, turnover, cost : ndarray of shape (B,)
+    new_drifted : ndarray of shape (B, M)
+    """
+    turnover, cost = rebalance_cost(target, drifted, cost_rate)
+    gross, new = drift(target, asset_returns[..., None, :])
+    gross = gross[..., 0]
+    return net_of_cost(gross, cost), gross, turnover, cost, new[..., 0, :]
+
+
+def cap_weights(weights: np.ndarray, max_weight: float) -> np.ndarray:
+    """Cap each risky weight at ``max_weight``, handing the excess to uncapped assets pro rata.
+
+    When every risky asset is capped the remainder goes to cash (last entry).
+    """
+    w = weights.astype(float).copy()
+    risky = w[:-1]
+    for _ in range(len(risky)):
+        over = risky > max_weight + 1e-15
+        if not over.any():
+            break
+        excess = (risky[over] - max_weight).sum()
+        risky[over] = max_weight
+        room = (~over) & (risky < max_weight)
+        if not room.any() or risky[room].sum() <= 0:
+            w[-1] += excess
+            break
+        risky[room] += excess * risky[room] / risky[room].sum()
+    w[:-1] = risky
+    return w

@@ -1,0 +1,393 @@
+"""The walk-forward, cost-aware backtest engine. Pure computation: no I/O.
+
+Every strategy, the SAC agent included, runs through :func:`run_backtest`. The engine hands a
+strategy only ``returns.iloc[: t + 1]`` at decision date ``t``; the weights it returns earn the
+returns of ``t + 1``. Drift and cost use :mod:`maxent_portfolio.backtest.arithmetic`, the same
+code the gym environments step with.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from maxent_portfolio.backtest.arithmetic import cap_weights, drift, net_of_cost, rebalance_cost
+from maxent_portfolio.backtest.walkforward import Fold, TrainTestSplit, WalkForward
+from maxent_portfolio.errors import ConfigError, StrategyError
+from maxent_portfolio.strategies.base import CASH, Strategy
+
+WEIGHT_TOLERANCE = 1e-6
+"""How far from 1 a strategy's weights may sum before they are refused."""
+
+_CALENDAR = {"daily": None, "weekly": "W", "monthly": "M", "quarterly": "Q", "yearly": "Y"}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When to rebalance.
+
+    ``kind`` is one of ``daily``, ``weekly``, ``monthly``, ``quarterly``, ``yearly`` (the last
+    trading day of each calendar period), ``every`` (every ``k`` periods) or ``drift`` (when any
+    weight has drifted more than ``threshold`` from its last target). The first decision of
+    every walk-forward fold is always a rebalance, so a refit model trades at once.
+    """
+
+    kind: str = "monthly"
+    k: int = 1
+    threshold: float = 0.05
+
+    @classmethod
+    def parse(cls, text: str | int | Schedule) -> Schedule:
+        """Read ``daily|weekly|monthly|quarterly|yearly``, ``every:K`` (or an int) or ``drift:X``."""
+        if isinstance(text, Schedule):
+            return text
+        if isinstance(text, int):
+            text = f"every:{text}"
+        value = str(text).strip().lower()
+        if value in _CALENDAR:
+            return cls(value)
+        kind, _, arg = value.partition(":")
+        try:
+            if kind == "every" and int(arg) >= 1:
+                return cls("every", k=int(arg))
+            if kind == "drift" and 0 < float(arg) < 1:
+                return cls("drift", threshold=float(arg))
+        except ValueError:
+            pass
+        raise ConfigError(f"unknown rebalance schedule {text!r}: use daily, weekly, monthly, "
+                          "quarterly, yearly, every:K (K >= 1) or drift:X (0 < X < 1)")
+
+    def flags(self, index: pd.DatetimeIndex, first: int, last: int) -> np.ndarray:
+        """Boolean rebalance flags for decision positions ``first..last`` (inclusive).
+
+        A calendar decision at ``t`` fires when ``t + 1`` falls in a new period. ``drift``
+        returns only the first flag; the engine checks drift as it goes.
+        """
+        n = last - first + 1
+        flags = np.zeros(n, dtype=bool)
+        flags[0] = True
+        if self.kind == "daily":
+            flags[:] = True
+        elif self.kind == "every":
+            flags[:: self.k] = True
+        elif self.kind in ("weekly", "monthly", "quarterly", "yearly"):
+            dates = index[first: last + 2]
+            if self.kind == "weekly":
+                iso = dates.isocalendar()
+                key = iso["year"].to_numpy() * 100 + iso["week"].to_numpy()
+            else:
+                freq = _CALENDAR[self.kind]
+                key = dates.to_period(freq).asi8  # type: ignore[arg-type]
+            change = key[1:] != key[:-1]
+            flags[: len(change)] |= change
+        return flags
+
+
+@dataclass
+class BacktestResult:
+    """Out-of-sample outcome of one strategy.
+
+    Attributes
+    ----------
+    name : str
+    returns : pd.Series of shape (n_oos,)
+        Net simple returns, indexed by the date they are earned.
+    gross_returns : pd.Series of shape (n_oos,)
+    holdings : pd.DataFrame of shape (n_oos, n_assets + 1)
+        Weights held over each period (post-rebalance, pre-drift), cash last.
+    targets : pd.DataFrame of shape (n_rebalances, n_assets + 1)
+        Target weights, indexed by the decision date they were chosen on.
+    drifted : pd.DataFrame of shape (n_rebalances, n_assets + 1)
+        Weights just before each rebalance.
+    turnover, costs : pd.Series of shape (n_rebalances,)
+        One-way turnover and cost (fraction of value) at each rebalance.
+    folds : list of dict
+        Walk-forward boundaries as ISO dates.
+    investable : bool
+        False for hindsight benchmarks.
+    periods_per_year : int
+    """
+
+    name: str
+    returns: pd.Series
+    gross_returns: pd.Series
+    holdings: pd.DataFrame
+    targets: pd.DataFrame
+    drifted: pd.DataFrame
+    turnover: pd.Series
+    costs: pd.Series
+    folds: list[dict[str, str]]
+    investable: bool = True
+    periods_per_year: int = 252
+    extras: dict[str, pd.Series] = field(default_factory=dict)
+    """Strategy-specific series for reports, e.g. the SAC policy's entropy."""
+
+    @property
+    def equity(self) -> pd.Series:
+        """Growth of 1 unit of capital, net of costs."""
+        return (1.0 + self.returns).cumprod()
+
+
+def _culprit_location(exc: BaseException) -> str:
+    """``file:line`` of the innermost frame outside this package: where a plug-in failed."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    package = str(Path(__file__).resolve().parents[1])
+    for frame in reversed(frames):
+        if not str(Path(frame.filename).resolve()).startswith(package):
+            return f"{frame.filename}:{frame.lineno}"
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+
+
+def _guard(strategy: Strategy, what: str, when: object, call: Callable[[], object]) -> object:
+    """Run a strategy call; turn its exceptions into one-line errors naming where it failed."""
+    try:
+        return call()
+    except StrategyError:
+        raise
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # a user's plug-in may raise anything
+        raise StrategyError(
+            f"strategy {strategy.name!r} failed in {what} on {when}: "
+            f"{type(exc).__name__}: {exc} ({_culprit_location(exc)})") from exc
+
+
+def validate_weights(weights: object, columns: Sequence[str], strategy: str,
+                     date: object, long_only: bool = True) -> np.ndarray:
+    """Check a strategy's output and return it as an array over ``columns`` (cash last).
+
+    Raises
+    ------
+    StrategyError
+        On a non-Series, unknown assets, NaN or infinite weights, negative weights when
+        ``long_only``, or a sum off 1 by more than ``WEIGHT_TOLERANCE``. The message names the
+        strategy and the date.
+    """
+    where = f"strategy {strategy!r} on {pd.Timestamp(date).date()}"  # type: ignore[arg-type]
+    if not isinstance(weights, pd.Series):
+        raise StrategyError(f"{where}: allocate must return a pandas Series of weights by "
+                            f"asset, got {type(weights).__name__}")
+    unknown = [str(a) for a in weights.index if a not in set(columns)]
+    if unknown:
+        raise StrategyError(f"{where}: unknown assets {', '.join(unknown[:5])}")
+    if weights.index.has_duplicates:
+        raise StrategyError(f"{where}: duplicated assets in the weights")
+    values = pd.to_numeric(weights, errors="coerce").reindex(list(columns), fill_value=0.0)
+    w = values.to_numpy(dtype=float)
+    if not np.isfinite(w).all():
+        bad = [c for c, x in zip(columns, w, strict=True) if not np.isfinite(x)]
+        raise StrategyError(f"{where}: non-finite weight for {', '.join(bad[:5])}")
+    if long_only and (w < -WEIGHT_TOLERANCE).any():
+        bad = [f"{c}={x:.4g}" for c, x in zip(columns, w, strict=True) if x < -WEIGHT_TOLERANCE]
+        raise StrategyError(f"{where}: negative weights in a long-only backtest: "
+                            f"{', '.join(bad[:5])}")
+    total = w.sum()
+    if abs(total - 1.0) > WEIGHT_TOLERANCE:
+        raise StrategyError(f"{where}: weights sum to {total:.6g}, must be 1 "
+                            f"(within {WEIGHT_TOLERANCE:g})")
+    if long_only:
+        w = np.clip(w, 0.0, None)
+    return w / w.sum()
+
+
+def _resolve_splits(n: int, splits: WalkForward | TrainTestSplit | Sequence[Fold] | None
+                    ) -> list[Fold]:
+    if splits is None:
+        splits = WalkForward()
+    if isinstance(splits, WalkForward | TrainTestSplit):
+        return splits.split(n)
+    return list(splits)
+
+
+def _cost_vector(cost_bps: float | pd.Series | Sequence[float], slippage_bps: float,
+                 assets: Sequence[str]) -> np.ndarray:
+    if isinstance(cost_bps, pd.Series):
+        missing = [a for a in assets if a not in cost_bps.index]
+        if missing:
+            raise ConfigError(f"per-asset cost missing for {', '.join(missing[:5])}")
+        rate = cost_bps.reindex(list(assets)).to_numpy(dtype=float)
+    else:
+        rate = np.broadcast_to(np.asarray(cost_bps, dtype=float), (len(assets),)).copy()
+    if (rate < 0).any() or not np.isfinite(rate).all() or slippage_bps < 0:
+        raise ConfigError("costs and slippage must be finite and non-negative (in bps)")
+    return (rate + slippage_bps) / 1e4
+
+
+def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
+                 splits: WalkForward | TrainTestSplit | Sequence[Fold] | None = None,
+                 rebalance: str | int | Schedule = "monthly",
+                 cost_bps: float | pd.Series | Sequence[float] = 10.0,
+                 slippage_bps: float = 0.0,
+                 cash_return: float | pd.Series = 0.0,
+                 max_weight: float | None = None,
+                 long_only: bool = True,
+                 periods_per_year: int = 252,
+                 on_fold: Callable[[int, Fold], None] | None = None) -> BacktestResult:
+    """Walk ``strategy`` forward over ``returns`` and account for drift and costs.
+
+    Parameters
+    ----------
+    returns : pd.DataFrame of shape (n_observations, n_assets)
+        Simple returns; row ``t`` is earned from ``t - 1`` to ``t``.
+    strategy : Strategy
+        Refit (``fit``) on each fold's training window, then asked to ``allocate`` at each
+        rebalance decision of the fold's test window.
+    splits : WalkForward, TrainTestSplit or list of Fold, optional
+        Defaults to ``WalkForward()``: 3 years of training, yearly refits, expanding window.
+    rebalance : str, int or Schedule
+        See :class:`Schedule`.
+    cost_bps : float or pd.Series
+        Proportional cost per unit traded, in basis points; a Series gives it per asset.
+    slippage_bps : float
+        Extra proportional cost per unit traded, in basis points.
+    cash_return : float or pd.Series
+        Per-period simple return of the cash leg (default 0).
+    max_weight : float, optional
+        Cap on each risky weight; excess goes to uncapped assets pro rata, else to cash.
+    long_only : bool
+        Refuse negative weights.
+    periods_per_year : int
+        Stored on the result for the measures.
+    on_fold : callable, optional
+        Called as ``on_fold(i, fold)`` before each fold; for progress display.
+
+    Returns
+    -------
+    BacktestResult
+    """
+    if returns.empty or returns.shape[1] == 0:
+        raise ConfigError("no returns to backtest")
+    schedule = Schedule.parse(rebalance)
+    if max_weight is not None and not 0 < max_weight <= 1:
+        raise ConfigError(f"max weight must be in (0, 1], got {max_weight}")
+    assets = [str(c) for c in returns.columns]
+    columns = [*assets, CASH]
+    n, m = len(returns), len(columns)
+    rate = _cost_vector(cost_bps, slippage_bps, assets)
+    cash = (cash_return.reindex(returns.index).fillna(0.0).to_numpy(dtype=float)
+            if isinstance(cash_return, pd.Series) else np.full(n, float(cash_return)))
+    r_ext = np.column_stack([returns.to_numpy(dtype=float), cash])
+    folds = _resolve_splits(n, splits)
+    index = returns.index
+
+    strategy.reset()
+    constant = strategy.constant_weights(assets)
+    vectorised = strategy.stateless and schedule.kind != "drift"
+
+    targets: list[np.ndarray] = []
+    decisions: list[int] = []  # decision position t; earns from t + 1
+    seg_end: list[int] = []  # exclusive end (position) of the holding segment
+    state = np.zeros(m)
+    state[-1] = 1.0  # start fully in cash: the first allocation pays its costs
+
+    def decide(t: int, current: np.ndarray) -> np.ndarray:
+        if constant is not None:
+            w = np.append(np.asarray(constant, dtype=float), 0.0) \
+                if len(constant) == len(assets) else np.asarray(constant, dtype=float)
+        else:
+            current_s = pd.Series(current, index=columns)
+            raw = _guard(strategy, "allocate", index[t].date(),
+                         lambda: strategy.allocate(returns.iloc[: t + 1], current_s))
+            w = validate_weights(raw, columns, strategy.name, index[t], long_only)
+        return cap_weights(w, max_weight) if max_weight is not None else w
+
+    for i, fold in enumerate(folds):
+        if on_fold is not None:
+            on_fold(i, fold)
+        train = returns.iloc[fold.train_start: fold.train_end]
+        _guard(strategy, "fit", f"the window ending {index[fold.train_end - 1].date()}",
+               lambda train=train: strategy.fit(train))
+        first, last = fold.test_start - 1, fold.test_end - 2
+        flags = schedule.flags(index, first, last)
+        if schedule.kind == "drift":
+            t = first
+            while t <= last:
+                w = decide(t, state)
+                targets.append(w)
+                decisions.append(t)
+                nxt = t + 1
+                held = w
+                while nxt <= last:
+                    _, d = drift(held, r_ext[nxt][None, :])
+                    held = d[0]
+                    if np.abs(held - w).max() > schedule.threshold:
+                        break
+                    nxt += 1
+                end = nxt + 1 if nxt <= last else fold.test_end
+                seg_end.append(end)
+                state = held
+                t = end - 1
+            continue
+        starts = first + np.flatnonzero(flags)
+        ends = np.append(starts[1:] + 1, fold.test_end)
+        if vectorised:
+            for t in starts:
+                targets.append(decide(int(t), state))
+            decisions.extend(int(t) for t in starts)
+            seg_end.extend(int(e) for e in ends)
+            # Drift is computed in one batch in _assemble; stateless strategies ignore `current`.
+        else:
+            for t, end in zip(starts, ends, strict=True):
+                w = decide(int(t), state)
+                targets.append(w)
+                decisions.append(int(t))
+                seg_end.append(int(end))
+                _, path = drift(w, r_ext[t + 1: end])
+                state = path[-1]
+
+    return _assemble(strategy, returns, r_ext, columns, np.array(targets), np.array(decisions),
+                     np.array(seg_end), rate, folds, periods_per_year)
+
+
+def _assemble(strategy: Strategy, returns: pd.DataFrame, r_ext: np.ndarray, columns: list[str],
+              targets: np.ndarray, decisions: np.ndarray, seg_end: np.ndarray,
+              rate: np.ndarray, folds: list[Fold], periods_per_year: int) -> BacktestResult:
+    """Run every holding segment through `drift` in one padded batch and tally costs."""
+    index = returns.index
+    k, m = targets.shape
+    starts = decisions + 1
+    lengths = seg_end - starts
+    width = int(lengths.max())
+    offsets = np.arange(width)
+    pos = starts[:, None] + offsets[None, :]
+    valid = offsets[None, :] < lengths[:, None]
+    padded = np.where(valid[..., None], r_ext[np.minimum(pos, len(r_ext) - 1)], 0.0)
+    gross, drifted = drift(targets, padded)
+
+    # Weights just before each rebalance: the end of the previous segment, cash at the start.
+    before = np.empty_like(targets)
+    before[0] = np.eye(m)[-1]
+    before[1:] = drifted[np.arange(k - 1), lengths[:-1] - 1]
+    # Across a gap between test windows the previous segment's end is stale but still what is
+    # held; the next fold's first decision trades from it.
+    turnover, cost = rebalance_cost(targets, before, rate)
+
+    net = gross.copy()
+    net[:, 0] = net_of_cost(gross[:, 0], cost)
+    hold = np.concatenate([targets[:, None, :], drifted[:, :-1, :]], axis=1)
+
+    flat = valid.ravel()
+    when = pos.ravel()[flat]
+    oos_index = index[when]
+    dec_index = index[decisions]
+    return BacktestResult(
+        name=strategy.name,
+        returns=pd.Series(net.ravel()[flat], index=oos_index, name=strategy.name),
+        gross_returns=pd.Series(gross.ravel()[flat], index=oos_index, name=strategy.name),
+        holdings=pd.DataFrame(hold.reshape(-1, m)[flat], index=oos_index, columns=columns),
+        targets=pd.DataFrame(targets, index=dec_index, columns=columns),
+        drifted=pd.DataFrame(before, index=dec_index, columns=columns),
+        turnover=pd.Series(turnover, index=dec_index, name="turnover"),
+        costs=pd.Series(cost, index=dec_index, name="cost"),
+        folds=[f.dates(index) for f in folds],
+        investable=strategy.investable,
+        periods_per_year=periods_per_year,
+    )
+
+
+__all__ = ["BacktestResult", "Schedule", "run_backtest", "validate_weights"]

@@ -1,0 +1,1 @@
+"""`universes` and `data` commands (filled in by the market-data work)."""

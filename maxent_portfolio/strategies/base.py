@@ -1,0 +1,82 @@
+"""The one `Strategy` interface shared by baselines, the SAC agent and user plug-ins.
+
+A strategy follows the scikit-learn convention skfolio uses: ``__init__`` stores keyword
+arguments only, ``fit`` learns from a training window and returns ``self``.
+
+The engine calls ``allocate`` at each rebalance date ``t`` with ``history`` ending at ``t``
+(inclusive): nothing after ``t`` is reachable, so look-ahead is impossible by construction.
+The weights returned earn the returns of ``t + 1`` onward.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+CASH = "CASH"
+"""Column name of the cash leg. A strategy may allocate to it explicitly."""
+
+
+class Strategy:
+    """Base class for every allocation strategy.
+
+    Subclasses set ``name`` and ``description`` and override ``allocate`` (and ``fit`` if
+    they learn from a training window).
+
+    Attributes
+    ----------
+    name : str
+        Registry name, e.g. ``"equal-weight"``. Plug-ins are discovered by it.
+    description : str
+        One line shown by ``maxent-portfolio strategies``.
+    investable : bool
+        False for hindsight benchmarks (``bcrp``); reports label them "not investable".
+    stateless : bool
+        True when ``allocate`` depends on neither ``current`` nor internal state, so the
+        engine may call ``allocate`` only at rebalance dates in any order, and (if
+        ``constant_weights`` is overridden) skip the per-date call entirely.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    investable: ClassVar[bool] = True
+    stateless: ClassVar[bool] = False
+
+    def fit(self, returns: pd.DataFrame) -> Strategy:
+        """Learn from a training window of simple returns, shape (n_observations, n_assets).
+
+        The default is a no-op for rule-based strategies.
+        """
+        return self
+
+    def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
+        """Target weights at the close of ``history.index[-1]``.
+
+        Parameters
+        ----------
+        history : pd.DataFrame of shape (t + 1, n_assets)
+            Every simple return up to and including the decision date, never beyond.
+        current : pd.Series of shape (n_assets + 1,)
+            Drifted weights held before rebalancing, indexed by asset plus ``CASH``.
+
+        Returns
+        -------
+        pd.Series
+            Weights indexed by asset (``CASH`` optional), non-negative, summing to 1.
+            Assets left out get weight 0.
+        """
+        raise NotImplementedError
+
+    def constant_weights(self, assets: list[str]) -> np.ndarray | None:
+        """Weights that never change with the data, or None. Lets the engine vectorise."""
+        return None
+
+    def reset(self) -> None:
+        """Forget online state before a new backtest. Default: nothing to forget."""
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_")
+                           and not k.endswith("_"))
+        return f"{type(self).__name__}({params})"
