@@ -299,7 +299,10 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
     for i, fold in enumerate(folds):
         if on_fold is not None:
             on_fold(i, fold)
-        train = returns.iloc[fold.train_start: fold.train_end]
+        # A hindsight benchmark (not investable, e.g. bcrp) is fit on the window it is judged
+        # on; every investable strategy sees only its training window.
+        train = returns.iloc[fold.train_start: fold.train_end] if strategy.investable \
+            else returns.iloc[fold.test_start: fold.test_end]
         _guard(strategy, "fit", f"the window ending {index[fold.train_end - 1].date()}",
                lambda train=train: strategy.fit(train))
         first, last = fold.test_start - 1, fold.test_end - 2

@@ -32,7 +32,8 @@ class Strategy:
     description : str
         One line shown by ``maxent-portfolio strategies``.
     investable : bool
-        False for hindsight benchmarks (``bcrp``); reports label them "not investable".
+        False for hindsight benchmarks (``bcrp``): the engine fits them on the test window they
+        are judged on, and reports label them "not investable".
     stateless : bool
         True when ``allocate`` depends on neither ``current`` nor internal state, so the
         engine may call ``allocate`` only at rebalance dates in any order, and (if
