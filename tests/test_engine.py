@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -157,7 +159,7 @@ def test_schedule_and_split_errors() -> None:
     with pytest.raises(ConfigError, match="every:0"):
         Schedule.parse("every:0")
     assert Schedule.parse(5) == Schedule("every", k=5)
-    with pytest.raises(DataError, match="need more than 757 periods.*have 300"):
+    with pytest.raises(DataError, match=r"need more than 757 periods.*have 300"):
         WalkForward().split(300)
     with pytest.raises(ConfigError, match="overlapping"):
         WalkForward(100, 50, step=20).split(1000)
@@ -167,6 +169,6 @@ def test_walk_forward_folds_cover_the_tail() -> None:
     folds = WalkForward(train=100, test=50, purge=5).split(320)
     assert folds[0] == Fold(0, 100, 105, 155)
     assert folds[-1].test_end == 320
-    assert all(b.test_start == a.test_end for a, b in zip(folds, folds[1:], strict=False))
+    assert all(b.test_start == a.test_end for a, b in itertools.pairwise(folds))
     rolling = WalkForward(train=100, test=50, expanding=False).split(320)
     assert all(f.train_end - f.train_start == 100 for f in rolling)

@@ -43,7 +43,7 @@ class Schedule:
 
     @classmethod
     def parse(cls, text: str | int | Schedule) -> Schedule:
-        """Read ``daily|weekly|monthly|quarterly|yearly``, ``every:K`` (or an int) or ``drift:X``."""
+        """Read a calendar name, ``every:K`` (or an int K) or ``drift:X``."""
         if isinstance(text, Schedule):
             return text
         if isinstance(text, int):

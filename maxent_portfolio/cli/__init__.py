@@ -23,6 +23,7 @@ app = typer.Typer(
         "Start with:  maxent-portfolio universes   then   maxent-portfolio backtest"
     ),
     no_args_is_help=True,
+    rich_markup_mode="markdown",
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -42,6 +43,7 @@ def _root(
 
 def _load_commands() -> None:
     # Imported for their side effect of registering commands on `app`.
+    from maxent_portfolio.cli import backtest as _backtest  # noqa: F401
     from maxent_portfolio.cli import data as _data  # noqa: F401
 
 

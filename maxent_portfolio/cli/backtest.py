@@ -1,0 +1,196 @@
+"""`backtest`, `strategies` and `report` commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from maxent_portfolio.cli import app, err, out
+from maxent_portfolio.config import REBALANCE_HELP, resolve_config
+
+if TYPE_CHECKING:
+    from maxent_portfolio.runner import RunOutcome
+
+_SHOWN = ("strategy", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar",
+          "turnover", "effective_n", "p_sharpe_vs_ref", "dsr")
+
+
+class RichProgress:
+    """One progress bar over folds x strategies x training steps, with time remaining."""
+
+    def __init__(self) -> None:
+        self.bar = Progress(TextColumn("[bold]{task.description:<44}"), BarColumn(),
+                            MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"),
+                            TimeRemainingColumn(), console=err, transient=False)
+        self.task = self.bar.add_task("starting", total=None)
+
+    def start(self, total: float) -> None:
+        self.bar.update(self.task, total=total)
+
+    def advance(self, amount: float, description: str) -> None:
+        self.bar.update(self.task, advance=amount, description=description[:44])
+
+
+def metrics_rich_table(metrics: pd.DataFrame, title: str) -> Table:
+    """The key columns of the metrics table, formatted for a terminal."""
+    table = Table(title=title, header_style="bold", title_justify="left")
+    cols = [c for c in _SHOWN if c in metrics.columns]
+    for c in cols:
+        table.add_column(c, justify="left" if c == "strategy" else "right")
+    pct = {"cagr", "volatility", "max_drawdown"}
+    for _, row in metrics.iterrows():
+        cells = []
+        for c in cols:
+            v = row[c]
+            if c == "strategy":
+                name = str(v)
+                if "investable" in row and row["investable"] is False:
+                    name += " (not investable)"
+                cells.append(name)
+            elif pd.isna(v):
+                cells.append("-")
+            elif c in pct:
+                cells.append(f"{v:.1%}")
+            elif c.startswith("p_"):
+                cells.append(f"{v:.3f}")
+            else:
+                cells.append(f"{v:.2f}")
+        table.add_row(*cells)
+    return table
+
+
+@app.command(rich_help_panel="Backtesting")
+def backtest(
+    universe: str = typer.Option(None, "--universe", "-u",
+                                 help="Universe name (see `universes`) or a YAML/CSV path. "
+                                      "[default: sp500-20]"),
+    strategies: str = typer.Option(
+        None, "--strategies", "-s",
+        help="Comma-separated strategies (see `strategies`). [default: sac, equal-weight, "
+             "buy-and-hold, inverse-volatility, min-variance, hrp, eg]"),
+    preset: str = typer.Option(None, "--preset",
+                               help="quick (default: 2010 on, 2-year refits, short training; "
+                                    "minutes) or full (whole history, yearly refits, 3 seeds)."),
+    config: Path = typer.Option(None, "--config", "-c",
+                                help="TOML/YAML file holding any of these options; flags "
+                                     "override it. Examples in strategies/*.toml."),
+    start: str = typer.Option(None, help="First date used, training included (YYYY-MM-DD)."),
+    end: str = typer.Option(None, help="Last date used (YYYY-MM-DD)."),
+    rebalance: str = typer.Option(None, help=f"Rebalance schedule: {REBALANCE_HELP}. "
+                                             "[default: monthly]"),
+    cost_bps: float = typer.Option(None, "--cost-bps",
+                                   help="Cost per unit traded, basis points. [default: 10]"),
+    slippage_bps: float = typer.Option(None, "--slippage-bps",
+                                       help="Extra cost per unit traded, bps. [default: 0]"),
+    max_weight: float = typer.Option(None, "--max-weight", help="Cap on any asset's weight."),
+    train_years: float = typer.Option(None, "--train-years",
+                                      help="First training window, years (then expanding)."),
+    test_years: float = typer.Option(None, "--test-years",
+                                     help="Test window per fold = refit interval, years."),
+    purge_days: int = typer.Option(None, "--purge-days",
+                                   help="Periods embargoed between train and test."),
+    rolling: bool = typer.Option(None, "--rolling/--expanding",
+                                 help="Rolling or expanding training windows."),
+    rf: float = typer.Option(None, "--rf", help="Annual risk-free rate. [default: 0]"),
+    seed: int = typer.Option(None, "--seed", help="Base random seed. [default: 0]"),
+    seeds: int = typer.Option(None, "--seeds", help="SAC agents per fold (each reported, "
+                                                    "plus their mean)."),
+    train_steps: int = typer.Option(None, "--train-steps", help="SAC env steps per fold."),
+    alpha: float = typer.Option(None, "--alpha", help="Fixed SAC temperature (higher = more "
+                                                      "diversified). [default: automatic]"),
+    diversification: float = typer.Option(
+        None, "--diversification",
+        help="SAC entropy target as a fraction (0,1] of the policy's maximum entropy; "
+             "higher holds more names. [default: 0.5]"),
+    policy: str = typer.Option(None, "--policy", help="dirichlet or logistic-normal."),
+    device: str = typer.Option(None, "--device", help="cpu, cuda or auto."),
+    plugin: list[Path] = typer.Option(None, "--plugin",
+                                      help="Extra plug-in file with Strategy classes."),
+    out_dir: Path = typer.Option(None, "--out", "-o",
+                                 help="Run directory (must not exist). [default: "
+                                      "reports/<timestamp>-<universe>/]"),
+    no_html: bool = typer.Option(False, "--no-html", help="Skip the HTML report."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, no table: print "
+                                                            "only the report path."),
+) -> None:
+    """Walk strategies forward on one engine and write a report.
+
+    Every strategy is refit on each training window and trades the following test window,
+    out of sample, net of costs, with weights chosen at a close earning the next period's
+    return. The run directory gets metrics.csv, returns.csv, weights/, config.json,
+    provenance.json and an HTML dashboard (index.html) with a tear sheet per strategy.
+
+    Example: maxent-portfolio backtest -s equal-weight,min-variance,eg --rebalance weekly
+    """
+    from maxent_portfolio.runner import run, write_run
+
+    strategy_list = [s.strip() for s in strategies.split(",") if s.strip()] \
+        if strategies else None
+    cfg = resolve_config(
+        config, universe=universe, strategies=strategy_list, preset=preset, start=start,
+        end=end, rebalance=rebalance, cost_bps=cost_bps, slippage_bps=slippage_bps,
+        max_weight=max_weight, train_years=train_years, test_years=test_years,
+        purge_days=purge_days, rolling=rolling, rf=rf, seed=seed, seeds=seeds,
+        train_steps=train_steps, alpha=alpha, diversification=diversification, policy=policy,
+        device=device, plugins=[str(p) for p in plugin] if plugin else None)
+    if quiet:
+        outcome = run(cfg)
+    else:
+        display = RichProgress()
+        with display.bar:
+            outcome = run(cfg, progress=display)
+    render = None if no_html else _render_html
+    path = write_run(outcome, out_dir, render=render)
+    if not quiet:
+        out.print(metrics_rich_table(
+            outcome.metrics, f"{outcome.market.name}: out of sample "
+            f"{outcome.results[0].returns.index[0].date()} to "
+            f"{outcome.results[0].returns.index[-1].date()}, net of {cfg.cost_bps:g} bps"))
+    target = path / "index.html" if (path / "index.html").exists() else path
+    out.print(str(target), markup=False, highlight=False)
+
+
+def _render_html(outcome: RunOutcome, folder: Path) -> None:
+    from maxent_portfolio.report import render_run
+
+    render_run(outcome, folder)
+
+
+@app.command(rich_help_panel="Backtesting")
+def report(run_dir: Path = typer.Argument(..., help="A run directory written by `backtest`.")
+           ) -> None:
+    """Render a run's HTML report again from its stored results, without recomputing."""
+    from maxent_portfolio.report import rerender
+
+    out.print(str(rerender(run_dir)), markup=False, highlight=False)
+
+
+@app.command("strategies", rich_help_panel="Backtesting")
+def list_strategies(
+    plugin: list[Path] = typer.Option(None, "--plugin", help="Extra plug-in file to load."),
+) -> None:
+    """List built-in and plug-in strategies with a one-line description."""
+    from maxent_portfolio.strategies.plugins import load_plugins
+    from maxent_portfolio.strategies.registry import available_strategies
+
+    load_plugins(plugin or [])
+    table = Table(header_style="bold")
+    table.add_column("name")
+    table.add_column("description")
+    table.add_column("source")
+    for name, cls in sorted(available_strategies().items()):
+        source = "built-in" if cls.__module__.startswith("maxent_portfolio.") else "plug-in"
+        table.add_row(name, cls.description, source)
+    out.print(table)
