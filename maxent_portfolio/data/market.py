@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+
+def frame_hash(frame: pd.DataFrame) -> str:
+    """SHA-256 of a table's dates, column names and values; stable across machines and runs."""
+    rows = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+    digest = hashlib.sha256(np.ascontiguousarray(rows).tobytes())
+    digest.update("\x1f".join(map(str, frame.columns)).encode())
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,11 @@ class MarketData:
     periods_per_year : int
         252 (daily), 52 (weekly) or 12 (monthly), inferred from the dates.
     provenance : Provenance
+    notes : tuple of str
+        What validation did (filled gaps, trimmed rows, dropped assets, cache fallbacks).
+    coverage : pd.DataFrame of shape (n_input_assets, 5) or None
+        Raw per-asset ``first``/``last`` valid date, ``observations``, ``filled`` count and
+        ``action`` taken, before validation (includes dropped assets).
     """
 
     name: str
@@ -51,6 +65,7 @@ class MarketData:
     provenance: Provenance
     notes: tuple[str, ...] = ()
     """Human-readable notes on what validation did (filled gaps, dropped assets)."""
+    coverage: pd.DataFrame | None = None
 
     @property
     def assets(self) -> list[str]:
@@ -68,7 +83,7 @@ class MarketData:
             else self.returns.iloc[:0]
         bench = None if self.benchmark is None else self.benchmark.reindex(returns.index)
         return MarketData(self.name, prices, returns, bench, self.benchmark_name,
-                          self.periods_per_year, self.provenance, self.notes)
+                          self.periods_per_year, self.provenance, self.notes, self.coverage)
 
     @classmethod
     def from_returns(cls, returns: pd.DataFrame, name: str = "synthetic",
@@ -79,8 +94,6 @@ class MarketData:
         first = returns.index[0] - (returns.index[1] - returns.index[0]) if len(returns) > 1 \
             else returns.index[0] - pd.Timedelta(days=1)
         prices = pd.concat([pd.DataFrame(1.0, index=[first], columns=returns.columns), growth])
-        digest = pd.util.hash_pandas_object(prices, index=True).values
-        h = __import__("hashlib").sha256(np.ascontiguousarray(digest).tobytes()).hexdigest()
-        prov = Provenance("synthetic", pd.Timestamp.now(tz="UTC").isoformat(), h)
+        prov = Provenance("synthetic", pd.Timestamp.now(tz="UTC").isoformat(), frame_hash(prices))
         return cls(name, prices, returns, benchmark, None if benchmark is None else "benchmark",
                    periods_per_year, prov)

@@ -1,0 +1,199 @@
+"""Raw price tables from each source, before validation: skfolio's embedded data, CSV, Yahoo.
+
+Every function here returns prices with a DatetimeIndex and one column per symbol; validation
+(:mod:`maxent_portfolio.data.validate`) is applied by the loader, the same for all sources.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from maxent_portfolio.errors import DataError
+
+YAHOO_TIMEOUT = 10
+"""Seconds per Yahoo request."""
+
+
+def load_skfolio(dataset: str) -> tuple[pd.DataFrame, pd.Series | None]:
+    """Prices of an embedded skfolio dataset and its benchmark prices (None if it has none).
+
+    Returns
+    -------
+    prices : pd.DataFrame of shape (n_observations, n_assets)
+    benchmark : pd.Series of shape (n_observations,) or None
+    """
+    from skfolio import datasets
+
+    if dataset == "sp500":
+        prices = datasets.load_sp500_dataset()
+        index = datasets.load_sp500_index()
+        return prices, index.iloc[:, 0].rename(str(index.columns[0]))
+    if dataset == "factors":
+        return datasets.load_factors_dataset(), None
+    raise DataError(f"unknown embedded dataset {dataset!r}")
+
+
+def read_csv_table(path: Path) -> pd.DataFrame:
+    """Read a wide CSV: first column dates, then one column per asset.
+
+    Returns
+    -------
+    pd.DataFrame of shape (n_rows, n_columns - 1)
+        Values as read (validated later), DatetimeIndex (tz-naive) named ``date``.
+    """
+    try:
+        table = pd.read_csv(path, index_col=0)
+    except FileNotFoundError:
+        raise DataError(f"CSV file {path} not found") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"cannot parse CSV file {path}: {first}") from None
+    if table.empty or table.shape[1] == 0:
+        raise DataError(f"CSV file {path} has no rows or no asset columns "
+                        "(expected a date column, then one column per asset)")
+    raw_index = table.index.astype(str)
+    dates = pd.to_datetime(pd.Series(raw_index), errors="coerce", format="mixed")
+    if dates.isna().any():
+        bad = raw_index[int(dates.isna().to_numpy().argmax())]
+        raise DataError(f"CSV file {path}: {bad!r} in the first column is not a date")
+    index = pd.DatetimeIndex(dates)
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    table.index = index.rename("date")
+    table.columns = [str(c).strip() for c in table.columns]
+    return table
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.messages.append(record.getMessage())
+        except Exception:  # a malformed log record must not break the download
+            pass
+
+
+@contextmanager
+def _quiet_yfinance() -> Iterator[_Collect]:
+    """Capture yfinance's log output (it logs failures instead of raising) and its warnings."""
+    logger = logging.getLogger("yfinance")
+    handler = _Collect()
+    old_propagate, old_level = logger.propagate, logger.level
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate, logger.level = old_propagate, old_level
+
+
+def point_yfinance_cache(folder: Path) -> None:
+    """Keep yfinance's own tz/cookie cache inside our cache directory."""
+    import yfinance as yf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    setter = getattr(getattr(yf, "cache", None), "set_cache_location", None) \
+        or getattr(yf, "set_tz_cache_location", None)
+    if setter is not None:
+        setter(str(folder))
+
+
+def _closes(frame: pd.DataFrame, tickers: list[str]) -> pd.DataFrame:
+    """Adjusted closes from a ``yf.download`` frame (MultiIndex (Price, Ticker) or flat)."""
+    if isinstance(frame.columns, pd.MultiIndex):
+        for level in range(frame.columns.nlevels):
+            if "Close" in frame.columns.get_level_values(level):
+                closes = frame.xs("Close", axis=1, level=level)
+                break
+        else:
+            return pd.DataFrame(index=frame.index)
+    elif "Close" in frame.columns and len(tickers) == 1:
+        closes = frame[["Close"]].set_axis(tickers, axis=1)
+    else:
+        return pd.DataFrame(index=frame.index)
+    closes = closes.loc[:, ~closes.columns.duplicated()]
+    closes.columns = [str(c).upper() for c in closes.columns]
+    return closes
+
+
+def _reasons(messages: list[str]) -> dict[str, str]:
+    """Per-ticker failure reasons from yfinance's ``['A', 'B']: reason`` summary lines."""
+    out: dict[str, str] = {}
+    for msg in messages:
+        match = re.match(r"^\s*\[([^\]]*)\]:\s*(.+)$", msg, flags=re.S)
+        if match:
+            for sym in re.findall(r"'([^']+)'", match.group(1)):
+                out.setdefault(sym.upper(), match.group(2).strip().splitlines()[0])
+    return out
+
+
+def shorten(text: str, limit: int = 160) -> str:
+    """One line, at most ``limit`` characters."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def download_yahoo(tickers: list[str], start: str | None, end: str | None,
+                   yf_cache: Path) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Download daily adjusted closes from Yahoo Finance, never raising for network trouble.
+
+    Parameters
+    ----------
+    tickers : list of str
+    start, end : str or None
+        Inclusive ``YYYY-MM-DD`` bounds; None for the full history / up to today.
+    yf_cache : Path
+        Where yfinance keeps its tz/cookie cache.
+
+    Returns
+    -------
+    prices : pd.DataFrame of shape (n_observations, n_ok)
+        Closes of the tickers that came back with data (tz-naive dates).
+    failures : dict of str to str
+        Ticker to a one-line reason, for every ticker without data.
+    """
+    import yfinance as yf
+
+    point_yfinance_cache(yf_cache)
+    kwargs: dict[str, object] = {"auto_adjust": True, "progress": False, "interval": "1d",
+                                 "timeout": YAHOO_TIMEOUT, "multi_level_index": True}
+    if start is None:
+        kwargs["period"] = "max"
+    else:
+        kwargs["start"] = start
+    if end is not None:  # yfinance's end is exclusive
+        kwargs["end"] = (pd.Timestamp(end) + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+    with _quiet_yfinance() as log:
+        try:
+            frame = yf.download(list(tickers), **kwargs)
+        except Exception as exc:  # yfinance and its HTTP stack raise many types
+            reason = shorten(f"{type(exc).__name__}: {exc}")
+            return pd.DataFrame(), dict.fromkeys(tickers, reason)
+    if frame is None or not isinstance(frame, pd.DataFrame):
+        frame = pd.DataFrame()
+    closes = _closes(frame, list(tickers)) if not frame.empty else pd.DataFrame()
+    reasons = _reasons(log.messages)
+    ok = [t for t in tickers if t in closes.columns and closes[t].notna().any()]
+    failures = {t: shorten(reasons.get(t, "no data returned (unknown or delisted ticker?)"))
+                for t in tickers if t not in ok}
+    prices = closes[ok].dropna(how="all") if ok else pd.DataFrame()
+    if ok:
+        index = pd.DatetimeIndex(prices.index)
+        if index.tz is not None:
+            index = index.tz_localize(None)
+        prices = prices.set_axis(index.normalize().rename("date"), axis=0).astype(float)
+    return prices, failures

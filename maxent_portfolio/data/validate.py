@@ -1,0 +1,273 @@
+"""The one validation policy every price table passes through, whatever its source.
+
+Policy, in order:
+
+1. Dates must parse; rows are sorted by date (unsorted input is sorted, with a note).
+2. Duplicate dates are an error naming the first duplicated date.
+3. Leading NaNs (assets listed later than others) follow ``missing``:
+   ``common-start`` trims every row before the first date where all assets have data;
+   ``drop`` keeps the earliest date and drops each asset without data there (with a note).
+   A benchmark column is never dropped; rows before its first price are trimmed.
+4. Interior and trailing gaps are forward-filled up to :data:`MAX_GAP` consecutive periods;
+   a longer gap is an error naming the asset and the first and last missing date.
+5. Every price must be finite and strictly positive; otherwise an error naming asset and date.
+
+Frequency is inferred from the median spacing of dates: up to 4 days is daily (252 periods per
+year), up to 12 days weekly (52), 20 to 40 days monthly (12); anything else is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from maxent_portfolio.errors import ConfigError, DataError
+
+MAX_GAP = 5
+"""Longest run of missing prices (in periods) that is forward-filled rather than refused."""
+
+MISSING_POLICIES = ("common-start", "drop")
+
+_FREQUENCIES = ((0.0, 4.5, 252, "daily"), (4.5, 12.0, 52, "weekly"), (20.0, 40.0, 12, "monthly"))
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """Result of :func:`clean_prices`.
+
+    Attributes
+    ----------
+    prices : pd.DataFrame of shape (n_observations, n_kept_columns)
+        Sorted, gap-filled, strictly positive prices (benchmark column included if given).
+    coverage : pd.DataFrame of shape (n_input_columns, 5)
+        Per input column: ``first``, ``last`` (raw first/last valid date), ``observations``
+        (raw non-NaN count), ``filled`` (prices forward-filled) and ``action`` (text).
+    notes : tuple of str
+        What validation did, one sentence each.
+    """
+
+    prices: pd.DataFrame
+    coverage: pd.DataFrame
+    notes: tuple[str, ...]
+
+
+def require_history(n_needed: int, n_have: int, what: str) -> None:
+    """Raise a :class:`DataError` ``need N periods for WHAT, have M`` when ``n_have < n_needed``."""
+    if n_have < n_needed:
+        raise DataError(f"need {n_needed} periods for {what}, have {n_have}")
+
+
+def check_missing_policy(missing: str) -> str:
+    """Return ``missing`` if it is a known leading-NaN policy, else raise :class:`ConfigError`."""
+    if missing not in MISSING_POLICIES:
+        raise ConfigError(f"unknown missing-data policy {missing!r}: use "
+                          + " or ".join(MISSING_POLICIES))
+    return missing
+
+
+def infer_periods_per_year(index: pd.DatetimeIndex, what: str) -> int:
+    """Periods per year (252, 52 or 12) from the median spacing of ``index``.
+
+    Parameters
+    ----------
+    index : pd.DatetimeIndex of shape (n_observations,)
+        Sorted dates, at least two.
+    what : str
+        Name of the data, used in the error message.
+    """
+    require_history(2, len(index), f"inferring the frequency of {what}")
+    days = float(np.median(np.diff(index.values).astype("timedelta64[s]").astype(float))) / 86400
+    for low, high, periods, _ in _FREQUENCIES:
+        if low < days <= high:
+            return periods
+    raise DataError(f"cannot infer the frequency of {what}: median spacing is {days:g} days "
+                    "(expected daily, weekly or monthly data)")
+
+
+def frequency_name(periods_per_year: int) -> str:
+    """``daily``, ``weekly`` or ``monthly`` for 252, 52 or 12."""
+    return {p: name for _, _, p, name in _FREQUENCIES}.get(periods_per_year,
+                                                              f"{periods_per_year}/year")
+
+
+def looks_like_prices(values: pd.DataFrame) -> bool:
+    """Rule for a bare CSV: prices if every value is > 0 and the median absolute value > 0.5.
+
+    Returns are mostly tiny and often negative; prices are positive and rarely below 0.5.
+    """
+    arr = values.to_numpy(dtype=float)
+    arr = arr[~np.isnan(arr)]
+    return arr.size > 0 and bool((arr > 0).all()) and float(np.median(np.abs(arr))) > 0.5
+
+
+def prices_from_returns(returns: pd.DataFrame) -> pd.DataFrame:
+    """Turn simple returns into prices of 1 one period before each asset's first return.
+
+    A NaN return stays a NaN price (filled later by the common policy). The extra first row
+    is dated one median spacing before the first return date. ``returns`` must be sorted
+    with unique dates (see :func:`sort_unique`).
+
+    Parameters
+    ----------
+    returns : pd.DataFrame of shape (n_observations, n_assets)
+
+    Returns
+    -------
+    pd.DataFrame of shape (n_observations + 1, n_assets)
+    """
+    step = pd.Series(returns.index).diff().median() if len(returns) > 1 else pd.Timedelta(days=1)
+    index = pd.DatetimeIndex([returns.index[0] - step]).append(returns.index)
+    prices = pd.DataFrame(np.nan, index=index, columns=returns.columns)
+    for j, col in enumerate(returns.columns):
+        first = returns[col].first_valid_index()
+        if first is None:
+            continue
+        seg = returns[col].loc[first:]
+        prices.loc[seg.index, col] = (1.0 + seg).cumprod().where(seg.notna())
+        prices.iloc[index.get_loc(first) - 1, j] = 1.0
+    prices.index.name = returns.index.name
+    return prices
+
+
+def sort_unique(frame: pd.DataFrame, what: str) -> tuple[pd.DataFrame, list[str]]:
+    """Sort rows by date (with a note if they were not) and refuse duplicate dates."""
+    notes: list[str] = []
+    if not isinstance(frame.index, pd.DatetimeIndex):
+        raise DataError(f"dates of {what} are not dates")
+    if frame.index.hasnans:
+        raise DataError(f"{what} has a missing date")
+    if not frame.index.is_monotonic_increasing:
+        frame = frame.sort_index(kind="stable")
+        notes.append(f"{what}: dates were not in order; sorted them.")
+    dup = frame.index.duplicated()
+    if dup.any():
+        raise DataError(f"duplicate date {_day(frame.index[dup][0])} in {what}")
+    return frame, notes
+
+
+def _gap_runs(mask: pd.Series) -> list[tuple[pd.Timestamp, pd.Timestamp, int]]:
+    """Runs of consecutive True in ``mask`` as (first date, last date, length)."""
+    runs: list[tuple[pd.Timestamp, pd.Timestamp, int]] = []
+    start = None
+    length = 0
+    prev = None
+    for date, flag in mask.items():
+        if flag:
+            if start is None:
+                start, length = date, 0
+            length += 1
+            prev = date
+        elif start is not None:
+            runs.append((start, prev, length))
+            start = None
+    if start is not None:
+        runs.append((start, prev, length))
+    return runs
+
+
+def _day(ts: pd.Timestamp) -> str:
+    return pd.Timestamp(ts).strftime("%Y-%m-%d")
+
+
+def clean_prices(raw: pd.DataFrame, what: str, missing: str = "common-start",
+                 benchmark: str | None = None, max_gap: int = MAX_GAP) -> Cleaned:
+    """Apply the validation policy of this module to a wide price table.
+
+    Parameters
+    ----------
+    raw : pd.DataFrame of shape (n_observations, n_columns)
+        Prices with a DatetimeIndex, one column per asset (and possibly the benchmark).
+    what : str
+        Name of the data (universe or file), used in messages.
+    missing : {"common-start", "drop"}
+        Policy for leading NaNs.
+    benchmark : str, optional
+        Column that is the benchmark: never dropped, not counted as an asset.
+    max_gap : int
+        Longest run of missing prices forward-filled.
+
+    Returns
+    -------
+    Cleaned
+    """
+    check_missing_policy(missing)
+    if raw.empty or raw.shape[1] == 0:
+        raise DataError(f"no data in {what}")
+    frame = raw.apply(pd.to_numeric, errors="coerce").astype(float)
+    for col in raw.columns:
+        bad = raw[col].notna() & frame[col].isna()
+        if bad.any():
+            date = bad.idxmax()
+            raise DataError(f"non-numeric value {raw[col][date]!r} for {col} on {_day(date)} "
+                            f"in {what}")
+    frame, notes = sort_unique(frame, what)
+    inf = ~np.isfinite(frame.to_numpy()) & frame.notna().to_numpy()
+    if inf.any():
+        r, c = np.argwhere(inf)[0]
+        raise DataError(f"infinite price for {frame.columns[c]} on {_day(frame.index[r])} "
+                        f"in {what}")
+
+    firsts = {c: frame[c].first_valid_index() for c in frame.columns}
+    coverage = pd.DataFrame({
+        "first": [firsts[c] for c in frame.columns],
+        "last": [frame[c].last_valid_index() for c in frame.columns],
+        "observations": [int(frame[c].notna().sum()) for c in frame.columns],
+        "filled": 0,
+        "action": "",
+    }, index=pd.Index(frame.columns, name="asset"))
+    empty = [c for c, f in firsts.items() if f is None]
+    if empty:
+        raise DataError(f"no prices at all for {', '.join(map(str, empty))} in {what}")
+
+    if missing == "drop":
+        start = frame.index[0] if benchmark is None else firsts[benchmark]
+        late = [c for c in frame.columns if c != benchmark and firsts[c] > start]
+        if len(late) == len(frame.columns) - (benchmark is not None):
+            raise DataError(f"every asset of {what} starts after {_day(start)}; "
+                            "use missing=common-start")
+        for c in late:
+            coverage.loc[c, "action"] = f"dropped: no data before {_day(firsts[c])}"
+        if late:
+            notes.append(f"dropped {len(late)} late-listed asset(s) of {what}: "
+                         + ", ".join(f"{c} (from {_day(firsts[c])})" for c in late))
+        frame = frame.drop(columns=late)
+    kept_firsts = [firsts[c] for c in frame.columns]
+    common = max(kept_firsts)
+    if common > frame.index[0]:
+        n_trim = int((frame.index < common).sum())
+        latest = [c for c in frame.columns if firsts[c] == common]
+        notes.append(f"trimmed {n_trim} leading row(s) of {what} to {_day(common)}, the first "
+                     f"date with data for every asset (latest: {', '.join(map(str, latest))})")
+        for c in frame.columns:
+            coverage.loc[c, "action"] = f"trimmed to {_day(common)}"
+        frame = frame.loc[common:]
+
+    filled_total = 0
+    for col in frame.columns:
+        runs = _gap_runs(frame[col].isna())
+        for first, last, length in runs:
+            if length > max_gap:
+                raise DataError(f"{col} has {length} missing prices from {_day(first)} to "
+                                f"{_day(last)} in {what} (at most {max_gap} are filled)")
+        n = sum(length for *_, length in runs)
+        if n:
+            coverage.loc[col, "filled"] = n
+            action = coverage.loc[col, "action"]
+            coverage.loc[col, "action"] = (f"{action}; " if action else "") + f"filled {n}"
+            filled_total += n
+    if filled_total:
+        frame = frame.ffill(limit=max_gap)
+        notes.append(f"forward-filled {filled_total} missing price(s) in {what} "
+                     f"(gaps of at most {max_gap} periods)")
+
+    nonpos = (frame <= 0).to_numpy()
+    if nonpos.any():
+        r, c = np.argwhere(nonpos)[0]
+        raise DataError(f"non-positive price {frame.iat[r, c]:g} for {frame.columns[c]} on "
+                        f"{_day(frame.index[r])} in {what}")
+    for c in coverage.index:
+        if not coverage.loc[c, "action"]:
+            coverage.loc[c, "action"] = "none"
+    return Cleaned(frame, coverage, tuple(notes))
