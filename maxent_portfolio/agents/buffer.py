@@ -1,0 +1,95 @@
+"""A preallocated ring replay buffer of torch tensors."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+
+class ReplayBufferSamples(NamedTuple):
+    """A minibatch of transitions.
+
+    Attributes
+    ----------
+    observations, next_observations : Tensor of shape (B, obs_dim)
+    actions : Tensor of shape (B, K)
+    rewards : Tensor of shape (B,)
+    dones : Tensor of shape (B,)
+        1.0 where the episode *terminated* at this step (never for truncation, which bootstraps).
+    """
+
+    observations: Tensor
+    actions: Tensor
+    next_observations: Tensor
+    rewards: Tensor
+    dones: Tensor
+
+
+class ReplayBuffer:
+    """Fixed-capacity FIFO of transitions, stored as float32 tensors on ``device``.
+
+    Parameters
+    ----------
+    capacity : int
+        Transitions kept; the oldest are overwritten first.
+    obs_dim, action_dim : int
+    device : str or torch.device
+    """
+
+    def __init__(self, capacity: int, obs_dim: int, action_dim: int,
+                 device: str | torch.device = "cpu") -> None:
+        self.capacity = int(capacity)
+        self.device = torch.device(device)
+        self.pos = 0
+        self.full = False
+
+        def alloc(*shape: int) -> Tensor:
+            return torch.zeros((self.capacity, *shape), dtype=torch.float32, device=self.device)
+
+        self.observations = alloc(obs_dim)
+        self.next_observations = alloc(obs_dim)
+        self.actions = alloc(action_dim)
+        self.rewards = alloc()
+        self.dones = alloc()
+
+    def __len__(self) -> int:
+        return self.capacity if self.full else self.pos
+
+    def add(self, obs: Tensor, next_obs: Tensor, actions: Tensor, rewards: Tensor,
+            dones: Tensor) -> None:
+        """Append a batch of ``n`` transitions (one per vector-env member), shapes (n, ...)."""
+        n = obs.shape[0]
+        idx = (torch.arange(n, device=self.device) + self.pos) % self.capacity
+        self.observations[idx] = obs.to(self.device, torch.float32)
+        self.next_observations[idx] = next_obs.to(self.device, torch.float32)
+        self.actions[idx] = actions.to(self.device, torch.float32)
+        self.rewards[idx] = rewards.to(self.device, torch.float32)
+        self.dones[idx] = dones.to(self.device, torch.float32)
+        self.full = self.full or self.pos + n >= self.capacity
+        self.pos = (self.pos + n) % self.capacity
+
+    def sample(self, batch_size: int, generator: torch.Generator | None = None
+               ) -> ReplayBufferSamples:
+        """Uniformly sample ``batch_size`` transitions with replacement."""
+        idx = torch.randint(len(self), (batch_size,), device=self.device, generator=generator)
+        return ReplayBufferSamples(self.observations[idx], self.actions[idx],
+                                   self.next_observations[idx], self.rewards[idx],
+                                   self.dones[idx])
+
+    def state_dict(self) -> dict[str, Tensor | int | bool]:
+        """Only the filled part is saved, so a checkpoint grows with the data, not the capacity."""
+        n = len(self)
+        return {"pos": self.pos, "full": self.full,
+                "observations": self.observations[:n].clone(),
+                "next_observations": self.next_observations[:n].clone(),
+                "actions": self.actions[:n].clone(), "rewards": self.rewards[:n].clone(),
+                "dones": self.dones[:n].clone()}
+
+    def load_state_dict(self, state: dict[str, Tensor | int | bool]) -> None:
+        self.pos, self.full = int(state["pos"]), bool(state["full"])
+        for name in ("observations", "next_observations", "actions", "rewards", "dones"):
+            data = state[name]
+            assert isinstance(data, Tensor)
+            getattr(self, name)[: len(data)] = data.to(self.device)

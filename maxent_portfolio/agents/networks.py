@@ -1,0 +1,154 @@
+"""Actor and twin-critic networks for a flat portfolio observation.
+
+Observation layout (the env contract): ``obs = [features (N*F, asset-major), weights (N+1)]``
+with cash last, ``K = N + 1``. Two architectures:
+
+* ``shared`` - EIIE-style per-asset encoder. Every asset is a *token* ``[x_i (F), K w_i,
+  is_cash]`` (weights scaled by K so they are O(1) for any N); the cash token carries a learned
+  feature vector instead of market features. The same MLP ``phi`` encodes every token, the
+  mean over tokens is a market context concatenated back, and a second shared MLP ``psi`` emits
+  the per-token policy parameters (actor) or a per-token value whose mean is ``Q`` (critic).
+  Parameters do not depend on N, cost is linear in N, and the networks are
+  permutation-equivariant (actor) / invariant (critic) over assets.
+* ``mlp`` - a plain MLP on the flat observation (and action), as in CleanRL/SB3, for comparison.
+
+Both critics are *ensembles*: the twin ``qf1, qf2`` live in one module whose weights have a
+leading ensemble axis, so both Q values come from one batched matmul per layer.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+from torch import Tensor, nn
+
+from maxent_portfolio.errors import ConfigError
+
+NETWORKS = ("shared", "mlp")
+
+
+class EnsembleLinear(nn.Module):
+    """``E`` independent affine maps applied to ``E`` inputs at once: (E, B, i) -> (E, B, o)."""
+
+    def __init__(self, n_members: int, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_members, in_features, out_features))
+        self.bias = nn.Parameter(torch.empty(n_members, 1, out_features))
+        bound = 1.0 / math.sqrt(in_features)  # nn.Linear's default init, per member
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+def _mlp(sizes: list[int], n_members: int | None = None, last_act: bool = False) -> nn.Sequential:
+    """ReLU MLP ``sizes[0] -> ... -> sizes[-1]``; an ensemble of ``n_members`` if given."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        layers.append(nn.Linear(a, b) if n_members is None else EnsembleLinear(n_members, a, b))
+        if i < len(sizes) - 2 or last_act:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class _Tokens(nn.Module):
+    """Splits a flat observation into per-asset tokens (B, K, F + 2), cash last."""
+
+    def __init__(self, n_assets: int, n_features: int) -> None:
+        super().__init__()
+        self.n_assets, self.n_features = n_assets, n_features
+        self.cash_features = nn.Parameter(torch.zeros(n_features))
+        flag = torch.zeros(n_assets + 1, 1)
+        flag[-1] = 1.0
+        self.register_buffer("is_cash", flag, persistent=False)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        b, n, f = obs.shape[0], self.n_assets, self.n_features
+        feats = obs[:, : n * f].reshape(b, n, f)
+        feats = torch.cat([feats, self.cash_features.expand(b, 1, f)], dim=1)
+        w = obs[:, n * f:].unsqueeze(-1) * (n + 1)
+        return torch.cat([feats, w, self.is_cash.expand(b, -1, -1)], dim=-1)
+
+
+class SharedActor(nn.Module):
+    """Per-asset shared encoder emitting ``n_params`` policy parameters per token (B, K, P)."""
+
+    def __init__(self, n_assets: int, n_features: int, n_params: int,
+                 hidden: tuple[int, ...] = (64, 64)) -> None:
+        super().__init__()
+        self.tokens = _Tokens(n_assets, n_features)
+        h = hidden[-1]
+        self.phi = _mlp([n_features + 2, *hidden], last_act=True)
+        self.psi = _mlp([2 * h, h, n_params])
+
+    def forward(self, obs: Tensor) -> Tensor:
+        h = self.phi(self.tokens(obs))  # (B, K, H)
+        context = h.mean(1, keepdim=True).expand_as(h)
+        return self.psi(torch.cat([h, context], -1))
+
+
+class SharedCritic(nn.Module):
+    """Ensemble of per-asset encoders of ``(features, weight, action)`` pooled to Q: (E, B)."""
+
+    def __init__(self, n_assets: int, n_features: int, hidden: tuple[int, ...] = (64, 64),
+                 n_members: int = 2) -> None:
+        super().__init__()
+        self.tokens = _Tokens(n_assets, n_features)
+        self.n_members = n_members
+        h = hidden[-1]
+        self.phi = _mlp([n_features + 3, *hidden], n_members, last_act=True)
+        self.psi = _mlp([2 * h, h, 1], n_members)
+
+    def forward(self, obs: Tensor, action: Tensor) -> Tensor:
+        tok = torch.cat([self.tokens(obs), action.unsqueeze(-1) * action.shape[-1]], -1)
+        b, k, d = tok.shape
+        h = self.phi(tok.reshape(1, b * k, d).expand(self.n_members, -1, -1))
+        h = h.reshape(self.n_members, b, k, -1)
+        context = h.mean(2, keepdim=True).expand_as(h)
+        q = self.psi(torch.cat([h, context], -1).reshape(self.n_members, b * k, -1))
+        return q.reshape(self.n_members, b, k).mean(-1)
+
+
+class MLPActor(nn.Module):
+    """Plain MLP on the flat observation, emitting (B, K, P)."""
+
+    def __init__(self, obs_dim: int, k: int, n_params: int,
+                 hidden: tuple[int, ...] = (256, 256)) -> None:
+        super().__init__()
+        self.k, self.n_params = k, n_params
+        self.net = _mlp([obs_dim, *hidden, k * n_params])
+
+    def forward(self, obs: Tensor) -> Tensor:
+        return self.net(obs).reshape(obs.shape[0], self.k, self.n_params)
+
+
+class MLPCritic(nn.Module):
+    """Ensemble of plain MLPs on ``[obs, action]``: (E, B)."""
+
+    def __init__(self, obs_dim: int, k: int, hidden: tuple[int, ...] = (256, 256),
+                 n_members: int = 2) -> None:
+        super().__init__()
+        self.n_members = n_members
+        self.net = _mlp([obs_dim + k, *hidden, 1], n_members)
+
+    def forward(self, obs: Tensor, action: Tensor) -> Tensor:
+        x = torch.cat([obs, action], -1).unsqueeze(0).expand(self.n_members, -1, -1)
+        return self.net(x).squeeze(-1)
+
+
+def make_networks(network: str, n_assets: int, n_features: int, n_params: int,
+                  hidden: tuple[int, ...] | None = None) -> tuple[nn.Module, nn.Module]:
+    """Actor and twin critic of the named architecture (``shared`` or ``mlp``)."""
+    k = n_assets + 1
+    if network == "shared":
+        hidden = hidden or (64, 64)
+        return (SharedActor(n_assets, n_features, n_params, hidden),
+                SharedCritic(n_assets, n_features, hidden))
+    if network == "mlp":
+        hidden = hidden or (256, 256)
+        obs_dim = n_assets * n_features + k
+        return MLPActor(obs_dim, k, n_params, hidden), MLPCritic(obs_dim, k, hidden)
+    raise ConfigError(f"unknown network {network!r}: use {' or '.join(NETWORKS)}")

@@ -1,0 +1,119 @@
+"""Actor/critic networks: shapes, permutation symmetry, any-N weights, ensemble independence."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from maxent_portfolio.agents.buffer import ReplayBuffer
+from maxent_portfolio.agents.networks import (
+    EnsembleLinear,
+    MLPActor,
+    MLPCritic,
+    SharedActor,
+    SharedCritic,
+    make_networks,
+)
+from maxent_portfolio.agents.sac import polyak_update
+from maxent_portfolio.errors import ConfigError
+
+torch.set_num_threads(1)
+F = 7
+
+
+def _obs(b: int, n: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    feats = torch.randn(b, n * F, generator=g)
+    w = torch.distributions.Dirichlet(torch.ones(n + 1)).sample((b,))
+    return torch.cat([feats, w], -1)
+
+
+def _permute(obs: torch.Tensor, n: int, perm: torch.Tensor) -> torch.Tensor:
+    feats = obs[:, : n * F].reshape(-1, n, F)[:, perm].reshape(-1, n * F)
+    w = obs[:, n * F:]
+    return torch.cat([feats, torch.cat([w[:, :-1][:, perm], w[:, -1:]], -1)], -1)
+
+
+def test_shared_actor_is_permutation_equivariant_and_critic_invariant() -> None:
+    torch.manual_seed(0)
+    n = 6
+    actor, critic = SharedActor(n, F, 2), SharedCritic(n, F)
+    obs = _obs(5, n)
+    action = torch.distributions.Dirichlet(torch.ones(n + 1)).sample((5,))
+    perm = torch.randperm(n)
+    out, out_p = actor(obs), actor(_permute(obs, n, perm))
+    assert out.shape == (5, n + 1, 2)
+    torch.testing.assert_close(out_p[:, :-1], out[:, :-1][:, perm], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out_p[:, -1], out[:, -1], rtol=1e-5, atol=1e-5)
+    a_p = torch.cat([action[:, :-1][:, perm], action[:, -1:]], -1)
+    q, q_p = critic(obs, action), critic(_permute(obs, n, perm), a_p)
+    assert q.shape == (2, 5)
+    torch.testing.assert_close(q_p, q, rtol=1e-5, atol=1e-5)
+
+
+def test_shared_networks_have_the_same_weights_for_any_number_of_assets() -> None:
+    small = make_networks("shared", 5, F, 1)
+    large = make_networks("shared", 500, F, 1)
+    for a, b in zip(small, large, strict=True):
+        b.load_state_dict(a.state_dict())  # identical parameter shapes
+    actor, critic = large
+    obs = _obs(3, 500)
+    assert actor(obs).shape == (3, 501, 1)
+    assert critic(obs, torch.full((3, 501), 1 / 501)).shape == (2, 3)
+
+
+def test_mlp_networks_shapes() -> None:
+    n = 4
+    actor, critic = make_networks("mlp", n, F, 2, hidden=(32, 32))
+    assert isinstance(actor, MLPActor) and isinstance(critic, MLPCritic)
+    obs = _obs(8, n)
+    assert actor(obs).shape == (8, n + 1, 2)
+    assert critic(obs, torch.full((8, n + 1), 0.2)).shape == (2, 8)
+
+
+def test_ensemble_linear_members_are_independent_linear_maps() -> None:
+    torch.manual_seed(1)
+    layer = EnsembleLinear(2, 3, 4)
+    x = torch.randn(2, 5, 3)
+    y = layer(x)
+    for e in range(2):
+        torch.testing.assert_close(y[e], x[e] @ layer.weight[e] + layer.bias[e, 0])
+
+
+def test_twin_critics_differ_at_initialisation() -> None:
+    torch.manual_seed(2)
+    _, critic = make_networks("shared", 3, F, 1)
+    q = critic(_obs(4, 3), torch.full((4, 4), 0.25))
+    assert not torch.allclose(q[0], q[1])
+
+
+def test_polyak_update_by_hand() -> None:
+    p = [torch.tensor([1.0, 2.0]), torch.tensor([[4.0]])]
+    t = [torch.tensor([3.0, 0.0]), torch.tensor([[0.0]])]
+    polyak_update(p, t, 0.25)
+    torch.testing.assert_close(t[0], torch.tensor([2.5, 0.5]))
+    torch.testing.assert_close(t[1], torch.tensor([[1.0]]))
+    torch.testing.assert_close(p[0], torch.tensor([1.0, 2.0]))  # sources untouched
+
+
+def test_unknown_network_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown network"):
+        make_networks("transformer", 3, F, 1)
+
+
+def test_replay_buffer_ring_overwrites_oldest_and_samples_named_tuples() -> None:
+    buf = ReplayBuffer(5, obs_dim=2, action_dim=3)
+    for i in range(3):  # 3 batches of 2 transitions: 6 > capacity 5
+        obs = torch.full((2, 2), float(i))
+        buf.add(obs, obs + 1, torch.full((2, 3), float(i)), torch.tensor([i, i + 0.5]),
+                torch.zeros(2))
+    assert len(buf) == 5 and buf.full and buf.pos == 1
+    assert buf.rewards.tolist() == [2.5, 0.5, 1.0, 1.5, 2.0]  # slot 0 overwritten last
+    batch = buf.sample(64, generator=torch.Generator().manual_seed(0))
+    assert batch.observations.shape == (64, 2) and batch.actions.shape == (64, 3)
+    assert batch.rewards.shape == (64,) and batch.dones.shape == (64,)
+    torch.testing.assert_close(batch.next_observations, batch.observations + 1)
+    clone = ReplayBuffer(5, 2, 3)
+    clone.load_state_dict(buf.state_dict())
+    torch.testing.assert_close(clone.rewards, buf.rewards)
+    assert (clone.pos, clone.full) == (buf.pos, buf.full)
