@@ -8,6 +8,7 @@ code the gym environments step with.
 
 from __future__ import annotations
 
+import inspect
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -133,12 +134,15 @@ class BacktestResult:
         return (1.0 + self.returns).cumprod()
 
 
-def _culprit_location(exc: BaseException) -> str:
-    """``file:line`` of the innermost frame outside this package: where a plug-in failed."""
+def _culprit_location(exc: BaseException, strategy: Strategy) -> str:
+    """``file:line`` of the innermost frame in the strategy's own file: where it failed."""
     frames = traceback.extract_tb(exc.__traceback__)
-    package = str(Path(__file__).resolve().parents[1])
+    try:
+        own = Path(inspect.getfile(type(strategy))).resolve()
+    except (TypeError, OSError):
+        own = None
     for frame in reversed(frames):
-        if not str(Path(frame.filename).resolve()).startswith(package):
+        if own is not None and Path(frame.filename).resolve() == own:
             return f"{frame.filename}:{frame.lineno}"
     return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
 
@@ -154,7 +158,7 @@ def _guard(strategy: Strategy, what: str, when: object, call: Callable[[], objec
     except Exception as exc:  # a user's plug-in may raise anything
         raise StrategyError(
             f"strategy {strategy.name!r} failed in {what} on {when}: "
-            f"{type(exc).__name__}: {exc} ({_culprit_location(exc)})") from exc
+            f"{type(exc).__name__}: {exc} ({_culprit_location(exc, strategy)})") from exc
 
 
 def validate_weights(weights: object, columns: Sequence[str], strategy: str,

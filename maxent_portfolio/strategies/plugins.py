@@ -33,6 +33,7 @@ def _location(exc: BaseException, path: Path) -> str:
 
 def load_plugin(path: str | Path) -> list[type[Strategy]]:
     """Import one plug-in file and register the Strategy subclasses it defines."""
+    from maxent_portfolio.errors import ConfigError
     from maxent_portfolio.strategies.registry import available_strategies, register
 
     file = Path(path).resolve()
@@ -63,7 +64,10 @@ def load_plugin(path: str | Path) -> list[type[Strategy]]:
         if other is not None and other.__module__ != module_name:
             raise StrategyError(f"plug-in {path}: strategy name {cls.name!r} is already taken "
                                 f"by {other.__module__}.{other.__name__}")
-        register(cls)
+        try:
+            register(cls)
+        except ConfigError as exc:
+            raise StrategyError(f"plug-in {path}: {exc}") from exc
     _loaded[file] = found
     return found
 
