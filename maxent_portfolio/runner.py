@@ -88,8 +88,11 @@ def _mean_of_seeds(name: str, runs: list[BacktestResult]) -> BacktestResult:
 
 
 def run(config: RunConfig, market: MarketData | None = None,
-        progress: Progress | None = None) -> RunOutcome:
-    """Backtest every strategy in ``config`` on the same out-of-sample dates."""
+        progress: Progress | None = None, checkpoint_dir: Path | None = None) -> RunOutcome:
+    """Backtest every strategy in ``config`` on the same out-of-sample dates.
+
+    Learning strategies that can checkpoint (SAC) save their models in ``checkpoint_dir``.
+    """
     from maxent_portfolio.data import load_universe
     from maxent_portfolio.measures import metrics_table
     from maxent_portfolio.strategies.plugins import load_plugins
@@ -118,6 +121,8 @@ def run(config: RunConfig, market: MarketData | None = None,
     for job in jobs:
         label, name, seed = job
         strategy = make_strategy(name, config, seed)
+        if checkpoint_dir is not None and hasattr(strategy, "checkpoint_dir"):
+            strategy.checkpoint_dir = checkpoint_dir / safe_name(label)
         done = 0.0
 
         def on_fold(i: int, fold: Fold, label: str = label) -> None:
@@ -192,36 +197,46 @@ def atomic_directory(final: Path) -> Iterator[Path]:
         raise
 
 
-def write_run(outcome: RunOutcome, out: Path | None = None,
-              render: Callable[[RunOutcome, Path], None] | None = None) -> Path:
-    """Write the run directory atomically and return its path.
+def write_run(outcome: RunOutcome, folder: Path,
+              render: Callable[[RunOutcome, Path], None] | None = None) -> None:
+    """Write a run's files into ``folder`` (normally the temporary side of `atomic_directory`).
 
     Contents: ``metrics.csv``, ``returns.csv``, ``weights/<strategy>.csv`` (target weights at
     each rebalance), ``config.json``, ``provenance.json``, ``results/`` (everything needed to
     render again) and whatever ``render`` adds (the HTML report).
     """
-    final = out if out is not None else default_run_dir(outcome.config)
+    outcome.metrics.to_csv(folder / "metrics.csv", index=False)
+    returns = pd.concat([r.returns.rename(r.name) for r in outcome.results], axis=1)
+    if outcome.market.benchmark is not None:
+        returns["benchmark"] = outcome.market.benchmark.reindex(returns.index)
+    returns.index.name = "date"
+    returns.to_csv(folder / "returns.csv")
+    (folder / "weights").mkdir(exist_ok=True)
+    for res in outcome.results:
+        targets = res.targets.copy()
+        targets.index.name = "date"
+        targets.to_csv(folder / "weights" / f"{safe_name(res.name)}.csv")
+    write_json(folder / "config.json", outcome.config.to_dict())
+    write_json(folder / "provenance.json", provenance(outcome))
+    save_results(outcome.results, folder / "results")
+    if outcome.market.benchmark is not None:
+        outcome.market.benchmark.rename("benchmark").to_frame().to_parquet(
+            folder / "results" / "benchmark.parquet")
+    if render is not None:
+        render(outcome, folder)
+
+
+def backtest_to_directory(config: RunConfig, out: Path | None = None,
+                          progress: Progress | None = None,
+                          render: Callable[[RunOutcome, Path], None] | None = None
+                          ) -> tuple[RunOutcome, Path]:
+    """Run and write atomically: all work happens in a hidden sibling directory that is
+    renamed to the run directory only once complete, so an interrupted run leaves nothing."""
+    final = out if out is not None else default_run_dir(config)
     with atomic_directory(final) as tmp:
-        outcome.metrics.to_csv(tmp / "metrics.csv", index=False)
-        returns = pd.concat([r.returns.rename(r.name) for r in outcome.results], axis=1)
-        if outcome.market.benchmark is not None:
-            returns["benchmark"] = outcome.market.benchmark.reindex(returns.index)
-        returns.index.name = "date"
-        returns.to_csv(tmp / "returns.csv")
-        (tmp / "weights").mkdir()
-        for res in outcome.results:
-            targets = res.targets.copy()
-            targets.index.name = "date"
-            targets.to_csv(tmp / "weights" / f"{safe_name(res.name)}.csv")
-        write_json(tmp / "config.json", outcome.config.to_dict())
-        write_json(tmp / "provenance.json", provenance(outcome))
-        save_results(outcome.results, tmp / "results")
-        if outcome.market.benchmark is not None:
-            outcome.market.benchmark.rename("benchmark").to_frame().to_parquet(
-                tmp / "results" / "benchmark.parquet")
-        if render is not None:
-            render(outcome, tmp)
-    return final
+        outcome = run(config, progress=progress, checkpoint_dir=tmp / "checkpoints")
+        write_run(outcome, tmp, render)
+    return outcome, final
 
 
 def provenance(outcome: RunOutcome) -> dict[str, Any]:

@@ -7,6 +7,7 @@ Each command group lives in its own module and registers itself on ``app``. Ever
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import typer
@@ -47,10 +48,16 @@ def _load_commands() -> None:
     from maxent_portfolio.cli import data as _data  # noqa: F401
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     _load_commands()
     verbose = "--verbose" in (argv or sys.argv[1:]) or "-v" in (argv or sys.argv[1:])
+    # SIGTERM unwinds like Ctrl-C, so atomic writes clean up and training can checkpoint.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         app(args=argv, standalone_mode=False)
     except UserError as exc:

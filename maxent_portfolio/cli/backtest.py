@@ -134,7 +134,7 @@ def backtest(
 
     Example: maxent-portfolio backtest -s equal-weight,min-variance,eg --rebalance weekly
     """
-    from maxent_portfolio.runner import run, write_run
+    from maxent_portfolio.runner import backtest_to_directory
 
     strategy_list = [s.strip() for s in strategies.split(",") if s.strip()] \
         if strategies else None
@@ -145,14 +145,13 @@ def backtest(
         purge_days=purge_days, rolling=rolling, rf=rf, seed=seed, seeds=seeds,
         train_steps=train_steps, alpha=alpha, diversification=diversification, policy=policy,
         device=device, plugins=[str(p) for p in plugin] if plugin else None)
+    render = None if no_html else _render_html
     if quiet:
-        outcome = run(cfg)
+        outcome, path = backtest_to_directory(cfg, out_dir, render=render)
     else:
         display = RichProgress()
         with display.bar:
-            outcome = run(cfg, progress=display)
-    render = None if no_html else _render_html
-    path = write_run(outcome, out_dir, render=render)
+            outcome, path = backtest_to_directory(cfg, out_dir, progress=display, render=render)
     if not quiet:
         out.print(metrics_rich_table(
             outcome.metrics, f"{outcome.market.name}: out of sample "

@@ -1,0 +1,129 @@
+"""End-to-end: the real CLI on the embedded data with tiny budgets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BASELINES = "equal-weight,buy-and-hold,min-variance,eg"
+
+
+def cli(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "160"}
+    return subprocess.run([sys.executable, "-m", "maxent_portfolio", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.mark.slow
+def test_backtest_writes_a_complete_run_directory(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    res = cli("backtest", "--strategies", f"sac,{BASELINES}", "--start", "2015-01-01",
+              "--train-years", "2", "--test-years", "2", "--train-steps", "256", "--out",
+              str(out), cwd=REPO)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert str(out / "index.html") in res.stdout
+    metrics = pd.read_csv(out / "metrics.csv")
+    names = ["sac", *BASELINES.split(","), "benchmark"]
+    assert list(metrics.iloc[:, 0]) == names
+    for col in ("cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar",
+                "turnover", "effective_n", "p_sharpe_vs_ref", "dsr"):
+        assert col in metrics.columns
+    returns = pd.read_csv(out / "returns.csv", index_col="date", parse_dates=True)
+    assert list(returns.columns)[:5] == names[:5]
+    assert returns.index[0] >= pd.Timestamp("2017-01-01")  # out of sample only
+    for name in names[:-1]:
+        assert (out / "weights" / f"{name}.csv").is_file()
+        sheet = (out / "tearsheets" / f"{name}.html").read_text(encoding="utf-8")
+        assert name in sheet
+    config = json.loads((out / "config.json").read_text())
+    assert config["train_steps"] == 256 and config["universe"] == "sp500-20"
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["data_hash"] and prov["seeds"] == [0] and "torch" in prov["packages"]
+    assert any((out / "checkpoints").glob("*.pt"))
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert all(name in page for name in names)
+
+    again = cli("backtest", "--strategies", "equal-weight", "--out", str(out), cwd=REPO)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+
+    rerendered = cli("report", str(out), cwd=REPO)
+    assert rerendered.returncode == 0, rerendered.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_custom_csv_universe_and_plugin_end_to_end(tmp_path: Path) -> None:
+    idx = pd.bdate_range("2012-01-02", periods=900)
+    rng = pd.Series(range(900), index=idx)
+    prices = pd.DataFrame({"<b>X</b>": 100 * 1.0003 ** rng, "Y": 50 * 1.0001 ** rng,
+                           "Z": 20 + (rng % 7)}, index=idx)
+    prices.index.name = "date"
+    csv = tmp_path / "mine.csv"
+    prices.to_csv(csv)
+    plugin = tmp_path / "tilt.py"
+    plugin.write_text(
+        "import pandas as pd\n"
+        "from maxent_portfolio.strategies.base import Strategy\n\n"
+        "class Tilt(Strategy):\n"
+        "    name = 'tilt'\n"
+        "    description = 'two thirds in the first asset'\n"
+        "    def allocate(self, history, current):\n"
+        "        w = pd.Series(1 / 3 / (history.shape[1] - 1), index=history.columns)\n"
+        "        w.iloc[0] = 2 / 3\n"
+        "        return w\n")
+    out = tmp_path / "run"
+    res = cli("backtest", "--universe", str(csv), "--strategies", "equal-weight,tilt",
+              "--plugin", str(plugin), "--train-years", "1", "--test-years", "1",
+              "--out", str(out), "--quiet", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.strip().endswith("index.html")
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "<b>X</b>" not in page and "&lt;b&gt;X&lt;/b&gt;" in page
+    assert list(pd.read_csv(out / "metrics.csv").iloc[:, 0]) == ["equal-weight", "tilt"]
+
+
+@pytest.mark.slow
+def test_bad_inputs_exit_2_with_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "neg.csv"
+    bad.write_text("date,A,B\n2020-01-01,1,2\n2020-01-02,-1,2\n2020-01-03,1,2\n")
+    cases = [
+        (["backtest", "--universe", str(bad)], "A"),
+        (["backtest", "--strategies", "nope"], "nope"),
+        (["backtest", "--cost-bps", "-3"], "cost-bps"),
+        (["backtest", "--universe", "no-such-universe"], "no-such-universe"),
+    ]
+    for args, culprit in cases:
+        res = cli(*args, "--quiet", cwd=tmp_path)
+        assert res.returncode == 2, (args, res.stderr)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and culprit in lines[0] and "Traceback" not in res.stderr
+
+
+@pytest.mark.slow
+def test_interrupted_backtest_leaves_no_partial_run(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    env = {**os.environ}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "maxent_portfolio", "backtest", "--strategies",
+         "sac,equal-weight", "--train-steps", "200000", "--out", str(out), "--quiet"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    # Wait until work has started (a partial directory exists), then interrupt.
+    while time.time() < deadline and not list(tmp_path.glob(".run.partial-*")) \
+            and proc.poll() is None:
+        time.sleep(0.5)
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert not out.exists()
+    assert not list(tmp_path.glob(".run.partial-*"))
