@@ -141,10 +141,25 @@ def _reasons(messages: list[str]) -> dict[str, str]:
     return out
 
 
-def shorten(text: str, limit: int = 160) -> str:
-    """One line, at most ``limit`` characters."""
+_NETWORK = re.compile(r"DNSError|resolve host|ConnectionError|ConnectError|Timeout|timed out|"
+                      r"Network is unreachable|SSLError|curl: \(\d+\)|Failed to perform",
+                      flags=re.I)
+
+
+def shorten(text: str, limit: int = 140) -> str:
+    """One line, at most ``limit`` characters, without curl's trailing help link."""
     line = " ".join(str(text).split())
+    line = re.sub(r"\s*See https?://\S+.*$", "", line)
+    line = re.sub(r"Failed to perform, curl: \(\d+\)\s*", "", line)
     return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def network_failure(messages: list[str]) -> str | None:
+    """The first log message or reason that says Yahoo could not be reached, shortened."""
+    for msg in messages:
+        if _NETWORK.search(msg):
+            return "network error: " + shorten(msg.split("reason:", 1)[-1].split("]: ", 1)[-1])
+    return None
 
 
 def download_yahoo(tickers: list[str], start: str | None, end: str | None,
@@ -181,7 +196,8 @@ def download_yahoo(tickers: list[str], start: str | None, end: str | None,
         try:
             frame = yf.download(list(tickers), **kwargs)
         except Exception as exc:  # yfinance and its HTTP stack raise many types
-            reason = shorten(f"{type(exc).__name__}: {exc}")
+            reason = f"{type(exc).__name__}: {exc}"
+            reason = network_failure([reason]) or shorten(reason)
             return pd.DataFrame(), dict.fromkeys(tickers, reason)
     if frame is None or not isinstance(frame, pd.DataFrame):
         frame = pd.DataFrame()
@@ -190,6 +206,11 @@ def download_yahoo(tickers: list[str], start: str | None, end: str | None,
     ok = [t for t in tickers if t in closes.columns and closes[t].notna().any()]
     failures = {t: shorten(reasons.get(t, "no data returned (unknown or delisted ticker?)"))
                 for t in tickers if t not in ok}
+    if failures and not ok:
+        # Offline, yfinance blames a missing timezone ("possibly delisted"): say it is the network.
+        network = network_failure(log.messages + list(failures.values()))
+        if network:
+            failures = dict.fromkeys(failures, network)
     prices = closes[ok].dropna(how="all") if ok else pd.DataFrame()
     if ok:
         index = pd.DatetimeIndex(prices.index)
