@@ -17,7 +17,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 import pandas as pd
 
 from maxent_portfolio.backtest.engine import BacktestResult, run_backtest
@@ -146,15 +145,13 @@ def run(config: RunConfig, market: MarketData | None = None,
         if progress is not None:
             progress.advance(weights[job] - done, f"{label}: done")
 
-    trial_sharpes = None
     sac_runs = [r for r in results if r.name.startswith("sac-seed")]
     if sac_runs:
         results.insert(names.index("sac"), _mean_of_seeds("sac", sac_runs))
-        trial_sharpes = [float(np.sqrt(r.periods_per_year) * r.returns.mean() / r.returns.std())
-                         for r in sac_runs]
     reference = "equal-weight" if "equal-weight" in names else None
+    # Every investable row (each SAC seed included) counts as a trial in the deflated Sharpe.
     metrics = metrics_table(results, reference=reference, benchmark=market.benchmark,
-                            rf=config.rf, trial_sharpes=trial_sharpes)
+                            rf=config.rf)
     seconds = (datetime.now(UTC) - started).total_seconds()
     return RunOutcome(config, market, results, metrics, folds, started.isoformat(), seconds)
 
