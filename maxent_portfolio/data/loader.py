@@ -12,6 +12,7 @@ import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from maxent_portfolio.data import cache
@@ -170,10 +171,12 @@ def _from_csv(spec: UniverseSpec, start: str | None, end: str | None, refresh: b
     cols = assets + ([bench_col] if bench_col and bench_col not in assets else [])
     table = table[cols]
     if kind == "returns":
-        bad = numeric[cols].where(numeric[cols] <= -1).stack()
+        values = numeric[cols]
+        bad = np.argwhere((values <= -1).to_numpy())
         if len(bad):
-            (date, col), value = bad.index[0], bad.iloc[0]
-            raise DataError(f"{path}: return {value:g} for {col} on {date:%Y-%m-%d} is <= -100%")
+            r, c = bad[0]
+            raise DataError(f"{path}: return {values.iat[r, c]:g} for {cols[c]} on "
+                            f"{values.index[r]:%Y-%m-%d} is <= -100%")
         table, sorted_notes = sort_unique(table, str(path))
         notes += sorted_notes
         table = prices_from_returns(table.apply(pd.to_numeric, errors="coerce"))
@@ -277,19 +280,19 @@ def load_universe(name_or_path: str | Path = "sp500-20", start: object = None,
 
 
 @functools.lru_cache(maxsize=4)
-def _embedded_span(dataset: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+def _embedded_dates(dataset: str) -> pd.DatetimeIndex:
     prices, _ = load_skfolio(dataset)
-    return prices.index[0], prices.index[-1]
+    return pd.DatetimeIndex(prices.index)
 
 
 def _info(spec: UniverseSpec) -> UniverseInfo:
     n_assets: int | None = len(spec.tickers) or None
     span = "on fetch"
     if spec.source == "builtin":
-        first, last = _embedded_span(spec.dataset or "")
-        first = max(first, pd.Timestamp(spec.start)) if spec.start else first
-        last = min(last, pd.Timestamp(spec.end)) if spec.end else last
-        span = f"{first:%Y-%m-%d}..{last:%Y-%m-%d}"
+        dates = _embedded_dates(spec.dataset or "")
+        dates = dates[(dates >= pd.Timestamp(spec.start or dates[0]))
+                      & (dates <= pd.Timestamp(spec.end or dates[-1]))]
+        span = f"{dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d}" if len(dates) else "no data"
     elif spec.source == "csv":
         span = "file missing"
         if spec.path is not None and spec.path.is_file():

@@ -1,0 +1,160 @@
+"""The validation policy applied to every source (maxent_portfolio.data.validate)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from maxent_portfolio.data import require_history
+from maxent_portfolio.data.validate import (
+    clean_prices,
+    infer_periods_per_year,
+    looks_like_prices,
+    prices_from_returns,
+)
+from maxent_portfolio.errors import ConfigError, DataError
+
+
+def _prices(n: int = 30, cols: tuple[str, ...] = ("AAA", "BBB", "CCC")) -> pd.DataFrame:
+    idx = pd.bdate_range("2021-01-04", periods=n)
+    base = np.linspace(100, 130, n)
+    return pd.DataFrame({c: base * (i + 1) for i, c in enumerate(cols)}, index=idx)
+
+
+def test_clean_frame_passes_unchanged() -> None:
+    p = _prices()
+    out = clean_prices(p, "u")
+    pd.testing.assert_frame_equal(out.prices, p)
+    assert out.notes == ()
+    assert (out.coverage["action"] == "none").all()
+
+
+def test_unsorted_dates_are_sorted_with_a_note() -> None:
+    p = _prices()
+    out = clean_prices(p.iloc[::-1], "u")
+    pd.testing.assert_frame_equal(out.prices, p)
+    assert any("sorted" in n for n in out.notes)
+
+
+def test_duplicate_date_names_the_date() -> None:
+    p = _prices()
+    dup = pd.concat([p, p.iloc[[5]]])
+    with pytest.raises(DataError, match="duplicate date 2021-01-11"):
+        clean_prices(dup, "u")
+
+
+def test_negative_price_names_asset_and_date() -> None:
+    p = _prices()
+    p.iloc[7, 1] = -3.0
+    with pytest.raises(DataError, match=r"BBB on 2021-01-13"):
+        clean_prices(p, "u")
+
+
+def test_non_numeric_value_names_asset_and_date() -> None:
+    p = _prices().astype(object)
+    p.iloc[2, 0] = "n/a?"
+    with pytest.raises(DataError, match=r"'n/a\?' for AAA on 2021-01-06"):
+        clean_prices(p, "u")
+
+
+def test_short_gap_is_filled_and_reported() -> None:
+    p = _prices()
+    p.iloc[10:13, 2] = np.nan
+    out = clean_prices(p, "u")
+    assert not out.prices.isna().any().any()
+    assert out.prices.iloc[12, 2] == p.iloc[9, 2]
+    assert out.coverage.loc["CCC", "filled"] == 3
+    assert any("forward-filled 3" in n for n in out.notes)
+
+
+def test_gap_beyond_limit_names_asset_and_dates() -> None:
+    p = _prices()
+    p.iloc[10:17, 0] = np.nan  # 7 missing > MAX_GAP
+    with pytest.raises(DataError, match=r"AAA has 7 missing prices from 2021-01-18 to 2021-01-26"):
+        clean_prices(p, "u")
+
+
+def test_trailing_gap_beyond_limit_is_an_error() -> None:
+    p = _prices()
+    p.iloc[-6:, 1] = np.nan
+    with pytest.raises(DataError, match="BBB has 6 missing"):
+        clean_prices(p, "u")
+
+
+def test_common_start_trims_to_latest_listing() -> None:
+    p = _prices()
+    p.iloc[:4, 1] = np.nan
+    out = clean_prices(p, "u", missing="common-start")
+    assert out.prices.index[0] == p.index[4]
+    assert list(out.prices.columns) == ["AAA", "BBB", "CCC"]
+    assert any("trimmed 4 leading" in n and "BBB" in n for n in out.notes)
+
+
+def test_drop_removes_late_listed_asset_with_a_note() -> None:
+    p = _prices()
+    p.iloc[:4, 1] = np.nan
+    out = clean_prices(p, "u", missing="drop")
+    assert out.prices.index[0] == p.index[0]
+    assert list(out.prices.columns) == ["AAA", "CCC"]
+    assert any("BBB (from 2021-01-08)" in n for n in out.notes)
+    assert out.coverage.loc["BBB", "action"].startswith("dropped")
+
+
+def test_drop_never_drops_the_benchmark() -> None:
+    p = _prices()
+    p.iloc[:3, 2] = np.nan
+    out = clean_prices(p, "u", missing="drop", benchmark="CCC")
+    assert list(out.prices.columns) == ["AAA", "BBB", "CCC"]
+    assert out.prices.index[0] == p.index[3]
+
+
+def test_unknown_missing_policy() -> None:
+    with pytest.raises(ConfigError, match="'ffill'"):
+        clean_prices(_prices(), "u", missing="ffill")
+
+
+def test_asset_without_any_price_is_named() -> None:
+    p = _prices()
+    p["ZZZ"] = np.nan
+    with pytest.raises(DataError, match="no prices at all for ZZZ"):
+        clean_prices(p, "u")
+
+
+def test_require_history_message() -> None:
+    require_history(10, 10, "the lookback")
+    with pytest.raises(DataError, match="need 60 periods for the lookback window, have 12"):
+        require_history(60, 12, "the lookback window")
+
+
+@pytest.mark.parametrize(("freq", "expected"), [("B", 252), ("D", 252), ("W-FRI", 52),
+                                                ("ME", 12), ("MS", 12)])
+def test_frequency_inference(freq: str, expected: int) -> None:
+    assert infer_periods_per_year(pd.date_range("2020-01-01", periods=40, freq=freq), "u") \
+        == expected
+
+
+def test_quarterly_frequency_is_refused() -> None:
+    with pytest.raises(DataError, match=r"cannot infer the frequency of q\.csv"):
+        infer_periods_per_year(pd.date_range("2000-01-01", periods=20, freq="QE"), "q.csv")
+
+
+def test_prices_vs_returns_rule() -> None:
+    assert looks_like_prices(_prices())
+    rets = pd.DataFrame({"A": [0.01, -0.02, 0.003], "B": [0.0, 0.01, 0.02]})
+    assert not looks_like_prices(rets)
+    # Positive but tiny values are returns, not prices.
+    assert not looks_like_prices(pd.DataFrame({"A": [0.01, 0.02, 0.03]}))
+
+
+def test_prices_from_returns_roundtrip() -> None:
+    idx = pd.bdate_range("2022-01-03", periods=5)
+    r = pd.DataFrame({"A": [0.1, -0.05, 0.02, 0.0, 0.01],
+                      "B": [np.nan, np.nan, 0.03, 0.01, -0.02]}, index=idx)
+    p = prices_from_returns(r)
+    assert len(p) == 6 and p.index[0] < idx[0]
+    assert p["A"].iloc[0] == 1.0
+    # B starts at 1 one period before its first return.
+    assert p["B"].iloc[2] == 1.0 and np.isnan(p["B"].iloc[1])
+    np.testing.assert_allclose(p["A"].pct_change().iloc[1:].to_numpy(), r["A"].to_numpy())
+    np.testing.assert_allclose(p["B"].pct_change().iloc[3:].to_numpy(), r["B"].iloc[2:])
