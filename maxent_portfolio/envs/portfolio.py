@@ -1,0 +1,518 @@
+"""`PortfolioEnv`: one portfolio rebalanced daily over historical returns, net of costs.
+
+The arithmetic (rebalance cost, drift, net return) is :func:`maxent_portfolio.backtest.
+arithmetic.step`, the code the backtest engine uses, so an episode reproduces the engine's
+daily-rebalanced results exactly. The private helpers below (market preparation, action map,
+reward kernel) are batched over a leading axis and shared with
+:class:`maxent_portfolio.envs.vector.PortfolioVectorEnv`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+from gymnasium import spaces
+
+from maxent_portfolio.backtest.arithmetic import step as arithmetic_step
+from maxent_portfolio.data.market import MarketData
+from maxent_portfolio.envs.features import (
+    FEATURE_NAMES,
+    compute_features,
+    observation,
+    observation_bounds,
+)
+from maxent_portfolio.errors import ConfigError, DataError
+
+REWARDS = ("log", "dsr", "mean-var", "drawdown")
+"""Accepted values of the ``reward`` argument."""
+
+ACTION_MODES = ("simplex", "logits")
+"""Accepted values of the ``action_mode`` argument."""
+
+LOGIT_BOUND = 20.0
+"""Bound of the ``logits`` action space: logits are clipped to ``[-20, 20]``."""
+
+_SIMPLEX_TOL = 1e-12
+_DSR_MIN_VAR = 1e-12
+
+
+@dataclass(frozen=True)
+class Market:
+    """Arrays an environment steps through, prepared once at construction.
+
+    Attributes
+    ----------
+    assets : list of str
+        N risky asset names; cash is the extra last weight.
+    dates : pd.DatetimeIndex of shape (T,)
+    returns : ndarray of shape (T, N + 1)
+        Simple returns with the cash return as the last column; row ``t`` earned over ``t``.
+    features : ndarray of shape (T, N, F), float32
+    cost_rate : ndarray of shape (N,)
+        Proportional cost per unit traded (bps / 1e4).
+    dsr_prior : ndarray of shape (T,)
+        Mean over assets of the mean squared log return over the lookback window ending at
+        ``t``: the initial second moment of the differential Sharpe ratio.
+    lookback, periods_per_year : int
+    """
+
+    assets: list[str]
+    dates: pd.DatetimeIndex
+    returns: np.ndarray
+    features: np.ndarray
+    cost_rate: np.ndarray
+    dsr_prior: np.ndarray
+    lookback: int
+    periods_per_year: int
+
+    @property
+    def first(self) -> int:
+        """First decision position: the first date with a full lookback window."""
+        return self.lookback - 1
+
+    @property
+    def last(self) -> int:
+        """Last decision position: the returns of ``last + 1`` are the last ones."""
+        return len(self.dates) - 2
+
+
+def _check_number(name: str, value: object, low: float, high: float = math.inf,
+                  open_low: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    x = float(value)
+    if not math.isfinite(x) or x < low or (open_low and x == low) or x > high:
+        raise ConfigError(f"{name} must be finite and in {'(' if open_low else '['}{low}, "
+                          f"{high}{')' if math.isinf(high) else ']'}, got {value!r}")
+    return x
+
+
+def _resolve_universe(universe: str | Path | MarketData | pd.DataFrame,
+                      start: str | pd.Timestamp | None,
+                      end: str | pd.Timestamp | None) -> MarketData:
+    """A universe name, file path, MarketData or returns DataFrame, restricted to [start, end]."""
+    if isinstance(universe, MarketData):
+        return universe.slice(start, end) if start is not None or end is not None else universe
+    if isinstance(universe, pd.DataFrame):
+        if not isinstance(universe.index, pd.DatetimeIndex) or len(universe) < 2:
+            raise DataError("a returns DataFrame needs a DatetimeIndex and at least 2 rows")
+        market = MarketData.from_returns(universe)
+        return market.slice(start, end) if start is not None or end is not None else market
+    if isinstance(universe, str | Path):
+        from maxent_portfolio.data import load_universe  # written alongside; imported lazily
+
+        return load_universe(str(universe), start=start, end=end)
+    raise ConfigError(f"universe must be a name, a path, a MarketData or a returns DataFrame, "
+                      f"got {type(universe).__name__}")
+
+
+def prepare_market(universe: str | Path | MarketData | pd.DataFrame = "sp500-20",
+                   start: str | pd.Timestamp | None = None,
+                   end: str | pd.Timestamp | None = None, cost_bps: float = 10.0,
+                   lookback: int = 60, cash_return: float | pd.Series = 0.0,
+                   min_steps: int = 1) -> Market:
+    """Validate the data arguments and precompute everything a step needs.
+
+    Raises
+    ------
+    ConfigError
+        On a bad cost, lookback or cash return.
+    DataError
+        When fewer than ``min_steps`` steps fit after the first ``lookback`` returns.
+    """
+    if isinstance(lookback, bool) or not isinstance(lookback, int | np.integer) or lookback < 2:
+        raise ConfigError(f"lookback must be an integer >= 2, got {lookback!r}")
+    market = _resolve_universe(universe, start, end)
+    frame = market.returns
+    n_obs, n_assets = frame.shape
+    if n_assets == 0:
+        raise DataError("the universe has no assets")
+    if n_obs < lookback + min_steps:
+        raise DataError(f"too little data for the environment: {n_obs} returns, need lookback "
+                        f"{lookback} + {min_steps} step(s)")
+    if np.ndim(cost_bps) == 0:
+        rate = np.full(n_assets, _check_number("cost_bps", cost_bps, 0.0))
+    else:
+        rate = np.asarray(cost_bps, dtype=float)
+        if rate.shape != (n_assets,) or not np.isfinite(rate).all() or (rate < 0).any():
+            raise ConfigError(f"cost_bps must be a non-negative number or {n_assets} of them")
+    if isinstance(cash_return, pd.Series):
+        cash = cash_return.reindex(frame.index).fillna(0.0).to_numpy(dtype=float)
+        if not np.isfinite(cash).all() or (cash <= -1).any():
+            raise ConfigError("cash_return must be finite and greater than -1")
+    else:
+        cash = np.full(n_obs, _check_number("cash_return", cash_return, -1.0, open_low=True))
+    values = frame.to_numpy(dtype=float)
+    features = compute_features(values, int(lookback), market.periods_per_year)
+    logs = np.log1p(values)
+    mean_sq = np.zeros(n_obs + 1)
+    np.cumsum((logs * logs).mean(axis=1), out=mean_sq[1:])
+    prior = np.full(n_obs, np.nan)
+    prior[lookback - 1:] = (mean_sq[lookback:] - mean_sq[:-lookback]) / lookback
+    return Market(
+        assets=[str(c) for c in frame.columns],
+        dates=pd.DatetimeIndex(frame.index),
+        returns=np.ascontiguousarray(np.column_stack([values, cash])),
+        features=features,
+        cost_rate=rate / 1e4,
+        dsr_prior=np.maximum(prior, _DSR_MIN_VAR),
+        lookback=int(lookback),
+        periods_per_year=market.periods_per_year,
+    )
+
+
+def to_weights(action: np.ndarray, mode: str) -> np.ndarray:
+    """Map actions to weights on the simplex.
+
+    Parameters
+    ----------
+    action : ndarray of shape (B, M)
+    mode : {"simplex", "logits"}
+        ``simplex``: negatives are clipped to 0 and ``w = a / sum(a)`` (uniform when the sum is
+        below 1e-12; a row summing to 1 within 1e-12 passes through unchanged).
+        ``logits``: ``w = softmax(clip(a, -20, 20))``.
+
+    Returns
+    -------
+    ndarray of shape (B, M), float64, a new array
+
+    Raises
+    ------
+    ValueError
+        If the action holds NaN or +inf (or any infinity in ``logits`` mode).
+    """
+    if mode == "logits":
+        z = np.asarray(action, dtype=np.float64)
+        if not np.isfinite(z).all():
+            raise ValueError("the action contains NaN or infinite values")
+        z = np.clip(z, -LOGIT_BOUND, LOGIT_BOUND)
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        return e / np.add.reduce(e, axis=-1, keepdims=True)
+    a = np.maximum(action, 0.0, dtype=np.float64)
+    total = np.add.reduce(a, axis=-1, keepdims=True)
+    if not np.isfinite(total).all():
+        raise ValueError("the action contains NaN or infinite values")
+    scale = np.abs(total - 1.0) > _SIMPLEX_TOL
+    if scale.any():  # rows off the simplex: normalise them, uniform when they sum to ~0
+        empty = total <= _SIMPLEX_TOL
+        np.divide(a, total, out=a, where=scale & ~empty)
+        if empty.any():
+            a[empty[:, 0]] = 1.0 / a.shape[-1]
+    return a
+
+
+@dataclass
+class RewardState:
+    """Running quantities of the shaped rewards, one entry per episode.
+
+    Attributes
+    ----------
+    mean, second : ndarray of shape (B,)
+        Exponential moving first and second moments ``A``, ``B`` of the log growth.
+    """
+
+    mean: np.ndarray
+    second: np.ndarray
+
+    @classmethod
+    def empty(cls, size: int) -> RewardState:
+        return cls(np.zeros(size), np.zeros(size))
+
+    def reset(self, index: np.ndarray | slice, prior: np.ndarray | float) -> None:
+        """Start episodes ``index`` with ``A = 0`` and ``B = prior``."""
+        self.mean[index] = 0.0
+        self.second[index] = prior
+
+
+def compute_reward(kind: str, growth: np.ndarray, state: RewardState, risk_aversion: float,
+                   eta: float) -> np.ndarray:
+    """The reward of one step, batched; updates ``state`` in place.
+
+    Parameters
+    ----------
+    kind : {"log", "dsr", "mean-var", "drawdown"}
+    growth : ndarray of shape (B,)
+        Log growth net of costs, ``log(1 + net_return)``.
+    state : RewardState
+    risk_aversion, eta : float
+        ``lambda`` and the moving-moment rate ``eta``.
+
+    Returns
+    -------
+    ndarray of shape (B,)
+    """
+    if kind == "log":
+        return growth
+    if kind == "drawdown":
+        return growth - risk_aversion * np.maximum(-growth, 0.0)
+    d_mean = growth - state.mean
+    if kind == "mean-var":
+        reward = growth - risk_aversion * d_mean * d_mean
+    else:
+        d_second = growth * growth - state.second
+        var = state.second - state.mean * state.mean
+        ok = var > _DSR_MIN_VAR
+        safe = np.where(ok, var, 1.0)
+        reward = np.where(ok, (state.second * d_mean - 0.5 * state.mean * d_second)
+                          / (safe * np.sqrt(safe)), 0.0)
+        state.second += eta * d_second
+    state.mean += eta * d_mean
+    return reward
+
+
+def draw_start(rng: np.random.Generator, low: int, high: int) -> int:
+    """A start position uniform on ``[low, high]``; the one random draw of a reset."""
+    return low + int(rng.integers(high - low + 1))
+
+
+class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
+    """Allocate wealth over N risky assets and cash, one trading period at a time.
+
+    Each step is a rebalance at the close of date ``t`` from the current (drifted) weights to
+    the target weights of the action, which then earn the simple returns of ``t + 1``. The
+    arithmetic is :func:`maxent_portfolio.backtest.arithmetic.step` (shared with the backtest
+    engine): the cost ``sum_i c_i |w_target,i - w_drifted,i|`` over the risky assets is paid at
+    the rebalance, so the net return is ``(1 - cost)(1 + gross) - 1``; weights then drift with
+    prices.
+
+    ## Action Space
+
+    ``action_mode="simplex"`` (default): ``Box(0, 1, (N + 1,), float32)``, one non-negative
+    score per asset with cash last. The target weights are ``w = a / sum(a)`` (negative
+    entries are clipped to 0; uniform ``1 / (N + 1)`` if ``sum(a) < 1e-12``); an action already
+    on the simplex (summing to 1 within 1e-12) is used unchanged.
+
+    ``action_mode="logits"``: ``Box(-20, 20, (N + 1,), float32)``, mapped by ``softmax``
+    (logits clipped to the bounds). A NaN action, or an infinite one (``+inf`` in ``simplex``
+    mode, where negatives are simply clipped), raises ``ValueError``.
+
+    ## Observation Space
+
+    ``Box(low, high, (N * F + N + 1,), float32)`` with finite bounds: the ``F = 7`` features of
+    each asset known at the close of ``t``, asset-major (``obs[:N * F].reshape(N, F)`` has one
+    row per asset), then the current drifted weights (N + 1, cash last, in [0, 1]). The
+    features, each computed from the last ``lookback`` returns only and clipped
+    (see :mod:`maxent_portfolio.envs.features`):
+
+    | Num | Feature    | Definition (``x`` log return, ``s`` its lookback std)      | Bounds    |
+    |-----|------------|------------------------------------------------------------|-----------|
+    | 0   | ``ret_1``  | ``x_t / s``                                                | [-10, 10] |
+    | 1   | ``mom_5``  | ``sum(x, last h) / (s sqrt(h))``, ``h = min(5, lookback)`` | [-10, 10] |
+    | 2   | ``mom_20`` | the same, ``h = min(20, lookback)``                        | [-10, 10] |
+    | 3   | ``mom_60`` | the same, ``h = min(60, lookback)``                        | [-10, 10] |
+    | 4   | ``vol_20`` | annualised std of ``x`` over ``min(20, lookback)`` periods | [0, 10]   |
+    | 5   | ``vol_60`` | annualised std of ``x`` over ``min(60, lookback)`` periods | [0, 10]   |
+    | 6   | ``drawdown`` | ``log p_t - max log p`` over the last ``lookback + 1`` closes | [-10, 0]|
+
+    ## Rewards
+
+    With ``g = log(1 + net_return)`` the step's log growth net of costs, ``lambda =
+    risk_aversion`` and ``eta`` the rate of the exponential moving moments ``A`` (of ``g``) and
+    ``B`` (of ``g^2``), updated after each reward as ``A += eta (g - A)``, ``B += eta (g^2 - B)``:
+
+    - ``"log"`` (default): ``g``. Summed over an episode it is the log of the final value.
+    - ``"dsr"``: the differential Sharpe ratio of Moody & Saffell (1998),
+      ``D = (B dA - A dB / 2) / (B - A^2)^(3/2)`` with ``dA = g - A``, ``dB = g^2 - B`` (0 while
+      ``B - A^2 <= 1e-12``). It starts from ``A = 0`` and ``B`` = the mean squared log return of
+      the assets over the lookback window before the start, so the first reward is ``g / sqrt(B)``.
+      ``eta`` (default 0.01, a memory of about 100 periods) is its adaptation rate.
+    - ``"mean-var"``: ``g - lambda (g - A)^2``, log growth less a variance proxy (squared
+      deviation from the moving mean, ``A = 0`` at the start).
+    - ``"drawdown"``: ``g - lambda * increase`` of the log drawdown ``log(peak) - log(value)``
+      from the running peak of the episode. Over one step that increase is exactly
+      ``max(0, -g)`` (a loss deepens the drawdown by its size; a gain never increases it), so
+      this is a loss-aversion penalty on the step's log loss.
+
+    ## Starting State
+
+    A reset picks the start (decision) position ``t0`` uniformly from ``self.np_random`` over
+    the positions with a full lookback window and room for ``episode_length`` steps, unless
+    ``options["start"]`` fixes it (an integer position into the returns or a date; a date
+    between trading days means the last trading day before it). The portfolio starts with a
+    value of 1 all in cash, so the first step's turnover is the sum of the risky target weights,
+    unless ``options["weights"]`` (N + 1 weights summing to 1) gives the starting holdings.
+
+    ## Episode End
+
+    Never ``terminated``. ``truncated`` after ``episode_length`` steps, or when the data runs
+    out (``episode_length=None`` runs to the end of the data). Stepping past the end of the
+    data raises ``RuntimeError``.
+
+    ## Info
+
+    ``reset`` and ``step`` return ``portfolio_value`` (starts at 1), ``gross_return``,
+    ``net_return``, ``turnover`` (one-way, risky assets), ``cost`` (fraction of value),
+    ``weights`` (the drifted weights after the step, N + 1) and ``date`` (the close the step
+    ends on, a ``pd.Timestamp``); a reset reports zeros for the flows.
+
+    ## Arguments
+
+    - ``universe``: built-in universe name (default ``"sp500-20"``), CSV/Parquet path (read by
+      :func:`maxent_portfolio.data.load_universe`), a ``MarketData`` or a DataFrame of simple
+      returns with a DatetimeIndex.
+    - ``start``, ``end``: restrict the data to these dates (inclusive).
+    - ``cost_bps``: proportional cost per unit traded in basis points (10 = 0.1 %), or one per
+      asset.
+    - ``lookback``: the window (>= 2) of the features; also the history needed before the
+      first decision.
+    - ``reward``: ``"log"``, ``"dsr"``, ``"mean-var"`` or ``"drawdown"``.
+    - ``episode_length``: steps per episode (default 252, a trading year), or ``None``.
+    - ``action_mode``: ``"simplex"`` or ``"logits"``.
+    - ``cash_return``: per-period simple return of cash (a number or a Series by date).
+    - ``risk_aversion``: ``lambda`` of ``mean-var`` and ``drawdown`` (default 1).
+    - ``eta``: moving-moment rate of ``dsr`` and ``mean-var``, in (0, 1) (default 0.01).
+
+    Raises ``ConfigError`` on a bad argument and ``DataError`` when the data cannot hold one
+    episode.
+
+    ## Attributes
+
+    ``n_assets`` (N), ``n_features`` (F), ``obs_dim``, ``assets``, ``feature_names``,
+    ``dates``, ``market`` (the precomputed :class:`Market`).
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - gymnasium convention
+
+    def __init__(self, universe: str | Path | MarketData | pd.DataFrame = "sp500-20",
+                 start: str | pd.Timestamp | None = None, end: str | pd.Timestamp | None = None,
+                 cost_bps: float = 10.0, lookback: int = 60, reward: str = "log",
+                 episode_length: int | None = 252, action_mode: str = "simplex",
+                 cash_return: float | pd.Series = 0.0, risk_aversion: float = 1.0,
+                 eta: float = 0.01) -> None:
+        if reward not in REWARDS:
+            raise ConfigError(f"unknown reward {reward!r}: use one of {', '.join(REWARDS)}")
+        if action_mode not in ACTION_MODES:
+            raise ConfigError(f"unknown action_mode {action_mode!r}: use simplex or logits")
+        if episode_length is not None and (
+                isinstance(episode_length, bool)
+                or not isinstance(episode_length, int | np.integer) or episode_length < 1):
+            raise ConfigError(f"episode_length must be a positive integer or None, "
+                              f"got {episode_length!r}")
+        self.risk_aversion = _check_number("risk_aversion", risk_aversion, 0.0)
+        self.eta = _check_number("eta", eta, 0.0, 1.0, open_low=True)
+        if self.eta == 1.0:
+            raise ConfigError("eta must be in (0, 1), got 1")
+        self.reward_kind = reward
+        self.action_mode = action_mode
+        self.episode_length = None if episode_length is None else int(episode_length)
+        self.market = prepare_market(universe, start, end, cost_bps, lookback, cash_return,
+                                     min_steps=self.episode_length or 1)
+        m = self.market
+        self.n_assets = len(m.assets)
+        self.n_features = len(FEATURE_NAMES)
+        self.obs_dim = self.n_assets * self.n_features + self.n_assets + 1
+        self.assets = list(m.assets)
+        self.feature_names = FEATURE_NAMES
+        self.dates = m.dates
+        low, high = observation_bounds(self.n_assets)
+        self.observation_space = spaces.Box(low, high, dtype=np.float32)
+        bound = (0.0, 1.0) if action_mode == "simplex" else (-LOGIT_BOUND, LOGIT_BOUND)
+        self.action_space = spaces.Box(bound[0], bound[1], (self.n_assets + 1,), np.float32)
+        self._latest_start = m.last + 1 - (self.episode_length or 1)
+        self._timestamps = list(m.dates)
+        self._t = m.first
+        self._stop = m.first
+        self._weights = np.zeros((1, self.n_assets + 1))
+        self._weights[0, -1] = 1.0
+        self._value = 1.0
+        self._rewards = RewardState.empty(1)
+
+    # -- public helpers ---------------------------------------------------------------------
+
+    def observation_at(self, t: int, weights: np.ndarray) -> np.ndarray:
+        """The observation at the close of position ``t`` with current ``weights``.
+
+        Parameters
+        ----------
+        t : int
+            Position into ``self.dates``, ``lookback - 1 <= t < T``.
+        weights : ndarray of shape (N + 1,)
+
+        Returns
+        -------
+        ndarray of shape (obs_dim,), float32
+        """
+        if not self.market.first <= t < len(self.dates):
+            raise ConfigError(f"no observation at position {t}: need {self.market.first} <= t < "
+                              f"{len(self.dates)} (a full lookback window)")
+        return observation(self.market.features, t, np.asarray(weights, dtype=np.float64))
+
+    def position(self, when: int | str | pd.Timestamp) -> int:
+        """Position of a decision date (the last trading day at or before it) or an integer."""
+        if isinstance(when, int | np.integer) and not isinstance(when, bool):
+            t = int(when)
+        else:
+            try:
+                stamp = pd.Timestamp(when)  # type: ignore[arg-type]
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"start must be an integer position or a date, "
+                                  f"got {when!r}") from exc
+            t = int(self.dates.searchsorted(stamp, side="right")) - 1
+        if not self.market.first <= t <= self.market.last:
+            raise ConfigError(f"start {when!r} is outside the usable positions "
+                              f"{self.market.first}..{self.market.last} "
+                              f"({self.dates[self.market.first].date()} to "
+                              f"{self.dates[self.market.last].date()})")
+        return t
+
+    def initial_weights(self, weights: object | None) -> np.ndarray:
+        """Starting holdings: all cash, or ``weights`` checked to be N + 1 on the simplex."""
+        if weights is None:
+            w = np.zeros(self.n_assets + 1)
+            w[-1] = 1.0
+            return w
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (self.n_assets + 1,) or not np.isfinite(w).all() or (w < 0).any() \
+                or abs(w.sum() - 1.0) > 1e-6:
+            raise ConfigError(f"weights must be {self.n_assets + 1} non-negative numbers "
+                              "summing to 1 (cash last)")
+        return w / w.sum()
+
+    # -- gymnasium API ----------------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        options = options or {}
+        if options.get("start") is not None:
+            start = self.position(options["start"])
+        else:
+            start = draw_start(self.np_random, self.market.first, self._latest_start)
+        self._t = start
+        self._stop = min(start + (self.episode_length or len(self.dates)), self.market.last + 1)
+        self._weights[0] = self.initial_weights(options.get("weights"))
+        self._value = 1.0
+        self._rewards.reset(slice(None), self.market.dsr_prior[start])
+        info = {"portfolio_value": 1.0, "gross_return": 0.0, "net_return": 0.0,
+                "turnover": 0.0, "cost": 0.0, "weights": self._weights[0].copy(),
+                "date": self._timestamps[start]}
+        return observation(self.market.features, start, self._weights[0]), info
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        t = self._t
+        if t > self.market.last:
+            raise RuntimeError("the data has run out: call reset() before stepping again")
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != (self.n_assets + 1,):
+            raise ValueError(f"action must have shape ({self.n_assets + 1},), got {a.shape}")
+        target = to_weights(a[None, :], self.action_mode)
+        net, gross, turnover, cost, drifted = arithmetic_step(
+            target, self._weights, self.market.returns[t + 1: t + 2], self.market.cost_rate)
+        growth = np.log1p(net)
+        reward = compute_reward(self.reward_kind, growth, self._rewards, self.risk_aversion,
+                                self.eta)
+        self._weights = drifted
+        self._value *= 1.0 + float(net[0])
+        self._t = t = t + 1
+        info = {"portfolio_value": self._value, "gross_return": float(gross[0]),
+                "net_return": float(net[0]), "turnover": float(turnover[0]),
+                "cost": float(cost[0]), "weights": drifted[0].copy(),
+                "date": self._timestamps[t]}
+        obs = observation(self.market.features, t, drifted[0])
+        return obs, float(reward[0]), False, t >= self._stop, info

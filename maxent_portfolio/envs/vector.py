@@ -1,0 +1,243 @@
+"""`PortfolioVectorEnv`: B independent portfolio episodes stepped in one array operation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from maxent_portfolio.backtest.arithmetic import step as arithmetic_step
+from maxent_portfolio.data.market import MarketData
+from maxent_portfolio.envs.features import observation_batch
+from maxent_portfolio.envs.portfolio import (
+    PortfolioEnv,
+    RewardState,
+    compute_reward,
+    draw_start,
+    to_weights,
+)
+from maxent_portfolio.errors import ConfigError
+
+_INFO_KEYS = ("portfolio_value", "gross_return", "net_return", "turnover", "cost", "weights",
+              "date")
+
+
+class PortfolioVectorEnv(VectorEnv):
+    """``num_envs`` independent :class:`PortfolioEnv` episodes on one market, batched.
+
+    Every sub-environment follows exactly the dynamics, rewards, spaces and options of
+    :class:`~maxent_portfolio.envs.portfolio.PortfolioEnv` (see its docstring); sub-environment
+    ``i`` behaves like a ``PortfolioEnv`` reset with ``seed + i``, so this vector env produces the
+    same numbers as ``gymnasium.vector.SyncVectorEnv`` of ``num_envs`` single envs in
+    ``SAME_STEP`` autoreset mode, without a Python loop over the environments in ``step``
+    (the few episodes that end in a step are reset with one random draw each).
+
+    ## Spaces
+
+    ``single_observation_space`` / ``single_action_space`` are the single env's;
+    ``observation_space`` is ``(num_envs, obs_dim)`` and ``action_space`` ``(num_envs, N + 1)``.
+
+    ## Autoreset (``metadata["autoreset_mode"] = AutoresetMode.SAME_STEP``)
+
+    When episode ``i`` ends (``truncated[i]``; ``terminated`` is always False), ``step`` already
+    returns the first observation of its next episode (random start from sub-environment
+    ``i``'s generator, all cash) and the reset info in ``infos`` row ``i``. The step's own
+    results are then in:
+
+    - ``infos["final_obs"]``: a dense float32 array ``(num_envs, obs_dim)``. Rows of episodes
+      that ended hold their last observation; the other rows equal the returned observation,
+      so ``infos["final_obs"]`` is the true next observation of every environment for
+      bootstrapping. ``infos["_final_obs"]`` is the bool mask of ended episodes.
+    - ``infos["final_info"]``: a dict of the step's info arrays (the keys below, with masks
+      ``_key``), and ``infos["_final_info"]`` the same mask.
+
+    Both keys appear only in steps where some episode ended.
+
+    ## Info
+
+    Arrays over the environments: ``portfolio_value``, ``gross_return``, ``net_return``,
+    ``turnover``, ``cost`` of shape ``(num_envs,)``, ``weights`` ``(num_envs, N + 1)`` (drifted,
+    after the step) and ``date`` (``datetime64[ns]``).
+
+    ## Reset options
+
+    ``seed``: an int (sub-env ``i`` gets ``seed + i``) or a list of ``num_envs`` seeds; the
+    constructor's ``seed`` is used on the first reset when none is given. ``options``:
+    ``"start"`` (one position/date for all, or one per env), ``"weights"`` (``(N + 1,)`` or
+    ``(num_envs, N + 1)``) and ``"reset_mask"`` (bool ``(num_envs,)``: reset only those).
+
+    ## Arguments
+
+    ``num_envs`` and ``seed``, then the keyword arguments of :class:`PortfolioEnv`.
+    """
+
+    metadata: dict[str, Any] = {  # noqa: RUF012 - gymnasium convention
+        "autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+
+    def __init__(self, num_envs: int = 1,
+                 universe: str | Path | MarketData | pd.DataFrame = "sp500-20",
+                 start: str | pd.Timestamp | None = None, end: str | pd.Timestamp | None = None,
+                 cost_bps: float = 10.0, lookback: int = 60, reward: str = "log",
+                 episode_length: int | None = 252, action_mode: str = "simplex",
+                 cash_return: float | pd.Series = 0.0, risk_aversion: float = 1.0,
+                 eta: float = 0.01, seed: int | None = None) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) \
+                or num_envs < 1:
+            raise ConfigError(f"num_envs must be a positive integer, got {num_envs!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)
+                                 or seed < 0):
+            raise ConfigError(f"seed must be a non-negative integer or None, got {seed!r}")
+        self.env = PortfolioEnv(universe, start, end, cost_bps, lookback, reward,
+                                episode_length, action_mode, cash_return, risk_aversion, eta)
+        """A template single env: validation, spaces, ``observation_at`` and ``position``."""
+        env = self.env
+        self.num_envs = int(num_envs)
+        self.market = env.market
+        self.n_assets, self.n_features, self.obs_dim = env.n_assets, env.n_features, env.obs_dim
+        self.assets = env.assets
+        self.single_observation_space = env.observation_space
+        self.single_action_space = env.action_space
+        self.observation_space = batch_space(env.observation_space, self.num_envs)
+        self.action_space = batch_space(env.action_space, self.num_envs)
+        self._seed = None if seed is None else int(seed)
+        self._rngs: list[np.random.Generator] = []
+        self._dates = self.market.dates.to_numpy()
+        b, m = self.num_envs, self.n_assets + 1
+        self._t = np.full(b, self.market.first, dtype=np.int64)
+        self._stop = self._t.copy()
+        self._weights = np.zeros((b, m))
+        self._weights[:, -1] = 1.0
+        self._value = np.ones(b)
+        self._rewards = RewardState.empty(b)
+        self._obs = np.zeros((b, self.obs_dim), dtype=np.float32)
+
+    def observation_at(self, t: int, weights: np.ndarray) -> np.ndarray:
+        """See :meth:`PortfolioEnv.observation_at`."""
+        return self.env.observation_at(t, weights)
+
+    # -- resets -----------------------------------------------------------------------------
+
+    def _seed_generators(self, seed: int | Sequence[int] | None) -> None:
+        if seed is None and self._rngs:
+            return
+        if seed is None and self._seed is not None:
+            seed = self._seed
+        if seed is None:
+            seeds: list[int | None] = [None] * self.num_envs
+        elif isinstance(seed, int | np.integer):
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = [int(s) for s in seed]
+            if len(seeds) != self.num_envs:
+                raise ConfigError(f"need {self.num_envs} seeds, got {len(seeds)}")
+        self._rngs = [seeding.np_random(s)[0] for s in seeds]
+
+    def _reset_envs(self, idx: np.ndarray, starts: np.ndarray | None,
+                    weights: np.ndarray | None) -> None:
+        """Start new episodes in environments ``idx`` (random starts unless ``starts``)."""
+        if starts is None:
+            first, latest = self.market.first, self.env._latest_start
+            starts = np.array([draw_start(self._rngs[i], first, latest) for i in idx],
+                              dtype=np.int64)
+        length = self.env.episode_length or len(self._dates)
+        self._t[idx] = starts
+        self._stop[idx] = np.minimum(starts + length, self.market.last + 1)
+        if weights is None:
+            self._weights[idx] = 0.0
+            self._weights[idx, -1] = 1.0
+        else:
+            self._weights[idx] = weights
+        self._value[idx] = 1.0
+        self._rewards.reset(idx, self.market.dsr_prior[starts])
+
+    def _option_starts(self, value: object, idx: np.ndarray) -> np.ndarray | None:
+        if value is None:
+            return None
+        if isinstance(value, list | tuple | np.ndarray | pd.Index | pd.Series):
+            values = list(value)
+            if len(values) != self.num_envs:
+                raise ConfigError(f"options['start'] needs one start or {self.num_envs}")
+            return np.array([self.env.position(values[i]) for i in idx], dtype=np.int64)
+        return np.full(len(idx), self.env.position(value), dtype=np.int64)  # type: ignore[arg-type]
+
+    def _option_weights(self, value: object, idx: np.ndarray) -> np.ndarray | None:
+        if value is None:
+            return None
+        w = np.asarray(value, dtype=np.float64)
+        if w.ndim == 2:
+            if len(w) != self.num_envs:
+                raise ConfigError(f"options['weights'] needs shape ({self.num_envs}, "
+                                  f"{self.n_assets + 1})")
+            return np.stack([self.env.initial_weights(w[i]) for i in idx])
+        return np.broadcast_to(self.env.initial_weights(w), (len(idx), w.shape[-1]))
+
+    def reset(self, *, seed: int | Sequence[int] | None = None,
+              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed if isinstance(seed, int | np.integer) else None)
+        self._seed_generators(seed)
+        options = options or {}
+        mask = options.get("reset_mask")
+        if mask is None:
+            idx = np.arange(self.num_envs)
+        else:
+            mask = np.asarray(mask, dtype=bool)
+            if mask.shape != (self.num_envs,):
+                raise ConfigError(f"options['reset_mask'] must have shape ({self.num_envs},)")
+            idx = np.flatnonzero(mask)
+        self._reset_envs(idx, self._option_starts(options.get("start"), idx),
+                         self._option_weights(options.get("weights"), idx))
+        obs = observation_batch(self.market.features, self._t, self._weights)
+        zeros = np.zeros(self.num_envs)
+        info = {"portfolio_value": self._value.copy(), "gross_return": zeros,
+                "net_return": zeros.copy(), "turnover": zeros.copy(), "cost": zeros.copy(),
+                "weights": self._weights.copy(), "date": self._dates[self._t]}
+        return obs, info
+
+    # -- step -------------------------------------------------------------------------------
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                 dict[str, Any]]:
+        if not self._rngs:
+            raise RuntimeError("call reset() before step()")
+        a = np.asarray(actions)
+        if a.shape != (self.num_envs, self.n_assets + 1):
+            raise ValueError(f"actions must have shape ({self.num_envs}, {self.n_assets + 1}), "
+                             f"got {a.shape}")
+        market = self.market
+        target = to_weights(a, self.env.action_mode)
+        net, gross, turnover, cost, drifted = arithmetic_step(
+            target, self._weights, market.returns[self._t + 1], market.cost_rate)
+        reward = compute_reward(self.env.reward_kind, np.log1p(net), self._rewards,
+                                self.env.risk_aversion, self.env.eta)
+        self._value *= 1.0 + net
+        self._weights = drifted
+        self._t += 1
+        truncated = self._t >= self._stop
+        obs = observation_batch(market.features, self._t, drifted)
+        infos: dict[str, Any] = {
+            "portfolio_value": self._value.copy(), "gross_return": gross, "net_return": net,
+            "turnover": turnover, "cost": cost, "weights": drifted.copy(),
+            "date": self._dates[self._t]}
+        if truncated.any():
+            idx = np.flatnonzero(truncated)
+            final_info: dict[str, Any] = {}
+            for key in _INFO_KEYS:
+                final_info[key] = infos[key].copy()
+                final_info[f"_{key}"] = truncated.copy()
+            final_obs = obs.copy()
+            self._reset_envs(idx, None, None)
+            obs[idx] = observation_batch(market.features, self._t[idx], self._weights[idx])
+            infos["portfolio_value"][idx] = 1.0
+            for key in ("gross_return", "net_return", "turnover", "cost"):
+                infos[key][idx] = 0.0
+            infos["weights"][idx] = self._weights[idx]
+            infos["date"][idx] = self._dates[self._t[idx]]
+            infos["final_obs"], infos["_final_obs"] = final_obs, truncated.copy()
+            infos["final_info"], infos["_final_info"] = final_info, truncated.copy()
+        return obs, reward, np.zeros(self.num_envs, dtype=bool), truncated, infos
