@@ -1,11 +1,50 @@
-"""Classical baseline strategies."""
+"""Classical baseline strategies.
+
+Estimation window
+-----------------
+The estimator-based baselines (``inverse-volatility``, ``min-variance``, ``max-sharpe``,
+``risk-parity``, ``hrp``) re-estimate at every rebalance on the trailing ``window`` periods of
+``history`` (default 252, one year of trading days), as in the rolling-window studies of
+DeMiguel et al. (2009). ``history`` ends at the decision date, so this sees no future data and
+uses the latest information. With ``refit="fold"`` they instead estimate once per walk-forward
+fold on the last ``window`` periods of the training window and hold those targets for the fold:
+cheaper for large universes, staler weights.
+
+Fallbacks
+---------
+When an optimiser raises (non-convergence, singular or non-positive covariance, max-Sharpe with
+every expected return below the risk-free rate) or returns non-finite weights, the strategy
+falls back to inverse-volatility weights on the same window, and to 1/N when a volatility is
+zero or undefined. Each fallback increments ``n_fallbacks_`` and is listed in ``fallbacks_``
+(decision date, reason); the first one per backtest also emits a ``RuntimeWarning``.
+"""
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 import numpy as np
 import pandas as pd
+from skfolio.moments import LedoitWolf
+from skfolio.optimization import HierarchicalRiskParity as SkHierarchicalRiskParity
+from skfolio.optimization import MeanRisk, ObjectiveFunction, RiskBudgeting
+from skfolio.prior import EmpiricalPrior
 
 from maxent_portfolio.strategies.base import Strategy
+
+__all__ = [
+    "BuyAndHold",
+    "EqualWeight",
+    "HierarchicalRiskParity",
+    "InverseVolatility",
+    "MaximumSharpe",
+    "MinimumVariance",
+    "Momentum",
+    "RandomWeights",
+    "RiskParity",
+    "inverse_volatility_weights",
+]
 
 
 class EqualWeight(Strategy):
@@ -21,3 +60,259 @@ class EqualWeight(Strategy):
     def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
         n = history.shape[1]
         return pd.Series(1.0 / n, index=history.columns)
+
+
+class BuyAndHold(Strategy):
+    """Start at 1/N and never trade again: each target is the drifted holding itself."""
+
+    name = "buy-and-hold"
+    description = "1/N at the start, never rebalanced"
+
+    def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
+        risky = np.clip(np.nan_to_num(current.reindex(history.columns).to_numpy(dtype=float)),
+                        0.0, None)
+        total = risky.sum()
+        if total <= 1e-12:  # all cash: the first trade of the backtest
+            return pd.Series(1.0 / history.shape[1], index=history.columns)
+        # Renormalise over the risky assets (cash stays 0 with a zero cash return): no trade.
+        return pd.Series(risky / total, index=history.columns)
+
+
+def inverse_volatility_weights(returns: np.ndarray) -> np.ndarray | None:
+    """Weights proportional to ``1 / sigma_i``, the sample standard deviation (ddof=1).
+
+    Parameters
+    ----------
+    returns : ndarray of shape (n_observations, n_assets)
+
+    Returns
+    -------
+    ndarray of shape (n_assets,), or None
+        None when a volatility is zero, missing or there are fewer than 2 observations.
+    """
+    if returns.shape[0] < 2:
+        return None
+    sigma = np.std(returns, axis=0, ddof=1)
+    if not np.isfinite(sigma).all() or (sigma <= 0).any():
+        return None
+    inv = 1.0 / sigma
+    return inv / inv.sum()
+
+
+class _WindowStrategy(Strategy):
+    """A strategy estimated on a trailing window, with a recorded fallback.
+
+    Subclasses implement ``_weights(x) -> ndarray of shape (n_assets,)``; it may raise.
+
+    Parameters
+    ----------
+    window : int
+        Trailing periods used for estimation (default 252).
+    refit : {"rebalance", "fold"}
+        Re-estimate at every rebalance on ``history`` (default), or once per fold on the
+        training window.
+    """
+
+    stateless = True
+
+    def __init__(self, window: int = 252, refit: str = "rebalance") -> None:
+        if window < 2:
+            raise ValueError(f"estimation window must be at least 2 periods, got {window}")
+        if refit not in ("rebalance", "fold"):
+            raise ValueError(f"refit must be 'rebalance' or 'fold', got {refit!r}")
+        self.window = window
+        self.refit = refit
+        self.reset()
+
+    def reset(self) -> None:
+        self.n_fallbacks_ = 0
+        self.fallbacks_: list[tuple[object, str]] = []
+        self._fold_weights: pd.Series | None = None
+
+    def _weights(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _estimate(self, window: pd.DataFrame) -> pd.Series:
+        """Weights from one estimation window, falling back (and recording it) on failure."""
+        x = np.nan_to_num(window.to_numpy(dtype=float))
+        n = x.shape[1]
+        if n == 1:
+            return pd.Series(1.0, index=window.columns)
+        reason = ""
+        try:
+            w = np.asarray(self._weights(x), dtype=float)
+            if w.shape != (n,) or not np.isfinite(w).all():
+                raise ValueError("non-finite weights")
+            w = np.clip(w, 0.0, None)  # solver noise of order 1e-10 below zero
+            if w.sum() <= 0:
+                raise ValueError("weights sum to zero")
+            return pd.Series(w / w.sum(), index=window.columns)
+        except Exception as exc:  # any optimiser failure: fall back, recorded below
+            reason = f"{type(exc).__name__}: {exc}"
+        fallback = self._fallback_weights(x)
+        self._record(window.index[-1] if len(window) else None, reason)
+        return pd.Series(fallback, index=window.columns)
+
+    def _fallback_weights(self, x: np.ndarray) -> np.ndarray:
+        w = inverse_volatility_weights(x)
+        return np.full(x.shape[1], 1.0 / x.shape[1]) if w is None else w
+
+    def _record(self, when: object, reason: str) -> None:
+        if self.n_fallbacks_ == 0:
+            warnings.warn(f"{self.name}: estimation failed on {when} ({reason}); falling back "
+                          "to inverse-volatility weights (counted in n_fallbacks_)",
+                          RuntimeWarning, stacklevel=4)
+        self.n_fallbacks_ += 1
+        self.fallbacks_.append((when, reason))
+
+    def fit(self, returns: pd.DataFrame) -> _WindowStrategy:
+        self._fold_weights = self._estimate(returns.iloc[-self.window:]) \
+            if self.refit == "fold" else None
+        return self
+
+    def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
+        if self._fold_weights is not None:
+            return self._fold_weights.copy()
+        return self._estimate(history.iloc[-self.window:])
+
+
+class InverseVolatility(_WindowStrategy):
+    """Weights ∝ 1/sigma over the trailing window; 1/N (recorded) if a sigma is zero."""
+
+    name = "inverse-volatility"
+    description = "weights proportional to 1/volatility over a trailing window"
+
+    def _weights(self, x: np.ndarray) -> np.ndarray:
+        w = inverse_volatility_weights(x)
+        if w is None:
+            raise ValueError("zero or undefined volatility")
+        return w
+
+    def _fallback_weights(self, x: np.ndarray) -> np.ndarray:
+        return np.full(x.shape[1], 1.0 / x.shape[1])
+
+
+class _SkfolioStrategy(_WindowStrategy):
+    """Fit a fresh skfolio estimator on each window and read its ``weights_``."""
+
+    def _estimator(self) -> Any:
+        raise NotImplementedError
+
+    def _weights(self, x: np.ndarray) -> np.ndarray:
+        return self._estimator().fit(x).weights_
+
+
+class MinimumVariance(_SkfolioStrategy):
+    """Long-only minimum variance with a Ledoit-Wolf shrunk covariance (skfolio MeanRisk)."""
+
+    name = "min-variance"
+    description = "minimum variance, Ledoit-Wolf shrunk covariance, trailing window"
+
+    def _estimator(self) -> MeanRisk:
+        return MeanRisk(objective_function=ObjectiveFunction.MINIMIZE_RISK,
+                        prior_estimator=EmpiricalPrior(covariance_estimator=LedoitWolf()))
+
+
+class MaximumSharpe(_SkfolioStrategy):
+    """Long-only mean-variance tangency portfolio (skfolio MeanRisk MAXIMIZE_RATIO).
+
+    Sample mean and covariance over the trailing window, risk-free rate 0. When every expected
+    return is negative the ratio problem has no solution: inverse-volatility fallback.
+    """
+
+    name = "max-sharpe"
+    description = "mean-variance maximum Sharpe ratio, trailing window"
+
+    def _estimator(self) -> MeanRisk:
+        return MeanRisk(objective_function=ObjectiveFunction.MAXIMIZE_RATIO)
+
+
+class RiskParity(_SkfolioStrategy):
+    """Equal risk contribution to variance (skfolio RiskBudgeting, equal budgets)."""
+
+    name = "risk-parity"
+    description = "equal risk contribution (risk budgeting on variance), trailing window"
+
+    def _estimator(self) -> RiskBudgeting:
+        return RiskBudgeting()
+
+
+class HierarchicalRiskParity(_SkfolioStrategy):
+    """Hierarchical risk parity (López de Prado 2016) via skfolio, variance risk measure."""
+
+    name = "hrp"
+    description = "hierarchical risk parity (Lopez de Prado 2016), trailing window"
+
+    def _estimator(self) -> SkHierarchicalRiskParity:
+        return SkHierarchicalRiskParity()
+
+
+class Momentum(Strategy):
+    """Cross-sectional momentum: equal weights in the top ``k`` assets by trailing return.
+
+    The score is the compounded return from ``lookback`` periods ago up to ``skip`` periods
+    ago (12-1 months with the defaults, Jegadeesh & Titman 1993). Ties go to the first column.
+
+    Parameters
+    ----------
+    lookback : int
+        Periods in the formation window, counted back from the decision date (default 252).
+    skip : int
+        Most recent periods left out, against short-term reversal (default 21).
+    k : int, optional
+        Assets held; default ``max(1, N // 4)``.
+    """
+
+    name = "momentum"
+    description = "equal weights in the top quarter by 12-1 month trailing return"
+    stateless = True
+
+    def __init__(self, lookback: int = 252, skip: int = 21, k: int | None = None) -> None:
+        if not 0 <= skip < lookback:
+            raise ValueError(f"momentum needs 0 <= skip < lookback, got {skip}, {lookback}")
+        if k is not None and k < 1:
+            raise ValueError(f"momentum k must be at least 1, got {k}")
+        self.lookback = lookback
+        self.skip = skip
+        self.k = k
+
+    def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
+        n = history.shape[1]
+        k = min(n, self.k if self.k is not None else max(1, n // 4))
+        formation = history.to_numpy(dtype=float)[-self.lookback:]
+        formation = formation[: len(formation) - self.skip]
+        if len(formation) == 0:  # not enough history to rank: stay diversified
+            return pd.Series(1.0 / n, index=history.columns)
+        score = np.prod(1.0 + np.nan_to_num(formation), axis=0) - 1.0
+        top = np.argsort(-score, kind="stable")[:k]
+        w = np.zeros(n)
+        w[top] = 1.0 / k
+        return pd.Series(w, index=history.columns)
+
+
+class RandomWeights(Strategy):
+    """Placebo: a fresh Dirichlet(alpha 1) draw at every rebalance, reproducible from ``seed``.
+
+    Parameters
+    ----------
+    seed : int
+        Seeds the generator; ``reset()`` restores it, so reruns are identical.
+    alpha : float
+        Dirichlet concentration; 1 is uniform on the simplex.
+    """
+
+    name = "random"
+    description = "random Dirichlet weights at each rebalance (seeded placebo)"
+
+    def __init__(self, seed: int = 0, alpha: float = 1.0) -> None:
+        self.seed = seed
+        self.alpha = alpha
+        self.reset()
+
+    def reset(self) -> None:
+        self._rng = np.random.default_rng(self.seed)
+
+    def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
+        n = history.shape[1]
+        return pd.Series(self._rng.dirichlet(np.full(n, self.alpha)), index=history.columns)
+

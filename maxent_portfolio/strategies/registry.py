@@ -1,0 +1,87 @@
+"""Strategies by registry name: the baselines, then whatever joins through :func:`register`.
+
+The SAC strategy and user plug-ins call ``register(TheirStrategy)`` (it also works as a class
+decorator) and are then reachable by name like the baselines.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from maxent_portfolio.errors import ConfigError
+from maxent_portfolio.strategies.base import Strategy
+from maxent_portfolio.strategies.baselines import (
+    BuyAndHold,
+    EqualWeight,
+    HierarchicalRiskParity,
+    InverseVolatility,
+    MaximumSharpe,
+    MinimumVariance,
+    Momentum,
+    RandomWeights,
+    RiskParity,
+)
+from maxent_portfolio.strategies.online import (
+    BCRP,
+    OLMAR,
+    PAMR,
+    ExponentiatedGradient,
+    OnlineNewtonStep,
+)
+
+S = TypeVar("S", bound=type[Strategy])
+
+STRATEGIES: dict[str, type[Strategy]] = {}
+"""Registry name -> strategy class, in registration order."""
+
+
+def register(cls: S, *, replace: bool = False) -> S:
+    """Add a strategy class under its ``name``; returns the class (usable as a decorator).
+
+    Raises
+    ------
+    ConfigError
+        If ``cls`` is not a Strategy subclass, has no ``name``/``description``, or its name is
+        taken by another class and ``replace`` is False.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise ConfigError(f"only Strategy subclasses can be registered, got {cls!r}")
+    if not cls.name or not cls.description:
+        raise ConfigError(f"strategy class {cls.__name__} needs a `name` and a one-line "
+                          "`description`")
+    taken = STRATEGIES.get(cls.name)
+    if taken is not None and taken is not cls and not replace:
+        raise ConfigError(f"strategy name {cls.name!r} is already registered by "
+                          f"{taken.__module__}.{taken.__qualname__}")
+    STRATEGIES[cls.name] = cls
+    return cls
+
+
+def available_strategies() -> dict[str, type[Strategy]]:
+    """A copy of the registry: name -> class."""
+    return dict(STRATEGIES)
+
+
+def get_strategy(name: str, **params: Any) -> Strategy:
+    """Instantiate the strategy registered as ``name`` with keyword ``params``.
+
+    Raises
+    ------
+    ConfigError
+        On an unknown name (the message lists the valid ones) or parameters the class refuses.
+    """
+    cls = STRATEGIES.get(name)
+    if cls is None:
+        raise ConfigError(f"unknown strategy {name!r}; available: {', '.join(STRATEGIES)}")
+    try:
+        return cls(**params)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid parameters for strategy {name!r}: {exc}") from exc
+
+
+for _cls in (EqualWeight, BuyAndHold, InverseVolatility, MinimumVariance, MaximumSharpe,
+             RiskParity, HierarchicalRiskParity, Momentum, RandomWeights,
+             ExponentiatedGradient, OnlineNewtonStep, OLMAR, PAMR, BCRP):
+    register(_cls)
+
+__all__ = ["STRATEGIES", "available_strategies", "get_strategy", "register"]
