@@ -1,0 +1,810 @@
+"""The self-contained comparison dashboard, ``index.html`` of a run.
+
+One HTML file with inline CSS, inline SVG charts (matplotlib, see :mod:`.plots`) and a little
+vanilla JavaScript (table sorting, legend toggles). It loads nothing from anywhere, so it works
+offline and from a ``file://`` URL.
+
+Every user-supplied string (strategy and asset names, config values, provenance, links) is
+HTML-escaped; JSON embedded for scripts has ``<``, ``>`` and ``&`` escaped as ``\\u003c`` etc. so
+no value can close the ``<script>`` element. Charts draw no user text at all: their legends are
+HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import pandas as pd
+
+from maxent_portfolio.backtest.engine import BacktestResult
+from maxent_portfolio.reporting import plots
+from maxent_portfolio.reporting.plots import LineStyle
+
+CASH = "CASH"
+MAX_ALLOCATION_GROUPS = 10
+"""Most assets shown one by one in the allocation chart; the rest are summed as "other"."""
+MAX_ALLOCATION_POINTS = 1200
+"""Dates kept in the allocation chart (evenly thinned beyond), to bound the SVG size."""
+
+PRIMARY_COLUMNS = ("cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar",
+                   "turnover", "effective_n", "p_sharpe_vs_ref", "dsr")
+"""Metrics shown by default; the table's other columns appear with "show all metrics"."""
+HIDDEN_COLUMNS = ("investable",)
+"""Columns used to mark rows, never shown as metrics."""
+
+LABELS = {
+    "strategy": "Strategy", "total_return": "Total return", "cagr": "CAGR",
+    "volatility": "Volatility", "sharpe": "Sharpe", "sortino": "Sortino",
+    "max_drawdown": "Max drawdown", "max_dd_duration": "Max DD length",
+    "max_dd_days": "Max DD days", "calmar": "Calmar", "var_95": "VaR 95%", "cvar_95": "CVaR 95%",
+    "hit_rate": "Hit rate", "turnover": "Turnover / yr", "cost_drag": "Cost drag",
+    "effective_n": "Effective N", "entropy": "Weight entropy", "psr": "PSR",
+    "dsr": "Deflated Sharpe", "p_sharpe_vs_ref": "p \u0394Sharpe",
+    "p_jk_memmel": "p \u0394Sharpe (JKM)",
+}
+PERCENT = frozenset({"total_return", "cagr", "volatility", "max_drawdown", "var_95", "cvar_95",
+                     "hit_rate", "turnover", "cost_drag"})
+PROBABILITY = frozenset({"psr", "dsr", "p_sharpe_vs_ref", "p_jk_memmel"})
+INTEGER = frozenset({"max_dd_duration", "max_dd_days"})
+HIGHER_IS_BETTER = frozenset({"total_return", "cagr", "sharpe", "sortino", "max_drawdown",
+                              "calmar", "var_95", "cvar_95", "hit_rate", "psr", "dsr"})
+LOWER_IS_BETTER = frozenset({"volatility", "turnover", "cost_drag", "max_dd_duration",
+                             "max_dd_days"})
+"""Columns whose best value is highlighted; p-values, effective N and entropy describe rather
+than rank, so they are left plain. Drawdowns and VaR are negative, so higher is better."""
+
+
+# ----------------------------------------------------------------------------- escaping
+def esc(value: object) -> str:
+    """HTML-escape ``str(value)``, quotes included (safe in text and attribute values)."""
+    return html.escape(str(value), quote=True)
+
+
+def script_json(data: object) -> str:
+    """JSON safe to place inside ``<script type="application/json">``.
+
+    ``<``, ``>``, ``&`` and the JavaScript line separators are written as ``\\uXXXX`` escapes, so
+    ``</script>`` or ``<!--`` in any value cannot end or alter the element. NaN and infinities
+    become ``null`` so the text is strict JSON.
+    """
+    text = json.dumps(_jsonable(data), ensure_ascii=False, allow_nan=False, indent=None)
+    for char, code in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                       ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, code)
+    return text
+
+
+def _jsonable(value: object) -> Any:
+    """Plain JSON types: mappings, lists, str, finite numbers, bool, None (else ``str``)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _safe_link(link: str) -> str:
+    """A relative link, escaped for an ``href``; absolute URLs and schemes are refused."""
+    parts = urlsplit(link)
+    if parts.scheme or parts.netloc or link.startswith(("/", "\\")):
+        raise ValueError(f"tear sheet links must be relative paths, got {link!r}")
+    return esc(link)
+
+
+# ----------------------------------------------------------------------------- data helpers
+@dataclass(frozen=True)
+class SeriesInfo:
+    """How one strategy (or the benchmark) appears throughout the dashboard."""
+
+    name: str
+    style: LineStyle
+    investable: bool = True
+    benchmark: bool = False
+
+
+def _styles(results: Sequence[BacktestResult], benchmark_name: str | None
+            ) -> dict[str, SeriesInfo]:
+    """Stable colours in result order; hindsight benchmarks dashed, the benchmark black."""
+    info: dict[str, SeriesInfo] = {}
+    for i, res in enumerate(results):
+        color = plots.PALETTE[i % len(plots.PALETTE)]
+        sac = res.name.lower().startswith("sac")
+        style = LineStyle(color=color, dashes="-" if res.investable else "--",
+                          width=2.0 if sac else 1.3, gid=f"series-{i}")
+        info[res.name] = SeriesInfo(res.name, style, bool(res.investable))
+    if benchmark_name is not None and benchmark_name not in info:
+        info[benchmark_name] = SeriesInfo(
+            benchmark_name, LineStyle(plots.BENCHMARK_COLOR, ":", 1.6, f"series-{len(results)}"),
+            benchmark=True)
+    return info
+
+
+def effective_n(holdings: pd.DataFrame) -> pd.Series:
+    """``1 / sum(w**2)`` of each row of weights, cash counted as a holding."""
+    w = holdings.to_numpy(dtype=float)
+    squares = np.square(w).sum(axis=1)
+    with np.errstate(divide="ignore"):
+        values = np.where(squares > 0, 1.0 / squares, np.nan)
+    return pd.Series(values, index=holdings.index, name="effective_n")
+
+
+def group_weights(holdings: pd.DataFrame, max_groups: int = MAX_ALLOCATION_GROUPS
+                  ) -> pd.DataFrame:
+    """Weights for a stacked chart: the largest assets by mean weight, the rest as "other".
+
+    Cash is kept as its own last column when ever held and dropped otherwise. Columns come out
+    in descending mean weight, then ``other (k assets)``, then cash. Column labels are the
+    original (unescaped) names.
+    """
+    assets = [c for c in holdings.columns if c != CASH]
+    frame = holdings[assets].astype(float)
+    order = frame.mean().sort_values(ascending=False, kind="stable").index.tolist()
+    if len(order) > max_groups:
+        keep, rest = order[: max_groups - 1], order[max_groups - 1:]
+        grouped = frame[keep].copy()
+        grouped[f"other ({len(rest)} assets)"] = frame[rest].sum(axis=1)
+    else:
+        grouped = frame[order].copy()
+    if CASH in holdings.columns and float(holdings[CASH].abs().max()) > 1e-9:
+        grouped[CASH] = holdings[CASH].astype(float)
+    return grouped
+
+
+def annual_turnover(results: Sequence[BacktestResult]) -> pd.DataFrame:
+    """One-way turnover summed per calendar year (rows) for each strategy (columns)."""
+    columns = {}
+    for res in results:
+        turnover = res.turnover.astype(float)
+        years = pd.DatetimeIndex(turnover.index).year
+        columns[res.name] = turnover.groupby(years).sum()
+    table = pd.DataFrame(columns).sort_index().fillna(0.0)
+    table.index = table.index.astype(int)
+    return table
+
+
+def pick_allocation(results: Sequence[BacktestResult], prefer: str = "sac",
+                    reference: str | None = "equal-weight") -> tuple[BacktestResult | None, bool]:
+    """The result whose allocation the dashboard shows, and whether it is the preferred one.
+
+    ``prefer`` itself, else the first result whose name starts with it, else the first
+    investable result other than ``reference``, else the first result.
+    """
+    for res in results:
+        if res.name == prefer:
+            return res, True
+    for res in results:
+        if res.name.lower().startswith(prefer.lower()):
+            return res, True
+    fallback = [r for r in results if r.investable and r.name != reference] or list(results)
+    return (fallback[0] if fallback else None), False
+
+
+def fold_starts(results: Sequence[BacktestResult]) -> list[pd.Timestamp]:
+    """Distinct test-window start dates of the walk-forward folds of all results."""
+    starts = {pd.Timestamp(f["test_start"]) for res in results for f in res.folds
+              if f.get("test_start")}
+    return sorted(starts)
+
+
+def _time_range(results: Sequence[BacktestResult]) -> tuple[pd.Timestamp, pd.Timestamp]:
+    starts = [r.returns.index.min() for r in results if len(r.returns)]
+    ends = [r.returns.index.max() for r in results if len(r.returns)]
+    if not starts:
+        raise ValueError("the dashboard needs at least one result with returns")
+    return pd.Timestamp(min(starts)), pd.Timestamp(max(ends))
+
+
+def _benchmark_equity(benchmark: pd.Series, xlim: tuple[pd.Timestamp, pd.Timestamp]
+                      ) -> pd.Series | None:
+    bench = pd.to_numeric(benchmark, errors="coerce").dropna()
+    bench.index = pd.DatetimeIndex(bench.index)
+    if bench.index.tz is not None:
+        bench.index = bench.index.tz_localize(None)
+    bench = bench.sort_index().loc[xlim[0]: xlim[1]]
+    return (1.0 + bench).cumprod() if len(bench) >= 2 else None
+
+
+def _as_bool(value: object) -> bool | None:
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        return True if text in ("true", "1", "1.0", "yes") else \
+            False if text in ("false", "0", "0.0", "no") else None
+    if isinstance(value, int | float | np.integer | np.floating) and not pd.isna(value):
+        return bool(value)
+    return None
+
+
+def metric_descriptions() -> dict[str, str]:
+    """``maxent_portfolio.measures.METRIC_DESCRIPTIONS``, or an empty dict if unavailable."""
+    try:
+        from maxent_portfolio import measures
+    except ImportError:
+        return {}
+    return {str(k): str(v) for k, v in getattr(measures, "METRIC_DESCRIPTIONS", {}).items()}
+
+
+# ----------------------------------------------------------------------------- formatting
+def _number(value: object) -> float | None:
+    if isinstance(value, bool | np.bool_) or value is None:
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def format_metric(column: str, value: object) -> str:
+    """Display text of one metric cell (unescaped)."""
+    number = _number(value)
+    if number is None:
+        if isinstance(value, bool | np.bool_):
+            return "yes" if value else "no"
+        return "\u2014" if value is None or (isinstance(value, float) and math.isnan(value)) \
+            or str(value) in ("", "nan", "NaN", "None") else str(value)
+    if column in PERCENT:
+        return f"{number * 100:.1f}%"
+    if column in PROBABILITY:
+        return "<0.001" if 0 <= number < 0.001 else f"{number:.3f}"
+    if column in INTEGER:
+        return f"{number:,.0f}"
+    if number != 0 and abs(number) < 0.01:
+        return f"{number:.2g}"
+    return f"{number:,.2f}"
+
+
+def _label(column: str, reference: str | None) -> str:
+    label = LABELS.get(column, column.replace("_", " ").capitalize())
+    if column.startswith("p_sharpe") and reference:
+        label = f"{label} vs {reference}"
+    return label
+
+
+def _best_rows(values: list[float | None], column: str, eligible: list[bool]) -> set[int]:
+    """Row positions holding the best value of ``column`` among eligible rows."""
+    if column not in HIGHER_IS_BETTER and column not in LOWER_IS_BETTER:
+        return set()
+    candidates = [(i, v) for i, v in enumerate(values) if v is not None and eligible[i]]
+    if len(candidates) < 2:
+        return set()
+    pick = max if column in HIGHER_IS_BETTER else min
+    best = pick(v for _, v in candidates)
+    return {i for i, v in candidates if math.isclose(v, best, rel_tol=1e-12, abs_tol=1e-15)}
+
+
+# ----------------------------------------------------------------------------- sections
+def metrics_table_html(metrics: pd.DataFrame, info: Mapping[str, SeriesInfo],
+                       tearsheets: Mapping[str, str], descriptions: Mapping[str, str],
+                       reference: str | None, benchmark_names: Sequence[str]) -> str:
+    """The sortable metrics ``<table>``, one row per row of ``metrics``."""
+    if "strategy" not in metrics.columns:
+        raise ValueError("the metrics table needs a 'strategy' column")
+    frame = metrics.reset_index(drop=True)
+    columns = [c for c in frame.columns if c != "strategy" and c not in HIDDEN_COLUMNS]
+    names = [str(n) for n in frame["strategy"]]
+    investable = []
+    for i, name in enumerate(names):
+        flag = _as_bool(frame.at[i, "investable"]) if "investable" in frame.columns else None
+        if name in info and not info[name].benchmark:
+            flag = info[name].investable if flag is None else flag and info[name].investable
+        investable.append(True if flag is None else flag)
+    is_benchmark = [n in benchmark_names for n in names]
+    eligible = [inv and not bench for inv, bench in zip(investable, is_benchmark, strict=True)]
+
+    head = ['<th scope="col" class="name" data-type="text"><button type="button">Strategy'
+            '</button></th>']
+    for col in columns:
+        extra = "" if col in PRIMARY_COLUMNS else " extra"
+        tip = descriptions.get(col)
+        title = f' title="{esc(tip)}"' if tip else ""
+        hint = " has-tip" if tip else ""
+        head.append(f'<th scope="col" class="num{extra}{hint}"{title}><button type="button">'
+                    f"{esc(_label(col, reference))}</button></th>")
+
+    cells: dict[str, list[float | None]] = {c: [_number(v) for v in frame[c]] for c in columns}
+    best = {c: _best_rows(cells[c], c, eligible) for c in columns}
+    rows = []
+    for i, name in enumerate(names):
+        classes, badges = [], []
+        if not investable[i]:
+            classes.append("not-investable")
+            badges.append('<span class="badge hindsight" title="Fit on the window it is judged '
+                          'on: a hindsight benchmark that could not have been traded">'
+                          "not investable</span>")
+        if reference is not None and name == reference:
+            classes.append("reference")
+            badges.append('<span class="badge ref" title="The p-values test each Sharpe ratio '
+                          'against this strategy">reference</span>')
+        if is_benchmark[i]:
+            classes.append("benchmark")
+            badges.append('<span class="badge bench" title="Market benchmark (plain returns, '
+                          'no trading)">benchmark</span>')
+        swatch = _swatch(info[name].style) if name in info else ""
+        label = esc(name)
+        if name in tearsheets:
+            label = (f'<a href="{_safe_link(tearsheets[name])}" title="QuantStats tear sheet">'
+                     f"{label}</a>")
+        row = [f'<th scope="row" class="name" data-value="{esc(name)}">{swatch}{label}'
+               f'{" " if badges else ""}{"".join(badges)}</th>']
+        for col in columns:
+            number = cells[col][i]
+            value = "" if number is None else repr(number)
+            cls = ["num"] + ([] if col in PRIMARY_COLUMNS else ["extra"])
+            if i in best[col]:
+                cls.append("best")
+            row.append(f'<td class="{" ".join(cls)}" data-value="{esc(value)}">'
+                       f"{esc(format_metric(col, frame.at[i, col]))}</td>")
+        rows.append(f'<tr class="{" ".join(classes)}">{"".join(row)}</tr>')
+    n_extra = sum(c not in PRIMARY_COLUMNS for c in columns)
+    toggle = (f'<label class="toggle"><input type="checkbox" id="show-all-metrics"> show all '
+              f"{len(columns)} metrics ({n_extra} more)</label>" if n_extra else "")
+    return (f'{toggle}<div class="table-wrap"><table class="sortable metrics" id="metrics-table">'
+            f'<thead><tr>{"".join(head)}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def _swatch(style: LineStyle) -> str:
+    dash = {"--": ' stroke-dasharray="5 3"', ":": ' stroke-dasharray="1.5 2.5"'}.get(
+        style.dashes, "")
+    width = min(style.width, 2.2) + 1.0
+    return (f'<svg class="swatch" viewBox="0 0 22 10" aria-hidden="true"><line x1="1" y1="5" '
+            f'x2="21" y2="5" stroke="{esc(style.color)}" stroke-width="{width:.1f}"{dash} '
+            'stroke-linecap="round"/></svg>')
+
+
+def legend_html(info: Mapping[str, SeriesInfo], keys: Sequence[str]) -> str:
+    """Clickable legend; a click hides or shows that series in every chart."""
+    items = []
+    for key in keys:
+        item = info[key]
+        note = " (not investable)" if not item.investable else " (benchmark)" \
+            if item.benchmark else ""
+        items.append(f'<button type="button" class="legend-item" aria-pressed="true" '
+                     f'data-series="{esc(item.style.gid)}" title="click to hide or show">'
+                     f'{_swatch(item.style)}{esc(key)}<span class="muted">{esc(note)}</span>'
+                     "</button>")
+    return f'<div class="legend" role="group" aria-label="series">{"".join(items)}</div>'
+
+
+def _asset_legend(columns: Sequence[str], colors: Sequence[str]) -> str:
+    items = [f'<span class="legend-item static"><span class="box" style="background:{esc(c)}">'
+             f"</span>{esc(name)}</span>" for name, c in zip(columns, colors, strict=True)]
+    return f'<div class="legend">{"".join(items)}</div>'
+
+
+def _allocation_colors(columns: Sequence[str]) -> list[str]:
+    colors, i = [], 0
+    for col in columns:
+        if col == CASH:
+            colors.append(plots.CASH_COLOR)
+        elif str(col).startswith("other ("):
+            colors.append(plots.OTHER_COLOR)
+        else:
+            colors.append(plots.PALETTE[i % len(plots.PALETTE)])
+            i += 1
+    return colors
+
+
+def _thin(frame: pd.DataFrame, limit: int) -> pd.DataFrame:
+    if len(frame) <= limit:
+        return frame
+    step = math.ceil(len(frame) / limit)
+    keep = np.unique(np.append(np.arange(0, len(frame), step), len(frame) - 1))
+    return frame.iloc[keep]
+
+
+def _value_html(value: object) -> str:
+    """A provenance value: nested mappings as tables, lists of scalars joined, else text."""
+    if isinstance(value, Mapping):
+        if not value:
+            return '<span class="muted">none</span>'
+        rows = "".join(f"<tr><th>{esc(k)}</th><td>{_value_html(v)}</td></tr>"
+                       for k, v in value.items())
+        return f'<table class="kv nested">{rows}</table>'
+    if isinstance(value, list | tuple):
+        if not value:
+            return '<span class="muted">none</span>'
+        if all(isinstance(v, Mapping) for v in value):
+            return "".join(_value_html(v) for v in value)
+        return esc(", ".join(str(v) for v in value))
+    return esc(value)
+
+
+def provenance_html(provenance: Mapping[str, Any]) -> str:
+    """Key/value table of the run's provenance."""
+    if not provenance:
+        return '<p class="muted">No provenance recorded.</p>'
+    rows = []
+    for key, value in provenance.items():
+        if key == "folds":
+            continue  # shown in its own section
+        rows.append(f'<tr><th scope="row">{esc(key)}</th><td>{_value_html(value)}</td></tr>')
+    return f'<table class="kv">{"".join(rows)}</table>'
+
+
+def folds_html(folds: Sequence[Mapping[str, str]]) -> str:
+    """Table of walk-forward folds (train and test windows)."""
+    if not folds:
+        return '<p class="muted">No walk-forward folds recorded.</p>'
+    rows = "".join(
+        f'<tr><td class="num">{i + 1}</td><td>{esc(f.get("train_start", ""))}</td>'
+        f'<td>{esc(f.get("train_end", ""))}</td><td>{esc(f.get("test_start", ""))}</td>'
+        f'<td>{esc(f.get("test_end", ""))}</td></tr>' for i, f in enumerate(folds))
+    return ('<table class="plain"><thead><tr><th>Fold</th><th>Train from</th><th>Train to</th>'
+            f"<th>Test from</th><th>Test to</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
+def tearsheets_html(tearsheets: Mapping[str, str], info: Mapping[str, SeriesInfo]) -> str:
+    """List of links to the tear sheets."""
+    if not tearsheets:
+        return '<p class="muted">No tear sheets were written.</p>'
+    items = []
+    for name, link in tearsheets.items():
+        swatch = _swatch(info[name].style) if name in info else ""
+        note = "" if name not in info or info[name].investable else \
+            ' <span class="badge hindsight">not investable</span>'
+        items.append(f'<li>{swatch}<a href="{_safe_link(link)}">{esc(name)}</a>{note}</li>')
+    return f'<ul class="sheets">{"".join(items)}</ul>'
+
+
+# ----------------------------------------------------------------------------- page
+def render_dashboard(results: Sequence[BacktestResult], metrics: pd.DataFrame,
+                     benchmark: pd.Series | None, config: Mapping[str, Any],
+                     tearsheets: Mapping[str, str], title: str,
+                     provenance: Mapping[str, Any], reference: str | None = "equal-weight",
+                     descriptions: Mapping[str, str] | None = None,
+                     allocation_of: str = "sac") -> str:
+    """The dashboard as one HTML string. See :func:`write_dashboard` for the parameters."""
+    if not results:
+        raise ValueError("the dashboard needs at least one backtest result")
+    descriptions = metric_descriptions() if descriptions is None else dict(descriptions)
+    bench_name = None
+    if benchmark is not None:
+        bench_name = str(benchmark.name) if benchmark.name is not None else "benchmark"
+    info = _styles(results, bench_name)
+    xlim = _time_range(results)
+    folds = fold_starts(results)
+    benchmark_rows = ["benchmark"] + ([bench_name] if bench_name else [])
+
+    # Equity and drawdown
+    equity = {r.name: r.equity for r in results if len(r.returns)}
+    bench_equity = None if benchmark is None else _benchmark_equity(benchmark, xlim)
+    if bench_equity is not None and bench_name is not None and bench_name not in equity:
+        equity[bench_name] = bench_equity
+    styles = {k: v.style for k, v in info.items()}
+    equity_svg = plots.figure_to_svg(
+        plots.equity_drawdown_figure(equity, styles, xlim, folds), "fig-equity")
+
+    # Allocation
+    chosen, preferred = pick_allocation(results, allocation_of, reference)
+    allocation = ""
+    if chosen is not None and len(chosen.holdings):
+        grouped = _thin(group_weights(chosen.holdings), MAX_ALLOCATION_POINTS)
+        colors = _allocation_colors(list(grouped.columns))
+        svg = plots.figure_to_svg(plots.allocation_figure(grouped, colors, xlim, folds),
+                                  "fig-allocation")
+        note = "" if preferred else (
+            f'<p class="note">No SAC result in this run: showing the allocation of '
+            f"<strong>{esc(chosen.name)}</strong> instead.</p>")
+        allocation = (f"<h2>Allocation over time: {esc(chosen.name)}</h2>{note}"
+                      f'<p class="muted">Weights held each period (after rebalancing, drifting '
+                      f"with prices in between).</p>{_asset_legend(list(grouped.columns), colors)}"
+                      f'<figure>{svg}</figure>')
+
+    # Diversification and entropy
+    eff = {r.name: effective_n(r.holdings) for r in results if len(r.holdings)}
+    entropy = {r.name: r.extras["entropy"].astype(float).dropna() for r in results
+               if isinstance(r.extras.get("entropy"), pd.Series)
+               and r.extras["entropy"].notna().any()}
+    div_svg = plots.figure_to_svg(
+        plots.diversification_figure(eff, entropy, styles, xlim, folds), "fig-diversification")
+    entropy_note = "" if entropy else (
+        '<p class="muted">No strategy in this run reports a policy entropy.</p>')
+
+    # Turnover
+    annual = annual_turnover([r for r in results if len(r.turnover)])
+    turnover_svg = plots.figure_to_svg(plots.turnover_figure(annual, styles), "fig-turnover") \
+        if not annual.empty else '<p class="muted">No rebalances recorded.</p>'
+
+    strategy_keys = [r.name for r in results]
+    chart_keys = strategy_keys + ([bench_name] if bench_name in equity and bench_name
+                                  not in strategy_keys else [])
+    all_folds = results[0].folds
+    period = f"{xlim[0].date()} \u2013 {xlim[1].date()}"
+    summary = (f"{len(results)} strategies \u00b7 out of sample {period} \u00b7 "
+               f"{len(all_folds)} walk-forward fold{'s' if len(all_folds) != 1 else ''}")
+    run_data = {
+        "title": title, "period": [str(xlim[0].date()), str(xlim[1].date())],
+        "strategies": [{"name": k, "investable": info[k].investable, "color": info[k].style.color,
+                        "tearsheet": tearsheets.get(k)} for k in strategy_keys],
+        "benchmark": bench_name, "reference": reference, "folds": all_folds,
+        "config": config, "provenance": provenance,
+    }
+    definitions = "".join(
+        f"<dt>{esc(_label(c, reference))}</dt><dd>{esc(descriptions[c])}</dd>"
+        for c in metrics.columns if c in descriptions and c not in ("strategy", *HIDDEN_COLUMNS))
+    config_text = json.dumps(_jsonable(config), indent=2, ensure_ascii=False)
+    sections = [
+        f'<section id="metrics"><h2>Metrics</h2>'
+        f"{metrics_table_html(metrics, info, tearsheets, descriptions, reference, benchmark_rows)}"
+        f'<p class="note"><span class="best-key">Highlighted</span>: best in the column among '
+        f"investable strategies (the benchmark and hindsight rows excluded). Click a header to "
+        f"sort; hover it for its definition. Names link to tear sheets.</p>"
+        + (f"<details><summary>Metric definitions</summary><dl>{definitions}</dl></details>"
+           if definitions else "") + "</section>",
+        f'<section id="performance"><h2>Equity and drawdowns</h2>{legend_html(info, chart_keys)}'
+        f"<figure>{equity_svg}</figure><p class=\"muted\">Dashed grey lines: start of each "
+        f"walk-forward test window.</p></section>",
+        f'<section id="allocation">{allocation}</section>' if allocation else "",
+        f'<section id="diversification"><h2>Diversification and policy entropy</h2>'
+        f"{legend_html(info, strategy_keys)}{entropy_note}<figure>{div_svg}</figure></section>",
+        f'<section id="turnover"><h2>Turnover</h2>{legend_html(info, strategy_keys)}'
+        f"<figure>{turnover_svg}</figure></section>",
+        f'<section id="folds"><h2>Walk-forward folds</h2>{folds_html(all_folds)}</section>',
+        f'<section id="tearsheets"><h2>Tear sheets</h2>{tearsheets_html(tearsheets, info)}'
+        "</section>",
+        f'<section id="config"><h2>Configuration</h2><pre>{esc(config_text)}</pre></section>',
+        f'<section id="provenance"><h2>Provenance</h2>{provenance_html(provenance)}</section>',
+    ]
+    nav = "".join(f'<a href="#{k}">{v}</a>' for k, v in (
+        ("metrics", "Metrics"), ("performance", "Equity"), ("allocation", "Allocation"),
+        ("diversification", "Diversification"), ("turnover", "Turnover"), ("folds", "Folds"),
+        ("tearsheets", "Tear sheets"), ("config", "Config"), ("provenance", "Provenance"))
+        if allocation or k != "allocation")
+    values = {"title": esc(title), "summary": esc(summary), "nav": nav,
+              "sections": "".join(sections), "css": _CSS, "js": _JS, "data": script_json(run_data)}
+    # One pass, so braces in CSS, JS or any value are never read as placeholders.
+    return re.sub(r"\{(title|summary|nav|sections|css|js|data)\}",
+                  lambda m: values[m.group(1)], _PAGE)
+
+
+def write_dashboard(path: Path | str, results: Sequence[BacktestResult], metrics: pd.DataFrame,
+                    benchmark: pd.Series | None, config: Mapping[str, Any],
+                    tearsheets: Mapping[str, str], title: str, provenance: Mapping[str, Any],
+                    reference: str | None = "equal-weight",
+                    descriptions: Mapping[str, str] | None = None,
+                    allocation_of: str = "sac") -> Path:
+    """Write the self-contained comparison dashboard, atomically.
+
+    Parameters
+    ----------
+    path : Path or str
+        Output file (``index.html``); written to a temporary file beside it, then
+        :func:`os.replace`\\ d.
+    results : sequence of BacktestResult
+        Every strategy of the run, in display order.
+    metrics : pd.DataFrame
+        :func:`maxent_portfolio.measures.metrics_table` output: a ``strategy`` column, then
+        metrics; an ``investable`` column, if present, marks hindsight rows. Rows named
+        ``benchmark`` (or the benchmark's name) are marked as the benchmark.
+    benchmark : pd.Series or None
+        Benchmark simple returns, drawn dotted black on the equity and drawdown charts.
+    config : mapping
+        The run's configuration, shown as JSON.
+    tearsheets : mapping of str to str
+        Strategy name to a relative link to its tear sheet.
+    title : str
+    provenance : mapping
+        Package versions, data hash, seeds, folds, ...
+    reference : str or None
+        Strategy the Sharpe-difference p-values are against; its row is marked.
+    descriptions : mapping of str to str, optional
+        Header tooltips; default :data:`maxent_portfolio.measures.METRIC_DESCRIPTIONS`.
+    allocation_of : str
+        Whose allocation to chart: this name, else the first name starting with it, else the
+        first investable non-reference strategy (the page says so).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    page = render_dashboard(results, metrics, benchmark, config, tearsheets, title, provenance,
+                            reference, descriptions, allocation_of)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(page)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+_CSS = """
+:root{--ink:#1d2433;--muted:#6a7282;--line:#e3e6ec;--bg:#f5f6f8;--card:#fff;--accent:#1f5fbf;
+--best:#e3f4e1;--best-ink:#17621b}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--ink);
+font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+header{background:#1d2433;color:#fff;padding:22px 32px 0}
+header h1{margin:0;font-size:24px;font-weight:600}
+header .summary{margin:4px 0 14px;color:#c4cad6}
+nav{display:flex;flex-wrap:wrap;gap:2px}
+nav a{color:#dfe4ee;text-decoration:none;padding:8px 12px;border-radius:6px 6px 0 0;font-size:13px}
+nav a:hover{background:#2f3a52;color:#fff}
+main{max-width:1320px;margin:0 auto;padding:20px 24px 48px}
+section{background:var(--card);border:1px solid var(--line);border-radius:10px;
+padding:18px 22px 20px;margin:0 0 20px;box-shadow:0 1px 2px rgba(20,30,50,.04)}
+h2{font-size:17px;margin:0 0 12px;font-weight:600}
+figure{margin:6px 0 0}
+svg.chart{display:block;width:100%;height:auto}
+.muted{color:var(--muted)}
+.note{color:#444b58;font-size:13px;margin:10px 0 0}
+.table-wrap{overflow-x:auto}
+table{border-collapse:collapse;font-variant-numeric:tabular-nums}
+table.metrics{width:100%;font-size:13px}
+table.metrics th,table.metrics td{padding:6px 10px;border-bottom:1px solid var(--line);
+white-space:nowrap}
+table.metrics thead th{position:sticky;top:0;background:#f0f2f6;border-bottom:2px solid #cfd5df;
+vertical-align:bottom;padding:0;white-space:normal}
+table.metrics thead th.num{max-width:8.5em}
+table.metrics thead th button{all:unset;display:block;cursor:pointer;padding:8px 10px;
+font-weight:600;width:100%;box-sizing:border-box}
+table.metrics thead th.num button{text-align:right}
+table.metrics thead th button:focus-visible{outline:2px solid var(--accent)}
+table.metrics thead th.has-tip button{text-decoration:underline dotted #8a93a6;
+text-underline-offset:3px}
+table.metrics thead th[aria-sort=ascending] button::after{content:" \\25B2";font-size:10px}
+table.metrics thead th[aria-sort=descending] button::after{content:" \\25BC";font-size:10px}
+table.metrics tbody th{text-align:left;font-weight:500}
+table.metrics td.num{text-align:right}
+table.metrics tbody tr:hover{background:#f7f9fc}
+table.metrics td.best{background:var(--best);color:var(--best-ink);font-weight:700}
+table.metrics tr.not-investable{color:#7b8190;font-style:italic}
+table.metrics tr.not-investable td.num{color:#7b8190}
+table.metrics tr.reference{background:#f4f7ff}
+table.metrics tr.benchmark{background:#faf8f2}
+table.metrics .extra{display:none}
+table.metrics.all .extra{display:table-cell}
+.toggle{display:inline-block;margin:0 0 8px;font-size:13px;color:#444b58;cursor:pointer}
+.badge{display:inline-block;font-size:11px;font-style:normal;font-weight:600;padding:1px 7px;
+border-radius:9px;margin-left:4px;vertical-align:1px}
+.badge.hindsight{background:#fdecea;color:#a12a1c}
+.badge.ref{background:#e4ecff;color:#1f4aa8}
+.badge.bench{background:#f3ecd9;color:#6c5412}
+.best-key{background:var(--best);color:var(--best-ink);font-weight:700;padding:0 5px;
+border-radius:3px}
+a{color:var(--accent)}
+svg.swatch{width:22px;height:10px;margin-right:6px;vertical-align:0}
+.legend{display:flex;flex-wrap:wrap;gap:4px 6px;margin:0 0 6px}
+.legend-item{font:inherit;font-size:13px;background:#f6f7f9;border:1px solid var(--line);
+border-radius:14px;padding:2px 10px;cursor:pointer;color:var(--ink);display:inline-flex;
+align-items:center}
+.legend-item.static{cursor:default}
+.legend-item .muted{margin-left:4px;font-size:12px}
+.legend-item[aria-pressed=false]{opacity:.4;text-decoration:line-through}
+.legend-item .box{width:12px;height:12px;border-radius:2px;margin-right:6px;display:inline-block}
+details{margin-top:10px;font-size:13px}
+summary{cursor:pointer;color:#444b58}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:10px 0 0}
+dt{font-weight:600}dd{margin:0;color:#444b58}
+table.plain th,table.plain td{padding:4px 14px 4px 0;text-align:left;border-bottom:1px solid
+var(--line)}
+table.kv{font-size:13px}
+table.kv th{text-align:left;vertical-align:top;padding:4px 18px 4px 0;font-weight:600;
+white-space:nowrap}
+table.kv td{padding:4px 0;vertical-align:top;word-break:break-word}
+table.kv.nested{margin:0 0 6px}
+table.kv.nested th{font-weight:500;color:#444b58}
+pre{background:#f6f7f9;border:1px solid var(--line);border-radius:6px;padding:12px;
+overflow:auto;max-height:420px;font-size:12.5px;margin:0}
+ul.sheets{columns:3 240px;padding-left:0;list-style:none;margin:0}
+ul.sheets li{padding:3px 0}
+footer{text-align:center;color:var(--muted);font-size:12px;padding:0 0 24px}
+@media print{nav{display:none}section{break-inside:avoid}}
+"""
+
+_JS = """
+(function () {
+  "use strict";
+  function key(cell) {
+    var v = cell.getAttribute("data-value");
+    if (v === null) { v = cell.textContent.trim(); }
+    if (v === "") { return null; }
+    var n = Number(v);
+    return isNaN(n) ? v.toLowerCase() : n;
+  }
+  function compare(a, b) {
+    if (typeof a === "number" && typeof b === "number") { return a - b; }
+    return String(a).localeCompare(String(b));
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (table) {
+    var headers = table.tHead.rows[0].cells;
+    Array.prototype.forEach.call(headers, function (th, col) {
+      var button = th.querySelector("button");
+      if (!button) { return; }
+      button.addEventListener("click", function () {
+        var ascending = th.getAttribute("aria-sort") !== "ascending";
+        Array.prototype.forEach.call(headers, function (h) { h.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+        var body = table.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows);
+        rows.sort(function (r1, r2) {
+          var a = key(r1.cells[col]), b = key(r2.cells[col]);
+          if (a === null || b === null) { return (a === null) - (b === null); }
+          return ascending ? compare(a, b) : compare(b, a);
+        });
+        rows.forEach(function (r) { body.appendChild(r); });
+      });
+    });
+  });
+  var all = document.getElementById("show-all-metrics");
+  if (all) {
+    all.addEventListener("change", function () {
+      document.getElementById("metrics-table").classList.toggle("all", all.checked);
+    });
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("button[data-series]"), function (btn) {
+    btn.addEventListener("click", function () {
+      var series = btn.getAttribute("data-series");
+      var show = btn.getAttribute("aria-pressed") === "false";
+      var same = document.querySelectorAll('button[data-series="' + series + '"]');
+      Array.prototype.forEach.call(same, function (b) {
+        b.setAttribute("aria-pressed", show ? "true" : "false");
+      });
+      var marks = document.querySelectorAll('svg.chart [id$="-' + series + '"], ' +
+                                            'svg.chart [id*="-' + series + '-"]');
+      Array.prototype.forEach.call(marks, function (el) {
+        el.style.display = show ? "" : "none";
+      });
+    });
+  });
+}());
+"""
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="maxent-portfolio">
+<title>{title}</title>
+<style>{css}</style>
+</head>
+<body>
+<header>
+<h1>{title}</h1>
+<p class="summary">{summary}</p>
+<nav>{nav}</nav>
+</header>
+<main>
+{sections}
+</main>
+<footer>Generated by maxent-portfolio. Self-contained: no network access needed.</footer>
+<script type="application/json" id="run-data">{data}</script>
+<script>{js}</script>
+</body>
+</html>
+"""
+
+
+__all__ = [
+    "SeriesInfo", "annual_turnover", "effective_n", "esc", "fold_starts", "format_metric",
+    "group_weights", "legend_html", "metric_descriptions", "metrics_table_html", "pick_allocation",
+    "render_dashboard", "script_json", "write_dashboard",
+]

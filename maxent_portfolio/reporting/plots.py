@@ -1,0 +1,304 @@
+"""Reusable matplotlib figures for the reports, and their conversion to inline SVG.
+
+Figures are built with :class:`matplotlib.figure.Figure` directly, never through pyplot: no
+global figure registry, no GUI backend, nothing to close. They draw no user-supplied text
+(strategy or asset names): legends are rendered in HTML by the dashboard, so nothing a user
+names can reach matplotlib's mathtext parser or the SVG.
+Every time-axis figure uses the same width, margins and x range, so charts stacked in a page
+line up and their walk-forward fold markers coincide.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import matplotlib
+import matplotlib.dates as mdates
+import matplotlib.ticker as mticker
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+WIDTH_IN = 12.0
+"""Width of every figure, in inches (72 SVG points each)."""
+LEFT, RIGHT = 0.065, 0.985
+"""Figure-fraction margins shared by all time charts so their x axes align."""
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
+           "#17becf", "#bcbd22", "#7f7f7f", "#393b79", "#ad494a", "#637939", "#e7ba52",
+           "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363")
+"""Series colours, in order of use (tab10 then darker/lighter companions)."""
+BENCHMARK_COLOR = "#111111"
+CASH_COLOR = "#c7c7c7"
+OTHER_COLOR = "#9e9e9e"
+
+_STYLE = {
+    "font.size": 10.0,
+    "axes.titlesize": 11.0,
+    "axes.titleweight": "bold",
+    "axes.titlelocation": "left",
+    "axes.labelsize": 10.0,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.edgecolor": "#888888",
+    "axes.grid": True,
+    "grid.color": "#e6e6e6",
+    "grid.linewidth": 0.8,
+    "xtick.color": "#444444",
+    "ytick.color": "#444444",
+    "svg.fonttype": "path",
+    "svg.hashsalt": "maxent-portfolio",
+    "path.simplify": True,
+    "path.simplify_threshold": 0.5,
+}
+
+
+@dataclass(frozen=True)
+class LineStyle:
+    """How one series is drawn.
+
+    Attributes
+    ----------
+    color : str
+        Any matplotlib colour.
+    dashes : str
+        A matplotlib line style: ``"-"``, ``"--"``, ``":"``.
+    width : float
+        Line width in points.
+    gid : str
+        Group id of the artist in the SVG, so a page can show or hide the series.
+    """
+
+    color: str
+    dashes: str = "-"
+    width: float = 1.4
+    gid: str = ""
+
+
+@contextmanager
+def quiet_matplotlib() -> Iterator[None]:
+    """Silence matplotlib's font-fallback logging and plotting (and plotting libraries')
+    warnings inside the block."""
+    logger = logging.getLogger("matplotlib.font_manager")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)  # seaborn/quantstats vs mpl
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def figure_to_svg(fig: Figure, prefix: str) -> str:
+    """Render ``fig`` as an SVG fragment fit for inlining in HTML.
+
+    The XML prolog, DOCTYPE, metadata and namespace declarations are dropped (HTML5 needs none
+    of them, and they hold the only URLs matplotlib writes); every ``id`` and reference to one is
+    prefixed with ``prefix`` so several inlined figures cannot collide.
+
+    Parameters
+    ----------
+    fig : Figure
+    prefix : str
+        A token of ``[A-Za-z0-9_-]`` unique within the page.
+
+    Returns
+    -------
+    str
+        ``<svg ...>...</svg>`` with a ``viewBox`` and no fixed size.
+    """
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", prefix):
+        raise ValueError(f"invalid SVG id prefix {prefix!r}")
+    buffer = io.StringIO()
+    with quiet_matplotlib(), matplotlib.rc_context({**_STYLE, "svg.hashsalt": prefix}):
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
+    svg = buffer.getvalue()
+    svg = svg[svg.index("<svg"):]
+    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
+    svg = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg)
+    svg = re.sub(r'\s(width|height)="[^"]*pt"', "", svg, count=2)
+    svg = re.sub(r'\bid="([^"]+)"', rf'id="{prefix}-\1"', svg)
+    svg = re.sub(r"url\(#([^)]+)\)", rf"url(#{prefix}-\1)", svg)
+    svg = re.sub(r'href="#([^"]+)"', rf'href="#{prefix}-\1"', svg)
+    return svg.replace("<svg", f'<svg class="chart" role="img" data-figure="{prefix}"', 1)
+
+
+def _new_figure(height: float, rows: int = 1,
+                height_ratios: Sequence[float] | None = None) -> tuple[Figure, list[Axes]]:
+    with matplotlib.rc_context(_STYLE):
+        fig = Figure(figsize=(WIDTH_IN, height))
+        axes = fig.subplots(rows, 1, sharex=True, squeeze=False, height_ratios=height_ratios)
+    return fig, [ax for row in axes for ax in row]
+
+
+def _decorate_time_axes(fig: Figure, axes: Sequence[Axes], xlim: tuple[pd.Timestamp, pd.Timestamp],
+                        folds: Sequence[pd.Timestamp], bottom: float = 0.08,
+                        top: float = 0.94) -> None:
+    """Shared x range, date ticks, fold markers and fixed margins."""
+    for ax in axes:
+        ax.set_xlim(xlim[0], xlim[1])
+        for i, when in enumerate(folds):
+            ax.axvline(when, color="#6b6b6b", linestyle=(0, (3, 3)), linewidth=0.9, zorder=1)
+            if ax is axes[0]:
+                ax.annotate(f"fold {i + 1}", xy=(when, 1.0), xycoords=("data", "axes fraction"),
+                            xytext=(3, -2), textcoords="offset points", va="top", ha="left",
+                            fontsize=8, color="#555555")
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=12)
+    axes[-1].xaxis.set_major_locator(locator)
+    axes[-1].xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    fig.subplots_adjust(left=LEFT, right=RIGHT, bottom=bottom, top=top, hspace=0.12)
+
+
+def _line(ax: Axes, series: pd.Series, style: LineStyle) -> None:
+    (artist,) = ax.plot(series.index, series.to_numpy(dtype=float), color=style.color,
+                        linestyle=style.dashes, linewidth=style.width)
+    if style.gid:
+        artist.set_gid(style.gid)
+
+
+def drawdown(equity: pd.Series) -> pd.Series:
+    """Fractional drawdown from the running peak (0 at a peak, negative below it)."""
+    return equity / equity.cummax() - 1.0
+
+
+def equity_drawdown_figure(equity: Mapping[str, pd.Series], styles: Mapping[str, LineStyle],
+                           xlim: tuple[pd.Timestamp, pd.Timestamp],
+                           folds: Sequence[pd.Timestamp]) -> Figure:
+    """Equity curves on a log scale above their drawdowns, on one shared x axis.
+
+    Parameters
+    ----------
+    equity : mapping of str to pd.Series
+        Growth of 1 for each series, indexed by date.
+    styles : mapping of str to LineStyle
+        How to draw each key of ``equity``.
+    xlim : (Timestamp, Timestamp)
+    folds : sequence of Timestamp
+        Where each walk-forward test window starts; drawn as vertical lines.
+    """
+    fig, (top, bottom) = _new_figure(7.0, rows=2, height_ratios=(2.2, 1.0))
+    with matplotlib.rc_context(_STYLE):
+        for key, curve in equity.items():
+            _line(top, curve, styles[key])
+            _line(bottom, drawdown(curve) * 100.0, styles[key])
+        top.set_yscale("log")
+        top.yaxis.set_major_formatter(mticker.FuncFormatter(_growth_label))
+        top.yaxis.set_minor_formatter(mticker.FuncFormatter(_growth_label))
+        top.tick_params(axis="y", which="minor", labelsize=8, labelcolor="#777777")
+        top.set_ylabel("growth of 1 (log scale)")
+        top.set_title("Equity, net of costs")
+        bottom.set_ylabel("drawdown (%)")
+        bottom.set_title("Drawdown from running peak")
+        bottom.set_ylim(top=0.5)
+        _decorate_time_axes(fig, [top, bottom], xlim, folds, bottom=0.06, top=0.95)
+    return fig
+
+
+def _growth_label(value: float, _pos: int | None = None) -> str:
+    return f"{value:.3g}"
+
+
+def allocation_figure(weights: pd.DataFrame, colors: Sequence[str],
+                      xlim: tuple[pd.Timestamp, pd.Timestamp],
+                      folds: Sequence[pd.Timestamp]) -> Figure:
+    """Stacked area of portfolio weights over time.
+
+    Parameters
+    ----------
+    weights : pd.DataFrame of shape (n_dates, n_groups)
+        Weights per date, rows summing to 1.
+    colors : sequence of str
+        One colour per column of ``weights``.
+    """
+    fig, (ax,) = _new_figure(4.2)
+    with matplotlib.rc_context(_STYLE):
+        values = np.clip(weights.to_numpy(dtype=float).T * 100.0, 0.0, None)
+        ax.stackplot(weights.index, values, colors=list(colors), linewidth=0.0)
+        ax.set_ylim(0.0, 100.0)
+        ax.set_ylabel("weight (%)")
+        ax.set_title("Weights held")
+        ax.grid(False)
+        ax.set_axisbelow(False)
+        _decorate_time_axes(fig, [ax], xlim, folds, bottom=0.1, top=0.92)
+    return fig
+
+
+def diversification_figure(effective_n: Mapping[str, pd.Series],
+                           entropy: Mapping[str, pd.Series], styles: Mapping[str, LineStyle],
+                           xlim: tuple[pd.Timestamp, pd.Timestamp],
+                           folds: Sequence[pd.Timestamp]) -> Figure:
+    """Effective number of holdings for every series and, when given, the policy entropy.
+
+    Parameters
+    ----------
+    effective_n : mapping of str to pd.Series
+        ``1 / sum(w**2)`` over time per strategy.
+    entropy : mapping of str to pd.Series
+        Policy entropy over time per strategy that reports one; may be empty.
+    """
+    rows = 2 if entropy else 1
+    fig, axes = _new_figure(6.0 if rows == 2 else 3.6, rows=rows,
+                            height_ratios=(1.3, 1.0) if rows == 2 else None)
+    with matplotlib.rc_context(_STYLE):
+        for key, series in effective_n.items():
+            _line(axes[0], series, styles[key])
+        axes[0].set_ylabel("effective N")
+        axes[0].set_title("Effective number of holdings, 1 / \u03a3 w\u00b2")
+        axes[0].set_ylim(bottom=0.0)
+        if entropy:
+            for key, series in entropy.items():
+                _line(axes[1], series, styles[key])
+            axes[1].set_ylabel("entropy (nats)")
+            axes[1].set_title("Policy entropy")
+        _decorate_time_axes(fig, axes, xlim, folds, bottom=0.08 if rows == 2 else 0.13,
+                            top=0.94 if rows == 2 else 0.89)
+    return fig
+
+
+def turnover_figure(annual: pd.DataFrame, styles: Mapping[str, LineStyle]) -> Figure:
+    """Grouped bars of one-way turnover per calendar year.
+
+    Parameters
+    ----------
+    annual : pd.DataFrame of shape (n_years, n_strategies)
+        Summed one-way turnover per year (index) and strategy (columns, keys of ``styles``).
+    """
+    fig, (ax,) = _new_figure(3.8)
+    with matplotlib.rc_context(_STYLE):
+        n = max(annual.shape[1], 1)
+        width = 0.8 / n
+        x = np.arange(len(annual.index))
+        for j, key in enumerate(annual.columns):
+            style = styles[key]
+            solid = style.dashes == "-"
+            bars = ax.bar(x - 0.4 + width * (j + 0.5), annual[key].to_numpy(dtype=float) * 100.0,
+                          width=width, color=style.color, alpha=0.9 if solid else 0.55,
+                          hatch=None if solid else "//", edgecolor="white", linewidth=0.3)
+            if style.gid:
+                for k, patch in enumerate(bars.patches):
+                    patch.set_gid(f"{style.gid}-bar-{k}")
+        ax.set_xticks(x, [str(v) for v in annual.index])
+        ax.set_xlim(-0.6, len(x) - 0.4)
+        ax.set_ylabel("one-way turnover (%)")
+        ax.set_title("Turnover per calendar year")
+        ax.grid(axis="x", visible=False)
+        fig.subplots_adjust(left=LEFT, right=RIGHT, bottom=0.1, top=0.9)
+    return fig
+
+
+__all__ = [
+    "BENCHMARK_COLOR", "CASH_COLOR", "OTHER_COLOR", "PALETTE", "LineStyle", "allocation_figure",
+    "diversification_figure", "drawdown", "equity_drawdown_figure", "figure_to_svg",
+    "quiet_matplotlib", "turnover_figure",
+]

@@ -1,0 +1,375 @@
+"""HTML reporting: the QuantStats tear sheets and the comparison dashboard."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from maxent_portfolio.backtest.engine import BacktestResult, run_backtest
+from maxent_portfolio.backtest.walkforward import WalkForward
+from maxent_portfolio.reporting import dashboard as dash
+from maxent_portfolio.reporting import plots
+from maxent_portfolio.reporting.tearsheet import prepare_inputs, write_tearsheet
+from maxent_portfolio.strategies.base import Strategy
+from maxent_portfolio.strategies.baselines import EqualWeight
+
+HOSTILE_ASSET = "<img src=x onerror=alert(1)>"
+HOSTILE_STRATEGY = "<script>alert('s')</script>"
+HOSTILE_CONFIG = "</script><img src=x onerror=alert(2)>"
+
+
+class DirichletPolicy(Strategy):
+    """Stand-in for SAC: random weights over assets and cash, seeded."""
+
+    name = "sac"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+
+    def reset(self) -> None:
+        self._rng = np.random.default_rng(self.seed)
+
+    def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
+        weights = self._rng.dirichlet(np.full(history.shape[1] + 1, 2.0))
+        return pd.Series(weights, index=[*history.columns, "CASH"])
+
+
+class Hindsight(Strategy):
+    """A non-investable benchmark: all in the first asset."""
+
+    name = "bcrp"
+    investable = False
+
+    def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
+        return pd.Series(1.0, index=history.columns[:1])
+
+
+class Hostile(EqualWeight):
+    """Equal weight under a name that is an HTML injection attempt."""
+
+    name = HOSTILE_STRATEGY
+
+
+@dataclass
+class Run:
+    """Everything the dashboard needs, from a small synthetic backtest."""
+
+    results: list[BacktestResult]
+    metrics: pd.DataFrame
+    benchmark: pd.Series
+    config: dict[str, object]
+    provenance: dict[str, object]
+    tearsheets: dict[str, str]
+
+
+def simple_metrics(results: list[BacktestResult], benchmark: pd.Series) -> pd.DataFrame:
+    """A hand-made metrics table in measures.metrics_table's layout (subset of columns)."""
+    rows = []
+    for res in [*results, None]:
+        r = (benchmark.loc[results[0].returns.index] if res is None else res.returns)
+        growth = float((1 + r).prod())
+        years = len(r) / 252
+        equity = (1 + r).cumprod()
+        rows.append({
+            "strategy": "benchmark" if res is None else res.name,
+            "cagr": growth ** (1 / years) - 1,
+            "volatility": float(r.std() * np.sqrt(252)),
+            "sharpe": float(r.mean() / r.std() * np.sqrt(252)),
+            "max_drawdown": float((equity / equity.cummax() - 1).min()),
+            "turnover": np.nan if res is None else float(res.turnover.sum() / years),
+            "p_sharpe_vs_ref": np.nan if res is not None and res.name == "equal-weight" else 0.2,
+            "dsr": 0.5,
+            "investable": True if res is None else res.investable,
+        })
+    return pd.DataFrame(rows)
+
+
+def make_run(n_days: int = 520, hostile_asset: str = HOSTILE_ASSET) -> Run:
+    """Four strategies (one SAC stand-in with entropy, one hindsight, one hostile) on 5 assets."""
+    rng = np.random.default_rng(11)
+    index = pd.bdate_range("2015-01-02", periods=n_days)
+    assets = ["AAA", "BBB", hostile_asset, "DDD", "EEE"]
+    returns = pd.DataFrame(rng.normal(0.0003, 0.01, (n_days, len(assets))), index=index,
+                           columns=assets)
+    splits = WalkForward(train=200, test=100)
+    results = [run_backtest(returns, s, splits=splits, rebalance="weekly")
+               for s in (EqualWeight(), DirichletPolicy(), Hindsight(), Hostile())]
+    sac = results[1]
+    sac.extras["entropy"] = pd.Series(np.linspace(1.8, 1.2, len(sac.targets)),
+                                      index=sac.targets.index)
+    benchmark = pd.Series(rng.normal(0.0004, 0.012, n_days), index=index, name="MKT")
+    return Run(
+        results=results,
+        metrics=simple_metrics(results, benchmark),
+        benchmark=benchmark,
+        config={"universe": "synthetic", "cost_bps": 10.0, "note": HOSTILE_CONFIG,
+                "assets": assets},
+        provenance={"data_hash": "sha256:feedbeef", "seeds": [0, 1, 2],
+                    "packages": {"numpy": np.__version__, "pandas": pd.__version__},
+                    "folds": results[0].folds},
+        tearsheets={r.name: f"tearsheets/{i}.html" for i, r in enumerate(results)},
+    )
+
+
+@pytest.fixture(scope="module")
+def run() -> Run:
+    return make_run()
+
+
+@pytest.fixture(scope="module")
+def page(run: Run, tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("dash") / "index.html"
+    dash.write_dashboard(path, run.results, run.metrics, run.benchmark, run.config,
+                         run.tearsheets, f"Synthetic run {HOSTILE_ASSET}", run.provenance)
+    return path.read_text(encoding="utf-8")
+
+
+def _metrics_rows(page: str) -> list[str]:
+    table = re.search(r'<table class="sortable metrics".*?</table>', page, flags=re.S)
+    assert table is not None
+    body = re.search(r"<tbody>(.*)</tbody>", table.group(0), flags=re.S)
+    assert body is not None
+    return re.findall(r"<tr\b.*?</tr>", body.group(1), flags=re.S)
+
+
+# ----------------------------------------------------------------------------- dashboard
+def test_dashboard_names_every_strategy_with_one_row_each(run: Run, page: str) -> None:
+    rows = _metrics_rows(page)
+    assert len(rows) == len(run.metrics) == len(run.results) + 1
+    for res, row in zip(run.results, rows, strict=False):
+        assert dash.esc(res.name) in row
+    assert "benchmark" in rows[-1]
+    assert page.count('<svg class="chart"') == 4  # equity+drawdown, allocation, diversity, turnover
+
+
+def test_hostile_names_come_out_escaped(page: str) -> None:
+    assert not re.search(r"<img\s+src=x", page, flags=re.I)
+    assert "<script>alert" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page  # the asset, in the allocation legend
+    assert "&lt;script&gt;alert(&#x27;s&#x27;)&lt;/script&gt;" in page
+    # Only the page's own two script elements close.
+    assert page.count("</script>") == 2
+    data = re.search(r'<script type="application/json" id="run-data">(.*?)</script>', page,
+                     flags=re.S)
+    assert data is not None and "<" not in data.group(1)
+    parsed = json.loads(data.group(1))
+    assert parsed["config"]["note"] == HOSTILE_CONFIG
+    assert HOSTILE_STRATEGY in [s["name"] for s in parsed["strategies"]]
+
+
+def test_dashboard_references_nothing_remote(page: str) -> None:
+    remote = re.findall(r"""(?:src|href)\s*=\s*["']?\s*(?:[a-z]+:)?//""", page, flags=re.I)
+    assert remote == []
+    assert "http://" not in page and "https://" not in page
+    assert not re.search(r"<(?:link|iframe|object|embed)\b", page, flags=re.I)
+    assert re.search(r"<script\s+src", page, flags=re.I) is None
+
+
+def test_rows_are_marked_and_best_is_among_investable(run: Run) -> None:
+    metrics = run.metrics.copy()
+    metrics["sharpe"] = [0.5, 0.9, 3.0, 0.2, 5.0]  # hindsight and benchmark rows are higher
+    text = dash.metrics_table_html(metrics, dash._styles(run.results, "MKT"), run.tearsheets,
+                                   {"sharpe": "Annualised Sharpe <ratio>"}, "equal-weight",
+                                   ["benchmark", "MKT"])
+    rows = _metrics_rows(text)
+    header = re.search(r"<thead>.*?</thead>", text, flags=re.S)
+    assert header is not None
+    names = re.findall(r"<th scope=\"col\"[^>]*>", header.group(0))
+    sharpe_col = next(i for i, h in enumerate(names) if "Sharpe &lt;ratio&gt;" in h)
+    cells = [re.findall(r"<t[hd]\b[^>]*>", row) for row in rows]
+    best = [i for i, c in enumerate(cells) if "best" in c[sharpe_col]]
+    assert best == [1]  # sac: 0.9 beats the investable rows, not bcrp (3.0) or benchmark (5.0)
+    assert 'class="reference"' in rows[0] and "reference</span>" in rows[0]
+    assert 'class="not-investable"' in rows[2] and "not investable</span>" in rows[2]
+    assert 'class="benchmark"' in rows[4]
+    assert 'title="Annualised Sharpe &lt;ratio&gt;"' in text
+    assert 'href="tearsheets/1.html"' in rows[1]
+
+
+def test_headers_take_tooltips_from_measures(run: Run) -> None:
+    measures = pytest.importorskip("maxent_portfolio.measures")
+    descriptions = measures.METRIC_DESCRIPTIONS
+    assert dash.metric_descriptions() == descriptions
+    page = dash.render_dashboard(run.results, run.metrics, run.benchmark, {}, {}, "t", {})
+    assert f'title="{dash.esc(descriptions["sharpe"])}"' in page
+    assert f"<dd>{dash.esc(descriptions['dsr'])}</dd>" in page
+
+
+def test_dashboard_renders_the_real_metrics_table(run: Run) -> None:
+    measures = pytest.importorskip("maxent_portfolio.measures")
+    table = measures.metrics_table(run.results, reference="equal-weight",
+                                   benchmark=run.benchmark)
+    page = dash.render_dashboard(run.results, table, run.benchmark, run.config, run.tearsheets,
+                                 "real", run.provenance)
+    rows = _metrics_rows(page)
+    assert len(rows) == len(table)
+    assert "not investable</span>" in rows[2]
+    shown = [c for c in table.columns if c not in ("strategy", "investable")]
+    assert page.count('<th scope="col" class="num') == len(shown)
+
+
+def test_allocation_prefers_sac_then_says_which(run: Run) -> None:
+    chosen, preferred = dash.pick_allocation(run.results)
+    assert chosen is run.results[1] and preferred
+    renamed = [r for r in run.results if r.name != "sac"]
+    chosen, preferred = dash.pick_allocation(renamed)
+    assert chosen is not None and chosen.name == HOSTILE_STRATEGY and not preferred
+    page = dash.render_dashboard(renamed, run.metrics, None, {}, {}, "t", {})
+    assert "No SAC result in this run" in page
+    assert f"Allocation over time: {dash.esc(HOSTILE_STRATEGY)}" in page
+    assert "No strategy in this run reports a policy entropy" in page
+
+
+def test_fold_boundaries_and_entropy_are_drawn(run: Run, page: str) -> None:
+    starts = dash.fold_starts(run.results)
+    assert [str(s.date()) for s in starts] == [f["test_start"] for f in run.results[0].folds]
+    sac = run.results[1]
+    fig = plots.diversification_figure({"sac": dash.effective_n(sac.holdings)},
+                                       {"sac": sac.extras["entropy"]},
+                                       {"sac": plots.LineStyle("#000", gid="series-1")},
+                                       dash._time_range(run.results), starts)
+    assert len(fig.axes) == 2
+    vertical = [ln for ln in fig.axes[0].lines if len(set(ln.get_xdata())) == 1]
+    assert len(vertical) == len(starts)
+    svg = plots.figure_to_svg(fig, "fig-x")
+    assert svg.count('id="fig-x-series-1"') == 2  # effective N and entropy lines
+
+
+def test_svg_fragments_have_unique_prefixed_ids(run: Run) -> None:
+    style = {"a": plots.LineStyle("#123456", gid="series-0")}
+    curve = {"a": run.results[0].equity}
+    xlim = dash._time_range(run.results)
+    one = plots.figure_to_svg(plots.equity_drawdown_figure(curve, style, xlim, []), "fig-a")
+    two = plots.figure_to_svg(plots.equity_drawdown_figure(curve, style, xlim, []), "fig-b")
+    ids_one = set(re.findall(r'\bid="([^"]+)"', one))
+    ids_two = set(re.findall(r'\bid="([^"]+)"', two))
+    assert ids_one and not ids_one & ids_two
+    assert all(i.startswith("fig-a-") for i in ids_one)
+    refs = re.findall(r'(?:href="#|url\(#)([^")]+)', one)
+    assert refs and set(refs) <= ids_one
+    assert one.startswith('<svg class="chart"') and "http" not in one
+    with pytest.raises(ValueError):
+        plots.figure_to_svg(plots.turnover_figure(pd.DataFrame({"a": [1.0]}), style), "1bad")
+
+
+def test_weights_helpers() -> None:
+    index = pd.bdate_range("2020-01-01", periods=3)
+    equal = pd.DataFrame(0.25, index=index, columns=["A", "B", "C", "CASH"])
+    assert np.allclose(dash.effective_n(equal), 4.0)
+    rng = np.random.default_rng(0)
+    raw = rng.dirichlet(np.ones(16), size=3)
+    holdings = pd.DataFrame(raw, index=index, columns=[f"X{i}" for i in range(15)] + ["CASH"])
+    grouped = dash.group_weights(holdings, max_groups=6)
+    assert list(grouped.columns[-2:]) == ["other (10 assets)", "CASH"]
+    assert grouped.shape[1] == 7 and np.allclose(grouped.sum(axis=1), 1.0)
+    no_cash = holdings.assign(CASH=0.0)
+    assert "CASH" not in dash.group_weights(no_cash, max_groups=20).columns
+
+
+def test_annual_turnover_sums_by_year(run: Run) -> None:
+    table = dash.annual_turnover(run.results)
+    eq = run.results[0].turnover
+    years = pd.DatetimeIndex(eq.index).year
+    assert table.loc[years[0], "equal-weight"] == pytest.approx(eq[years == years[0]].sum())
+    assert list(table.columns) == [r.name for r in run.results]
+
+
+def test_script_json_and_links_are_safe() -> None:
+    text = dash.script_json({"a": "</script><!--x-->&", "b": float("nan"), "c": ("\u2028",)})
+    assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
+    assert json.loads(text) == {"a": "</script><!--x-->&", "b": None, "c": ["\u2028"]}
+    for bad in ("https://example.org/x.html", "//host/x", "javascript:alert(1)", "/etc/passwd"):
+        with pytest.raises(ValueError):
+            dash._safe_link(bad)
+    assert dash._safe_link('tearsheets/a"b.html') == "tearsheets/a&quot;b.html"
+
+
+def test_format_metric() -> None:
+    assert dash.format_metric("cagr", 0.0834) == "8.3%"
+    assert dash.format_metric("p_sharpe_vs_ref", 0.0004) == "<0.001"
+    assert dash.format_metric("dsr", 0.98765) == "0.988"
+    assert dash.format_metric("sharpe", float("nan")) == "\u2014"
+    assert dash.format_metric("max_dd_days", 812.0) == "812"
+    assert dash.format_metric("calmar", 1.234) == "1.23"
+
+
+def test_write_dashboard_is_atomic_and_readable(run: Run, tmp_path: Path) -> None:
+    target = tmp_path / "out" / "index.html"
+    returned = dash.write_dashboard(target, run.results, run.metrics, None, {}, {}, "t", {})
+    assert returned == target and target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert sorted(p.name for p in target.parent.iterdir()) == ["index.html"]
+    assert target.stat().st_mode & 0o044 == 0o044
+    with pytest.raises(ValueError):
+        dash.write_dashboard(target, run.results, run.metrics, None, {},
+                             {"sac": "https://evil.example/x.html"}, "t", {})
+    assert sorted(p.name for p in target.parent.iterdir()) == ["index.html"]
+
+
+# ----------------------------------------------------------------------------- tear sheets
+@pytest.fixture(scope="module")
+def tearsheet(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, pd.Series, pd.Series]:
+    rng = np.random.default_rng(5)
+    index = pd.bdate_range("2019-01-01", periods=320, tz="America/New_York")
+    returns = pd.Series(rng.normal(0.0005, 0.01, len(index)), index=index)
+    benchmark = pd.Series(rng.normal(0.0004, 0.012, len(index)), index=index,
+                          name=f"bench{HOSTILE_ASSET}")
+    path = tmp_path_factory.mktemp("sheets") / "sac.html"
+    write_tearsheet(returns, benchmark, path, title="sac: synthetic run", name="sac")
+    return path.read_text(encoding="utf-8"), returns, benchmark
+
+
+def _qs_metric(page: str, label: str) -> list[str]:
+    row = re.search(rf"<tr><td>{re.escape(label)}</td>(.*?)</tr>", page, flags=re.S)
+    assert row is not None, label
+    return re.findall(r"<td>(.*?)</td>", row.group(1))
+
+
+def test_tearsheet_names_strategy_and_compares_to_series_benchmark(
+        tearsheet: tuple[str, pd.Series, pd.Series]) -> None:
+    page, returns, benchmark = tearsheet
+    assert "<title>sac: synthetic run</title>" in page
+    assert "<h1>sac: synthetic run" in page
+    assert "<th>sac</th>" in page
+    # QuantStats puts the benchmark column first; it must be the Series, not zeros.
+    bench_vol, strat_vol = _qs_metric(page, "Volatility (ann.)")
+    expected = benchmark.std() * np.sqrt(252) * 100
+    assert float(bench_vol.rstrip("%")) == pytest.approx(expected, rel=0.02)
+    assert float(strat_vol.rstrip("%")) == pytest.approx(returns.std() * np.sqrt(252) * 100,
+                                                         rel=0.02)
+    bench_total, _ = _qs_metric(page, "Cumulative Return")
+    assert float(bench_total.rstrip("%")) == pytest.approx(
+        ((1 + benchmark).prod() - 1) * 100, abs=0.02)
+
+
+def test_tearsheet_escapes_names(tearsheet: tuple[str, pd.Series, pd.Series]) -> None:
+    page, _, _ = tearsheet
+    assert not re.search(r"<img\s+src=x", page, flags=re.I)
+    assert "BENCH&lt;IMG SRC=X ONERROR=ALERT(1)&gt;" in page
+
+
+def test_tearsheet_refuses_a_ticker_and_leaves_nothing(tmp_path: Path) -> None:
+    returns = pd.Series([0.01, -0.02, 0.005], index=pd.bdate_range("2020-01-01", periods=3))
+    with pytest.raises(TypeError, match="Series"):
+        write_tearsheet(returns, "SPY", tmp_path / "x.html", title="x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="shares fewer"):
+        write_tearsheet(returns, pd.Series([0.01], index=[pd.Timestamp("1999-01-01")]),
+                        tmp_path / "x.html", title="x")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_prepare_inputs_aligns_and_strips_timezones() -> None:
+    index = pd.bdate_range("2021-01-01", periods=5, tz="UTC")
+    returns = pd.Series([0.01, 0.02, np.nan, 0.0, -0.01], index=index)
+    bench = pd.Series([0.01, 0.0, 0.03], index=index[[0, 1, 3]].tz_convert("Asia/Tokyo"))
+    clean, aligned = prepare_inputs(returns, bench.rename(None), "s")
+    assert clean.index.tz is None and clean.name == "s" and len(clean) == 4
+    assert aligned is not None and aligned.index.equals(clean.index)
+    assert aligned.name == "benchmark"
+    assert aligned.tolist() == [0.01, 0.0, 0.03, 0.0]
