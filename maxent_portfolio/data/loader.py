@@ -244,7 +244,10 @@ def load_universe(name_or_path: str | Path = "sp500-20", start: object = None,
     else:
         raw = _from_csv(spec, start_s, end_s, refresh)
     what = spec.name
-    full = raw.prices
+    # Same index whatever the path (fresh download, parquet cache, CSV): ns dates, no freq.
+    full = raw.prices.set_axis(
+        pd.DatetimeIndex(raw.prices.index.to_numpy().astype("datetime64[ns]"), name="date"),
+        axis=0)
     keep = pd.Series(True, index=full.index)
     if start_s:
         keep &= full.index >= pd.Timestamp(start_s)
