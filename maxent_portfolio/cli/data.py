@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pandas as pd
 import typer
 from rich import box
@@ -78,7 +80,8 @@ def fetch(
     if refresh and market.provenance.details.get("cache_fallback"):
         err.print("warning: --refresh could not download; the cached prices above are stale",
                   markup=False)
-        raise typer.Exit(1)
+        # SystemExit, not typer.Exit: click turns Exit into a return value main() ignores.
+        sys.exit(1)
 
 
 @data_app.command("show")
