@@ -149,22 +149,11 @@ def sort_unique(frame: pd.DataFrame, what: str) -> tuple[pd.DataFrame, list[str]
 
 def _gap_runs(mask: pd.Series) -> list[tuple[pd.Timestamp, pd.Timestamp, int]]:
     """Runs of consecutive True in ``mask`` as (first date, last date, length)."""
-    runs: list[tuple[pd.Timestamp, pd.Timestamp, int]] = []
-    start = None
-    length = 0
-    prev = None
-    for date, flag in mask.items():
-        if flag:
-            if start is None:
-                start, length = date, 0
-            length += 1
-            prev = date
-        elif start is not None:
-            runs.append((start, prev, length))
-            start = None
-    if start is not None:
-        runs.append((start, prev, length))
-    return runs
+    flags = np.concatenate([[False], mask.to_numpy(dtype=bool), [False]])
+    edges = np.flatnonzero(np.diff(flags.astype(np.int8)))
+    starts, stops = edges[::2], edges[1::2]  # stops are exclusive
+    return [(mask.index[a], mask.index[b - 1], int(b - a)) for a, b in zip(starts, stops,
+                                                                           strict=True)]
 
 
 def _day(ts: pd.Timestamp) -> str:
