@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import typer
@@ -10,6 +11,9 @@ from rich import box
 from rich.table import Table
 
 from maxent_portfolio.cli import app, err, out
+
+if TYPE_CHECKING:
+    from maxent_portfolio.data import MarketData
 
 data_app = typer.Typer(
     help=(
@@ -113,19 +117,19 @@ def show(
     _print_overview(market)
 
 
-def _day(value: object) -> str:
+def _day(value: Any) -> str:
     return "-" if value is None or pd.isna(value) else f"{pd.Timestamp(value):%Y-%m-%d}"
 
 
-def _int(value: object) -> str:
-    return "-" if value is None or pd.isna(value) else str(int(value))  # type: ignore[arg-type]
+def _int(value: Any) -> str:
+    return "-" if value is None or pd.isna(value) else str(int(value))
 
 
-def _pct(value: object) -> str:
-    return "-" if value is None or pd.isna(value) else f"{float(value):.1%}"  # type: ignore[arg-type]
+def _pct(value: Any) -> str:
+    return "-" if value is None or pd.isna(value) else f"{float(value):.1%}"
 
 
-def _print_overview(market) -> None:  # type: ignore[no-untyped-def]
+def _print_overview(market: MarketData) -> None:
     from maxent_portfolio.data.validate import frequency_name
 
     p = market.provenance

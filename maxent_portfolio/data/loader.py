@@ -66,7 +66,7 @@ def _yahoo(symbols: list[str], start: str | None, end: str | None, refresh: bool
     except cache.CorruptCache as exc:
         corrupt = str(exc)
     usable = entry is not None and set(symbols) <= set(entry.prices.columns)
-    if usable and not refresh and cache.covers(entry.meta, start, end):
+    if entry is not None and usable and not refresh and cache.covers(entry.meta, start, end):
         return _Raw(entry.prices, [], None, "yfinance", entry.meta["fetched_at"],
                     {"cache": str(entry.path), "cache_sha256": entry.meta["sha256"]},
                     [f"{what}: used cached prices fetched at {entry.meta['fetched_at']} "
@@ -75,8 +75,9 @@ def _yahoo(symbols: list[str], start: str | None, end: str | None, refresh: bool
     if not failures:
         import yfinance as yf
 
+        fetched_at = _now()
         meta = {"source": "yfinance", "tickers": sorted(symbols), "start": start, "end": end,
-                "fetched_at": _now(), "yfinance_version": getattr(yf, "__version__", "?")}
+                "fetched_at": fetched_at, "yfinance_version": getattr(yf, "__version__", "?")}
         notes = [f"{what}: cache {key} was corrupt ({corrupt}); downloaded again"] \
             if corrupt else []
         try:
@@ -85,7 +86,7 @@ def _yahoo(symbols: list[str], start: str | None, end: str | None, refresh: bool
         except OSError as exc:
             notes.append(f"{what}: could not write the cache in {folder} ({exc.strerror})")
             details = {}
-        return _Raw(prices, [], None, "yfinance", meta["fetched_at"], details, notes)
+        return _Raw(prices, [], None, "yfinance", fetched_at, details, notes)
 
     groups: dict[str, list[str]] = {}
     for sym, why in failures.items():
@@ -262,7 +263,7 @@ def load_universe(name_or_path: str | Path = "sp500-20", start: object = None,
     assets = [a for a in raw.assets if a in cleaned.prices.columns]
     prices = cleaned.prices[assets].rename_axis("date")
     require_history(2, len(prices), f"returns of {what}")
-    periods = infer_periods_per_year(prices.index, what)
+    periods = infer_periods_per_year(pd.DatetimeIndex(prices.index), what)
     returns = prices.pct_change().iloc[1:]
     bench_name = spec.benchmark
     if spec.benchmark == EQUAL_WEIGHT:
@@ -301,8 +302,9 @@ def _info(spec: UniverseSpec) -> UniverseInfo:
         if spec.path is not None and spec.path.is_file():
             try:
                 head = pd.read_csv(spec.path, index_col=0)
-                dates = pd.to_datetime(pd.Series(head.index.astype(str)), format="mixed")
-                span = f"{dates.min():%Y-%m-%d}..{dates.max():%Y-%m-%d}"
+                parsed = pd.to_datetime(pd.Series(head.index.astype(str)), format="mixed")
+                first, last = pd.Timestamp(parsed.min()), pd.Timestamp(parsed.max())
+                span = f"{first:%Y-%m-%d}..{last:%Y-%m-%d}"
                 n_assets = n_assets or len([c for c in head.columns if c != spec.benchmark])
             except (ValueError, pd.errors.ParserError):
                 span = "unreadable"

@@ -117,7 +117,7 @@ def _closes(frame: pd.DataFrame, tickers: list[str]) -> pd.DataFrame:
     if isinstance(frame.columns, pd.MultiIndex):
         for level in range(frame.columns.nlevels):
             if "Close" in frame.columns.get_level_values(level):
-                closes = frame.xs("Close", axis=1, level=level)
+                closes = pd.DataFrame(frame.xs("Close", axis=1, level=level))
                 break
         else:
             return pd.DataFrame(index=frame.index)

@@ -41,9 +41,9 @@ def asset_summary(market: MarketData) -> pd.DataFrame:
     """
     stats = annualised(market.returns, market.periods_per_year)
     if market.benchmark is not None:
-        label = f"{market.benchmark_name} (bench)"
-        if market.benchmark_name in stats.index:
-            label = market.benchmark_name  # the benchmark is also an asset
+        label = str(market.benchmark_name)
+        if label not in stats.index:  # a benchmark that is also an asset keeps its name
+            label += " (bench)"
         bench = annualised(market.benchmark.to_frame(label), market.periods_per_year)
         stats = pd.concat([stats, bench[~bench.index.isin(stats.index)]])
     if market.coverage is None:

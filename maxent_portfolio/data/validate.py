@@ -119,14 +119,17 @@ def prices_from_returns(returns: pd.DataFrame) -> pd.DataFrame:
     """
     step = pd.Series(returns.index).diff().median() if len(returns) > 1 else pd.Timedelta(days=1)
     index = pd.DatetimeIndex([returns.index[0] - step]).append(returns.index)
-    prices = pd.DataFrame(np.nan, index=index, columns=returns.columns)
-    for j, col in enumerate(returns.columns):
-        first = returns[col].first_valid_index()
-        if first is None:
+    values = returns.to_numpy(dtype=float)
+    out = np.full((len(values) + 1, values.shape[1]), np.nan)
+    for j in range(values.shape[1]):
+        valid = ~np.isnan(values[:, j])
+        if not valid.any():
             continue
-        seg = returns[col].loc[first:]
-        prices.loc[seg.index, col] = (1.0 + seg).cumprod().where(seg.notna())
-        prices.iloc[index.get_loc(first) - 1, j] = 1.0
+        k = int(np.argmax(valid))
+        growth = np.cumprod(np.where(valid[k:], 1.0 + values[k:, j], 1.0))
+        out[k + 1:, j] = np.where(valid[k:], growth, np.nan)
+        out[k, j] = 1.0
+    prices = pd.DataFrame(out, index=index, columns=returns.columns)
     prices.index.name = returns.index.name
     return prices
 
@@ -147,6 +150,11 @@ def sort_unique(frame: pd.DataFrame, what: str) -> tuple[pd.DataFrame, list[str]
     return frame, notes
 
 
+def columns_of(frame: pd.DataFrame) -> list[str]:
+    """Column names as strings."""
+    return [str(c) for c in frame.columns]
+
+
 def _gap_runs(mask: pd.Series) -> list[tuple[pd.Timestamp, pd.Timestamp, int]]:
     """Runs of consecutive True in ``mask`` as (first date, last date, length)."""
     flags = np.concatenate([[False], mask.to_numpy(dtype=bool), [False]])
@@ -156,8 +164,12 @@ def _gap_runs(mask: pd.Series) -> list[tuple[pd.Timestamp, pd.Timestamp, int]]:
                                                                            strict=True)]
 
 
-def _day(ts: pd.Timestamp) -> str:
-    return pd.Timestamp(ts).strftime("%Y-%m-%d")
+def _ts(value: object) -> pd.Timestamp:
+    return pd.Timestamp(value)  # type: ignore[arg-type]
+
+
+def _day(value: object) -> str:
+    return _ts(value).strftime("%Y-%m-%d")
 
 
 def clean_prices(raw: pd.DataFrame, what: str, missing: str = "common-start",
@@ -198,65 +210,65 @@ def clean_prices(raw: pd.DataFrame, what: str, missing: str = "common-start",
         raise DataError(f"infinite price for {frame.columns[c]} on {_day(frame.index[r])} "
                         f"in {what}")
 
-    firsts = {c: frame[c].first_valid_index() for c in frame.columns}
-    coverage = pd.DataFrame({
-        "first": [firsts[c] for c in frame.columns],
-        "last": [frame[c].last_valid_index() for c in frame.columns],
-        "observations": [int(frame[c].notna().sum()) for c in frame.columns],
-        "filled": 0,
-        "action": "",
-    }, index=pd.Index(frame.columns, name="asset"))
-    empty = [c for c, f in firsts.items() if f is None]
+    columns = [str(c) for c in frame.columns]
+    frame.columns = pd.Index(columns)
+    raw_first = {c: frame[c].first_valid_index() for c in columns}
+    empty = [c for c, f in raw_first.items() if f is None]
     if empty:
-        raise DataError(f"no prices at all for {', '.join(map(str, empty))} in {what}")
+        raise DataError(f"no prices at all for {', '.join(empty)} in {what}")
+    firsts = {c: _ts(f) for c, f in raw_first.items()}
+    lasts = {c: _ts(frame[c].last_valid_index()) for c in columns}
+    counts = {c: int(frame[c].notna().sum()) for c in columns}
+    actions: dict[str, list[str]] = {c: [] for c in columns}
+    filled: dict[str, int] = dict.fromkeys(columns, 0)
 
     if missing == "drop":
-        start = frame.index[0] if benchmark is None else firsts[benchmark]
-        late = [c for c in frame.columns if c != benchmark and firsts[c] > start]
-        if len(late) == len(frame.columns) - (benchmark is not None):
+        start = pd.Timestamp(frame.index[0]) if benchmark is None else firsts[benchmark]
+        late = [c for c in columns if c != benchmark and firsts[c] > start]
+        if len(late) == len(columns) - (benchmark is not None):
             raise DataError(f"every asset of {what} starts after {_day(start)}; "
                             "use missing=common-start")
         for c in late:
-            coverage.loc[c, "action"] = f"dropped: no data before {_day(firsts[c])}"
+            actions[c].append(f"dropped: no data before {_day(firsts[c])}")
         if late:
             notes.append(f"dropped {len(late)} late-listed asset(s) of {what}: "
                          + ", ".join(f"{c} (from {_day(firsts[c])})" for c in late))
         frame = frame.drop(columns=late)
-    kept_firsts = [firsts[c] for c in frame.columns]
-    common = max(kept_firsts)
+    kept = [str(c) for c in frame.columns]
+    common = max(firsts[c] for c in kept)
     if common > frame.index[0]:
         n_trim = int((frame.index < common).sum())
-        latest = [c for c in frame.columns if firsts[c] == common]
+        latest = [c for c in kept if firsts[c] == common]
         notes.append(f"trimmed {n_trim} leading row(s) of {what} to {_day(common)}, the first "
-                     f"date with data for every asset (latest: {', '.join(map(str, latest))})")
-        for c in frame.columns:
-            coverage.loc[c, "action"] = f"trimmed to {_day(common)}"
+                     f"date with data for every asset (latest: {', '.join(latest)})")
+        for c in kept:
+            actions[c].append(f"trimmed to {_day(common)}")
         frame = frame.loc[common:]
 
-    filled_total = 0
-    for col in frame.columns:
+    for col in kept:
         runs = _gap_runs(frame[col].isna())
         for first, last, length in runs:
             if length > max_gap:
                 raise DataError(f"{col} has {length} missing prices from {_day(first)} to "
                                 f"{_day(last)} in {what} (at most {max_gap} are filled)")
-        n = sum(length for *_, length in runs)
-        if n:
-            coverage.loc[col, "filled"] = n
-            action = coverage.loc[col, "action"]
-            coverage.loc[col, "action"] = (f"{action}; " if action else "") + f"filled {n}"
-            filled_total += n
-    if filled_total:
+        filled[col] = sum(length for *_, length in runs)
+        if filled[col]:
+            actions[col].append(f"filled {filled[col]}")
+    if sum(filled.values()):
         frame = frame.ffill(limit=max_gap)
-        notes.append(f"forward-filled {filled_total} missing price(s) in {what} "
+        notes.append(f"forward-filled {sum(filled.values())} missing price(s) in {what} "
                      f"(gaps of at most {max_gap} periods)")
 
     nonpos = (frame <= 0).to_numpy()
     if nonpos.any():
         r, c = np.argwhere(nonpos)[0]
-        raise DataError(f"non-positive price {frame.iat[r, c]:g} for {frame.columns[c]} on "
+        name = columns_of(frame)[c]
+        value = float(frame.to_numpy()[r, c])
+        raise DataError(f"non-positive price {value:g} for {name} on "
                         f"{_day(frame.index[r])} in {what}")
-    for c in coverage.index:
-        if not coverage.loc[c, "action"]:
-            coverage.loc[c, "action"] = "none"
+    coverage = pd.DataFrame({
+        "first": [firsts[c] for c in columns], "last": [lasts[c] for c in columns],
+        "observations": [counts[c] for c in columns], "filled": [filled[c] for c in columns],
+        "action": ["; ".join(actions[c]) or "none" for c in columns],
+    }, index=pd.Index(columns, name="asset"))
     return Cleaned(frame, coverage, tuple(notes))
