@@ -49,54 +49,50 @@ def synthetic(n_assets: int, n_obs: int = 2000, seed: int = 0) -> MarketData:
                                                 columns=[f"A{i}" for i in range(n_assets)]))
 
 
-def rate(run: Callable[[int], None], steps: int, repeat: int = 3) -> float:
-    """Best steps per second of ``run(steps)`` over ``repeat`` rounds (after a warm-up)."""
-    run(max(1, steps // 10))
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run(steps)
-        best = min(best, time.perf_counter() - start)
-    return steps / best
+def steppers(market: MarketData, batch: int) -> dict[str, Callable[[int], None]]:
+    """``run(n)`` closures stepping each env kind ``n`` times with precomputed random actions."""
+    single = PortfolioEnv(market)
+    single.reset(seed=0)
+    vector = PortfolioVectorEnv(batch, market, seed=0)
+    vector.reset()
+    actions = np.random.default_rng(1).random((16, batch, market.n_assets + 1))
+    actions = actions.astype(np.float32)
 
-
-def single_rate(market: MarketData, steps: int) -> float:
-    env = PortfolioEnv(market)
-    env.reset(seed=0)
-    actions = np.random.default_rng(1).random((256, env.n_assets + 1)).astype(np.float32)
-
-    def run(n: int) -> None:
+    def run_single(n: int) -> None:
         for i in range(n):
-            if env.step(actions[i % 256])[3]:
-                env.reset()
+            if single.step(actions[i % 16, i % batch])[3]:
+                single.reset()
 
-    return rate(run, steps)
-
-
-def vector_rate(market: MarketData, steps: int, batch: int = BATCH) -> float:
-    env = PortfolioVectorEnv(batch, market, seed=0)
-    env.reset()
-    actions = np.random.default_rng(1).random((16, batch, env.n_assets + 1)).astype(np.float32)
-
-    def run(n: int) -> None:
+    def run_vector(n: int) -> None:
         for i in range(n):
-            env.step(actions[i % 16])
+            vector.step(actions[i % 16])
 
-    return rate(run, steps)
+    out = {"single": run_single, "vector": run_vector}
+    if batch <= BATCH:
+        sync = SyncVectorEnv([lambda: PortfolioEnv(market) for _ in range(batch)],
+                             autoreset_mode=AutoresetMode.SAME_STEP)
+        sync.reset(seed=0)
+
+        def run_sync(n: int) -> None:
+            for i in range(n):
+                sync.step(actions[i % 16])
+
+        out["sync"] = run_sync
+    return out
 
 
-def sync_rate(market: MarketData, steps: int, batch: int = BATCH) -> float:
-    env = SyncVectorEnv([lambda: PortfolioEnv(market) for _ in range(batch)],
-                        autoreset_mode=AutoresetMode.SAME_STEP)
-    env.reset(seed=0)
-    actions = np.random.default_rng(1).random(
-        (16, batch, market.n_assets + 1)).astype(np.float32)
-
-    def run(n: int) -> None:
-        for i in range(n):
-            env.step(actions[i % 16])
-
-    return rate(run, steps)
+def rates(runs: dict[str, Callable[[int], None]], steps: dict[str, int],
+          repeat: int) -> dict[str, float]:
+    """Best steps/s of each ``run`` over ``repeat`` rounds, interleaved so that load changes on
+    a shared machine hit every contender alike (after one warm-up round)."""
+    best = dict.fromkeys(runs, float("inf"))
+    for round_ in range(repeat + 1):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run(steps[name])
+            if round_:
+                best[name] = min(best[name], time.perf_counter() - start)
+    return {name: steps[name] / best[name] for name in runs}
 
 
 def main() -> None:
@@ -108,10 +104,10 @@ def main() -> None:
 
     market = sp500()
     n = market.n_assets
-    single = single_rate(market, 1500 * k)
-    vec = vector_rate(market, 1000 * k)
-    sync = sync_rate(market, 30 * k)
-    print(f"sp500-20 ({n} assets, {len(market.returns)} days), B={BATCH}, one thread\n")
+    r = rates(steppers(market, BATCH), {"single": 500, "vector": 300, "sync": 5}, 5 * k)
+    single, vec, sync = r["single"], r["vector"], r["sync"]
+    print(f"sp500-20 ({n} assets, {len(market.returns)} days), B={BATCH}, one thread, "
+          f"{machine()}\n")
     print(f"{'env':<34}{'steps/s':>12}{'env-steps/s':>14}{'asset-steps/s':>16}")
     rows = [("PortfolioEnv (single)", single, 1), (f"SyncVectorEnv x{BATCH}", sync, BATCH),
             (f"PortfolioVectorEnv B={BATCH}", vec, BATCH)]
@@ -125,11 +121,17 @@ def main() -> None:
     base = None
     for n_assets in (20, 100, 500):
         data = synthetic(n_assets)
-        v = vector_rate(data, 300 * k)
-        s = single_rate(data, 500 * k)
+        runs = steppers(data, BATCH)
+        runs.pop("sync")
+        r = rates(runs, {"single": 300, "vector": 100}, 3 * k)
+        v, s = r["vector"], r["single"]
         base = base or 1e6 / v
         print(f"{n_assets:>8}{1e6 / v:>18,.1f}{v * BATCH * n_assets:>16,.0f}{1e6 / s:>16,.1f}"
-              f"   (x{1e6 / v / base:.2f} of 20 assets)")
+              f"   (batched x{1e6 / v / base:.2f} of 20 assets)")
+
+
+def machine() -> str:
+    return f"{os.cpu_count()} cores, {os.uname().machine}"
 
 
 if __name__ == "__main__":

@@ -172,3 +172,25 @@ def test_bad_arguments(market: MarketData) -> None:
     env.reset(seed=0)
     with pytest.raises(ValueError):
         env.step(np.zeros(N + 1))
+
+
+def test_state_dict_resumes_the_same_episodes(market: MarketData) -> None:
+    env = PortfolioVectorEnv(3, market, reward="dsr", episode_length=4, seed=9)
+    env.reset()
+    actions = np.random.default_rng(5).random((12, 3, N + 1))
+    for a in actions[:6]:
+        env.step(a)
+    state = env.state_dict()
+    assert all(isinstance(x, list) for k, x in state.items() if k != "num_envs")
+    later = [env.step(a) for a in actions[6:]]
+    resumed = PortfolioVectorEnv(3, market, reward="dsr", episode_length=4)
+    resumed.load_state_dict(state)
+    for a, ref in zip(actions[6:], later, strict=True):
+        obs, rew, _, trunc, info = resumed.step(a)
+        np.testing.assert_array_equal(obs, ref[0])
+        np.testing.assert_array_equal(rew, ref[1])
+        np.testing.assert_array_equal(trunc, ref[3])
+        np.testing.assert_array_equal(info["portfolio_value"], ref[4]["portfolio_value"])
+    assert any(ref[3].any() for ref in later)  # the comparison spans an autoreset
+    with pytest.raises(ConfigError):
+        PortfolioVectorEnv(2, market).load_state_dict(state)

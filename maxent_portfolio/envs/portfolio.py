@@ -194,17 +194,19 @@ def to_weights(action: np.ndarray, mode: str) -> np.ndarray:
         z = np.clip(z, -LOGIT_BOUND, LOGIT_BOUND)
         e = np.exp(z - z.max(axis=-1, keepdims=True))
         return e / np.add.reduce(e, axis=-1, keepdims=True)
-    a = np.maximum(action, 0.0, dtype=np.float64)
-    total = np.add.reduce(a, axis=-1, keepdims=True)
-    if not np.isfinite(total).all():
+    a = np.asarray(action)
+    total = np.add.reduce(a, axis=-1, dtype=np.float64)
+    if not np.isfinite(total.sum()):
         raise ValueError("the action contains NaN or infinite values")
-    scale = np.abs(total - 1.0) > _SIMPLEX_TOL
-    if scale.any():  # rows off the simplex: normalise them, uniform when they sum to ~0
-        empty = total <= _SIMPLEX_TOL
-        np.divide(a, total, out=a, where=scale & ~empty)
-        if empty.any():
-            a[empty[:, 0]] = 1.0 / a.shape[-1]
-    return a
+    if a.min() < 0.0:
+        a = np.maximum(a, 0.0, dtype=np.float64)
+        total = np.add.reduce(a, axis=-1)
+    if total.min() <= _SIMPLEX_TOL:  # rows summing to ~0 get uniform weights
+        a = np.where((total <= _SIMPLEX_TOL)[:, None], 1.0, a)
+        total = np.add.reduce(a, axis=-1, dtype=np.float64)
+    deviation = np.abs(total - 1.0)
+    total[deviation <= _SIMPLEX_TOL] = 1.0  # on the simplex: divided by exactly 1, unchanged
+    return a / total[:, None]
 
 
 @dataclass

@@ -70,7 +70,8 @@ class PortfolioVectorEnv(VectorEnv):
     ``seed``: an int (sub-env ``i`` gets ``seed + i``) or a list of ``num_envs`` seeds; the
     constructor's ``seed`` is used on the first reset when none is given. ``options``:
     ``"start"`` (one position/date for all, or one per env), ``"weights"`` (``(N + 1,)`` or
-    ``(num_envs, N + 1)``) and ``"reset_mask"`` (bool ``(num_envs,)``: reset only those).
+    ``(num_envs, N + 1)``) and ``"reset_mask"`` (bool ``(num_envs,)``: reset only those; the
+    other rows of the returned observation and info carry on their episode, with zero flows).
 
     ## Arguments
 
@@ -115,11 +116,46 @@ class PortfolioVectorEnv(VectorEnv):
         self._weights[:, -1] = 1.0
         self._value = np.ones(b)
         self._rewards = RewardState.empty(b)
-        self._obs = np.zeros((b, self.obs_dim), dtype=np.float32)
+        self._returns, self._features = self.market.returns, self.market.features
+        self._cost_rate = self.market.cost_rate
+        self._mode, self._reward = env.action_mode, env.reward_kind
+        self._lambda, self._eta = env.risk_aversion, env.eta
 
     def observation_at(self, t: int, weights: np.ndarray) -> np.ndarray:
         """See :meth:`PortfolioEnv.observation_at`."""
         return self.env.observation_at(t, weights)
+
+    # -- checkpointing ----------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """The episodes in progress, as plain Python numbers and lists (safe for
+        ``torch.save``/``torch.load(weights_only=True)`` and JSON): positions, episode ends,
+        holdings, values, reward moments and every sub-environment's generator state."""
+        if not self._rngs:
+            raise RuntimeError("call reset() before state_dict()")
+        return {"num_envs": self.num_envs, "t": self._t.tolist(), "stop": self._stop.tolist(),
+                "weights": self._weights.tolist(), "value": self._value.tolist(),
+                "reward_mean": self._rewards.mean.tolist(),
+                "reward_second": self._rewards.second.tolist(),
+                "rngs": [rng.bit_generator.state for rng in self._rngs]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the episodes saved by :meth:`state_dict` (on an env built the same way)."""
+        if state.get("num_envs") != self.num_envs:
+            raise ConfigError(f"saved state is for {state.get('num_envs')} environments, "
+                              f"this one has {self.num_envs}")
+        self._t = np.array(state["t"], dtype=np.int64)
+        self._stop = np.array(state["stop"], dtype=np.int64)
+        self._weights = np.array(state["weights"], dtype=np.float64)
+        self._value = np.array(state["value"], dtype=np.float64)
+        self._rewards = RewardState(np.array(state["reward_mean"], dtype=np.float64),
+                                    np.array(state["reward_second"], dtype=np.float64))
+        rngs = []
+        for saved in state["rngs"]:
+            rng = seeding.np_random(0)[0]
+            rng.bit_generator.state = saved
+            rngs.append(rng)
+        self._rngs = rngs
 
     # -- resets -----------------------------------------------------------------------------
 
@@ -209,21 +245,21 @@ class PortfolioVectorEnv(VectorEnv):
         if a.shape != (self.num_envs, self.n_assets + 1):
             raise ValueError(f"actions must have shape ({self.num_envs}, {self.n_assets + 1}), "
                              f"got {a.shape}")
-        market = self.market
-        target = to_weights(a, self.env.action_mode)
+        target = to_weights(a, self._mode)
         net, gross, turnover, cost, drifted = arithmetic_step(
-            target, self._weights, market.returns[self._t + 1], market.cost_rate)
-        reward = compute_reward(self.env.reward_kind, np.log1p(net), self._rewards,
-                                self.env.risk_aversion, self.env.eta)
+            target, self._weights, self._returns[self._t + 1], self._cost_rate)
+        reward = compute_reward(self._reward, np.log1p(net), self._rewards, self._lambda,
+                                self._eta)
         self._value *= 1.0 + net
         self._weights = drifted
-        self._t += 1
-        truncated = self._t >= self._stop
-        obs = observation_batch(market.features, self._t, drifted)
+        t = self._t
+        t += 1
+        truncated = t >= self._stop
+        obs = observation_batch(self._features, t, drifted)
         infos: dict[str, Any] = {
             "portfolio_value": self._value.copy(), "gross_return": gross, "net_return": net,
             "turnover": turnover, "cost": cost, "weights": drifted.copy(),
-            "date": self._dates[self._t]}
+            "date": self._dates[t]}
         if truncated.any():
             idx = np.flatnonzero(truncated)
             final_info: dict[str, Any] = {}
@@ -232,12 +268,12 @@ class PortfolioVectorEnv(VectorEnv):
                 final_info[f"_{key}"] = truncated.copy()
             final_obs = obs.copy()
             self._reset_envs(idx, None, None)
-            obs[idx] = observation_batch(market.features, self._t[idx], self._weights[idx])
+            obs[idx] = observation_batch(self._features, t[idx], self._weights[idx])
             infos["portfolio_value"][idx] = 1.0
             for key in ("gross_return", "net_return", "turnover", "cost"):
                 infos[key][idx] = 0.0
             infos["weights"][idx] = self._weights[idx]
-            infos["date"][idx] = self._dates[self._t[idx]]
+            infos["date"][idx] = self._dates[t[idx]]
             infos["final_obs"], infos["_final_obs"] = final_obs, truncated.copy()
             infos["final_info"], infos["_final_info"] = final_info, truncated.copy()
         return obs, reward, np.zeros(self.num_envs, dtype=bool), truncated, infos
