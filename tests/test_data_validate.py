@@ -89,6 +89,9 @@ def test_common_start_trims_to_latest_listing() -> None:
     assert out.prices.index[0] == p.index[4]
     assert list(out.prices.columns) == ["AAA", "BBB", "CCC"]
     assert any("trimmed 4 leading" in n and "BBB" in n for n in out.notes)
+    assert out.coverage.loc["AAA", "action"] == "4 before 2021-01-08 trimmed"
+    assert out.coverage.loc["BBB", "action"] == "none"
+    assert out.coverage.loc["BBB", "first"] == p.index[4]
 
 
 def test_drop_removes_late_listed_asset_with_a_note() -> None:

@@ -242,7 +242,9 @@ def clean_prices(raw: pd.DataFrame, what: str, missing: str = "common-start",
         notes.append(f"trimmed {n_trim} leading row(s) of {what} to {_day(common)}, the first "
                      f"date with data for every asset (latest: {', '.join(latest)})")
         for c in kept:
-            actions[c].append(f"trimmed to {_day(common)}")
+            lost = int(frame.loc[frame.index < common, c].notna().sum())
+            if lost:
+                actions[c].append(f"{lost} before {_day(common)} trimmed")
         frame = frame.loc[common:]
 
     for col in kept:
