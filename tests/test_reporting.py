@@ -86,6 +86,7 @@ def simple_metrics(results: list[BacktestResult], benchmark: pd.Series) -> pd.Da
             "turnover": np.nan if res is None else float(res.turnover.sum() / years),
             "p_sharpe_vs_ref": np.nan if res is not None and res.name == "equal-weight" else 0.2,
             "dsr": 0.5,
+            "hit_rate": float((r > 0).mean()),
             "investable": True if res is None else res.investable,
         })
     return pd.DataFrame(rows)
@@ -348,6 +349,14 @@ def test_tearsheet_names_strategy_and_compares_to_series_benchmark(
         ((1 + benchmark).prod() - 1) * 100, abs=0.02)
 
 
+def test_tearsheet_is_offline_clean(tearsheet: tuple[str, pd.Series, pd.Series]) -> None:
+    page, _, _ = tearsheet
+    remote = re.findall(r"""<(?:link|script|img)\b[^>]*(?:src|href)=["']?(?:https?:)?//""", page,
+                        flags=re.I)
+    assert remote == []
+    assert "onload=" not in page  # QuantStats' save() hook is undefined outside download mode
+
+
 def test_tearsheet_escapes_names(tearsheet: tuple[str, pd.Series, pd.Series]) -> None:
     page, _, _ = tearsheet
     assert not re.search(r"<img\s+src=x", page, flags=re.I)
@@ -373,3 +382,13 @@ def test_prepare_inputs_aligns_and_strips_timezones() -> None:
     assert aligned is not None and aligned.index.equals(clean.index)
     assert aligned.name == "benchmark"
     assert aligned.tolist() == [0.01, 0.0, 0.03, 0.0]
+
+
+def test_benchmark_time_zone_need_not_match_results(run: Run) -> None:
+    aware = run.benchmark.tz_localize("America/New_York")
+    page = dash.render_dashboard(run.results, run.metrics, aware, {}, {}, "tz", {})
+    assert "MKT<span class=\"muted\"> (benchmark)</span>" in page
+    xlim = dash._time_range(run.results)
+    curve = dash._benchmark_equity(aware, xlim)
+    assert curve is not None and curve.index.tz is None
+    assert curve.index[0] >= xlim[0] and curve.index[-1] <= xlim[1]

@@ -216,11 +216,17 @@ def _time_range(results: Sequence[BacktestResult]) -> tuple[pd.Timestamp, pd.Tim
 def _benchmark_equity(benchmark: pd.Series, xlim: tuple[pd.Timestamp, pd.Timestamp]
                       ) -> pd.Series | None:
     bench = pd.to_numeric(benchmark, errors="coerce").dropna()
-    bench.index = pd.DatetimeIndex(bench.index)
-    if bench.index.tz is not None:
-        bench.index = bench.index.tz_localize(None)
+    bench.index = _like(pd.DatetimeIndex(bench.index), xlim[0])
     bench = bench.sort_index().loc[xlim[0]: xlim[1]]
     return (1.0 + bench).cumprod() if len(bench) >= 2 else None
+
+
+def _like(index: pd.DatetimeIndex, reference: pd.Timestamp) -> pd.DatetimeIndex:
+    """``index`` with the time zone (or none) of ``reference``, keeping wall-clock dates."""
+    if reference.tz is None:
+        return index.tz_localize(None) if index.tz is not None else index
+    return index.tz_convert(reference.tz) if index.tz is not None \
+        else index.tz_localize(reference.tz)
 
 
 def _as_bool(value: object) -> bool | None:
@@ -342,6 +348,10 @@ def metrics_table_html(metrics: pd.DataFrame, info: Mapping[str, SeriesInfo],
                           'no trading)">benchmark</span>')
         swatch = _swatch(info[name].style) if name in info else ""
         label = esc(name)
+        aliases = [b for b in benchmark_names if b != name and b in info]
+        if is_benchmark[i] and aliases:
+            swatch = _swatch(info[aliases[0]].style)
+            label += f' <span class="muted">{esc(aliases[0])}</span>'
         if name in tearsheets:
             label = (f'<a href="{_safe_link(tearsheets[name])}" title="QuantStats tear sheet">'
                      f"{label}</a>")
@@ -483,7 +493,7 @@ def render_dashboard(results: Sequence[BacktestResult], metrics: pd.DataFrame,
         bench_name = str(benchmark.name) if benchmark.name is not None else "benchmark"
     info = _styles(results, bench_name)
     xlim = _time_range(results)
-    folds = fold_starts(results)
+    folds = list(_like(pd.DatetimeIndex(fold_starts(results)), xlim[0]))
     benchmark_rows = ["benchmark"] + ([bench_name] if bench_name else [])
 
     # Equity and drawdown
@@ -666,6 +676,7 @@ table.metrics thead th.num{max-width:8.5em}
 table.metrics thead th button{all:unset;display:block;cursor:pointer;padding:8px 10px;
 font-weight:600;width:100%;box-sizing:border-box}
 table.metrics thead th.num button{text-align:right}
+table.metrics thead th.name button{text-align:left}
 table.metrics thead th button:focus-visible{outline:2px solid var(--accent)}
 table.metrics thead th.has-tip button{text-decoration:underline dotted #8a93a6;
 text-underline-offset:3px}

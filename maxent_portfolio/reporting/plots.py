@@ -192,10 +192,7 @@ def equity_drawdown_figure(equity: Mapping[str, pd.Series], styles: Mapping[str,
         for key, curve in equity.items():
             _line(top, curve, styles[key])
             _line(bottom, drawdown(curve) * 100.0, styles[key])
-        top.set_yscale("log")
-        top.yaxis.set_major_formatter(mticker.FuncFormatter(_growth_label))
-        top.yaxis.set_minor_formatter(mticker.FuncFormatter(_growth_label))
-        top.tick_params(axis="y", which="minor", labelsize=8, labelcolor="#777777")
+        _log_growth_axis(top)
         top.set_ylabel("growth of 1 (log scale)")
         top.set_title("Equity, net of costs")
         bottom.set_ylabel("drawdown (%)")
@@ -207,6 +204,22 @@ def equity_drawdown_figure(equity: Mapping[str, pd.Series], styles: Mapping[str,
 
 def _growth_label(value: float, _pos: int | None = None) -> str:
     return f"{value:.3g}"
+
+
+def _log_growth_axis(ax: Axes) -> None:
+    """Log y axis with readable labels: plain ``nice'' ticks when the range is under a decade
+    and a half (log decades alone would leave it unlabelled), decades with 2-5 subdivisions
+    beyond."""
+    ax.set_yscale("log")
+    low, high = ax.get_ylim()
+    if low > 0 and high / low < 30:
+        ax.yaxis.set_major_locator(mticker.MaxNLocator(nbins=7, steps=[1, 2, 2.5, 5, 10]))
+        ax.yaxis.set_minor_locator(mticker.NullLocator())
+    else:
+        ax.yaxis.set_major_locator(mticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_minor_locator(mticker.LogLocator(base=10, subs="auto"))
+        ax.yaxis.set_minor_formatter(mticker.NullFormatter())
+    ax.yaxis.set_major_formatter(mticker.FuncFormatter(_growth_label))
 
 
 def allocation_figure(weights: pd.DataFrame, colors: Sequence[str],

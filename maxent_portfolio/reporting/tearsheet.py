@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -70,10 +71,17 @@ def prepare_inputs(returns: pd.Series, benchmark: pd.Series | None, name: str
 
 
 def _postprocess(text: str, title: str, benchmark_title: str | None) -> str:
-    """Escape the one name QuantStats writes raw and give the page a meaningful <title>."""
+    """Fix QuantStats' page for offline use.
+
+    Escapes the one name QuantStats writes raw, gives the page a meaningful ``<title>``, drops
+    the remote favicon (a network fetch on every view) and the ``onload="save()"`` hook whose
+    function only exists in QuantStats' download mode (an uncaught error otherwise).
+    """
     if benchmark_title is not None:
         raw = f"Benchmark: {benchmark_title.upper()}"
         text = text.replace(raw, f"Benchmark: {html.escape(benchmark_title.upper())}")
+    text = re.sub(r"<link\b[^>]*\bhref=[\"']?(?:https?:)?//[^>]*>\s*", "", text, flags=re.I)
+    text = re.sub(r"<body\s+onload=[\"']save\(\)[\"']\s*>", "<body>", text, count=1)
     return text.replace(_QS_PAGE_TITLE, f"<title>{html.escape(title)}</title>", 1)
 
 
