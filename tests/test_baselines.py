@@ -42,7 +42,7 @@ def _hold(columns: pd.Index) -> pd.Series:
 
 def test_min_variance_equals_skfolio_ledoit_wolf(synthetic_returns: pd.DataFrame) -> None:
     history = synthetic_returns.iloc[:700]
-    got = MinimumVariance(window=252).allocate(history, _hold(history.columns))
+    got = MinimumVariance(window=252, refit="rebalance").allocate(history, _hold(history.columns))
     expected = MeanRisk(objective_function=ObjectiveFunction.MINIMIZE_RISK,
                         prior_estimator=EmpiricalPrior(covariance_estimator=LedoitWolf())
                         ).fit(history.iloc[-252:]).weights_
@@ -58,14 +58,15 @@ def test_min_variance_equals_skfolio_ledoit_wolf(synthetic_returns: pd.DataFrame
 def test_optimisers_equal_skfolio_on_trailing_window(
         synthetic_returns: pd.DataFrame, cls: type, reference: object) -> None:
     history = synthetic_returns.iloc[:500]
-    got = cls(window=200).allocate(history, _hold(history.columns))
+    got = cls(window=200, refit="rebalance").allocate(history, _hold(history.columns))
     expected = reference().fit(history.iloc[-200:]).weights_  # type: ignore[operator]
     np.testing.assert_allclose(got.to_numpy(), expected, atol=1e-6)
 
 
 def test_risk_parity_equalises_risk_contributions(synthetic_returns: pd.DataFrame) -> None:
     history = synthetic_returns.iloc[:400]
-    w = RiskParity(window=400).allocate(history, _hold(history.columns)).to_numpy()
+    strat = RiskParity(window=400, refit="rebalance")
+    w = strat.allocate(history, _hold(history.columns)).to_numpy()
     cov = np.cov(history.to_numpy(), rowvar=False)
     contrib = w * (cov @ w)  # Maillard et al. (2010): RC_i = w_i (Sigma w)_i
     np.testing.assert_allclose(contrib / contrib.sum(), 0.2, atol=1e-4)
@@ -78,19 +79,24 @@ def test_inverse_volatility_by_hand(synthetic_returns: pd.DataFrame) -> None:
     pd.testing.assert_series_equal(got, inv / inv.sum(), check_names=False, atol=1e-12)
 
 
-def test_fold_refit_estimates_on_training_window(synthetic_returns: pd.DataFrame) -> None:
-    strat = MinimumVariance(window=150, refit="fold").fit(synthetic_returns.iloc[:400])
-    got = strat.allocate(synthetic_returns.iloc[:650], _hold(synthetic_returns.columns))
-    expected = MeanRisk(prior_estimator=EmpiricalPrior(covariance_estimator=LedoitWolf())
-                        ).fit(synthetic_returns.iloc[250:400]).weights_
-    np.testing.assert_allclose(got.to_numpy(), expected, atol=1e-6)
+def test_fold_refit_holds_the_training_window_estimate(synthetic_returns: pd.DataFrame) -> None:
+    res = run_backtest(synthetic_returns, MinimumVariance(window=150),
+                       splits=WalkForward(train=400, test=300), rebalance="monthly")
+    for start in (400, 700):  # one estimate per fold, on the last 150 training periods
+        expected = MeanRisk(prior_estimator=EmpiricalPrior(covariance_estimator=LedoitWolf())
+                            ).fit(synthetic_returns.iloc[start - 150: start]).weights_
+        fold = res.targets.loc[synthetic_returns.index[start - 1]:
+                               synthetic_returns.index[start + 298]]
+        assert len(fold) > 10
+        np.testing.assert_allclose(fold.iloc[:, :-1].to_numpy(),
+                                   np.tile(expected, (len(fold), 1)), atol=1e-6)
 
 
 def test_max_sharpe_falls_back_to_inverse_vol_when_infeasible() -> None:
     rng = np.random.default_rng(5)
     returns = pd.DataFrame(rng.normal(-0.01, [0.01, 0.02, 0.04], (120, 3)),
                            index=pd.bdate_range("2020-01-01", periods=120), columns=list("ABC"))
-    strat = MaximumSharpe()
+    strat = MaximumSharpe(refit="rebalance")
     with pytest.warns(RuntimeWarning, match="falling back"):
         got = strat.allocate(returns, _hold(returns.columns))
     inv = 1.0 / returns.std()
@@ -108,7 +114,7 @@ def test_singular_covariance_falls_back_to_equal_weight() -> None:
     returns = pd.DataFrame(data, index=pd.bdate_range("2020-01-01", periods=100),
                            columns=list("ABC"))
     for cls in (MaximumSharpe, RiskParity, HierarchicalRiskParity, InverseVolatility):
-        strat = cls()
+        strat = cls(refit="rebalance")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             got = strat.allocate(returns, _hold(returns.columns))
@@ -116,7 +122,7 @@ def test_singular_covariance_falls_back_to_equal_weight() -> None:
         assert strat.n_fallbacks_ == 1, cls.name
     # Ledoit-Wolf shrinkage keeps the covariance positive definite: min-variance is still
     # defined and loads on the riskless asset.
-    strat = MinimumVariance()
+    strat = MinimumVariance(refit="rebalance")
     got = strat.allocate(returns, _hold(returns.columns))
     assert strat.n_fallbacks_ == 0
     assert got.idxmax() == "B"

@@ -19,7 +19,7 @@ import pytest
 
 from maxent_portfolio.backtest.engine import BacktestResult, run_backtest
 from maxent_portfolio.backtest.walkforward import WalkForward
-from maxent_portfolio.strategies.registry import available_strategies
+from maxent_portfolio.strategies.registry import available_strategies, get_strategy
 
 SPLITS = WalkForward(train=150, test=100)
 CUT = 300  # position of the cut-off date: mid second test fold (tests start at 150, 250, ...)
@@ -42,10 +42,10 @@ def _perturbed(returns: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _run(name: str, returns: pd.DataFrame) -> BacktestResult:
+def _run(name: str, returns: pd.DataFrame, **params: object) -> BacktestResult:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # optimiser fallbacks are allowed
-        return run_backtest(returns, available_strategies()[name](), splits=SPLITS,
+        return run_backtest(returns, get_strategy(name, **params), splits=SPLITS,
                             rebalance="monthly", cost_bps=10.0)
 
 
@@ -53,15 +53,19 @@ def _until_cut(result: BacktestResult, cut: pd.Timestamp) -> tuple[pd.DataFrame,
     return result.targets.loc[:cut], result.returns.loc[:cut]
 
 
-INVESTABLE = [name for name, cls in available_strategies().items() if cls.investable]
+INVESTABLE = [(name, {}) for name, cls in available_strategies().items() if cls.investable]
+# The window estimators in their other refit mode (the defaults are covered above).
+OTHER_MODES = [("min-variance", {"refit": "rebalance"}), ("max-sharpe", {"refit": "rebalance"}),
+               ("risk-parity", {"refit": "rebalance"}), ("hrp", {"refit": "rebalance"}),
+               ("inverse-volatility", {"refit": "fold"})]
 
 
-@pytest.mark.parametrize("name", INVESTABLE)
-def test_no_lookahead(name: str) -> None:
+@pytest.mark.parametrize(("name", "params"), INVESTABLE + OTHER_MODES)
+def test_no_lookahead(name: str, params: dict[str, object]) -> None:
     returns = _returns()
     cut = returns.index[CUT]
-    base_targets, base_net = _until_cut(_run(name, returns), cut)
-    new_targets, new_net = _until_cut(_run(name, _perturbed(returns)), cut)
+    base_targets, base_net = _until_cut(_run(name, returns, **params), cut)
+    new_targets, new_net = _until_cut(_run(name, _perturbed(returns), **params), cut)
     assert len(base_targets) >= 3 and base_targets.index[-1] > returns.index[250]
     pd.testing.assert_frame_equal(base_targets, new_targets, check_exact=True)
     pd.testing.assert_series_equal(base_net, new_net, check_exact=True)
