@@ -6,8 +6,9 @@ with cash last, ``K = N + 1``. Two architectures:
 * ``shared`` - EIIE-style per-asset encoder. Every asset is a *token* ``[x_i (F), K w_i,
   is_cash]`` (weights scaled by K so they are O(1) for any N); the cash token carries a learned
   feature vector instead of market features. The same MLP ``phi`` encodes every token, the
-  mean over tokens is a market context concatenated back, and a second shared MLP ``psi`` emits
-  the per-token policy parameters (actor) or a per-token value whose mean is ``Q`` (critic).
+  mean over tokens is a market context fed back to every token, and a shared MLP ``psi`` emits
+  the per-token policy parameters (actor); the critic is a DeepSets readout ``rho`` of the mean
+  per-token encoding of ``(features, weight, action weight)``.
   Parameters do not depend on N, cost is linear in N, and the networks are
   permutation-equivariant (actor) / invariant (critic) over assets.
 * ``mlp`` - a plain MLP on the flat observation (and action), as in CleanRL/SB3, for comparison.
@@ -74,7 +75,11 @@ class _Tokens(nn.Module):
 
 
 class SharedActor(nn.Module):
-    """Per-asset shared encoder emitting ``n_params`` policy parameters per token (B, K, P)."""
+    """Per-asset shared encoder emitting ``n_params`` policy parameters per token (B, K, P).
+
+    ``out_i = psi(relu(U h_i + V mean_j h_j + b))`` with ``h_i = phi(token_i)``; the context
+    term ``V mean_j h_j`` is computed once per observation, not once per token.
+    """
 
     def __init__(self, n_assets: int, n_features: int, n_params: int,
                  hidden: tuple[int, ...] = (64, 64)) -> None:
@@ -82,16 +87,21 @@ class SharedActor(nn.Module):
         self.tokens = _Tokens(n_assets, n_features)
         h = hidden[-1]
         self.phi = _mlp([n_features + 2, *hidden], last_act=True)
-        self.psi = _mlp([2 * h, h, n_params])
+        self.own = nn.Linear(h, h)
+        self.context = nn.Linear(h, h, bias=False)
+        self.psi = nn.Sequential(nn.ReLU(), nn.Linear(h, n_params))
 
     def forward(self, obs: Tensor) -> Tensor:
         h = self.phi(self.tokens(obs))  # (B, K, H)
-        context = h.mean(1, keepdim=True).expand_as(h)
-        return self.psi(torch.cat([h, context], -1))
+        return self.psi(self.own(h) + self.context(h.mean(1, keepdim=True)))
 
 
 class SharedCritic(nn.Module):
-    """Ensemble of per-asset encoders of ``(features, weight, action)`` pooled to Q: (E, B)."""
+    """Ensemble of DeepSets critics: ``Q = rho(mean_i phi(x_i, K w_i, K a_i))``, shape (E, B).
+
+    The per-token encoder ``phi`` sees an asset's features, current weight and action weight;
+    the mean over tokens (cash included) is read out by ``rho``. Invariant to asset order.
+    """
 
     def __init__(self, n_assets: int, n_features: int, hidden: tuple[int, ...] = (64, 64),
                  n_members: int = 2) -> None:
@@ -100,16 +110,14 @@ class SharedCritic(nn.Module):
         self.n_members = n_members
         h = hidden[-1]
         self.phi = _mlp([n_features + 3, *hidden], n_members, last_act=True)
-        self.psi = _mlp([2 * h, h, 1], n_members)
+        self.rho = _mlp([h, h, 1], n_members)
 
     def forward(self, obs: Tensor, action: Tensor) -> Tensor:
         tok = torch.cat([self.tokens(obs), action.unsqueeze(-1) * action.shape[-1]], -1)
         b, k, d = tok.shape
         h = self.phi(tok.reshape(1, b * k, d).expand(self.n_members, -1, -1))
-        h = h.reshape(self.n_members, b, k, -1)
-        context = h.mean(2, keepdim=True).expand_as(h)
-        q = self.psi(torch.cat([h, context], -1).reshape(self.n_members, b * k, -1))
-        return q.reshape(self.n_members, b, k).mean(-1)
+        pooled = h.reshape(self.n_members, b, k, -1).mean(2)  # (E, B, H)
+        return self.rho(pooled).squeeze(-1)
 
 
 class MLPActor(nn.Module):

@@ -1,0 +1,271 @@
+"""SAC mechanics: soft target, losses, config, checkpoints, determinism, resume, the strategy."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from maxent_portfolio.agents.buffer import ReplayBufferSamples
+from maxent_portfolio.agents.sac import (
+    SAC,
+    Agent,
+    SACConfig,
+    _final_observations,
+    load_checkpoint,
+    soft_target,
+    train,
+)
+from maxent_portfolio.envs import PortfolioVectorEnv
+from maxent_portfolio.errors import ConfigError, DataError
+
+torch.set_num_threads(1)
+F = 7
+
+
+def _returns(n: int = 260, n_assets: int = 3, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    idx = pd.bdate_range("2015-01-01", periods=n)
+    r = rng.normal(0.0003, 0.01, (n, n_assets))
+    return pd.DataFrame(r, index=idx, columns=[f"A{i}" for i in range(n_assets)])
+
+
+def _env(seed: int = 0, episode_length: int = 10) -> PortfolioVectorEnv:
+    return PortfolioVectorEnv(num_envs=2, universe=_returns(), lookback=10,
+                              episode_length=episode_length, seed=seed)
+
+
+def _tiny(**kw: object) -> SACConfig:
+    base: dict[str, object] = dict(total_steps=30, num_envs=2, learning_starts=8, batch_size=16,
+                                   hidden=(16, 16), utd_ratio=1.0, log_every=5, seed=3)
+    base.update(kw)
+    return SACConfig.from_dict(base)
+
+
+def _same_weights(a: Agent, b: Agent) -> bool:
+    sa, sb = a.sac.state_dict(), b.sac.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_soft_target_by_hand() -> None:
+    """y = r + gamma (1 - done) (min(Q1', Q2') - alpha log pi)."""
+    y = soft_target(torch.tensor([1.0, 1.0, -0.5]), torch.tensor([0.0, 1.0, 0.0]),
+                    torch.tensor([2.0, 2.0, 4.0]), torch.tensor([-1.0, -1.0, 0.5]), 0.5, 0.9)
+    # 1 + 0.9 (2 + 0.5) = 3.25 ; terminated: 1 ; -0.5 + 0.9 (4 - 0.25) = 2.875
+    torch.testing.assert_close(y, torch.tensor([3.25, 1.0, 2.875]))
+
+
+@pytest.mark.parametrize("policy", ["dirichlet", "logistic-normal"])
+@pytest.mark.parametrize("network", ["shared", "mlp"])
+def test_critic_loss_equals_an_independent_computation(policy: str, network: str) -> None:
+    torch.manual_seed(0)
+    config = _tiny(policy=policy, network=network, gamma=0.8, reward_scale=10.0, alpha=0.3)
+    sac = SAC(3, F, config)
+    b, k = 6, 4
+    obs = torch.cat([torch.randn(b, 3 * F), torch.full((b, k), 0.25)], -1)
+    batch = ReplayBufferSamples(obs, torch.full((b, k), 0.25), obs.flip(0),
+                                torch.linspace(-0.01, 0.01, b), torch.tensor([0., 1, 0, 0, 1, 0]))
+    torch.manual_seed(11)
+    losses = sac.losses(batch)
+    torch.manual_seed(11)  # the next-state policy sample is the first draw of `losses`
+    with torch.no_grad():
+        next_pi = sac.head.sample(sac.actor(batch.next_observations))
+        q_next = sac.qf_target(batch.next_observations, next_pi.action)
+        q = sac.qf(batch.observations, batch.actions)
+    expected = 0.0
+    for i in range(b):
+        q1n, q2n = float(q_next[0, i]), float(q_next[1, i])
+        y = 10.0 * float(batch.rewards[i]) + 0.8 * (1 - float(batch.dones[i])) * (
+            min(q1n, q2n) - 0.3 * float(next_pi.log_prob[i]))
+        expected += ((float(q[0, i]) - y) ** 2 + (float(q[1, i]) - y) ** 2) / b
+    assert float(losses.qf_loss.detach()) == pytest.approx(expected, rel=1e-5)
+
+
+def test_each_loss_moves_only_its_own_parameters() -> None:
+    torch.manual_seed(1)
+    sac = SAC(3, F, _tiny())
+    b = 8
+    obs = torch.cat([torch.randn(b, 3 * F), torch.full((b, 4), 0.25)], -1)
+    batch = ReplayBufferSamples(obs, torch.full((b, 4), 0.25), obs, torch.zeros(b), torch.zeros(b))
+    out = sac.losses(batch)
+    actor_grads = torch.autograd.grad(out.actor_loss, list(sac.qf.parameters()),
+                                      allow_unused=True)
+    assert all(g is None for g in actor_grads)  # the actor loss sees frozen critics
+    qf_grads = torch.autograd.grad(out.qf_loss, list(sac.actor.parameters()), allow_unused=True)
+    assert all(g is None for g in qf_grads)
+    (g_alpha,) = torch.autograd.grad(out.alpha_loss, [sac.log_alpha])
+    expected = -float((out.log_prob.detach() + sac.target_entropy).mean())
+    assert float(g_alpha) == pytest.approx(expected, rel=1e-5)
+
+
+def test_fixed_alpha_mode_never_changes_alpha() -> None:
+    agent = train(_env(), _tiny(alpha=0.05), progress=False)
+    assert float(agent.sac.alpha) == pytest.approx(0.05)
+    assert all(r["alpha"] == pytest.approx(0.05) for r in agent.history)
+
+
+def test_truncation_bootstraps_and_the_buffer_stores_final_observations() -> None:
+    env = _env(episode_length=5)
+    agent = train(env, _tiny(total_steps=12, learning_starts=12), progress=False)
+    buf = agent.buffer
+    assert buf is not None and len(buf) == 24
+    assert float(buf.dones.sum()) == 0.0  # truncations are never stored as done
+    # Every stored next observation continues its own episode: the weights part of s' is
+    # the drifted weights of the action taken, never a fresh all-cash reset observation.
+    n = 3 * F
+    next_w = buf.next_observations[:24, n:]
+    assert float(next_w[:, -1].max()) < 0.999
+
+
+def test_final_observations_uses_final_obs_rows() -> None:
+    obs = np.zeros((3, 2), dtype=np.float32)
+    final = np.arange(6, dtype=np.float32).reshape(3, 2)
+    out = _final_observations(obs, {"final_obs": final, "_final_obs": np.array([0, 1, 0], bool)})
+    np.testing.assert_array_equal(out, [[0, 0], [2, 3], [0, 0]])
+    assert _final_observations(obs, {}) is obs
+
+
+def test_same_seed_is_deterministic_and_another_seed_differs() -> None:
+    a = train(_env(), _tiny(), progress=False)
+    b = train(_env(), _tiny(), progress=False)
+    c = train(_env(), _tiny(seed=4), progress=False)
+    assert _same_weights(a, b)
+    assert not _same_weights(a, c)
+
+
+@pytest.mark.parametrize("policy", ["dirichlet", "logistic-normal"])
+def test_interrupted_then_resumed_run_equals_an_uninterrupted_run(policy: str,
+                                                                  tmp_path: Path) -> None:
+    config = _tiny(policy=policy, total_steps=26)
+    full = train(_env(), config, progress=False)
+    path = tmp_path / "ckpt.pt"
+    # Stop mid-episode (episodes are 10 steps) and after learning has started.
+    part = train(_env(), config, progress=False, checkpoint_path=path,
+                 callback=lambda step, agent: step == 13)
+    assert part.interrupted and part.step == 13 and path.exists()
+    assert not _same_weights(full, part)
+    resumed = train(_env(), config, progress=False, checkpoint_path=path, resume=True)
+    assert resumed.step == 26 and not resumed.interrupted
+    assert _same_weights(full, resumed)
+    assert [r["step"] for r in resumed.history] == [r["step"] for r in full.history]
+
+
+def test_sigterm_saves_a_checkpoint_and_stops_cleanly(tmp_path: Path) -> None:
+    path = tmp_path / "run.pt"
+
+    def send(step: int, agent: Agent) -> bool:
+        if step == 5:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return False
+
+    agent = train(_env(), _tiny(), progress=False, checkpoint_path=path, callback=send)
+    assert agent.interrupted and agent.step == 5
+    assert load_checkpoint(path)["step"] == 5
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored
+
+
+def test_checkpoint_round_trip_and_corrupt_files(tmp_path: Path) -> None:
+    agent = train(_env(), _tiny(total_steps=12), progress=False)
+    path = tmp_path / "agent.pt"
+    agent.save(path)
+    loaded = Agent.load(path)
+    assert _same_weights(agent, loaded)
+    obs = np.concatenate([np.zeros(3 * F, np.float32), np.full(4, 0.25, np.float32)])
+    np.testing.assert_allclose(loaded.act(obs), agent.act(obs))
+
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(path.read_bytes()[:200])
+    for bad in (garbage, truncated):
+        with pytest.raises(DataError) as info:
+            Agent.load(bad)
+        message = str(info.value)
+        assert str(bad) in message and "\n" not in message
+    with pytest.raises(DataError, match="not found"):
+        Agent.load(tmp_path / "missing.pt")
+
+
+def test_agent_actions_are_on_the_simplex_and_stats_are_finite() -> None:
+    agent = train(_env(), _tiny(total_steps=10), progress=False)
+    obs = np.random.default_rng(0).normal(size=(5, 3 * F + 4)).astype(np.float32)
+    obs[:, -4:] = 0.25
+    for det in (True, False):
+        w = agent.act(obs, deterministic=det)
+        assert w.shape == (5, 4) and (w >= 0).all()
+        np.testing.assert_allclose(w.sum(1), 1.0, atol=1e-12)
+    entropy, neff = agent.policy_stats(obs)
+    assert np.isfinite(entropy).all() and ((neff >= 1) & (neff <= 4 + 1e-6)).all()
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("gamma", 1.0, "gamma"), ("tau", 0.0, "tau"), ("batch_size", 0, "batch_size"),
+    ("policy", "beta", "unknown policy"), ("network", "cnn", "unknown network"),
+    ("diversification", 0.0, "diversification"), ("utd_ratio", 0.0, "utd_ratio"),
+    ("alpha", -1.0, "alpha")])
+def test_bad_config_is_a_one_line_config_error(field: str, value: object, match: str) -> None:
+    with pytest.raises(ConfigError, match=match) as info:
+        _tiny(**{field: value}).validate()
+    assert "\n" not in str(info.value)
+
+
+def test_sac_strategy_in_a_walk_forward_backtest(tmp_path: Path) -> None:
+    from maxent_portfolio.backtest.engine import run_backtest
+    from maxent_portfolio.backtest.walkforward import WalkForward
+    from maxent_portfolio.strategies.sac import SACStrategy
+
+    returns = _returns(n=400, n_assets=3, seed=2)
+    strategy = SACStrategy(train_steps=40, seed=1, lookback=10, num_envs=2, episode_length=20,
+                           device="cpu", config={"hidden": (16, 16), "batch_size": 16,
+                                                 "learning_starts": 5})
+    strategy.checkpoint_dir = tmp_path
+    calls: list[int] = []
+    strategy.progress_callback = lambda n, status: calls.append(n)
+    result = run_backtest(returns, strategy, splits=WalkForward(train=200, test=100),
+                          rebalance="weekly")
+    assert len(result.folds) == 2 and (tmp_path / "fold-1.pt").exists()
+    assert sum(calls) == 2 * 40  # train_steps transitions per fold
+    n_dec = len(result.targets)
+    assert len(strategy.entropy_) == len(strategy.effective_n_) == n_dec
+    extras = strategy.extras()
+    assert list(extras["effective_n"].index) == list(result.targets.index)
+    assert ((extras["effective_n"] >= 1) & (extras["effective_n"] <= 4 + 1e-6)).all()
+    assert list(result.targets.columns) == ["A0", "A1", "A2", "CASH"]
+    assert strategy.name == "sac" and "train_steps=40" in repr(strategy)
+
+
+def test_sac_strategy_allocate_matches_the_env_observation() -> None:
+    """allocate's observation equals the env's at the same date, so the actions agree."""
+    from maxent_portfolio.envs import PortfolioEnv
+    from maxent_portfolio.strategies.base import CASH
+    from maxent_portfolio.strategies.sac import SACStrategy
+
+    returns = _returns(n=200, seed=3)
+    strategy = SACStrategy(train_steps=20, lookback=10, num_envs=2, episode_length=10,
+                           device="cpu", validation_fraction=0.0,
+                           config={"hidden": (8, 8), "learning_starts": 5, "batch_size": 8})
+    strategy.fit(returns)
+    t = 150
+    current = pd.Series([0.2, 0.3, 0.1, 0.4], index=[*returns.columns, CASH])
+    w = strategy.allocate(returns.iloc[: t + 1], current)
+    env = PortfolioEnv(returns, lookback=10, episode_length=None)
+    # env positions index the returns rows; the features of row t use rows t-9..t
+    expected = strategy.agent_.act(env.observation_at(t, current.to_numpy()))
+    np.testing.assert_allclose(w.to_numpy(), expected, atol=1e-5)
+    assert abs(w.sum() - 1) < 1e-9 and (w >= 0).all()
+
+
+def test_sac_strategy_rejects_bad_options() -> None:
+    from maxent_portfolio.strategies.sac import SACStrategy
+
+    with pytest.raises(ConfigError, match="device"):
+        SACStrategy(device="tpu").sac_config()
+    with pytest.raises(ConfigError, match="train_steps"):
+        SACStrategy(train_steps=0).sac_config()
+    with pytest.raises(ConfigError, match="diversification"):
+        SACStrategy(diversification=2.0).sac_config()
