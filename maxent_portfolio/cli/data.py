@@ -26,7 +26,7 @@ data_app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-app.add_typer(data_app, name="data")
+app.add_typer(data_app, name="data", rich_help_panel="Data")
 
 _START = typer.Option(None, "--start", help="First date, YYYY-MM-DD (inclusive).")
 _END = typer.Option(None, "--end", help="Last date, YYYY-MM-DD (inclusive).")
@@ -36,7 +36,7 @@ _MISSING = typer.Option(
          "'drop' drops them (with a note).")
 
 
-@app.command("universes")
+@app.command("universes", rich_help_panel="Data")
 def universes() -> None:
     """List the built-in universes and the YAMLs in ./data/universes/.
 
@@ -63,7 +63,8 @@ def universes() -> None:
     out.print("Default: sp500-20. Any wide CSV path works as a universe too.", markup=False)
 
 
-@data_app.command("fetch")
+@data_app.command(
+    "fetch", epilog="Example: maxent-portfolio data fetch us-sectors --start 2010-01-01")
 def fetch(
     universe: str = typer.Argument(..., help="Universe name, YAML or CSV path."),
     start: str | None = _START,
@@ -88,7 +89,9 @@ def fetch(
         sys.exit(1)
 
 
-@data_app.command("show")
+@data_app.command(
+    "show", epilog="Examples: maxent-portfolio data show sp500-20 --start 2015-01-01;  "
+                   "maxent-portfolio data show my_prices.csv")
 def show(
     universe: str = typer.Argument(..., help="Universe name, YAML or CSV path."),
     start: str | None = _START,
