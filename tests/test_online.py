@@ -128,7 +128,8 @@ def test_olmar_matches_li_hoi_update(epsilon: float) -> None:
     got = OLMAR(epsilon=epsilon, window=w).allocate(_frame(RELATIVES_3),
                                                    _hold(pd.Index(["S0", "S1", "S2"])))
     np.testing.assert_allclose(got.to_numpy(), b, atol=1e-9)
-    assert 0.0 < b.max() < 1.0 or epsilon == 10.0  # the small epsilon stays interior
+    if epsilon < 2.0:  # a mild threshold keeps the portfolio off the simplex's vertices
+        assert b.max() < 1.0
 
 
 @pytest.mark.parametrize(("variant", "c", "epsilon"),

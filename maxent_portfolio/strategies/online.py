@@ -136,6 +136,14 @@ class _OnlineStrategy(Strategy):
         self._last_row: np.ndarray | None = None
         self._columns: list[object] | None = None
 
+    def fit(self, returns: pd.DataFrame) -> _OnlineStrategy:
+        """No-op: the training window is the warm-up.
+
+        ``allocate`` replays every unseen row of ``history``, which begins with the training
+        window, so the first decision of a backtest has already learnt from it.
+        """
+        return self
+
     def _start(self, m: int) -> None:
         self._b = np.full(m, 1.0 / m)
 
@@ -144,7 +152,7 @@ class _OnlineStrategy(Strategy):
 
     def _is_continuation(self, history: pd.DataFrame) -> bool:
         """Whether ``history`` extends the rows already processed (same last date and row)."""
-        if self._b is None or list(history.columns) != self._columns \
+        if self._b is None or self._last_row is None or list(history.columns) != self._columns \
                 or len(history) < self._seen:
             return False
         row = history.iloc[self._seen - 1].to_numpy(dtype=float)
