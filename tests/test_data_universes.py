@@ -74,6 +74,19 @@ def test_local_yaml_is_listed_and_loadable(tmp_path: Path,
     assert m.assets == ["AAPL", "MSFT"] and m.prices.index[0].year == 2010
 
 
+def test_broken_local_yaml_is_reported_only_when_used(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "data" / "universes"
+    folder.mkdir(parents=True)
+    (folder / "oops.yaml").write_text("source: yfinance\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_universe("factor-etfs", end="2014-03-01").n_assets == 5
+    infos = {u.name: u for u in list_universes()}
+    assert infos["oops"].source == "invalid" and "needs a tickers list" in infos["oops"].description
+    with pytest.raises(ConfigError, match=r"oops\.yaml: source yfinance needs a tickers list"):
+        load_universe("oops")
+
+
 def test_unknown_universe_is_named() -> None:
     with pytest.raises(ConfigError, match=r"unknown universe 'sp501'.*sp500-20"):
         load_universe("sp501")

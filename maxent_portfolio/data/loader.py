@@ -22,7 +22,8 @@ from maxent_portfolio.data.universes import (
     EQUAL_WEIGHT,
     UniverseInfo,
     UniverseSpec,
-    all_specs,
+    builtin_specs,
+    local_specs,
     parse_date,
     resolve_universe,
 )
@@ -318,6 +319,11 @@ def list_universes() -> list[UniverseInfo]:
     """Built-in universes and the YAMLs of ``./data/universes/``, sorted by name.
 
     Spans of embedded and CSV universes are read from the data (no network); Yahoo universes
-    without fixed dates show ``on fetch``.
+    without fixed dates show ``on fetch``. A local YAML that cannot be read is listed with
+    source ``invalid`` and the error as its description.
     """
-    return [_info(spec) for _, spec in sorted(all_specs().items())]
+    local, broken = local_specs()
+    infos = [_info(spec) for spec in {**builtin_specs(), **local}.values()]
+    infos += [UniverseInfo(stem, "invalid", None, "-", None, str(exc), "local")
+              for stem, exc in broken.items()]
+    return sorted(infos, key=lambda info: info.name)

@@ -158,7 +158,7 @@ def csv_spec(path: Path) -> UniverseSpec:
                         kind="auto", origin=str(path))
 
 
-def _builtin_specs() -> dict[str, UniverseSpec]:
+def builtin_specs() -> dict[str, UniverseSpec]:
     folder = resources.files("maxent_portfolio.data").joinpath("builtin")
     specs: dict[str, UniverseSpec] = {}
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
@@ -169,20 +169,25 @@ def _builtin_specs() -> dict[str, UniverseSpec]:
     return specs
 
 
-def _local_specs(folder: Path | None = None) -> dict[str, UniverseSpec]:
+def local_specs(folder: Path | None = None) -> tuple[dict[str, UniverseSpec],
+                                                    dict[str, ConfigError]]:
+    """YAMLs of ``./data/universes/``: valid specs by name, and errors by file stem.
+
+    A broken file is reported only when asked for, so it cannot break other universes.
+    """
     folder = LOCAL_DIR if folder is None else folder
     specs: dict[str, UniverseSpec] = {}
+    errors: dict[str, ConfigError] = {}
     if folder.is_dir():
         for path in sorted(folder.iterdir()):
             if path.name.endswith(_YAML_SUFFIXES):
-                spec = read_spec_file(path)
-                specs[spec.name] = spec
-    return specs
-
-
-def all_specs() -> dict[str, UniverseSpec]:
-    """Built-ins, overridden by same-named YAMLs of ``./data/universes/``."""
-    return {**_builtin_specs(), **_local_specs()}
+                try:
+                    spec = read_spec_file(path)
+                except ConfigError as exc:
+                    errors[path.name.rsplit(".", 1)[0]] = exc
+                else:
+                    specs[spec.name] = spec
+    return specs, errors
 
 
 def resolve_universe(name_or_path: str | Path) -> UniverseSpec:
@@ -202,9 +207,12 @@ def resolve_universe(name_or_path: str | Path) -> UniverseSpec:
         if not path.is_file():
             raise ConfigError(f"CSV file {text} not found")
         return csv_spec(path)
-    specs = all_specs()
+    local, broken = local_specs()
+    specs = {**builtin_specs(), **local}
     if text in specs:
         return specs[text]
+    if text in broken:
+        raise broken[text]
     if path.is_file():
         return csv_spec(path)
     raise ConfigError(f"unknown universe {text!r}: choose one of {', '.join(sorted(specs))} "
