@@ -347,8 +347,10 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
                 _, path = drift(w, r_ext[t + 1: end])
                 state = path[-1]
 
-    return _assemble(strategy, returns, r_ext, columns, np.array(targets), np.array(decisions),
-                     np.array(seg_end), rate, folds, periods_per_year)
+    result = _assemble(strategy, returns, r_ext, columns, np.array(targets),
+                       np.array(decisions), np.array(seg_end), rate, folds, periods_per_year)
+    result.extras = dict(strategy.extras())
+    return result
 
 
 def _assemble(strategy: Strategy, returns: pd.DataFrame, r_ext: np.ndarray, columns: list[str],

@@ -74,6 +74,13 @@ class Strategy:
         """Weights that never change with the data, or None. Lets the engine vectorise."""
         return None
 
+    def extras(self) -> dict[str, pd.Series]:
+        """Per-decision series for reports (e.g. the SAC ``policy_entropy``), by date.
+
+        The engine stores them in ``BacktestResult.extras`` after the backtest.
+        """
+        return {}
+
     def reset(self) -> None:
         """Forget online state before a new backtest. Default: nothing to forget."""
 
