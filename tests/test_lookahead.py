@@ -53,7 +53,13 @@ def _until_cut(result: BacktestResult, cut: pd.Timestamp) -> tuple[pd.DataFrame,
     return result.targets.loc[:cut], result.returns.loc[:cut]
 
 
-INVESTABLE = [(name, {}) for name, cls in available_strategies().items() if cls.investable]
+# Small settings for registered strategies that train (the invariance does not depend on them).
+FAST_PARAMS: dict[str, dict[str, object]] = {
+    "sac": {"train_steps": 64, "device": "cpu", "episode_length": 40, "lookback": 20,
+            "num_envs": 1},
+}
+INVESTABLE = [(name, FAST_PARAMS.get(name, {}))
+              for name, cls in available_strategies().items() if cls.investable]
 # The window estimators in their other refit mode (the defaults are covered above).
 OTHER_MODES = [("min-variance", {"refit": "rebalance"}), ("max-sharpe", {"refit": "rebalance"}),
                ("risk-parity", {"refit": "rebalance"}), ("hrp", {"refit": "rebalance"}),
