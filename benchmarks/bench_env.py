@@ -2,7 +2,9 @@
 
 Run: ``.venv/bin/python benchmarks/bench_env.py [--quick]``. Numpy/torch are pinned to one
 thread (the env vars are set before numpy is imported), so the figures are one-core figures.
-Timings on a shared machine are noisy: each figure is the best of a few rounds.
+Time is the CPU time of this process (``time.process_time``), which other processes on a shared
+machine disturb less than wall time; each figure is the best of many short rounds, and the
+contenders' rounds are interleaved so that what noise is left hits them alike.
 """
 
 from __future__ import annotations
@@ -83,15 +85,15 @@ def steppers(market: MarketData, batch: int) -> dict[str, Callable[[int], None]]
 
 def rates(runs: dict[str, Callable[[int], None]], steps: dict[str, int],
           repeat: int) -> dict[str, float]:
-    """Best steps/s of each ``run`` over ``repeat`` rounds, interleaved so that load changes on
-    a shared machine hit every contender alike (after one warm-up round)."""
+    """Best steps/s (CPU time) of each ``run`` over ``repeat`` interleaved rounds, after one
+    warm-up round."""
     best = dict.fromkeys(runs, float("inf"))
     for round_ in range(repeat + 1):
         for name, run in runs.items():
-            start = time.perf_counter()
+            start = time.process_time()
             run(steps[name])
             if round_:
-                best[name] = min(best[name], time.perf_counter() - start)
+                best[name] = min(best[name], time.process_time() - start)
     return {name: steps[name] / best[name] for name in runs}
 
 
@@ -104,10 +106,10 @@ def main() -> None:
 
     market = sp500()
     n = market.n_assets
-    r = rates(steppers(market, BATCH), {"single": 500, "vector": 300, "sync": 5}, 5 * k)
+    r = rates(steppers(market, BATCH), {"single": 300, "vector": 200, "sync": 4}, 10 * k)
     single, vec, sync = r["single"], r["vector"], r["sync"]
     print(f"sp500-20 ({n} assets, {len(market.returns)} days), B={BATCH}, one thread, "
-          f"{machine()}\n")
+          f"{machine()}, CPU time\n")
     print(f"{'env':<34}{'steps/s':>12}{'env-steps/s':>14}{'asset-steps/s':>16}")
     rows = [("PortfolioEnv (single)", single, 1), (f"SyncVectorEnv x{BATCH}", sync, BATCH),
             (f"PortfolioVectorEnv B={BATCH}", vec, BATCH)]
@@ -123,7 +125,7 @@ def main() -> None:
         data = synthetic(n_assets)
         runs = steppers(data, BATCH)
         runs.pop("sync")
-        r = rates(runs, {"single": 300, "vector": 100}, 3 * k)
+        r = rates(runs, {"single": 200, "vector": 100}, 5 * k)
         v, s = r["vector"], r["single"]
         base = base or 1e6 / v
         print(f"{n_assets:>8}{1e6 / v:>18,.1f}{v * BATCH * n_assets:>16,.0f}{1e6 / s:>16,.1f}"

@@ -53,7 +53,8 @@ class PortfolioVectorEnv(VectorEnv):
     - ``infos["final_obs"]``: a dense float32 array ``(num_envs, obs_dim)``. Rows of episodes
       that ended hold their last observation; the other rows equal the returned observation,
       so ``infos["final_obs"]`` is the true next observation of every environment for
-      bootstrapping. ``infos["_final_obs"]`` is the bool mask of ended episodes.
+      bootstrapping. ``infos["_final_obs"]`` is the bool mask of ended episodes (read-only,
+      one array shared by every mask of the step).
     - ``infos["final_info"]``: a dict of the step's info arrays (the keys below, with masks
       ``_key``), and ``infos["_final_info"]`` the same mask.
 
@@ -262,10 +263,12 @@ class PortfolioVectorEnv(VectorEnv):
             "date": self._dates[t]}
         if truncated.any():
             idx = np.flatnonzero(truncated)
+            mask = truncated.copy()
+            mask.flags.writeable = False  # shared by every ``_key`` mask below
             final_info: dict[str, Any] = {}
             for key in _INFO_KEYS:
                 final_info[key] = infos[key].copy()
-                final_info[f"_{key}"] = truncated.copy()
+                final_info[f"_{key}"] = mask
             final_obs = obs.copy()
             self._reset_envs(idx, None, None)
             obs[idx] = observation_batch(self._features, t[idx], self._weights[idx])
@@ -274,6 +277,6 @@ class PortfolioVectorEnv(VectorEnv):
                 infos[key][idx] = 0.0
             infos["weights"][idx] = self._weights[idx]
             infos["date"][idx] = self._dates[t[idx]]
-            infos["final_obs"], infos["_final_obs"] = final_obs, truncated.copy()
-            infos["final_info"], infos["_final_info"] = final_info, truncated.copy()
+            infos["final_obs"], infos["_final_obs"] = final_obs, mask
+            infos["final_info"], infos["_final_info"] = final_info, mask
         return obs, reward, np.zeros(self.num_envs, dtype=bool), truncated, infos
