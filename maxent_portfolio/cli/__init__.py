@@ -7,6 +7,7 @@ Each command group lives in its own module and registers itself on ``app``. Ever
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -30,7 +31,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False)
+# Piped or logged output is not wrapped at 80 columns: tables stay readable in CI logs.
+out = Console(highlight=False, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ
+              else 160)
 _state = {"verbose": False}
 
 

@@ -23,8 +23,10 @@ from maxent_portfolio.config import REBALANCE_HELP, resolve_config
 if TYPE_CHECKING:
     from maxent_portfolio.runner import RunOutcome
 
-_SHOWN = ("strategy", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar",
-          "turnover", "effective_n", "p_sharpe_vs_ref", "dsr")
+# Terminal table: the key columns under short headers (the CSV and dashboard have them all).
+_SHOWN = {"cagr": "CAGR", "volatility": "Vol", "sharpe": "Sharpe", "sortino": "Sortino",
+          "max_drawdown": "MaxDD", "calmar": "Calmar", "turnover": "Turn/yr",
+          "effective_n": "EffN", "p_sharpe_vs_ref": "p(SR=ref)", "dsr": "DSR"}
 
 
 class RichProgress:
@@ -45,25 +47,24 @@ class RichProgress:
 
 def metrics_rich_table(metrics: pd.DataFrame, title: str) -> Table:
     """The key columns of the metrics table, formatted for a terminal."""
-    table = Table(title=title, header_style="bold", title_justify="left")
+    table = Table(title=title, header_style="bold", title_justify="left", pad_edge=False,
+                  caption="* not investable (hindsight).  p(SR=ref): Ledoit-Wolf p-value of "
+                          "the Sharpe difference against equal-weight.", caption_justify="left")
+    table.add_column("strategy", no_wrap=True)
     cols = [c for c in _SHOWN if c in metrics.columns]
     for c in cols:
-        table.add_column(c, justify="left" if c == "strategy" else "right")
+        table.add_column(_SHOWN[c], justify="right", no_wrap=True)
     pct = {"cagr", "volatility", "max_drawdown"}
     for _, row in metrics.iterrows():
-        cells = []
+        investable = bool(row.get("investable", True))
+        cells = [f"{row['strategy']}{'' if investable else '*'}"]
         for c in cols:
             v = row[c]
-            if c == "strategy":
-                name = str(v)
-                if "investable" in row and row["investable"] is False:
-                    name += " (not investable)"
-                cells.append(name)
-            elif pd.isna(v):
+            if pd.isna(v):
                 cells.append("-")
             elif c in pct:
                 cells.append(f"{v:.1%}")
-            elif c.startswith("p_"):
+            elif c.startswith("p_") or c == "dsr":
                 cells.append(f"{v:.3f}")
             else:
                 cells.append(f"{v:.2f}")
