@@ -6,6 +6,7 @@ decorator) and are then reachable by name like the baselines.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, TypeVar
 
 from maxent_portfolio.errors import ConfigError
@@ -57,8 +58,20 @@ def register(cls: S, *, replace: bool = False) -> S:
     return cls
 
 
+# Registered on first use: importing the SAC agent imports torch, which baselines never need.
+_LAZY = {"sac": ("maxent_portfolio.strategies.sac", "SACStrategy")}
+
+
+def _load_lazy(name: str) -> None:
+    if name in _LAZY and name not in STRATEGIES:
+        module, attr = _LAZY[name]
+        register(getattr(importlib.import_module(module), attr))
+
+
 def available_strategies() -> dict[str, type[Strategy]]:
     """A copy of the registry: name -> class."""
+    for name in _LAZY:
+        _load_lazy(name)
     return dict(STRATEGIES)
 
 
@@ -70,9 +83,11 @@ def get_strategy(name: str, **params: Any) -> Strategy:
     ConfigError
         On an unknown name (the message lists the valid ones) or parameters the class refuses.
     """
+    _load_lazy(name)
     cls = STRATEGIES.get(name)
     if cls is None:
-        raise ConfigError(f"unknown strategy {name!r}; available: {', '.join(STRATEGIES)}")
+        raise ConfigError(f"unknown strategy {name!r}; available: "
+                          f"{', '.join([*STRATEGIES, *(n for n in _LAZY if n not in STRATEGIES)])}")
     try:
         return cls(**params)
     except (TypeError, ValueError) as exc:
