@@ -11,19 +11,19 @@ Every feature of date ``t`` is a function of the ``lookback`` simple returns of 
 Let ``x = log(1 + r)`` be the log returns of one asset, ``L`` the lookback and
 ``s_L = std(x over the L-window)`` (ddof 1, floored at ``1e-8``). The features, in order:
 
-=========== ==================================================================== ===========
-name        definition at the close of ``t``                                     clipped to
-=========== ==================================================================== ===========
-``ret_1``   last log return in lookback-vol units: ``x_t / s_L``                 [-10, 10]
-``mom_5``   5-period momentum: ``sum(x over h) / (s_L sqrt(h))``, ``h=min(5,L)``  [-10, 10]
-``mom_20``  the same with ``h = min(20, L)``                                     [-10, 10]
-``mom_60``  the same with ``h = min(60, L)``                                     [-10, 10]
-``vol_20``  annualised volatility ``std(x over h) sqrt(periods_per_year)``,      [0, 10]
-            ``h = max(2, min(20, L))``
-``vol_60``  the same with ``h = max(2, min(60, L))``                             [0, 10]
-``drawdown`` log drawdown from the highest price of the window (the ``L + 1``    [-10, 0]
-            prices from ``t - L`` to ``t``): ``log p_t - max log p``
-=========== ==================================================================== ===========
+============ ================================================================== ==========
+name         definition at the close of ``t``                                   clipped to
+============ ================================================================== ==========
+``ret_1``    last log return in lookback-vol units: ``x_t / s_L``               [-10, 10]
+``mom_5``    momentum ``sum(x over h) / (s_L sqrt(h))``, ``h = min(5, L)``      [-10, 10]
+``mom_20``   the same with ``h = min(20, L)``                                   [-10, 10]
+``mom_60``   the same with ``h = min(60, L)``                                   [-10, 10]
+``vol_20``   annualised volatility ``std(x over h) sqrt(periods_per_year)``,    [0, 10]
+             ``h = max(2, min(20, L))``
+``vol_60``   the same with ``h = max(2, min(60, L))``                           [0, 10]
+``drawdown`` ``log p_t - max log p`` over the window's ``L + 1`` closes         [-10, 0]
+             (from ``t - L`` to ``t``)
+============ ================================================================== ==========
 """
 
 from __future__ import annotations

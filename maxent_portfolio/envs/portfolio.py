@@ -175,7 +175,7 @@ def to_weights(action: np.ndarray, mode: str) -> np.ndarray:
     action : ndarray of shape (B, M)
     mode : {"simplex", "logits"}
         ``simplex``: negatives are clipped to 0 and ``w = a / sum(a)`` (uniform when the sum is
-        below 1e-12; a row summing to 1 within 1e-12 passes through unchanged).
+        at most 1e-12; a row summing to 1 within 1e-12 passes through unchanged).
         ``logits``: ``w = softmax(clip(a, -20, 20))``.
 
     Returns
@@ -287,7 +287,7 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ``action_mode="simplex"`` (default): ``Box(0, 1, (N + 1,), float32)``, one non-negative
     score per asset with cash last. The target weights are ``w = a / sum(a)`` (negative
-    entries are clipped to 0; uniform ``1 / (N + 1)`` if ``sum(a) < 1e-12``); an action already
+    entries are clipped to 0; uniform ``1 / (N + 1)`` if ``sum(a) <= 1e-12``); an action already
     on the simplex (summing to 1 within 1e-12) is used unchanged.
 
     ``action_mode="logits"``: ``Box(-20, 20, (N + 1,), float32)``, mapped by ``softmax``
