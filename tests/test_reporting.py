@@ -314,6 +314,18 @@ def test_write_dashboard_is_atomic_and_readable(run: Run, tmp_path: Path) -> Non
 
 
 # ----------------------------------------------------------------------------- tear sheets
+def test_figures_ignore_global_rcparams(run: Run) -> None:
+    import matplotlib
+
+    annual = dash.annual_turnover(run.results[:1])
+    style = {"equal-weight": plots.LineStyle("#123456", gid="series-0")}
+    plain = plots.figure_to_svg(plots.turnover_figure(annual, style), "fig-t")
+    with matplotlib.rc_context({"xtick.labelsize": 20.0, "axes.facecolor": "#ff0000",
+                                "patch.force_edgecolor": True}):
+        seaborned = plots.figure_to_svg(plots.turnover_figure(annual, style), "fig-t")
+    assert seaborned == plain
+
+
 @pytest.fixture(scope="module")
 def tearsheet(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, pd.Series, pd.Series]:
     rng = np.random.default_rng(5)
@@ -322,7 +334,13 @@ def tearsheet(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, pd.Series,
     benchmark = pd.Series(rng.normal(0.0004, 0.012, len(index)), index=index,
                           name=f"bench{HOSTILE_ASSET}")
     path = tmp_path_factory.mktemp("sheets") / "sac.html"
+    import matplotlib
+
+    before = dict(matplotlib.rcParams)
     write_tearsheet(returns, benchmark, path, title="sac: synthetic run", name="sac")
+    changed = [k for k, v in matplotlib.rcParams.items()
+               if str(before[k]) != str(v) and not k.startswith("backend")]  # Agg is forced
+    assert changed == [], "QuantStats' styling leaked into the caller's rcParams"
     return path.read_text(encoding="utf-8"), returns, benchmark
 
 

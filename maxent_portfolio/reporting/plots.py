@@ -15,11 +15,13 @@ import logging
 import re
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 import matplotlib.dates as mdates
+import matplotlib.style
 import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
@@ -39,7 +41,7 @@ BENCHMARK_COLOR = "#111111"
 CASH_COLOR = "#c7c7c7"
 OTHER_COLOR = "#9e9e9e"
 
-_STYLE = {
+_STYLE: dict[Any, Any] = {  # keys are matplotlib rcParams
     "font.size": 10.0,
     "axes.titlesize": 11.0,
     "axes.titleweight": "bold",
@@ -100,6 +102,15 @@ def quiet_matplotlib() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def styled(extra: dict[Any, Any] | None = None) -> AbstractContextManager[None]:
+    """Matplotlib's defaults plus this module's style, whatever the global rcParams hold.
+
+    Libraries such as seaborn (used by QuantStats) change the global rcParams; starting from
+    ``"default"`` keeps these figures identical regardless.
+    """
+    return matplotlib.style.context(["default", _STYLE, extra or {}])
+
+
 def figure_to_svg(fig: Figure, prefix: str) -> str:
     """Render ``fig`` as an SVG fragment fit for inlining in HTML.
 
@@ -121,7 +132,7 @@ def figure_to_svg(fig: Figure, prefix: str) -> str:
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", prefix):
         raise ValueError(f"invalid SVG id prefix {prefix!r}")
     buffer = io.StringIO()
-    with quiet_matplotlib(), matplotlib.rc_context({**_STYLE, "svg.hashsalt": prefix}):
+    with quiet_matplotlib(), styled({"svg.hashsalt": prefix}):
         fig.savefig(buffer, format="svg", metadata={"Date": None})
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg"):]
@@ -136,7 +147,7 @@ def figure_to_svg(fig: Figure, prefix: str) -> str:
 
 def _new_figure(height: float, rows: int = 1,
                 height_ratios: Sequence[float] | None = None) -> tuple[Figure, list[Axes]]:
-    with matplotlib.rc_context(_STYLE):
+    with styled():
         fig = Figure(figsize=(WIDTH_IN, height))
         axes = fig.subplots(rows, 1, sharex=True, squeeze=False, height_ratios=height_ratios)
     return fig, [ax for row in axes for ax in row]
@@ -146,12 +157,15 @@ def _decorate_time_axes(fig: Figure, axes: Sequence[Axes], xlim: tuple[pd.Timest
                         folds: Sequence[pd.Timestamp], bottom: float = 0.08,
                         top: float = 0.94) -> None:
     """Shared x range, date ticks, fold markers and fixed margins."""
+    left, right = float(mdates.date2num(xlim[0])), float(mdates.date2num(xlim[1]))
+    marks = [float(mdates.date2num(when)) for when in folds]
     for ax in axes:
-        ax.set_xlim(xlim[0], xlim[1])
-        for i, when in enumerate(folds):
+        ax.set_xlim(left, right)
+        for i, when in enumerate(marks):
             ax.axvline(when, color="#6b6b6b", linestyle=(0, (3, 3)), linewidth=0.9, zorder=1)
             if ax is axes[0]:
-                ax.annotate(f"fold {i + 1}", xy=(when, 1.0), xycoords=("data", "axes fraction"),
+                label = f"fold {i + 1}" if len(marks) <= 10 else str(i + 1)
+                ax.annotate(label, xy=(when, 1.0), xycoords=("data", "axes fraction"),
                             xytext=(3, -2), textcoords="offset points", va="top", ha="left",
                             fontsize=8, color="#555555")
     locator = mdates.AutoDateLocator(minticks=4, maxticks=12)
@@ -188,7 +202,7 @@ def equity_drawdown_figure(equity: Mapping[str, pd.Series], styles: Mapping[str,
         Where each walk-forward test window starts; drawn as vertical lines.
     """
     fig, (top, bottom) = _new_figure(7.0, rows=2, height_ratios=(2.2, 1.0))
-    with matplotlib.rc_context(_STYLE):
+    with styled():
         for key, curve in equity.items():
             _line(top, curve, styles[key])
             _line(bottom, drawdown(curve) * 100.0, styles[key])
@@ -235,7 +249,7 @@ def allocation_figure(weights: pd.DataFrame, colors: Sequence[str],
         One colour per column of ``weights``.
     """
     fig, (ax,) = _new_figure(4.2)
-    with matplotlib.rc_context(_STYLE):
+    with styled():
         values = np.clip(weights.to_numpy(dtype=float).T * 100.0, 0.0, None)
         ax.stackplot(weights.index, values, colors=list(colors), linewidth=0.0)
         ax.set_ylim(0.0, 100.0)
@@ -263,7 +277,7 @@ def diversification_figure(effective_n: Mapping[str, pd.Series],
     rows = 2 if entropy else 1
     fig, axes = _new_figure(6.0 if rows == 2 else 3.6, rows=rows,
                             height_ratios=(1.3, 1.0) if rows == 2 else None)
-    with matplotlib.rc_context(_STYLE):
+    with styled():
         for key, series in effective_n.items():
             _line(axes[0], series, styles[key])
         axes[0].set_ylabel("effective N")
@@ -288,7 +302,7 @@ def turnover_figure(annual: pd.DataFrame, styles: Mapping[str, LineStyle]) -> Fi
         Summed one-way turnover per year (index) and strategy (columns, keys of ``styles``).
     """
     fig, (ax,) = _new_figure(3.8)
-    with matplotlib.rc_context(_STYLE):
+    with styled():
         n = max(annual.shape[1], 1)
         width = 0.8 / n
         x = np.arange(len(annual.index))
