@@ -54,9 +54,9 @@ def ensure_chromium() -> tuple[str | None, str]:
         return None, "chromium is not installed and installing it needs root"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     log = []
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends",
-                                        "chromium"]):
-        for _attempt in range(3):  # another process may hold the dpkg lock for a while
+    wait = ["-o", "DPkg::Lock::Timeout=300"]  # another process may be installing packages
+    for cmd in (["apt-get", *wait, "update"], ["apt-get", *wait, "install", "-y", "chromium"]):
+        for _attempt in range(3):
             try:
                 done = subprocess.run(cmd, env=env, capture_output=True, text=True,
                                       timeout=INSTALL_TIMEOUT, check=False)
