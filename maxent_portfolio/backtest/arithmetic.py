@@ -86,9 +86,13 @@ def step(target: np.ndarray, drifted: np.ndarray, asset_returns: np.ndarray,
     new_drifted : ndarray of shape (B, M)
     """
     turnover, cost = rebalance_cost(target, drifted, cost_rate)
-    gross, new = drift(target, asset_returns[..., None, :])
-    gross = gross[..., 0]
-    return net_of_cost(gross, cost), gross, turnover, cost, new[..., 0, :]
+    # `drift` with L = 1, unrolled: the same floating-point operations (the cumulative product
+    # of one period is the period's growth, and the previous value is exactly 1), so the
+    # environments stay bit-identical to the engine, without the padding a longer hold needs.
+    positions = target * (1.0 + asset_returns)
+    value = positions.sum(axis=-1)
+    gross = value - 1.0
+    return net_of_cost(gross, cost), gross, turnover, cost, positions / value[..., None]
 
 
 def cap_weights(weights: np.ndarray, max_weight: float) -> np.ndarray:
