@@ -103,7 +103,7 @@ def make_run(n_days: int = 520, hostile_asset: str = HOSTILE_ASSET) -> Run:
     results = [run_backtest(returns, s, splits=splits, rebalance="weekly")
                for s in (EqualWeight(), DirichletPolicy(), Hindsight(), Hostile())]
     sac = results[1]
-    sac.extras["entropy"] = pd.Series(np.linspace(1.8, 1.2, len(sac.targets)),
+    sac.extras["policy_entropy"] = pd.Series(np.linspace(1.8, 1.2, len(sac.targets)),
                                       index=sac.targets.index)
     benchmark = pd.Series(rng.normal(0.0004, 0.012, n_days), index=index, name="MKT")
     return Run(
@@ -233,7 +233,7 @@ def test_fold_boundaries_and_entropy_are_drawn(run: Run, page: str) -> None:
     assert [str(s.date()) for s in starts] == [f["test_start"] for f in run.results[0].folds]
     sac = run.results[1]
     fig = plots.diversification_figure({"sac": dash.effective_n(sac.holdings)},
-                                       {"sac": sac.extras["entropy"]},
+                                       {"sac": sac.extras["policy_entropy"]},
                                        {"sac": plots.LineStyle("#000", gid="series-1")},
                                        dash._time_range(run.results), starts)
     assert len(fig.axes) == 2
@@ -241,6 +241,17 @@ def test_fold_boundaries_and_entropy_are_drawn(run: Run, page: str) -> None:
     assert len(vertical) == len(starts)
     svg = plots.figure_to_svg(fig, "fig-x")
     assert svg.count('id="fig-x-series-1"') == 2  # effective N and entropy lines
+
+
+def test_policy_entropy_is_read_from_either_key(run: Run) -> None:
+    sac = run.results[1]
+    direct = dash.policy_entropy(sac)
+    assert direct is not None and direct.equals(sac.extras["policy_entropy"])
+    other = BacktestResult(**{**vars(sac), "extras": {"entropy": sac.extras["policy_entropy"]}})
+    found = dash.policy_entropy(other)
+    assert found is not None and found.tolist() == sac.extras["policy_entropy"].tolist()
+    empty = BacktestResult(**{**vars(sac), "extras": {"entropy": pd.Series([np.nan])}})
+    assert dash.policy_entropy(empty) is None
 
 
 def test_svg_fragments_have_unique_prefixed_ids(run: Run) -> None:

@@ -37,6 +37,8 @@ MAX_ALLOCATION_GROUPS = 10
 MAX_ALLOCATION_POINTS = 1200
 """Dates kept in the allocation chart (evenly thinned beyond), to bound the SVG size."""
 
+ENTROPY_KEYS = ("policy_entropy", "entropy")
+"""Keys of ``BacktestResult.extras`` read as the policy entropy (SAC writes the first)."""
 PRIMARY_COLUMNS = ("cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar",
                    "turnover", "effective_n", "p_sharpe_vs_ref", "dsr")
 """Metrics shown by default; the table's other columns appear with "show all metrics"."""
@@ -196,6 +198,19 @@ def pick_allocation(results: Sequence[BacktestResult], prefer: str = "sac",
             return res, True
     fallback = [r for r in results if r.investable and r.name != reference] or list(results)
     return (fallback[0] if fallback else None), False
+
+
+def policy_entropy(result: BacktestResult) -> pd.Series | None:
+    """The policy entropy a strategy reported in ``extras`` (first of
+    :data:`ENTROPY_KEYS` present), as floats by date, or None."""
+    for key in ENTROPY_KEYS:
+        series = result.extras.get(key)
+        if isinstance(series, pd.Series):
+            values = pd.to_numeric(series, errors="coerce").dropna()
+            if len(values):
+                values.index = pd.DatetimeIndex(values.index)
+                return values.sort_index()
+    return None
 
 
 def fold_starts(results: Sequence[BacktestResult]) -> list[pd.Timestamp]:
@@ -523,9 +538,8 @@ def render_dashboard(results: Sequence[BacktestResult], metrics: pd.DataFrame,
 
     # Diversification and entropy
     eff = {r.name: effective_n(r.holdings) for r in results if len(r.holdings)}
-    entropy = {r.name: r.extras["entropy"].astype(float).dropna() for r in results
-               if isinstance(r.extras.get("entropy"), pd.Series)
-               and r.extras["entropy"].notna().any()}
+    entropy = {r.name: series for r in results
+               if (series := policy_entropy(r)) is not None}
     div_svg = plots.figure_to_svg(
         plots.diversification_figure(eff, entropy, styles, xlim, folds), "fig-diversification")
     entropy_note = "" if entropy else (
@@ -817,5 +831,5 @@ _PAGE = """<!DOCTYPE html>
 __all__ = [
     "SeriesInfo", "annual_turnover", "effective_n", "esc", "fold_starts", "format_metric",
     "group_weights", "legend_html", "metric_descriptions", "metrics_table_html", "pick_allocation",
-    "render_dashboard", "script_json", "write_dashboard",
+    "policy_entropy", "render_dashboard", "script_json", "write_dashboard",
 ]
