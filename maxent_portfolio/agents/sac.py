@@ -219,7 +219,7 @@ class SAC(nn.Module):
         ]
         if self.autotune:
             groups.append({"params": [self.log_alpha], "lr": config.alpha_lr})
-        self.optimizer = torch.optim.Adam(groups, foreach=True)
+        self.optimizer = torch.optim.Adam(groups, fused=True)  # one kernel per step (CPU too)
         self._qf_params = list(self.qf.parameters())
         self._qf_target_params = list(self.qf_target.parameters())
         self._qf_names = [n for n, _ in self.qf.named_parameters()]
