@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     _load_commands()
     verbose = "--verbose" in (argv or sys.argv[1:]) or "-v" in (argv or sys.argv[1:])
     # SIGTERM unwinds like Ctrl-C, so atomic writes clean up and training can checkpoint.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         app(args=argv, standalone_mode=False)
     except UserError as exc:
@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             err.print("aborted", markup=False)
             return 1
         raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 
