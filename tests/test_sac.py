@@ -237,6 +237,11 @@ def test_sac_strategy_in_a_walk_forward_backtest(tmp_path: Path) -> None:
     assert ((extras["effective_n"] >= 1) & (extras["effective_n"] <= 4 + 1e-6)).all()
     assert list(result.targets.columns) == ["A0", "A1", "A2", "CASH"]
     assert strategy.name == "sac" and "train_steps=40" in repr(strategy)
+    # Validation ran on the end of the last training window, never on its test window.
+    assert any("eval_log_growth" in r for r in strategy.agent_.history)
+    first, last = strategy.validation_window_
+    train_end = returns.index[299]
+    assert returns.index[240] <= first < last <= train_end
 
 
 def test_sac_strategy_allocate_matches_the_env_observation() -> None:

@@ -599,14 +599,17 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
                     update_credit -= 1.0
             agent.step += 1
 
-            if agent.step % config.log_every == 0 or agent.step == config.total_steps:
+            log = agent.step % config.log_every == 0 or agent.step == config.total_steps
+            validate = (eval_env is not None and config.eval_every > 0
+                        and (agent.step % config.eval_every == 0
+                             or agent.step == config.total_steps))
+            if log or validate:
                 record = {"step": float(agent.step), "episode_return": last_return,
                           "alpha": float(sac.alpha)}
                 if last is not None:
                     record["entropy"] = float(-last.log_prob.detach().mean())
                     record["effective_n"] = float(effective_n(last.actions.detach()).mean())
-                if (eval_env is not None and config.eval_every
-                        and agent.step % config.eval_every == 0):
+                if validate:
                     record.update(evaluate(sac, eval_env, config.device))
                 agent.history.append(record)
                 bar.update(agent.step, record)

@@ -73,7 +73,9 @@ class SACStrategy(Strategy):
         Policy entropy and effective number of holdings ``1 / sum w^2`` of every decision.
     decision_dates_ : list of pd.Timestamp
     agent_ : Agent or None
-        The agent of the latest fold.
+        The agent of the latest fold; ``agent_.history`` holds its validation records.
+    validation_window_ : tuple of pd.Timestamp or None
+        First and last date whose returns the latest fold's validation episode earns.
     checkpoint_dir : Path or None
         When set (by the runner), fold ``i`` checkpoints to ``checkpoint_dir/fold-i.pt``.
     progress_callback : callable or None
@@ -156,7 +158,9 @@ class SACStrategy(Strategy):
                                  cost_bps=self.cost_bps, lookback=self.lookback,
                                  episode_length=episode, seed=config.seed)
         eval_env = None
+        self.validation_window_: tuple[pd.Timestamp, pd.Timestamp] | None = None
         if val_part is not None and len(val_part) >= min_rows:
+            self.validation_window_ = (val_part.index[self.lookback], val_part.index[-1])
             eval_env = PortfolioEnv(val_part, cost_bps=self.cost_bps, lookback=self.lookback,
                                     episode_length=None)
             if not config.eval_every:
