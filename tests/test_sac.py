@@ -274,3 +274,29 @@ def test_sac_strategy_rejects_bad_options() -> None:
         SACStrategy(train_steps=0).sac_config()
     with pytest.raises(ConfigError, match="diversification"):
         SACStrategy(diversification=2.0).sac_config()
+
+
+@pytest.mark.parametrize("warm_start", [True, False])
+def test_sac_strategy_warm_starts_from_the_previous_fold(warm_start: bool,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import maxent_portfolio.strategies.sac as module
+
+    seen: list[object] = []
+    real_train = module.train
+
+    def spy(*args: object, **kwargs: object) -> Agent:
+        seen.append(kwargs.get("init_from"))
+        return real_train(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, "train", spy)
+    strategy = module.SACStrategy(train_steps=10, lookback=10, num_envs=2, episode_length=10,
+                                  device="cpu", warm_start=warm_start,
+                                  config={"hidden": (8, 8), "learning_starts": 2,
+                                          "batch_size": 8})
+    returns = _returns(n=200, seed=4)
+    strategy.fit(returns.iloc[:120])
+    first = strategy.agent_
+    strategy.fit(returns)
+    assert seen[0] is None
+    assert seen[1] is (first if warm_start else None)
+    assert strategy.sac_config(1).seed == strategy.seed + 1  # each fold has its own seed

@@ -376,13 +376,18 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _rng_state() -> dict[str, Any]:
     np_state = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
-            "numpy": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
-            "numpy_pos": int(np_state[2])}
+    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+             "numpy": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+             "numpy_pos": int(np_state[2])}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
     random.setstate((3, tuple(state["python"]), None))
     np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32),
                          state["numpy_pos"], 0, 0.0))
@@ -515,7 +520,8 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
     eval_env : PortfolioEnv, optional
         Validation env (the last part of the *training* window) for periodic evaluation.
     init_from : Agent, optional
-        Warm start: copy its networks, optimiser and temperature (not its buffer).
+        Warm start: copy its networks, target critics and temperature (fresh optimiser and
+        buffer).
     callback : callable, optional
         ``callback(step, agent) -> bool`` after every step; True stops like an interrupt.
 
