@@ -300,3 +300,19 @@ def test_sac_strategy_warm_starts_from_the_previous_fold(warm_start: bool,
     assert seen[0] is None
     assert seen[1] is (first if warm_start else None)
     assert strategy.sac_config(1).seed == strategy.seed + 1  # each fold has its own seed
+
+
+def test_resume_refuses_a_checkpoint_with_other_settings(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.pt"
+    train(_env(), _tiny(total_steps=10), progress=False, checkpoint_path=path)
+    longer = train(_env(), _tiny(total_steps=14), progress=False, checkpoint_path=path,
+                   resume=True)  # more steps: allowed
+    assert longer.step == 14
+    with pytest.raises(ConfigError, match="gamma"):
+        train(_env(), _tiny(total_steps=20, gamma=0.5), progress=False, checkpoint_path=path,
+              resume=True)
+
+
+def test_env_and_config_must_agree_on_num_envs() -> None:
+    with pytest.raises(ConfigError, match="num_envs"):
+        train(_env(), _tiny(num_envs=3), progress=False)

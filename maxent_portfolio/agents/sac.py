@@ -47,6 +47,10 @@ from maxent_portfolio.errors import ConfigError, DataError
 
 CHECKPOINT_VERSION = 1
 
+_RUN_ONLY = frozenset({"total_steps", "eval_every", "checkpoint_every", "log_every",
+                       "num_threads", "device"})
+"""Config fields a resumed run may change (how long and how it is watched, not what it learns)."""
+
 
 @dataclass
 class SACConfig:
@@ -530,6 +534,9 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
     Agent
     """
     config.validate()
+    if env.num_envs != config.num_envs:
+        raise ConfigError(f"the env steps {env.num_envs} episodes but config.num_envs is "
+                          f"{config.num_envs}")
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
     n_assets, n_features = env_dims(env)
@@ -548,6 +555,12 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
     path = Path(checkpoint_path) if checkpoint_path is not None else None
     if resume and path is not None and path.exists():
         state = load_checkpoint(path)
+        saved = {k: v for k, v in dict(state.get("config", {})).items() if k not in _RUN_ONLY}
+        wanted = {k: v for k, v in _config_dict(config).items() if k not in _RUN_ONLY}
+        if saved != wanted:
+            changed = sorted(k for k in wanted if saved.get(k) != wanted[k])
+            raise ConfigError(f"cannot resume from {path}: it was trained with different "
+                              f"settings ({', '.join(changed) or 'dimensions'})")
         try:
             sac.load_state_dict(state["model"])
             sac.optimizer.load_state_dict(state["optimizer"])
