@@ -316,3 +316,28 @@ def test_resume_refuses_a_checkpoint_with_other_settings(tmp_path: Path) -> None
 def test_env_and_config_must_agree_on_num_envs() -> None:
     with pytest.raises(ConfigError, match="num_envs"):
         train(_env(), _tiny(num_envs=3), progress=False)
+
+
+def test_ctrl_c_during_a_strategy_fit_checkpoints_then_interrupts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a backtest, Ctrl-C saves the fold's checkpoint and still stops the backtest."""
+    import maxent_portfolio.strategies.sac as module
+
+    real_train = module.train
+
+    def interrupting(*args: object, **kwargs: object) -> Agent:
+        def ctrl_c(step: int, agent: Agent) -> bool:
+            if step == 4:
+                os.kill(os.getpid(), signal.SIGINT)
+            return False
+
+        kwargs["callback"] = ctrl_c
+        return real_train(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, "train", interrupting)
+    strategy = module.SACStrategy(train_steps=40, lookback=10, num_envs=2, episode_length=10,
+                                  device="cpu", config={"hidden": (8, 8), "batch_size": 8})
+    strategy.checkpoint_dir = tmp_path
+    with pytest.raises(KeyboardInterrupt):
+        strategy.fit(_returns(n=150, seed=5))
+    assert load_checkpoint(tmp_path / "fold-0.pt")["step"] == 4

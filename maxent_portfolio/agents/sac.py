@@ -482,6 +482,7 @@ class _StopFlag:
 
     def __init__(self) -> None:
         self.raised = False
+        self.signum: int | None = None
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _StopFlag:
@@ -492,6 +493,7 @@ class _StopFlag:
 
     def _handle(self, signum: int, frame: object) -> None:
         self.raised = True
+        self.signum = signum
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
@@ -503,7 +505,8 @@ class _StopFlag:
 def train(env: Any, config: SACConfig, *, progress: bool = True,
           checkpoint_path: str | os.PathLike[str] | None = None, resume: bool = False,
           eval_env: Any = None, init_from: Agent | None = None,
-          callback: Callable[[int, Agent], bool] | None = None) -> Agent:
+          callback: Callable[[int, Agent], bool] | None = None,
+          reraise_signal: bool = False) -> Agent:
     """Train SAC on a batched portfolio env.
 
     Parameters
@@ -528,6 +531,11 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
         buffer).
     callback : callable, optional
         ``callback(step, agent) -> bool`` after every step; True stops like an interrupt.
+    reraise_signal : bool
+        What SIGINT/SIGTERM do once the checkpoint is saved: False returns the agent with
+        ``interrupted=True``; True re-delivers the signal to the handler that was installed
+        before training (Python's ``KeyboardInterrupt`` for Ctrl-C), so a caller such as a
+        backtest stops as it would have without the checkpoint.
 
     Returns
     -------
@@ -639,6 +647,8 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
                 agent.interrupted = agent.step < config.total_steps
                 break
         checkpoint()
+    if reraise_signal and stop.signum is not None:
+        signal.raise_signal(stop.signum)  # the previous handler is back in place
     return agent
 
 

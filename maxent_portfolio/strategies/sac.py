@@ -184,7 +184,8 @@ class SACStrategy(Strategy):
 
         self.agent_ = train(env, config, progress=False,
                             checkpoint_path=path, resume=path is not None and path.exists(),
-                            eval_env=eval_env, init_from=init, callback=callback)
+                            eval_env=eval_env, init_from=init, callback=callback,
+                            reraise_signal=True)
         self._assets = [str(c) for c in returns.columns]
         self._periods_per_year = env.market.periods_per_year
         self._fold += 1
