@@ -152,11 +152,12 @@ def polyak_update(params: Iterable[Tensor], target_params: Iterable[Tensor], tau
         torch._foreach_lerp_(list(target_params), list(params), tau)
 
 
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch; the env is seeded by its first ``reset(seed=seed)``."""
+def seed_everything(seed: int, env: Any = None) -> tuple[Any, dict[str, Any]] | None:
+    """Seed python, numpy, torch and (if given) the env; returns ``env.reset(seed=seed)``."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    return None if env is None else env.reset(seed=seed)
 
 
 @contextlib.contextmanager
@@ -549,13 +550,14 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
         torch.set_num_threads(config.num_threads)
     n_assets, n_features = env_dims(env)
     device = torch.device(config.device)
-    seed_everything(config.seed)
+    first = seed_everything(config.seed, env)
+    assert first is not None
+    obs_np = first[0]
     sac = SAC(n_assets, n_features, config).to(device)
     if init_from is not None:
         sac.load_state_dict(init_from.sac.state_dict())
     buffer = ReplayBuffer(config.buffer_size, sac.obs_dim, sac.k, device)
     agent = Agent(sac, config, buffer=buffer)
-    obs_np, _ = env.reset(seed=config.seed)
     episode_returns = np.zeros(env.num_envs)
     last_return = float("nan")
     update_credit = 0.0
