@@ -63,7 +63,8 @@ class RunConfig:
     alpha: float | None = None
     """Fixed SAC temperature; automatic tuning when unset."""
     diversification: float = 0.5
-    """Entropy target as a fraction of the policy's maximum entropy, in (0, 1]."""
+    """SAC diversification dial in (0, 1]: the entropy target of a symmetric reference policy
+    holding 1 + d (N_peak - 1) effective assets; higher holds more names."""
     policy: str = "dirichlet"
     """SAC policy head: `dirichlet` or `logistic-normal`."""
     network: str = "shared"

@@ -113,8 +113,9 @@ def backtest(
                                                       "diversified). [default: automatic]"),
     diversification: float = typer.Option(
         None, "--diversification",
-        help="SAC entropy target as a fraction (0,1] of the policy's maximum entropy; "
-             "higher holds more names. [default: 0.5]"),
+        help="SAC diversification dial in (0,1]: sets the entropy target to that of a "
+             "symmetric policy holding 1 + d*(N_max - 1) effective assets; higher holds more "
+             "names. [default: 0.5]"),
     policy: str = typer.Option(None, "--policy", help="dirichlet or logistic-normal."),
     device: str = typer.Option(None, "--device", help="cpu, cuda or auto."),
     plugin: list[Path] = typer.Option(None, "--plugin",
