@@ -82,7 +82,7 @@ class SharedActor(nn.Module):
     """
 
     def __init__(self, n_assets: int, n_features: int, n_params: int,
-                 hidden: tuple[int, ...] = (64, 64)) -> None:
+                 hidden: tuple[int, ...] = (32, 32)) -> None:
         super().__init__()
         self.tokens = _Tokens(n_assets, n_features)
         h = hidden[-1]
@@ -103,7 +103,7 @@ class SharedCritic(nn.Module):
     the mean over tokens (cash included) is read out by ``rho``. Invariant to asset order.
     """
 
-    def __init__(self, n_assets: int, n_features: int, hidden: tuple[int, ...] = (64, 64),
+    def __init__(self, n_assets: int, n_features: int, hidden: tuple[int, ...] = (32, 32),
                  n_members: int = 2) -> None:
         super().__init__()
         self.tokens = _Tokens(n_assets, n_features)
@@ -152,7 +152,7 @@ def make_networks(network: str, n_assets: int, n_features: int, n_params: int,
     """Actor and twin critic of the named architecture (``shared`` or ``mlp``)."""
     k = n_assets + 1
     if network == "shared":
-        hidden = hidden or (64, 64)
+        hidden = hidden or (32, 32)  # per token: tiny, as in EIIE; cost is K x this
         return (SharedActor(n_assets, n_features, n_params, hidden),
                 SharedCritic(n_assets, n_features, hidden))
     if network == "mlp":

@@ -93,7 +93,7 @@ class SACConfig:
     network: str = "shared"
     """``shared`` (per-asset encoder, any N) or ``mlp`` (flat MLP)."""
     hidden: tuple[int, ...] | None = None
-    """Hidden sizes; default (64, 64) for ``shared`` and (256, 256) for ``mlp``."""
+    """Hidden sizes; default (32, 32) per token for ``shared`` and (256, 256) for ``mlp``."""
     reward_scale: float = 100.0
     """Rewards (daily log growth) are multiplied by this before learning (SAC's reward scale)."""
     device: str = "cpu"
