@@ -233,6 +233,7 @@ def test_sac_strategy_in_a_walk_forward_backtest(tmp_path: Path) -> None:
     n_dec = len(result.targets)
     assert len(strategy.entropy_) == len(strategy.effective_n_) == n_dec
     extras = strategy.extras()
+    assert set(result.extras) == {"policy_entropy", "effective_n"}  # the engine picks them up
     assert list(extras["effective_n"].index) == list(result.targets.index)
     assert ((extras["effective_n"] >= 1) & (extras["effective_n"] <= 4 + 1e-6)).all()
     assert list(result.targets.columns) == ["A0", "A1", "A2", "CASH"]
