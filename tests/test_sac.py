@@ -342,3 +342,10 @@ def test_ctrl_c_during_a_strategy_fit_checkpoints_then_interrupts(
     with pytest.raises(KeyboardInterrupt):
         strategy.fit(_returns(n=150, seed=5))
     assert load_checkpoint(tmp_path / "fold-0.pt")["step"] == 4
+
+
+def test_progress_bar_shows_the_training_statistics(capsys: pytest.CaptureFixture[str]) -> None:
+    train(_env(), _tiny(total_steps=20), progress=True)
+    shown = capsys.readouterr().out
+    for field in ("SAC", "20/20", "alpha", "H ", "N_eff"):
+        assert field in shown, shown
