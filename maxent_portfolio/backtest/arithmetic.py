@@ -35,7 +35,7 @@ def drift(weights: np.ndarray, asset_returns: np.ndarray) -> tuple[np.ndarray, n
     """
     growth = np.cumprod(1.0 + asset_returns, axis=-2)
     positions = weights[..., None, :] * growth
-    value = positions.sum(axis=-1)
+    value = np.add.reduce(positions, axis=-1)
     drifted = positions / value[..., None]
     previous = np.concatenate([np.ones_like(value[..., :1]), value[..., :-1]], axis=-1)
     gross = value / previous - 1.0
@@ -61,9 +61,23 @@ def rebalance_cost(target: np.ndarray, drifted: np.ndarray,
         Cost as a fraction of portfolio value.
     """
     traded = np.abs(target[..., :-1] - drifted[..., :-1])
-    turnover = traded.sum(axis=-1)
-    cost = (traded * cost_rate).sum(axis=-1) if np.ndim(cost_rate) else turnover * cost_rate
+    # np.add.reduce is ndarray.sum without the Python wrapper: this runs every env step.
+    turnover = np.add.reduce(traded, axis=-1)
+    cost = np.add.reduce(traded * cost_rate, axis=-1) if np.ndim(cost_rate) \
+        else turnover * cost_rate
     return turnover, cost
+
+
+def compact_rate(rate: np.ndarray | float) -> np.ndarray | float:
+    """A cost-rate vector whose entries are all equal, as one float.
+
+    ``rebalance_cost`` then takes its scalar path (one reduction fewer per step). The engine and
+    the environments both pass their rates through this, so they stay bit-identical.
+    """
+    arr = np.asarray(rate, dtype=float)
+    if arr.ndim == 0 or (arr.size and (arr == arr.flat[0]).all()):
+        return float(arr.flat[0]) if arr.size else 0.0
+    return arr
 
 
 def net_of_cost(gross: np.ndarray, cost: np.ndarray) -> np.ndarray:
@@ -90,7 +104,7 @@ def step(target: np.ndarray, drifted: np.ndarray, asset_returns: np.ndarray,
     # of one period is the period's growth, and the previous value is exactly 1), so the
     # environments stay bit-identical to the engine, without the padding a longer hold needs.
     positions = target * (1.0 + asset_returns)
-    value = positions.sum(axis=-1)
+    value = np.add.reduce(positions, axis=-1)
     gross = value - 1.0
     return net_of_cost(gross, cost), gross, turnover, cost, positions / value[..., None]
 

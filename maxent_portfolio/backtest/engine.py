@@ -17,7 +17,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from maxent_portfolio.backtest.arithmetic import cap_weights, drift, net_of_cost, rebalance_cost
+from maxent_portfolio.backtest.arithmetic import (
+    cap_weights,
+    compact_rate,
+    drift,
+    net_of_cost,
+    rebalance_cost,
+)
 from maxent_portfolio.backtest.walkforward import Fold, TrainTestSplit, WalkForward
 from maxent_portfolio.errors import ConfigError, StrategyError
 from maxent_portfolio.strategies.base import CASH, Strategy
@@ -209,7 +215,7 @@ def _resolve_splits(n: int, splits: WalkForward | TrainTestSplit | Sequence[Fold
 
 
 def _cost_vector(cost_bps: float | pd.Series | Sequence[float], slippage_bps: float,
-                 assets: Sequence[str]) -> np.ndarray:
+                 assets: Sequence[str]) -> np.ndarray | float:
     if isinstance(cost_bps, pd.Series):
         missing = [a for a in assets if a not in cost_bps.index]
         if missing:
@@ -219,7 +225,7 @@ def _cost_vector(cost_bps: float | pd.Series | Sequence[float], slippage_bps: fl
         rate = np.broadcast_to(np.asarray(cost_bps, dtype=float), (len(assets),)).copy()
     if (rate < 0).any() or not np.isfinite(rate).all() or slippage_bps < 0:
         raise ConfigError("costs and slippage must be finite and non-negative (in bps)")
-    return (rate + slippage_bps) / 1e4
+    return compact_rate((rate + slippage_bps) / 1e4)
 
 
 def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
@@ -355,7 +361,8 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
 
 def _assemble(strategy: Strategy, returns: pd.DataFrame, r_ext: np.ndarray, columns: list[str],
               targets: np.ndarray, decisions: np.ndarray, seg_end: np.ndarray,
-              rate: np.ndarray, folds: list[Fold], periods_per_year: int) -> BacktestResult:
+              rate: np.ndarray | float, folds: list[Fold], periods_per_year: int
+              ) -> BacktestResult:
     """Run every holding segment through `drift` in one padded batch and tally costs."""
     index = returns.index
     k, m = targets.shape

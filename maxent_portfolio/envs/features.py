@@ -178,8 +178,8 @@ def observation_batch(features: np.ndarray, t: np.ndarray, weights: np.ndarray,
     size = n_assets * n_features
     if out is None:
         out = np.empty((len(t), size + n_assets + 1), dtype=np.float32)
-    np.take(features.reshape(features.shape[0], size), t, axis=0, out=out[:, :size],
-            mode="clip")
+    # Fancy indexing then a contiguous copy beats np.take into a strided `out` by ~2x.
+    out[:, :size] = features.reshape(features.shape[0], size)[t]
     out[:, size:] = weights  # drifted weights of a long-only book already lie in [0, 1]
     return out
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from gymnasium import spaces
 
+from maxent_portfolio.backtest.arithmetic import compact_rate
 from maxent_portfolio.backtest.arithmetic import step as arithmetic_step
 from maxent_portfolio.data.market import MarketData
 from maxent_portfolio.envs.features import (
@@ -196,6 +197,9 @@ def to_weights(action: np.ndarray, mode: str) -> np.ndarray:
         return e / np.add.reduce(e, axis=-1, keepdims=True)
     a = np.asarray(action)
     total = np.add.reduce(a, axis=-1, dtype=np.float64)
+    if total.min() > _SIMPLEX_TOL and total.max() < np.inf and a.min() >= 0.0:
+        # The common case, a valid non-negative action: one division (exactly 1 on the simplex).
+        return a / np.where(np.abs(total - 1.0) <= _SIMPLEX_TOL, 1.0, total)[:, None]
     if not total.max() < np.inf:  # False for NaN too
         raise ValueError("the action contains NaN or infinite values")
     if a.min() < 0.0:
@@ -406,6 +410,7 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         self.market = prepare_market(universe, start, end, cost_bps, lookback, cash_return,
                                      min_steps=self.episode_length or 1)
         m = self.market
+        self._cost_rate = compact_rate(m.cost_rate)
         self.n_assets = len(m.assets)
         self.n_features = len(FEATURE_NAMES)
         self.obs_dim = self.n_assets * self.n_features + self.n_assets + 1
@@ -505,7 +510,7 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"action must have shape ({self.n_assets + 1},), got {a.shape}")
         target = to_weights(a[None, :], self.action_mode)
         net, gross, turnover, cost, drifted = arithmetic_step(
-            target, self._weights, self.market.returns[t + 1: t + 2], self.market.cost_rate)
+            target, self._weights, self.market.returns[t + 1: t + 2], self._cost_rate)
         growth = np.log1p(net)
         reward = compute_reward(self.reward_kind, growth, self._rewards, self.risk_aversion,
                                 self.eta)

@@ -12,6 +12,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from maxent_portfolio.backtest.arithmetic import compact_rate
 from maxent_portfolio.backtest.arithmetic import step as arithmetic_step
 from maxent_portfolio.data.market import MarketData
 from maxent_portfolio.envs.features import observation_batch
@@ -110,6 +111,9 @@ class PortfolioVectorEnv(VectorEnv):
         self._seed = None if seed is None else int(seed)
         self._rngs: list[np.random.Generator] = []
         self._dates = self.market.dates.to_numpy()
+        # Running out of data is truncation, never termination: one shared read-only array.
+        self._never_terminated = np.zeros(self.num_envs, dtype=bool)
+        self._never_terminated.flags.writeable = False
         b, m = self.num_envs, self.n_assets + 1
         self._t = np.full(b, self.market.first, dtype=np.int64)
         self._stop = self._t.copy()
@@ -118,7 +122,7 @@ class PortfolioVectorEnv(VectorEnv):
         self._value = np.ones(b)
         self._rewards = RewardState.empty(b)
         self._returns, self._features = self.market.returns, self.market.features
-        self._cost_rate = self.market.cost_rate
+        self._cost_rate = compact_rate(self.market.cost_rate)
         self._mode, self._reward = env.action_mode, env.reward_kind
         self._lambda, self._eta = env.risk_aversion, env.eta
 
@@ -279,4 +283,4 @@ class PortfolioVectorEnv(VectorEnv):
             infos["date"][idx] = self._dates[t[idx]]
             infos["final_obs"], infos["_final_obs"] = final_obs, mask
             infos["final_info"], infos["_final_info"] = final_info, mask
-        return obs, reward, np.zeros(self.num_envs, dtype=bool), truncated, infos
+        return obs, reward, self._never_terminated, truncated, infos
