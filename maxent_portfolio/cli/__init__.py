@@ -62,7 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C, so atomic writes clean up and training can checkpoint.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        app(args=argv, standalone_mode=False)
+        # Non-standalone click returns (not raises) the exit code of an Abort/Exit, which is
+        # how typer reports a Ctrl-C it caught (130).
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            if code == 130:
+                err.print("interrupted", markup=False)
+            return code
     except UserError as exc:
         if verbose:
             raise
