@@ -86,21 +86,34 @@ def _mean_of_seeds(name: str, runs: list[BacktestResult]) -> BacktestResult:
         extras=extras)
 
 
+def prepare(config: RunConfig) -> MarketData:
+    """Everything that can fail fast on bad input: plug-ins, strategy names, the data."""
+    from maxent_portfolio.data import load_universe
+    from maxent_portfolio.strategies.plugins import load_plugins
+    from maxent_portfolio.strategies.registry import available_strategies
+
+    load_plugins(config.plugins)
+    known = available_strategies()
+    unknown = [name for name in config.strategies if name not in known]
+    if unknown:
+        raise ConfigError(f"unknown strategy {unknown[0]!r}; available: {', '.join(known)}")
+    market = load_universe(config.universe, start=config.start, end=config.end,
+                           missing=config.missing)
+    walk_forward(config, market.periods_per_year).split(len(market.returns))
+    return market
+
+
 def run(config: RunConfig, market: MarketData | None = None,
         progress: Progress | None = None, checkpoint_dir: Path | None = None) -> RunOutcome:
     """Backtest every strategy in ``config`` on the same out-of-sample dates.
 
     Learning strategies that can checkpoint (SAC) save their models in ``checkpoint_dir``.
     """
-    from maxent_portfolio.data import load_universe
     from maxent_portfolio.measures import metrics_table
-    from maxent_portfolio.strategies.plugins import load_plugins
 
     started = datetime.now(UTC)
-    load_plugins(config.plugins)
     if market is None:
-        market = load_universe(config.universe, start=config.start, end=config.end,
-                               missing=config.missing)
+        market = prepare(config)
     returns = market.returns
     splitter = walk_forward(config, market.periods_per_year)
     folds = splitter.split(len(returns))
@@ -225,13 +238,14 @@ def write_run(outcome: RunOutcome, folder: Path,
 
 def backtest_to_directory(config: RunConfig, out: Path | None = None,
                           progress: Progress | None = None,
-                          render: Callable[[RunOutcome, Path], None] | None = None
-                          ) -> tuple[RunOutcome, Path]:
+                          render: Callable[[RunOutcome, Path], None] | None = None,
+                          market: MarketData | None = None) -> tuple[RunOutcome, Path]:
     """Run and write atomically: all work happens in a hidden sibling directory that is
     renamed to the run directory only once complete, so an interrupted run leaves nothing."""
     final = out if out is not None else default_run_dir(config)
     with atomic_directory(final) as tmp:
-        outcome = run(config, progress=progress, checkpoint_dir=tmp / "checkpoints")
+        outcome = run(config, market=market, progress=progress,
+                      checkpoint_dir=tmp / "checkpoints")
         write_run(outcome, tmp, render)
     return outcome, final
 

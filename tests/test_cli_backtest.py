@@ -48,7 +48,9 @@ def test_backtest_writes_a_complete_run_directory(tmp_path: Path) -> None:
     assert config["train_steps"] == 256 and config["universe"] == "sp500-20"
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["data_hash"] and prov["seeds"] == [0] and "torch" in prov["packages"]
-    assert any((out / "checkpoints").glob("*.pt"))
+    folds = len(prov["folds"])
+    assert sorted(p.name for p in (out / "checkpoints" / "sac").glob("*.pt")) == [
+        f"fold-{i}.pt" for i in range(folds)]
     page = (out / "index.html").read_text(encoding="utf-8")
     assert all(name in page for name in names)
 

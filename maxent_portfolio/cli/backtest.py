@@ -19,6 +19,7 @@ from rich.table import Table
 
 from maxent_portfolio.cli import app, err, out
 from maxent_portfolio.config import REBALANCE_HELP, resolve_config
+from maxent_portfolio.errors import ConfigError
 
 if TYPE_CHECKING:
     from maxent_portfolio.runner import RunOutcome
@@ -136,7 +137,7 @@ def backtest(
 
     Example: maxent-portfolio backtest -s equal-weight,min-variance,eg --rebalance weekly
     """
-    from maxent_portfolio.runner import backtest_to_directory
+    from maxent_portfolio.runner import backtest_to_directory, prepare
 
     strategy_list = [s.strip() for s in strategies.split(",") if s.strip()] \
         if strategies else None
@@ -148,12 +149,17 @@ def backtest(
         train_steps=train_steps, alpha=alpha, diversification=diversification, policy=policy,
         device=device, plugins=[str(p) for p in plugin] if plugin else None)
     render = None if no_html else _render_html
+    # Fail fast, before any progress display, on everything a user can get wrong.
+    if out_dir is not None and out_dir.exists():
+        raise ConfigError(f"run directory {out_dir} already exists; choose another --out")
+    market = prepare(cfg)
     if quiet:
-        outcome, path = backtest_to_directory(cfg, out_dir, render=render)
+        outcome, path = backtest_to_directory(cfg, out_dir, render=render, market=market)
     else:
         display = RichProgress()
         with display.bar:
-            outcome, path = backtest_to_directory(cfg, out_dir, progress=display, render=render)
+            outcome, path = backtest_to_directory(cfg, out_dir, progress=display,
+                                                  render=render, market=market)
     if not quiet:
         out.print(metrics_rich_table(
             outcome.metrics, f"{outcome.market.name}: out of sample "
