@@ -74,9 +74,9 @@ class ReplayBuffer:
                ) -> ReplayBufferSamples:
         """Uniformly sample ``batch_size`` transitions with replacement."""
         idx = torch.randint(len(self), (batch_size,), device=self.device, generator=generator)
-        return ReplayBufferSamples(self.observations[idx], self.actions[idx],
-                                   self.next_observations[idx], self.rewards[idx],
-                                   self.dones[idx])
+        # index_select is several times cheaper than advanced indexing for a row gather
+        return ReplayBufferSamples(*(torch.index_select(x, 0, idx) for x in (
+            self.observations, self.actions, self.next_observations, self.rewards, self.dones)))
 
     def state_dict(self) -> dict[str, Tensor | int | bool]:
         """Only the filled part is saved, so a checkpoint grows with the data, not the capacity."""

@@ -28,6 +28,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.distributions.dirichlet import _Dirichlet
 
 from maxent_portfolio.errors import ConfigError
 
@@ -69,6 +70,12 @@ def effective_n(w: Tensor) -> Tensor:
     return 1.0 / (w * w).sum(-1)
 
 
+def _dirichlet_log_prob(conc: Tensor, w: Tensor) -> Tensor:
+    """``Dirichlet(conc).log_prob(w)`` (torch's formula, no distribution object) -> (B,)."""
+    return (torch.xlogy(conc - 1.0, w).sum(-1) + torch.lgamma(conc.sum(-1))
+            - torch.lgamma(conc).sum(-1))
+
+
 class DirichletHead:
     """Dirichlet policy over the K-simplex.
 
@@ -93,14 +100,20 @@ class DirichletHead:
         return torch.distributions.Dirichlet(self.concentration(x), validate_args=False)
 
     def sample(self, x: Tensor) -> PolicySample:
-        """Reparameterised sample, clamped to the floor; log-prob evaluated at the stored point."""
-        dist = self.distribution(x)
-        w = clamp_simplex(dist.rsample())
-        return PolicySample(w, dist.log_prob(w))
+        """Reparameterised sample, clamped to the floor; log-prob evaluated at the stored point.
+
+        The same arithmetic as ``Dirichlet(conc).rsample()`` and ``.log_prob`` (the same
+        sampler kernel and implicit-reparameterisation gradient), without building the
+        distribution object each call.
+        """
+        conc = self.concentration(x)
+        raw = _Dirichlet.apply(conc) if conc.requires_grad else torch._sample_dirichlet(conc)
+        w = clamp_simplex(raw)
+        return PolicySample(w, _dirichlet_log_prob(conc, w))
 
     def log_prob(self, x: Tensor, w: Tensor) -> Tensor:
         """Log-density at ``w`` (B, K), clamped to the floor first -> (B,)."""
-        return self.distribution(x).log_prob(clamp_simplex(w))
+        return _dirichlet_log_prob(self.concentration(x), clamp_simplex(w))
 
     def entropy(self, x: Tensor) -> Tensor:
         """Exact differential entropy -> (B,)."""

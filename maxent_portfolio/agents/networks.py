@@ -42,7 +42,18 @@ class EnsembleLinear(nn.Module):
         nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.baddbmm(self.bias, x, self.weight)
+        return ensemble_affine(x, self.weight, self.bias)
+
+
+def ensemble_affine(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """``bias + x @ weight`` per member, (E, B, i) -> (E, B, o).
+
+    A one-output layer (a Q readout) is a dot product per row: a multiply and a sum, which
+    (forward and backward) is cheaper on CPU than a batched matrix-vector ``baddbmm``.
+    """
+    if weight.shape[-1] == 1:
+        return (x * weight.transpose(1, 2)).sum(-1, keepdim=True) + bias
+    return torch.baddbmm(bias, x, weight)
 
 
 def _mlp(sizes: list[int], n_members: int | None = None, last_act: bool = False) -> nn.Sequential:
@@ -142,9 +153,48 @@ class MLPCritic(nn.Module):
         self.n_members = n_members
         self.net = _mlp([obs_dim + k, *hidden, 1], n_members)
 
+    def _first(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """First layer's observation part ``b + obs W_obs`` (E, B, H), and ``W_act`` (E, K, H).
+
+        ``[obs, a] W = obs W_obs + a W_act``: the observation part does not depend on the
+        action, so the critic on the data actions and on the policy's actions share it.
+        """
+        first = self.net[0]
+        d = obs.shape[-1]
+        e = self.n_members
+        h_obs = torch.baddbmm(first.bias, obs.unsqueeze(0).expand(e, -1, -1), first.weight[:, :d])
+        return h_obs, first.weight[:, d:]
+
+    def _rest(self, h: Tensor, frozen: bool) -> Tensor:
+        for layer in list(self.net)[1:]:
+            if isinstance(layer, EnsembleLinear):
+                bias, weight = layer.bias, layer.weight
+                if frozen:
+                    bias, weight = bias.detach(), weight.detach()
+                h = ensemble_affine(h, weight, bias)
+            else:
+                h = layer(h)
+        return h.squeeze(-1)
+
     def forward(self, obs: Tensor, action: Tensor) -> Tensor:
-        x = torch.cat([obs, action], -1).unsqueeze(0).expand(self.n_members, -1, -1)
-        return self.net(x).squeeze(-1)
+        h_obs, w_act = self._first(obs)
+        x = action.unsqueeze(0).expand(self.n_members, -1, -1)
+        return self._rest(torch.baddbmm(h_obs, x, w_act), frozen=False)
+
+    def forward_pair(self, obs: Tensor, action: Tensor, pi_action: Tensor
+                     ) -> tuple[Tensor, Tensor]:
+        """``(Q(obs, action), Q_frozen(obs, pi_action))``, each (E, B).
+
+        The second is evaluated with detached parameters (gradients reach ``pi_action`` only)
+        and reuses the first's observation part of layer one; both equal ``forward``.
+        """
+        h_obs, w_act = self._first(obs)
+        e = self.n_members
+        q = self._rest(torch.baddbmm(h_obs, action.unsqueeze(0).expand(e, -1, -1), w_act),
+                       frozen=False)
+        h_pi = torch.baddbmm(h_obs.detach(), pi_action.unsqueeze(0).expand(e, -1, -1),
+                             w_act.detach())
+        return q, self._rest(h_pi, frozen=True)
 
 
 def make_networks(network: str, n_assets: int, n_features: int, n_params: int,

@@ -246,12 +246,16 @@ class SAC(nn.Module):
             next_q_value = soft_target(batch.rewards * self.config.reward_scale, batch.dones,
                                        min_qf_next_target, next_pi.log_prob, alpha,
                                        self.config.gamma)
-        qf_values = self.qf(batch.observations, batch.actions)  # (2, B): qf1, qf2
-        qf_loss = (qf_values - next_q_value).pow(2).mean(1).sum()  # qf1_loss + qf2_loss
-
         pi = self.head.sample(self.actor(batch.observations))
-        frozen = {n: p.detach() for n, p in zip(self._qf_names, self._qf_params, strict=True)}
-        qf_pi = functional_call(self.qf, frozen, (batch.observations, pi.action))
+        pair = getattr(self.qf, "forward_pair", None)
+        if pair is not None:  # one pass shares the observation part of both critic inputs
+            qf_values, qf_pi = pair(batch.observations, batch.actions, pi.action)
+        else:
+            qf_values = self.qf(batch.observations, batch.actions)
+            frozen = {n: p.detach() for n, p in zip(self._qf_names, self._qf_params,
+                                                    strict=True)}
+            qf_pi = functional_call(self.qf, frozen, (batch.observations, pi.action))
+        qf_loss = (qf_values - next_q_value).pow(2).mean(1).sum()  # qf1_loss + qf2_loss
         min_qf_pi = qf_pi.min(0).values
         actor_loss = (alpha * pi.log_prob - min_qf_pi).mean()
         if self.autotune:
@@ -265,9 +269,38 @@ class SAC(nn.Module):
         out = self.losses(batch)
         self.optimizer.zero_grad(set_to_none=True)
         (out.qf_loss + out.actor_loss + out.alpha_loss).backward()
-        self.optimizer.step()
+        self._adam_step()
         polyak_update(self._qf_params, self._qf_target_params, self.config.tau)
         return out
+
+    @torch.no_grad()
+    def _adam_step(self) -> None:
+        """``self.optimizer.step()`` without its Python bookkeeping: one fused kernel per group.
+
+        Exactly the arithmetic of ``torch.optim.Adam(fused=True)`` (the same kernel on the same
+        state tensors); falls back to ``optimizer.step()`` until every state exists, when a
+        gradient is missing, or for any option the fast path does not implement.
+        """
+        opt = self.optimizer
+        calls = []
+        for group in opt.param_groups:
+            params = group["params"]
+            states = [opt.state.get(p) for p in params]
+            if (not all(states) or any(p.grad is None for p in params) or group["amsgrad"]
+                    or group["maximize"] or group.get("differentiable") or group.get("capturable")
+                    or group.get("decoupled_weight_decay") or isinstance(group["lr"], Tensor)
+                    or not group.get("fused") or group["weight_decay"] != 0):
+                opt.step()
+                return
+            calls.append((params, [p.grad for p in params], states, group))
+        for params, grads, states, group in calls:
+            steps = [s["step"] for s in states]
+            torch._foreach_add_(steps, 1)
+            beta1, beta2 = group["betas"]
+            torch._fused_adam_(params, grads, [s["exp_avg"] for s in states],
+                               [s["exp_avg_sq"] for s in states], [], steps, amsgrad=False,
+                               lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=0.0,
+                               eps=group["eps"], maximize=False)
 
     @torch.no_grad()
     def act(self, obs: Tensor, deterministic: bool = False) -> Tensor:
