@@ -129,3 +129,40 @@ def test_interrupted_backtest_leaves_no_partial_run(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert not out.exists()
     assert not list(tmp_path.glob(".run.partial-*"))
+
+
+@pytest.mark.slow
+def test_a_hotter_agent_holds_more_names_on_real_data(tmp_path: Path) -> None:
+    effective_n = {}
+    for alpha in ("0.001", "1.0"):
+        out = tmp_path / f"alpha-{alpha}"
+        res = cli("backtest", "-s", "sac", "--alpha", alpha, "--start", "2012-01-01", "--end",
+                  "2016-12-31", "--train-years", "3", "--test-years", "2", "--train-steps",
+                  "3000", "--no-html", "--quiet", "--out", str(out), cwd=REPO)
+        assert res.returncode == 0, res.stderr[-2000:]
+        effective_n[alpha] = float(pd.read_csv(out / "metrics.csv")["effective_n"].iloc[0])
+    assert effective_n["1.0"] > effective_n["0.001"] + 3, effective_n
+
+
+@pytest.mark.slow
+def test_train_is_interrupted_then_resumed(tmp_path: Path) -> None:
+    ckpt = tmp_path / "sac.pt"
+    args = [sys.executable, "-m", "maxent_portfolio", "train", "--start", "2008-01-01",
+            "--end", "2012-12-31", "--train-steps", "40000", "--out", str(ckpt), "--quiet"]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(12)
+    assert proc.poll() is None, "training ended before it could be interrupted"
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "continue with --resume" in stderr and ckpt.is_file()
+
+    from maxent_portfolio.agents.sac import load_checkpoint
+
+    done = load_checkpoint(ckpt)["step"]
+    assert 0 < done < 10_000  # vector steps of 4 envs
+    short = [a if a != "40000" else str(4 * (done + 50)) for a in args]
+    res = cli(*short[3:], "--resume", cwd=REPO)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f"trained {4 * (done + 50)} steps" in res.stdout

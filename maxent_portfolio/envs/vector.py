@@ -111,9 +111,6 @@ class PortfolioVectorEnv(VectorEnv):
         self._seed = None if seed is None else int(seed)
         self._rngs: list[np.random.Generator] = []
         self._dates = self.market.dates.to_numpy()
-        # Running out of data is truncation, never termination: one shared read-only array.
-        self._never_terminated = np.zeros(self.num_envs, dtype=bool)
-        self._never_terminated.flags.writeable = False
         b, m = self.num_envs, self.n_assets + 1
         self._t = np.full(b, self.market.first, dtype=np.int64)
         self._stop = self._t.copy()
@@ -283,4 +280,4 @@ class PortfolioVectorEnv(VectorEnv):
             infos["date"][idx] = self._dates[t[idx]]
             infos["final_obs"], infos["_final_obs"] = final_obs, mask
             infos["final_info"], infos["_final_info"] = final_info, mask
-        return obs, reward, self._never_terminated, truncated, infos
+        return obs, reward, np.zeros(self.num_envs, dtype=bool), truncated, infos

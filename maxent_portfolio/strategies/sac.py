@@ -144,7 +144,35 @@ class SACStrategy(Strategy):
         return train_part, val_part
 
     def fit(self, returns: pd.DataFrame) -> SACStrategy:
-        """Train a fresh (or warm-started) agent on this training window."""
+        """Train a fresh (or warm-started) agent on this training window.
+
+        With ``checkpoint_dir`` set, training checkpoints to ``fold-i.pt`` (resumable); once the
+        fold is trained the file is replaced by the model alone (networks and config, no
+        replay buffer), which is what a run directory keeps.
+        """
+        path = None if self.checkpoint_dir is None else \
+            Path(self.checkpoint_dir) / f"fold-{self._fold}.pt"
+        self.train_window(returns, checkpoint_path=path,
+                          resume=path is not None and path.exists())
+        if path is not None and self.agent_ is not None:
+            self.agent_.save(path)
+        self._fold += 1
+        return self
+
+    def train_window(self, returns: pd.DataFrame, *, checkpoint_path: Path | None = None,
+                     resume: bool = False, progress: bool = False) -> Agent:
+        """Train on ``returns`` (its last ``validation_fraction`` held out for evaluation).
+
+        Parameters
+        ----------
+        returns : pd.DataFrame of shape (n_observations, n_assets)
+        checkpoint_path : Path, optional
+            Resumable training checkpoint (written on Ctrl-C/SIGTERM and at the end).
+        resume : bool
+            Continue from ``checkpoint_path``.
+        progress : bool
+            Show the trainer's own progress bar (the CLI's ``train`` command).
+        """
         from maxent_portfolio.envs import PortfolioEnv, PortfolioVectorEnv
 
         config = self.sac_config(self._fold)
@@ -169,8 +197,6 @@ class SACStrategy(Strategy):
         if init is not None and (init.sac.n_assets, init.config.policy, init.config.network) \
                 != (env.n_assets, config.policy, config.network):
             init = None
-        path = None if self.checkpoint_dir is None else \
-            Path(self.checkpoint_dir) / f"fold-{self._fold}.pt"
         callback = None
         if self.progress_callback is not None:
             report, last = self.progress_callback, [0]
@@ -182,14 +208,12 @@ class SACStrategy(Strategy):
                     last[0] = step
                 return False
 
-        self.agent_ = train(env, config, progress=False,
-                            checkpoint_path=path, resume=path is not None and path.exists(),
-                            eval_env=eval_env, init_from=init, callback=callback,
+        self.agent_ = train(env, config, progress=progress, checkpoint_path=checkpoint_path,
+                            resume=resume, eval_env=eval_env, init_from=init, callback=callback,
                             reraise_signal=True)
         self._assets = [str(c) for c in returns.columns]
         self._periods_per_year = env.market.periods_per_year
-        self._fold += 1
-        return self
+        return self.agent_
 
     def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
         """Deterministic action at the last date of ``history`` given drifted ``current``."""
