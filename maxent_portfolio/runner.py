@@ -74,12 +74,15 @@ def _mean_of_seeds(name: str, runs: list[BacktestResult]) -> BacktestResult:
     first = runs[0]
     returns = pd.concat([r.returns for r in runs], axis=1).mean(axis=1).rename(name)
     gross = pd.concat([r.gross_returns for r in runs], axis=1).mean(axis=1).rename(name)
-    holdings = sum((r.holdings for r in runs), start=first.holdings * 0) / len(runs)
+    def mean(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        return sum(frames, start=frames[0] * 0.0) / len(frames)
+
+    holdings = mean([r.holdings for r in runs])
     extras = {k: pd.concat([r.extras[k] for r in runs], axis=1).mean(axis=1)
               for k in first.extras if all(k in r.extras for r in runs)}
     return BacktestResult(
         name=name, returns=returns, gross_returns=gross, holdings=holdings,
-        targets=first.targets, drifted=first.drifted,
+        targets=mean([r.targets for r in runs]), drifted=mean([r.drifted for r in runs]),
         turnover=pd.concat([r.turnover for r in runs], axis=1).mean(axis=1),
         costs=pd.concat([r.costs for r in runs], axis=1).mean(axis=1),
         folds=first.folds, investable=True, periods_per_year=first.periods_per_year,
