@@ -7,8 +7,9 @@ stable-baselines3 comparison: ``pip install stable-baselines3``; skipped if miss
   ``PortfolioEnv``), same MLP sizes (256, 256), batch 256, one torch thread, buffers pre-filled
   with the same number of random transitions. Only the gradient updates are timed.
 * **floor** - the bare forward + backward of the networks an update runs (actor on s and s',
-  target critics on s', critics on (s, a) and, with frozen weights, on (s, pi(s)); one
-  backward; no sampling, no optimiser, no Polyak) against a full update.
+  target critics on s', critics on (s, a) and, with frozen weights, on (s, pi(s)), through the
+  same network calls as the update; one backward; no sampling, no optimiser, no Polyak) against
+  a full update.
 * **scaling** - time per update and peak resident memory growth of a run of updates, for
   N = 10, 20, 50, 100, 500 synthetic assets (each N in a fresh subprocess for the memory).
 
@@ -126,11 +127,15 @@ def _floor(sac: SAC, buf: ReplayBuffer) -> Callable[[], None]:
         with torch.no_grad():
             sac.actor(batch.next_observations)
             sac.qf_target(batch.next_observations, batch.actions)
-        q = sac.qf(batch.observations, batch.actions)
         x = sac.actor(batch.observations)
         a = torch.softmax(x[..., 0], -1)
-        frozen = {n: p.detach() for n, p in sac.qf.named_parameters()}
-        q_pi = functional_call(sac.qf, frozen, (batch.observations, a))  # as the update does
+        pair = getattr(sac.qf, "forward_pair", None)
+        if pair is not None:  # as the update does: Q(s, a) and frozen Q(s, pi) in one pass
+            q, q_pi = pair(batch.observations, batch.actions, a)
+        else:
+            q = sac.qf(batch.observations, batch.actions)
+            frozen = {n: p.detach() for n, p in sac.qf.named_parameters()}
+            q_pi = functional_call(sac.qf, frozen, (batch.observations, a))
         (q.mean() + q_pi.mean()).backward()
         sac.zero_grad(set_to_none=True)
 

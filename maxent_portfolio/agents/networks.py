@@ -56,6 +56,15 @@ def ensemble_affine(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     return torch.baddbmm(bias, x, weight)
 
 
+def _ensemble_layer(layer: nn.Module, h: Tensor, frozen: bool) -> Tensor:
+    """``layer(h)``; an :class:`EnsembleLinear` with detached parameters if ``frozen``."""
+    if isinstance(layer, EnsembleLinear):
+        if frozen:
+            return ensemble_affine(h, layer.weight.detach(), layer.bias.detach())
+        return ensemble_affine(h, layer.weight, layer.bias)
+    return layer(h)
+
+
 def _mlp(sizes: list[int], n_members: int | None = None, last_act: bool = False) -> nn.Sequential:
     """ReLU MLP ``sizes[0] -> ... -> sizes[-1]``; an ensemble of ``n_members`` if given."""
     layers: list[nn.Module] = []
@@ -123,12 +132,41 @@ class SharedCritic(nn.Module):
         self.phi = _mlp([n_features + 3, *hidden], n_members, last_act=True)
         self.rho = _mlp([h, h, 1], n_members)
 
-    def forward(self, obs: Tensor, action: Tensor) -> Tensor:
-        tok = torch.cat([self.tokens(obs), action.unsqueeze(-1) * action.shape[-1]], -1)
+    def _first(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """Layer one of ``phi`` on the observation part of every token, ``b + tok W_obs``
+        (E, B*K, H), and the action weight's row ``W_act`` (E, 1, H).
+
+        A token is ``[tokens(obs), K a_i]``, so layer one is ``tok W_obs + K a_i W_act``: the
+        observation part is shared by the critic on the data actions and on the policy's.
+        """
+        tok = self.tokens(obs)
         b, k, d = tok.shape
-        h = self.phi(tok.reshape(1, b * k, d).expand(self.n_members, -1, -1))
-        pooled = h.reshape(self.n_members, b, k, -1).mean(2)  # (E, B, H)
-        return self.rho(pooled).squeeze(-1)
+        first = self.phi[0]
+        w_obs, w_act = first.weight.split([d, 1], 1)
+        h_obs = torch.baddbmm(first.bias, tok.reshape(1, b * k, d).expand(self.n_members, -1, -1),
+                              w_obs)
+        return h_obs, w_act
+
+    def _rest(self, h_obs: Tensor, w_act: Tensor, action: Tensor, frozen: bool) -> Tensor:
+        b, k = action.shape
+        h = h_obs + (action * k).reshape(1, b * k, 1) * w_act  # (E, B*K, H)
+        for layer in list(self.phi)[1:]:
+            h = _ensemble_layer(layer, h, frozen)
+        h = h.reshape(self.n_members, b, k, -1).mean(2)  # (E, B, H)
+        for layer in self.rho:
+            h = _ensemble_layer(layer, h, frozen)
+        return h.squeeze(-1)
+
+    def forward(self, obs: Tensor, action: Tensor) -> Tensor:
+        h_obs, w_act = self._first(obs)
+        return self._rest(h_obs, w_act, action, frozen=False)
+
+    def forward_pair(self, obs: Tensor, action: Tensor, pi_action: Tensor
+                     ) -> tuple[Tensor, Tensor]:
+        """``(Q(obs, action), Q_frozen(obs, pi_action))``, each (E, B); see ``MLPCritic``."""
+        h_obs, w_act = self._first(obs)
+        return (self._rest(h_obs, w_act, action, frozen=False),
+                self._rest(h_obs.detach(), w_act.detach(), pi_action, frozen=True))
 
 
 class MLPActor(nn.Module):
@@ -162,18 +200,14 @@ class MLPCritic(nn.Module):
         first = self.net[0]
         d = obs.shape[-1]
         e = self.n_members
-        h_obs = torch.baddbmm(first.bias, obs.unsqueeze(0).expand(e, -1, -1), first.weight[:, :d])
-        return h_obs, first.weight[:, d:]
+        # split (not two slices): its backward concatenates the two gradients in one op
+        w_obs, w_act = first.weight.split([d, first.weight.shape[1] - d], 1)
+        h_obs = torch.baddbmm(first.bias, obs.unsqueeze(0).expand(e, -1, -1), w_obs)
+        return h_obs, w_act
 
     def _rest(self, h: Tensor, frozen: bool) -> Tensor:
         for layer in list(self.net)[1:]:
-            if isinstance(layer, EnsembleLinear):
-                bias, weight = layer.bias, layer.weight
-                if frozen:
-                    bias, weight = bias.detach(), weight.detach()
-                h = ensemble_affine(h, weight, bias)
-            else:
-                h = layer(h)
+            h = _ensemble_layer(layer, h, frozen)
         return h.squeeze(-1)
 
     def forward(self, obs: Tensor, action: Tensor) -> Tensor:
