@@ -206,3 +206,22 @@ def test_logistic_normal_max_entropy_is_reached_by_some_member() -> None:
 def test_bad_diversification_is_a_config_error(bad: float) -> None:
     with pytest.raises(ConfigError, match="diversification"):
         target_entropy("dirichlet", 5, bad)
+
+
+def test_dirichlet_head_sample_is_torch_dirichlet_rsample_bit_for_bit() -> None:
+    head = DirichletHead(5)
+    x = torch.randn(7, 5, 1, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    torch.manual_seed(3)
+    ours = head.sample(x)
+    (g_ours,) = torch.autograd.grad((ours.action[:, 0] + ours.log_prob).sum(), [x])
+    torch.manual_seed(3)
+    dist = torch.distributions.Dirichlet(head.concentration(x), validate_args=False)
+    w = clamp_simplex(dist.rsample())
+    log_prob = dist.log_prob(w)
+    (g_ref,) = torch.autograd.grad((w[:, 0] + log_prob).sum(), [x])
+    assert torch.equal(ours.action, w) and torch.equal(ours.log_prob, log_prob)
+    assert torch.equal(g_ours, g_ref)
+    with torch.no_grad():
+        torch.manual_seed(3)
+        assert torch.equal(head.sample(x).action, w)
+    assert torch.equal(head.log_prob(x, w), dist.log_prob(clamp_simplex(w)))

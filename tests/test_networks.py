@@ -117,3 +117,32 @@ def test_replay_buffer_ring_overwrites_oldest_and_samples_named_tuples() -> None
     clone.load_state_dict(buf.state_dict())
     torch.testing.assert_close(clone.rewards, buf.rewards)
     assert (clone.pos, clone.full) == (buf.pos, buf.full)
+
+
+@pytest.mark.parametrize("network", ["shared", "mlp"])
+def test_critic_pair_equals_forward_and_freezes_the_policy_branch(network: str) -> None:
+    torch.manual_seed(0)
+    n, b = 4, 6
+    _, qf = make_networks(network, n, F, 1, (16, 16))
+    obs = _obs(b, n)
+    act = torch.distributions.Dirichlet(torch.ones(n + 1)).sample((b,))
+    pi = torch.distributions.Dirichlet(torch.ones(n + 1)).sample((b,)).requires_grad_(True)
+    q, q_pi = qf.forward_pair(obs, act, pi)
+    torch.testing.assert_close(q, qf(obs, act))
+    torch.testing.assert_close(q_pi, qf(obs, pi))
+    params = list(qf.parameters())
+    assert all(g is None for g in torch.autograd.grad(q_pi.sum(), params, allow_unused=True))
+    (g_pi,) = torch.autograd.grad(q_pi.sum(), [pi])
+    (g_ref,) = torch.autograd.grad(qf(obs, pi).sum(), [pi])
+    torch.testing.assert_close(g_pi, g_ref)
+    grads = torch.autograd.grad(q.sum(), params, allow_unused=True)
+    refs = torch.autograd.grad(qf(obs, act).sum(), params, allow_unused=True)
+    for g, r in zip(grads, refs, strict=True):
+        torch.testing.assert_close(g, r)
+
+
+def test_one_output_ensemble_layer_equals_the_batched_matmul() -> None:
+    torch.manual_seed(0)
+    layer = EnsembleLinear(2, 8, 1)
+    x = torch.randn(2, 5, 8)
+    torch.testing.assert_close(layer(x), torch.baddbmm(layer.bias, x, layer.weight))
