@@ -225,6 +225,7 @@ class SAC(nn.Module):
         if self.autotune:
             groups.append({"params": [self.log_alpha], "lr": config.alpha_lr})
         self.optimizer = torch.optim.Adam(groups, fused=True)  # one kernel per step (CPU too)
+        self._params = [p for group in groups for p in group["params"]]
         self._qf_params = list(self.qf.parameters())
         self._qf_target_params = list(self.qf_target.parameters())
         self._qf_names = [n for n, _ in self.qf.named_parameters()]
@@ -267,7 +268,8 @@ class SAC(nn.Module):
     def update(self, batch: ReplayBufferSamples) -> SACLosses:
         """One gradient step on all three losses, then the Polyak update of the targets."""
         out = self.losses(batch)
-        self.optimizer.zero_grad(set_to_none=True)
+        for p in self._params:  # optimizer.zero_grad(set_to_none=True), minus its bookkeeping
+            p.grad = None
         (out.qf_loss + out.actor_loss + out.alpha_loss).backward()
         self._adam_step()
         polyak_update(self._qf_params, self._qf_target_params, self.config.tau)
