@@ -80,16 +80,18 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except SystemExit as exc:  # typer/click exits for --help and usage errors
         return int(exc.code or 0)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            err.print("aborted", markup=False)
-            return 1
-        raise
+    except typer.TyperException as exc:  # usage errors: typer prints usage and the reason
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err.print(f"error: {exc}", markup=False)
+        return int(getattr(exc, "exit_code", 2))
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted", markup=False)
+        return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0
