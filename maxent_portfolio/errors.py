@@ -17,3 +17,7 @@ class ConfigError(UserError):
 
 class StrategyError(UserError):
     """A strategy that failed or returned invalid weights."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM, after whatever could be saved was saved; the CLI exits with 130."""

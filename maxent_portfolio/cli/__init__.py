@@ -14,7 +14,7 @@ import sys
 import typer
 from rich.console import Console
 
-from maxent_portfolio.errors import UserError
+from maxent_portfolio.errors import Interrupted, UserError
 
 app = typer.Typer(
     name="maxent-portfolio",
@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         err.print(f"error: {exc}", markup=False)
         return 2
+    except Interrupted as exc:
+        err.print(f"interrupted: {exc}", markup=False)
+        return 130
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)
         return 130

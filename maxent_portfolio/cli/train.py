@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from maxent_portfolio.cli import app, err, out
-from maxent_portfolio.errors import ConfigError
+from maxent_portfolio.cli import app, out
+from maxent_portfolio.errors import ConfigError, Interrupted
 
 
 @app.command(rich_help_panel="Backtesting")
@@ -62,9 +62,10 @@ def train(
         agent = strategy.train_window(market.returns, checkpoint_path=out_file, resume=resume,
                                       progress=not quiet)
     except KeyboardInterrupt:
-        err.print(f"interrupted: checkpoint saved to {out_file}; continue with --resume",
-                  markup=False)
-        raise typer.Exit(130) from None
+        if out_file.exists():
+            raise Interrupted(f"checkpoint saved to {out_file}; continue with --resume") \
+                from None
+        raise Interrupted("before training started; nothing was saved") from None
     window = strategy.validation_window_
     last = agent.history[-1] if agent.history else {}
     summary = ", ".join(f"{k} {v:.4g}" for k, v in last.items()
