@@ -124,7 +124,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"start": "2010-01-01", "train_years": 4.0, "test_years": 2.0,
               "train_steps": 6_000, "seeds": 1},
     # Yearly walk-forward refits over the whole history, three seeds, longer training.
-    "full": {"train_years": 3.0, "test_years": 1.0, "train_steps": 5_000, "seeds": 3},
+    "full": {"train_years": 3.0, "test_years": 1.0, "train_steps": 2_000, "seeds": 3},
 }
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
