@@ -132,25 +132,12 @@ class SharedCritic(nn.Module):
         self.phi = _mlp([n_features + 3, *hidden], n_members, last_act=True)
         self.rho = _mlp([h, h, 1], n_members)
 
-    def _first(self, obs: Tensor) -> tuple[Tensor, Tensor]:
-        """Layer one of ``phi`` on the observation part of every token, ``b + tok W_obs``
-        (E, B*K, H), and the action weight's row ``W_act`` (E, 1, H).
-
-        A token is ``[tokens(obs), K a_i]``, so layer one is ``tok W_obs + K a_i W_act``: the
-        observation part is shared by the critic on the data actions and on the policy's.
-        """
-        tok = self.tokens(obs)
+    def _q(self, tok: Tensor, action: Tensor, frozen: bool) -> Tensor:
+        """Q (E, B) from the observation tokens (B, K, F + 2) and an action (B, K)."""
+        tok = torch.cat([tok, action.unsqueeze(-1) * action.shape[-1]], -1)
         b, k, d = tok.shape
-        first = self.phi[0]
-        w_obs, w_act = first.weight.split([d, 1], 1)
-        h_obs = torch.baddbmm(first.bias, tok.reshape(1, b * k, d).expand(self.n_members, -1, -1),
-                              w_obs)
-        return h_obs, w_act
-
-    def _rest(self, h_obs: Tensor, w_act: Tensor, action: Tensor, frozen: bool) -> Tensor:
-        b, k = action.shape
-        h = h_obs + (action * k).reshape(1, b * k, 1) * w_act  # (E, B*K, H)
-        for layer in list(self.phi)[1:]:
+        h = tok.reshape(1, b * k, d).expand(self.n_members, -1, -1)
+        for layer in self.phi:
             h = _ensemble_layer(layer, h, frozen)
         h = h.reshape(self.n_members, b, k, -1).mean(2)  # (E, B, H)
         for layer in self.rho:
@@ -158,15 +145,18 @@ class SharedCritic(nn.Module):
         return h.squeeze(-1)
 
     def forward(self, obs: Tensor, action: Tensor) -> Tensor:
-        h_obs, w_act = self._first(obs)
-        return self._rest(h_obs, w_act, action, frozen=False)
+        return self._q(self.tokens(obs), action, frozen=False)
 
     def forward_pair(self, obs: Tensor, action: Tensor, pi_action: Tensor
                      ) -> tuple[Tensor, Tensor]:
-        """``(Q(obs, action), Q_frozen(obs, pi_action))``, each (E, B); see ``MLPCritic``."""
-        h_obs, w_act = self._first(obs)
-        return (self._rest(h_obs, w_act, action, frozen=False),
-                self._rest(h_obs.detach(), w_act.detach(), pi_action, frozen=True))
+        """``(Q(obs, action), Q_frozen(obs, pi_action))``, each (E, B); see ``MLPCritic``.
+
+        The observation tokens are built once; the action weight is one input column of
+        ``phi``'s first layer, so (unlike the wide MLP) there is no matmul worth sharing.
+        """
+        tok = self.tokens(obs)
+        return (self._q(tok, action, frozen=False),
+                self._q(tok.detach(), pi_action, frozen=True))
 
 
 class MLPActor(nn.Module):
