@@ -131,7 +131,7 @@ def test_interrupted_backtest_leaves_no_partial_run(tmp_path: Path) -> None:
         time.sleep(0.5)
     time.sleep(3)
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=120)
+    proc.communicate(timeout=300)
     assert proc.returncode != 0
     assert not out.exists()
     assert not list(tmp_path.glob(".run.partial-*"))
@@ -163,7 +163,7 @@ def test_train_is_interrupted_then_resumed(tmp_path: Path) -> None:
         time.sleep(0.5)
     assert proc.poll() is None, "training ended before it could be interrupted"
     proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=120)
+    _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines()[-1].endswith("continue with --resume"), stderr
     assert ckpt.is_file()
