@@ -266,7 +266,7 @@ def provenance(outcome: RunOutcome) -> dict[str, Any]:
         "first_date": str(market.returns.index[0].date()),
         "last_date": str(market.returns.index[-1].date()),
         "seeds": [outcome.config.seed + i for i in range(outcome.config.seeds)],
-        "folds": [f.dates(market.returns.index) for f in outcome.folds],
+        "folds": [f.dates(pd.DatetimeIndex(market.returns.index)) for f in outcome.folds],
         "packages": package_versions(),
     }
 

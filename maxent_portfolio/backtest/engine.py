@@ -8,6 +8,7 @@ code the gym environments step with.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import traceback
 from collections.abc import Callable, Sequence
@@ -283,7 +284,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
             if isinstance(cash_return, pd.Series) else np.full(n, float(cash_return)))
     r_ext = np.column_stack([returns.to_numpy(dtype=float), cash])
     folds = _resolve_splits(n, splits)
-    index = returns.index
+    index = pd.DatetimeIndex(returns.index)
 
     strategy.reset()
     constant = strategy.constant_weights(assets)
@@ -314,7 +315,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
         train = returns.iloc[fold.train_start: fold.train_end] if strategy.investable \
             else returns.iloc[fold.test_start: fold.test_end]
         _guard(strategy, "fit", f"the window ending {index[fold.train_end - 1].date()}",
-               lambda train=train: strategy.fit(train))
+               functools.partial(strategy.fit, train))
         first, last = fold.test_start - 1, fold.test_end - 2
         flags = schedule.flags(index, first, last)
         if schedule.kind == "drift":
@@ -339,18 +340,18 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
         starts = first + np.flatnonzero(flags)
         ends = np.append(starts[1:] + 1, fold.test_end)
         if vectorised:
-            for t in starts:
-                targets.append(decide(int(t), state))
+            for start in starts:
+                targets.append(decide(int(start), state))
             decisions.extend(int(t) for t in starts)
             seg_end.extend(int(e) for e in ends)
             # Drift is computed in one batch in _assemble; stateless strategies ignore `current`.
         else:
-            for t, end in zip(starts, ends, strict=True):
-                w = decide(int(t), state)
+            for start, end in zip(starts, ends, strict=True):
+                w = decide(int(start), state)
                 targets.append(w)
-                decisions.append(int(t))
+                decisions.append(int(start))
                 seg_end.append(int(end))
-                _, path = drift(w, r_ext[t + 1: end])
+                _, path = drift(w, r_ext[start + 1: end])
                 state = path[-1]
 
     result = _assemble(strategy, returns, r_ext, columns, np.array(targets),
@@ -364,7 +365,7 @@ def _assemble(strategy: Strategy, returns: pd.DataFrame, r_ext: np.ndarray, colu
               rate: np.ndarray | float, folds: list[Fold], periods_per_year: int
               ) -> BacktestResult:
     """Run every holding segment through `drift` in one padded batch and tally costs."""
-    index = returns.index
+    index = pd.DatetimeIndex(returns.index)
     k, m = targets.shape
     starts = decisions + 1
     lengths = seg_end - starts
