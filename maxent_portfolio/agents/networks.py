@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -77,6 +78,8 @@ def _mlp(sizes: list[int], n_members: int | None = None, last_act: bool = False)
 
 class _Tokens(nn.Module):
     """Splits a flat observation into per-asset tokens (B, K, F + 2), cash last."""
+
+    is_cash: Tensor
 
     def __init__(self, n_assets: int, n_features: int) -> None:
         super().__init__()
@@ -187,7 +190,7 @@ class MLPCritic(nn.Module):
         ``[obs, a] W = obs W_obs + a W_act``: the observation part does not depend on the
         action, so the critic on the data actions and on the policy's actions share it.
         """
-        first = self.net[0]
+        first = cast(EnsembleLinear, self.net[0])
         d = obs.shape[-1]
         e = self.n_members
         # split (not two slices): its backward concatenates the two gradients in one op

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import torch
@@ -294,13 +294,14 @@ class SAC(nn.Module):
                     or not group.get("fused") or group["weight_decay"] != 0):
                 opt.step()
                 return
-            calls.append((params, [p.grad for p in params], states, group))
-        for params, grads, states, group in calls:
-            steps = [s["step"] for s in states]
+            calls.append((params, [p.grad for p in params],
+                          cast(list[dict[str, Any]], states), group))  # all present: checked
+        for params, grads, group_states, group in calls:
+            steps = [s["step"] for s in group_states]
             torch._foreach_add_(steps, 1)
             beta1, beta2 = group["betas"]
-            torch._fused_adam_(params, grads, [s["exp_avg"] for s in states],
-                               [s["exp_avg_sq"] for s in states], [], steps, amsgrad=False,
+            torch._fused_adam_(params, grads, [s["exp_avg"] for s in group_states],
+                               [s["exp_avg_sq"] for s in group_states], [], steps, amsgrad=False,
                                lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=0.0,
                                eps=group["eps"], maximize=False)
 
@@ -355,8 +356,8 @@ class Agent:
         x = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.config.device)
         single = x.ndim == 1
         w = self.sac.act(x.reshape(1, -1) if single else x, deterministic).double().cpu()
-        w = (w / w.sum(-1, keepdim=True)).numpy()
-        return w[0] if single else w
+        weights = (w / w.sum(-1, keepdim=True)).numpy()
+        return weights[0] if single else weights
 
     def policy_stats(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Entropy and effective N of the deterministic action, shapes (B,) each."""
@@ -376,7 +377,8 @@ class Agent:
         state = load_checkpoint(path)
         try:
             config = SACConfig.from_dict(state["config"])
-            sac = SAC(*state["dims"], config)
+            n_assets, n_features = (int(d) for d in state["dims"])
+            sac = SAC(n_assets, n_features, config)
             sac.load_state_dict(state["model"])
         except (KeyError, TypeError, RuntimeError, ValueError) as exc:
             raise DataError(f"corrupt checkpoint {path}: {type(exc).__name__}") from exc
@@ -415,7 +417,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
+    np_state = cast(tuple[Any, ...], np.random.get_state())
     state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
              "numpy": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
              "numpy_pos": int(np_state[2])}
