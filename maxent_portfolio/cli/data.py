@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -85,8 +84,7 @@ def fetch(
     if refresh and market.provenance.details.get("cache_fallback"):
         err.print("warning: --refresh could not download; the cached prices above are stale",
                   markup=False)
-        # SystemExit, not typer.Exit: click turns Exit into a return value main() ignores.
-        sys.exit(1)
+        raise typer.Exit(1)
 
 
 @data_app.command(
