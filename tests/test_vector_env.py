@@ -99,6 +99,23 @@ def test_autoreset_returns_new_episode_and_final_obs(market: MarketData) -> None
     np.testing.assert_array_equal(info["weights"], np.tile(np.eye(N + 1)[-1], (B, 1)))
 
 
+def test_returned_infos_are_never_changed_afterwards(market: MarketData) -> None:
+    """Infos share the env's state arrays (no copies per step); later resets must not write
+    into an earlier step's arrays."""
+    env = PortfolioVectorEnv(B, market, seed=0, episode_length=3)
+    env.reset()
+    actions = np.full((B, N + 1), 1.0 / (N + 1))
+    kept = []
+    for _ in range(5):  # crosses an autoreset
+        info = env.step(actions)[4]
+        kept.append((info, {key: np.copy(info[key]) for key in STEP_KEYS}))
+    env.reset(options={"reset_mask": np.arange(B) % 2 == 0, "weights": np.eye(N + 1)[0]})
+    env.step(actions)
+    for info, copy in kept:
+        for key in STEP_KEYS:
+            np.testing.assert_array_equal(info[key], copy[key], err_msg=key)
+
+
 def test_truncates_at_end_of_data(market: MarketData) -> None:
     env = PortfolioVectorEnv(2, market, episode_length=None, seed=0)
     last = len(market.returns) - 2

@@ -195,11 +195,12 @@ def to_weights(action: np.ndarray, mode: str) -> np.ndarray:
         z = np.clip(z, -LOGIT_BOUND, LOGIT_BOUND)
         e = np.exp(z - z.max(axis=-1, keepdims=True))
         return e / np.add.reduce(e, axis=-1, keepdims=True)
-    a = np.asarray(action)
-    total = np.add.reduce(a, axis=-1, dtype=np.float64)
-    if total.min() > _SIMPLEX_TOL and total.max() < np.inf and a.min() >= 0.0:
+    a = np.asarray(action, dtype=np.float64)  # once: mixed float32/64 ufuncs are slower
+    total = np.add.reduce(a, axis=-1)
+    if a.min() >= 0.0 and total.min() > _SIMPLEX_TOL and total.max() < np.inf:
         # The common case, a valid non-negative action: one division (exactly 1 on the simplex).
-        return a / np.where(np.abs(total - 1.0) <= _SIMPLEX_TOL, 1.0, total)[:, None]
+        total[np.abs(total - 1.0) <= _SIMPLEX_TOL] = 1.0
+        return a / total[:, None]
     if not total.max() < np.inf:  # False for NaN too
         raise ValueError("the action contains NaN or infinite values")
     if a.min() < 0.0:

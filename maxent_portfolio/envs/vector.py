@@ -119,6 +119,7 @@ class PortfolioVectorEnv(VectorEnv):
         self._value = np.ones(b)
         self._rewards = RewardState.empty(b)
         self._returns, self._features = self.market.returns, self.market.features
+        self._next_returns = self._returns[1:]  # row t: the returns weights set at t earn
         self._cost_rate = compact_rate(self.market.cost_rate)
         self._mode, self._reward = env.action_mode, env.reward_kind
         self._lambda, self._eta = env.risk_aversion, env.eta
@@ -184,6 +185,8 @@ class PortfolioVectorEnv(VectorEnv):
             starts = np.array([draw_start(self._rngs[i], first, latest) for i in idx],
                               dtype=np.int64)
         length = self.env.episode_length or len(self._dates)
+        # Copy on write: the previous step's ``infos`` share these arrays.
+        self._weights, self._value = self._weights.copy(), self._value.copy()
         self._t[idx] = starts
         self._stop[idx] = np.minimum(starts + length, self.market.last + 1)
         if weights is None:
@@ -248,20 +251,21 @@ class PortfolioVectorEnv(VectorEnv):
             raise ValueError(f"actions must have shape ({self.num_envs}, {self.n_assets + 1}), "
                              f"got {a.shape}")
         target = to_weights(a, self._mode)
+        t = self._t
         net, gross, turnover, cost, drifted = arithmetic_step(
-            target, self._weights, self._returns[self._t + 1], self._cost_rate)
+            target, self._weights, self._next_returns[t], self._cost_rate)
         reward = compute_reward(self._reward, np.log1p(net), self._rewards, self._lambda,
                                 self._eta)
-        self._value *= 1.0 + net
+        # New arrays every step, handed to ``infos`` without copies: only resets write into
+        # the state in place, and ``_reset_envs`` copies before it writes.
+        self._value = value = self._value * (1.0 + net)
         self._weights = drifted
-        t = self._t
         t += 1
         truncated = t >= self._stop
         obs = observation_batch(self._features, t, drifted)
         infos: dict[str, Any] = {
-            "portfolio_value": self._value.copy(), "gross_return": gross, "net_return": net,
-            "turnover": turnover, "cost": cost, "weights": drifted.copy(),
-            "date": self._dates[t]}
+            "portfolio_value": value, "gross_return": gross, "net_return": net,
+            "turnover": turnover, "cost": cost, "weights": drifted, "date": self._dates[t]}
         if truncated.any():
             idx = np.flatnonzero(truncated)
             mask = truncated.copy()
