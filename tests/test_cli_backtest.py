@@ -176,3 +176,30 @@ def test_train_is_interrupted_then_resumed(tmp_path: Path) -> None:
     res = cli(*short[3:], "--resume", cwd=REPO)
     assert res.returncode == 0, res.stderr[-2000:]
     assert f"trained {4 * (done + 50)} steps" in res.stdout
+
+
+@pytest.mark.slow
+def test_train_seeds_writes_one_checkpoint_per_seed(tmp_path: Path) -> None:
+    from maxent_portfolio.agents.sac import load_checkpoint
+
+    args = ("train", "--start", "2010-01-01", "--end", "2012-12-31", "--train-steps", "64",
+            "--seed", "5", "--seeds", "2", "--out", str(tmp_path / "sac.pt"), "--quiet")
+    res = cli(*args, cwd=REPO)
+    assert res.returncode == 0, res.stderr[-2000:]
+    paths = [tmp_path / "sac-seed5.pt", tmp_path / "sac-seed6.pt"]
+    assert [line for line in res.stdout.splitlines() if line.endswith(".pt")] == \
+        [str(p) for p in paths]
+    assert not (tmp_path / "sac.pt").exists()
+    states = [load_checkpoint(p) for p in paths]
+    assert [s["config"]["seed"] for s in states] == [5, 6]
+    assert any(not v.equal(states[1]["model"][k]) for k, v in states[0]["model"].items())
+
+    again = cli(*args, cwd=REPO)  # never overwrites a finished run silently
+    assert again.returncode == 2 and again.stderr.count("\n") == 1
+    assert "sac-seed5.pt exists" in again.stderr
+    bad = cli("train", "--seeds", "0", "--out", str(tmp_path / "x.pt"), cwd=REPO)
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: invalid seeds 0: must be " \
+        "at least 1"
+    usage = cli("train", "--seeds", "many", "--out", str(tmp_path / "x.pt"), cwd=REPO)
+    assert usage.returncode == 2 and usage.stderr.count("\n") == 1, usage.stderr
+    assert "'--seeds'" in usage.stderr and "train --help" in usage.stderr

@@ -83,12 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except SystemExit as exc:  # typer/click exits for --help and usage errors
         return int(exc.code or 0)
-    except typer.TyperException as exc:  # usage errors: typer prints usage and the reason
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show()
-        else:
-            err.print(f"error: {exc}", markup=False)
+    except typer.TyperException as exc:  # usage errors: one line, the reason and where to look
+        fmt = getattr(exc, "format_message", None)
+        reason = fmt() if callable(fmt) else str(exc)
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        err.print(f"error: {' '.join(reason.split())}{hint}", markup=False, soft_wrap=True)
         return int(getattr(exc, "exit_code", 2))
     except typer.Exit as exc:
         return int(exc.exit_code)

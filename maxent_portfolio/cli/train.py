@@ -23,6 +23,10 @@ def train(
                                     help="Environment steps (summed over the batched envs)."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same "
                                                "weights on CPU."),
+    seeds: int = typer.Option(1, "--seeds",
+                              help="Agents to train, with seeds SEED, SEED+1, ...; with more "
+                                   "than one, agent s is written to OUT's name plus -seed<s> "
+                                   "(sac.pt -> sac-seed0.pt, sac-seed1.pt, ...)."),
     alpha: float = typer.Option(None, "--alpha", help="Fixed temperature (higher = more "
                                                       "diversified). [default: automatic]"),
     diversification: float = typer.Option(
@@ -44,34 +48,56 @@ def train(
     Ctrl-C or SIGTERM saves the checkpoint and exits; run the same command with --resume to
     continue. Load the result in Python with maxent_portfolio.agents.Agent.load(FILE).
 
-    Example: maxent-portfolio train --end 2015-12-31 --train-steps 50000 --out sac.pt
+    Examples:
+
+      maxent-portfolio train --end 2015-12-31 --train-steps 50000 --out sac.pt
+
+      maxent-portfolio train --end 2015-12-31 --seeds 3 --out sac.pt   (sac-seed0.pt ...)
     """
     from maxent_portfolio.data import load_universe
     from maxent_portfolio.strategies.sac import SACStrategy
 
-    if out_file.exists() and not resume:
-        raise ConfigError(f"{out_file} exists; pass --resume to continue it or choose "
-                          "another --out")
-    if resume and not out_file.exists():
-        raise ConfigError(f"nothing to resume: {out_file} does not exist")
+    if seeds < 1:
+        raise ConfigError(f"invalid seeds {seeds}: must be at least 1")
+    runs = seed_paths(out_file, seed, seeds)
+    for path in runs.values():
+        if path.exists() and not resume:
+            raise ConfigError(f"{path} exists; pass --resume to continue it or choose "
+                              "another --out")
+    if resume and not any(path.exists() for path in runs.values()):
+        raise ConfigError(f"nothing to resume: {', '.join(map(str, runs.values()))} "
+                          f"{'does' if len(runs) == 1 else 'do'} not exist")
     market = load_universe(universe, start=start, end=end)
-    strategy = SACStrategy(train_steps=train_steps, seed=seed, alpha=alpha,
-                           diversification=diversification, policy=policy, network=network,
-                           device=device, cost_bps=cost_bps)
-    try:
-        agent = strategy.train_window(market.returns, checkpoint_path=out_file, resume=resume,
-                                      progress=not quiet)
-    except KeyboardInterrupt:
-        if out_file.exists():
-            raise Interrupted(f"checkpoint saved to {out_file}; continue with --resume") \
-                from None
-        raise Interrupted("before training started; nothing was saved") from None
-    window = strategy.validation_window_
-    last = agent.history[-1] if agent.history else {}
-    summary = ", ".join(f"{k} {v:.4g}" for k, v in last.items()
-                        if isinstance(v, int | float) and k != "step" and v == v)  # not NaN
-    out.print(f"trained {agent.step * agent.config.num_envs} steps on {market.name} "
-              f"{market.returns.index[0].date()}..{market.returns.index[-1].date()}"
-              + (f" (validation {window[0].date()}..{window[1].date()})" if window else "")
-              + (f"; {summary}" if summary else ""), markup=False, highlight=False)
-    out.print(str(out_file), markup=False, highlight=False)
+    for run_seed, path in runs.items():
+        strategy = SACStrategy(train_steps=train_steps, seed=run_seed, alpha=alpha,
+                               diversification=diversification, policy=policy,
+                               network=network, device=device, cost_bps=cost_bps)
+        try:
+            agent = strategy.train_window(market.returns, checkpoint_path=path,
+                                          resume=resume and path.exists(), progress=not quiet)
+        except KeyboardInterrupt:
+            if path.exists():
+                raise Interrupted(f"checkpoint saved to {path}; continue with --resume") \
+                    from None
+            raise Interrupted("before training started; nothing was saved" if len(runs) == 1
+                              else f"before seed {run_seed} started; earlier seeds are "
+                                   "saved, continue with --resume") from None
+        window = strategy.validation_window_
+        last = agent.history[-1] if agent.history else {}
+        summary = ", ".join(f"{k} {v:.4g}" for k, v in last.items()
+                            if isinstance(v, int | float) and k != "step" and v == v)  # not NaN
+        out.print((f"seed {run_seed}: " if len(runs) > 1 else "")
+                  + f"trained {agent.step * agent.config.num_envs} steps on {market.name} "
+                  f"{market.returns.index[0].date()}..{market.returns.index[-1].date()}"
+                  + (f" (validation {window[0].date()}..{window[1].date()})" if window else "")
+                  + (f"; {summary}" if summary else ""), markup=False, highlight=False)
+        out.print(str(path), markup=False, highlight=False)
+
+
+def seed_paths(out_file: Path, seed: int, seeds: int) -> dict[int, Path]:
+    """Checkpoint path of each seed: ``out_file`` itself for one seed, else
+    ``<stem>-seed<s><suffix>`` beside it (the backtest's ``sac-seed<s>`` row names)."""
+    if seeds == 1:
+        return {seed: out_file}
+    return {s: out_file.with_name(f"{out_file.stem}-seed{s}{out_file.suffix}")
+            for s in range(seed, seed + seeds)}
