@@ -10,6 +10,12 @@ stable-baselines3 comparison: ``pip install stable-baselines3``; skipped if miss
   target critics on s', critics on (s, a) and, with frozen weights, on (s, pi(s)), through the
   same network calls as the update; one backward; no sampling, no optimiser, no Polyak) against
   a full update.
+* **matmul floor** - only the matrix products an SAC update with these sizes has to run
+  (actor on s and s', twin target critics, twin critics on (s, a) and on (s, pi) sharing the
+  observation half of layer one, and the backward products), each timed alone as one plain
+  ``torch.mm`` on preallocated operands. No implementation of the same update can run faster,
+  so SB3's time over this floor is the largest speed-up over SB3 any implementation can reach
+  on this machine.
 * **scaling** - time per update and peak resident memory growth of a run of updates, for
   N = 10, 20, 50, 100, 500 synthetic assets (each N in a fresh subprocess for the memory).
 
@@ -110,13 +116,59 @@ def bench_vs_sb3(quick: bool) -> None:
             model.learn(total_timesteps=600)  # fill its buffer with real transitions
             torch.set_num_threads(1)
             contenders[sb3_name] = lambda m=model: m.train(1, BATCH)
+        shapes = update_matmuls(sac_mlp.obs_dim, sac_mlp.k, sac_mlp.head.n_params_per_component,
+                                (width, width), BATCH)
+        floor_name = f"matmul floor mlp ({width},{width})"
+        contenders[floor_name] = matmul_floor(shapes)
         rates = interleaved(contenders, n=10 if quick else 30, rounds=3 if quick else 5)
         for name, rate in rates.items():
-            print(f"{name:40s} {rate:8.1f} upd/s")
+            print(f"{name:40s} {rate:8.1f} upd/s  {1e3 / rate:7.2f} ms")
+        flops = sum(2 * m * k * n for m, k, n in shapes)
+        print(f"  matmul floor: {len(shapes)} products, {flops / 1e6:.0f} MFLOP, "
+              f"{flops * rates[floor_name] / 1e9:.0f} GFLOP/s")
         if sb3_name in rates:
             for name in rates:
-                if name != sb3_name:
+                if name not in (sb3_name, floor_name):
                     print(f"  speed-up of {name} over SB3: {rates[name] / rates[sb3_name]:.2f}x")
+            print(f"  ceiling: SB3 time / matmul floor = {rates[floor_name] / rates[sb3_name]:.2f}x"
+                  " (no implementation of this update can beat SB3 by more here)")
+
+
+def update_matmuls(obs_dim: int, k: int, n_params: int, hidden: tuple[int, int],
+                   batch: int, members: int = 2) -> list[tuple[int, int, int]]:
+    """``(m, k, n)`` of every matrix product one MLP SAC update must run, forward and backward.
+
+    Actor: forward on s' (target) and on s; backward on s (weight gradients of its three layers,
+    input gradients of layers two and three). Critics, per member: forward on (s', a') (target)
+    and on (s, a); on (s, pi) only the action half of layer one (the observation half is
+    shared with (s, a)); backward on (s, a) (weights of three layers, inputs of two) and through
+    (s, pi) (inputs only, down to the action). The optimiser, sampling and every elementwise op
+    come on top.
+    """
+    h1, h2 = hidden
+    d, a, out = obs_dim, k, k * n_params
+    actor_fwd = [(batch, d, h1), (batch, h1, h2), (batch, h2, out)]
+    actor_bwd = [(d, batch, h1), (h1, batch, h2), (h2, batch, out),  # weight gradients
+                 (batch, out, h2), (batch, h2, h1)]  # input gradients
+    q_fwd = [(batch, d + a, h1), (batch, h1, h2), (batch, h2, 1)]
+    q_pi_fwd = [(batch, a, h1), (batch, h1, h2), (batch, h2, 1)]
+    q_bwd = [(d + a, batch, h1), (h1, batch, h2), (h2, batch, 1), (batch, 1, h2), (batch, h2, h1)]
+    q_pi_bwd = [(batch, 1, h2), (batch, h2, h1), (batch, h1, a)]
+    per_member = 2 * q_fwd + q_pi_fwd + q_bwd + q_pi_bwd
+    return 2 * actor_fwd + actor_bwd + members * per_member
+
+
+def matmul_floor(shapes: list[tuple[int, int, int]]) -> Callable[[], None]:
+    """Runs exactly these products with ``torch.mm(..., out=)`` on preallocated operands."""
+    g = torch.Generator().manual_seed(0)
+    operands = [(torch.randn(m, k, generator=g), torch.randn(k, n, generator=g),
+                 torch.empty(m, n)) for m, k, n in shapes]
+
+    def run() -> None:
+        for x, w, y in operands:
+            torch.mm(x, w, out=y)
+
+    return run
 
 
 def _floor(sac: SAC, buf: ReplayBuffer) -> Callable[[], None]:
