@@ -58,3 +58,27 @@ def test_atomic_directory_leaves_nothing_on_failure(tmp_path: Path) -> None:
     final.mkdir()
     with pytest.raises(ConfigError, match="already exists"), atomic_directory(final):
         pass
+
+
+def test_every_sac_seed_is_reported_and_counted_as_a_dsr_trial(
+        synthetic_returns: pd.DataFrame) -> None:
+    from maxent_portfolio.measures import deflated_sharpe_ratio, sharpe
+
+    market = MarketData.from_returns(synthetic_returns, name="synthetic")
+    config = resolve_config(strategies=["sac", "equal-weight"], seeds=2, seed=3,
+                            train_steps=40, train_years=2.0, test_years=2.0, start=None,
+                            device="cpu")
+    outcome = run(config, market=market)
+    table = outcome.metrics.set_index("strategy")
+    assert list(table.index) == ["sac", "sac-seed3", "sac-seed4", "equal-weight"]
+    by_name = {r.name: r for r in outcome.results}
+    seeds = [by_name["sac-seed3"].returns, by_name["sac-seed4"].returns]
+    assert not seeds[0].equals(seeds[1])  # two agents, not one reported twice
+    np.testing.assert_allclose(by_name["sac"].returns, (seeds[0] + seeds[1]) / 2, atol=1e-15)
+    # The DSR's trials are every investable row: both seeds, their mean and 1/N.
+    ppy = market.periods_per_year
+    trials = [sharpe(by_name[n].returns, ppy) for n in table.index]
+    for name in table.index:
+        expected = deflated_sharpe_ratio(by_name[name].returns, ppy, len(trials),
+                                         float(np.var(trials, ddof=1)))
+        assert table.loc[name, "dsr"] == pytest.approx(expected, rel=1e-12), name

@@ -191,6 +191,18 @@ def test_checkpoint_round_trip_and_corrupt_files(tmp_path: Path) -> None:
         Agent.load(tmp_path / "missing.pt")
 
 
+def test_an_agent_trained_on_a_gpu_loads_and_acts_on_a_cpu(tmp_path: Path) -> None:
+    agent = train(_env(), _tiny(total_steps=6), progress=False)
+    obs = np.concatenate([np.zeros(3 * F, np.float32), np.full(4, 0.25, np.float32)])
+    expected = agent.act(obs)
+    agent.config.device = "cuda"  # as a GPU run saves it
+    path = tmp_path / "gpu.pt"
+    agent.save(path)
+    loaded = Agent.load(path)
+    assert loaded.config.device == "cpu"
+    np.testing.assert_allclose(loaded.act(obs), expected)
+
+
 def test_agent_actions_are_on_the_simplex_and_stats_are_finite() -> None:
     agent = train(_env(), _tiny(total_steps=10), progress=False)
     obs = np.random.default_rng(0).normal(size=(5, 3 * F + 4)).astype(np.float32)
@@ -349,3 +361,26 @@ def test_progress_bar_shows_the_training_statistics(capsys: pytest.CaptureFixtur
     shown = capsys.readouterr().out
     for field in ("SAC", "20/20", "alpha", "H ", "N_eff"):
         assert field in shown, shown
+
+
+def test_device_auto_means_cuda_when_available(monkeypatch: pytest.MonkeyPatch) -> None:
+    from maxent_portfolio.strategies.sac import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda" and resolve_device("cpu") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        resolve_device("cuda")
+    with pytest.raises(ConfigError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
+
+
+def test_warm_start_copies_the_previous_agent_then_trains_on() -> None:
+    first = train(_env(), _tiny(total_steps=12), progress=False)
+    copied = train(_env(seed=1), _tiny(total_steps=0, seed=9), progress=False, init_from=first)
+    assert _same_weights(first, copied)  # networks, targets and temperature, before any step
+    cold = train(_env(seed=1), _tiny(total_steps=0, seed=9), progress=False)
+    assert not _same_weights(first, cold)
+    warm = train(_env(seed=1), _tiny(total_steps=12, seed=9), progress=False, init_from=first)
+    assert not _same_weights(first, warm)

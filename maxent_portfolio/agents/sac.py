@@ -372,8 +372,12 @@ class Agent:
                       "model": self.sac.state_dict(), "step": self.step}, Path(path))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Agent:
-        """Load a file written by :meth:`save` or by :func:`train`'s checkpointing."""
+    def load(cls, path: str | os.PathLike[str], device: str = "cpu") -> Agent:
+        """Load a file written by :meth:`save` or by :func:`train`'s checkpointing.
+
+        The agent runs on ``device`` whatever device it was trained on (a GPU-trained agent
+        loads on a CPU-only machine).
+        """
         state = load_checkpoint(path)
         try:
             config = SACConfig.from_dict(state["config"])
@@ -382,7 +386,10 @@ class Agent:
             sac.load_state_dict(state["model"])
         except (KeyError, TypeError, RuntimeError, ValueError) as exc:
             raise DataError(f"corrupt checkpoint {path}: {type(exc).__name__}") from exc
-        return cls(sac, config, int(state.get("step", 0)))
+        config.device = device
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r} requested but CUDA is not available")
+        return cls(sac.to(device), config, int(state.get("step", 0)))
 
 
 # --- checkpointing ------------------------------------------------------------------------------

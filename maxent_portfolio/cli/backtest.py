@@ -86,7 +86,7 @@ def backtest(
                                help="quick (default: 2010 on, 2-year refits, short training; "
                                     "minutes) or full (whole history, yearly refits, 3 seeds)."),
     config: Path = typer.Option(None, "--config", "-c",
-                                help="TOML/YAML file holding any of these options; flags "
+                                help="TOML/YAML/JSON file holding any of these options; flags "
                                      "override it. Examples in strategies/*.toml."),
     start: str = typer.Option(None, help="First date used, training included (YYYY-MM-DD)."),
     end: str = typer.Option(None, help="Last date used (YYYY-MM-DD)."),
@@ -108,22 +108,25 @@ def backtest(
     rf: float = typer.Option(None, "--rf", help="Annual risk-free rate. [default: 0]"),
     seed: int = typer.Option(None, "--seed", help="Base random seed. [default: 0]"),
     seeds: int = typer.Option(None, "--seeds", help="SAC agents per fold (each reported, "
-                                                    "plus their mean)."),
-    train_steps: int = typer.Option(None, "--train-steps", help="SAC env steps per fold."),
+                                                    "plus their mean). [default: the "
+                                                    "preset's: quick 1, full 3]"),
+    train_steps: int = typer.Option(None, "--train-steps", help="SAC env steps per fold. "
+                                    "[default: the preset's: quick 6000, full 2000]"),
     alpha: float = typer.Option(None, "--alpha", help="Fixed SAC temperature (higher = more "
                                                       "diversified). [default: automatic]"),
     diversification: float = typer.Option(
         None, "--diversification",
         help="SAC diversification dial in (0,1]: sets the entropy target to that of a "
-             "symmetric policy holding 1 + d*(N_max - 1) effective assets; higher holds more "
+             "symmetric policy holding 1 + d*(N_peak - 1) effective assets; higher holds more "
              "names. [default: 0.5]"),
     policy: str = typer.Option(None, "--policy", help="dirichlet or logistic-normal."),
-    device: str = typer.Option(None, "--device", help="cpu, cuda or auto."),
+    device: str = typer.Option(None, "--device", help="cpu, cuda or auto (cuda when "
+                                                           "available). [default: auto]"),
     plugin: list[Path] = typer.Option(None, "--plugin",
                                       help="Extra plug-in file with Strategy classes."),
     out_dir: Path = typer.Option(None, "--out", "-o",
                                  help="Run directory (must not exist). [default: "
-                                      "reports/<timestamp>-<universe>/]"),
+                                      "reports/TIMESTAMP-UNIVERSE/]"),
     no_html: bool = typer.Option(False, "--no-html", help="Skip the HTML report."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, no table: print "
                                                             "only the report path."),

@@ -25,14 +25,14 @@ def train(
                                                "weights on CPU."),
     seeds: int = typer.Option(1, "--seeds",
                               help="Agents to train, with seeds SEED, SEED+1, ...; with more "
-                                   "than one, agent s is written to OUT's name plus -seed<s> "
-                                   "(sac.pt -> sac-seed0.pt, sac-seed1.pt, ...)."),
+                                   "than one, each agent's file is OUT's name plus -seed and "
+                                   "its seed (sac.pt -> sac-seed0.pt, sac-seed1.pt, ...)."),
     alpha: float = typer.Option(None, "--alpha", help="Fixed temperature (higher = more "
                                                       "diversified). [default: automatic]"),
     diversification: float = typer.Option(
         0.5, "--diversification",
         help="Diversification dial in (0,1]: the entropy target of a symmetric policy holding "
-             "1 + d*(N_max - 1) effective assets."),
+             "1 + d*(N_peak - 1) effective assets."),
     policy: str = typer.Option("dirichlet", "--policy", help="dirichlet or logistic-normal."),
     network: str = typer.Option("shared", "--network", help="shared (per-asset encoder) or "
                                                             "mlp."),
@@ -59,6 +59,8 @@ def train(
 
     if seeds < 1:
         raise ConfigError(f"invalid seeds {seeds}: must be at least 1")
+    if alpha is not None and not alpha > 0:  # as backtest: 0 would switch the entropy off
+        raise ConfigError(f"invalid alpha {alpha}: must be > 0 (omit it for automatic tuning)")
     runs = seed_paths(out_file, seed, seeds)
     for path in runs.values():
         if path.exists() and not resume:
