@@ -87,14 +87,15 @@ def net_of_cost(gross: np.ndarray, cost: np.ndarray) -> np.ndarray:
     return (1.0 - cost) * (1.0 + gross) - 1.0
 
 
-def step(target: np.ndarray, drifted: np.ndarray, asset_returns: np.ndarray,
+def step(target: np.ndarray, drifted: np.ndarray, growth: np.ndarray,
          cost_rate: np.ndarray | float) -> tuple[np.ndarray, ...]:
     """One rebalance-then-hold period, batched: what the environments call each step.
 
     Parameters
     ----------
     target, drifted : ndarray of shape (B, M)
-    asset_returns : ndarray of shape (B, M)
+    growth : ndarray of shape (B, M)
+        ``1 + r``: each asset's gross return over the period (environments precompute it once).
 
     Returns
     -------
@@ -105,7 +106,7 @@ def step(target: np.ndarray, drifted: np.ndarray, asset_returns: np.ndarray,
     # `drift` with L = 1, unrolled: the same floating-point operations (the cumulative product
     # of one period is the period's growth, and the previous value is exactly 1), so the
     # environments stay bit-identical to the engine, without the padding a longer hold needs.
-    positions = target * (1.0 + asset_returns)
+    positions = target * growth
     value = np.add.reduce(positions, axis=-1)
     gross = value - 1.0
     return net_of_cost(gross, cost), gross, turnover, cost, positions / value[..., None]

@@ -176,11 +176,12 @@ def observation_batch(features: np.ndarray, t: np.ndarray, weights: np.ndarray,
     """
     n_assets, n_features = features.shape[1:]
     size = n_assets * n_features
-    if out is None:
-        out = np.empty((len(t), size + n_assets + 1), dtype=np.float32)
-    # Fancy indexing then a contiguous copy beats np.take into a strided `out` by ~2x.
-    out[:, :size] = features.reshape(features.shape[0], size)[t]
-    out[:, size:] = weights  # drifted weights of a long-only book already lie in [0, 1]
+    rows = np.take(features.reshape(features.shape[0], size), t, axis=0)
+    # drifted weights of a long-only book already lie in [0, 1]: no clipping
+    if out is None:  # one call: gathered rows and weights, cast to float32 on the way
+        return np.concatenate((rows, weights), axis=1, dtype=np.float32)
+    out[:, :size] = rows
+    out[:, size:] = weights
     return out
 
 

@@ -54,6 +54,8 @@ class Market:
     dates : pd.DatetimeIndex of shape (T,)
     returns : ndarray of shape (T, N + 1)
         Simple returns with the cash return as the last column; row ``t`` earned over ``t``.
+    growth : ndarray of shape (T, N + 1)
+        ``1 + returns``, computed once (the drift arithmetic's factor).
     features : ndarray of shape (T, N, F), float32
     cost_rate : ndarray of shape (N,)
         Proportional cost per unit traded (bps / 1e4).
@@ -66,6 +68,7 @@ class Market:
     assets: list[str]
     dates: pd.DatetimeIndex
     returns: np.ndarray
+    growth: np.ndarray
     features: np.ndarray
     cost_rate: np.ndarray
     dsr_prior: np.ndarray
@@ -156,10 +159,12 @@ def prepare_market(universe: str | Path | MarketData | pd.DataFrame = "sp500-20"
     np.cumsum((logs * logs).mean(axis=1), out=mean_sq[1:])
     prior = np.full(n_obs, np.nan)
     prior[lookback - 1:] = (mean_sq[lookback:] - mean_sq[:-lookback]) / lookback
+    returns = np.ascontiguousarray(np.column_stack([values, cash]))
     return Market(
         assets=[str(c) for c in frame.columns],
         dates=pd.DatetimeIndex(frame.index),
-        returns=np.ascontiguousarray(np.column_stack([values, cash])),
+        returns=returns,
+        growth=1.0 + returns,
         features=features,
         cost_rate=rate / 1e4,
         dsr_prior=np.maximum(prior, _DSR_MIN_VAR),
@@ -511,7 +516,7 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"action must have shape ({self.n_assets + 1},), got {a.shape}")
         target = to_weights(a[None, :], self.action_mode)
         net, gross, turnover, cost, drifted = arithmetic_step(
-            target, self._weights, self.market.returns[t + 1: t + 2], self._cost_rate)
+            target, self._weights, self.market.growth[t + 1: t + 2], self._cost_rate)
         growth = np.log1p(net)
         reward = compute_reward(self.reward_kind, growth, self._rewards, self.risk_aversion,
                                 self.eta)

@@ -119,7 +119,7 @@ class PortfolioVectorEnv(VectorEnv):
         self._value = np.ones(b)
         self._rewards = RewardState.empty(b)
         self._returns, self._features = self.market.returns, self.market.features
-        self._next_returns = self._returns[1:]  # row t: the returns weights set at t earn
+        self._next_growth = self.market.growth[1:]  # row t: what weights set at t earn
         self._cost_rate = compact_rate(self.market.cost_rate)
         self._mode, self._reward = env.action_mode, env.reward_kind
         self._lambda, self._eta = env.risk_aversion, env.eta
@@ -253,7 +253,7 @@ class PortfolioVectorEnv(VectorEnv):
         target = to_weights(a, self._mode)
         t = self._t
         net, gross, turnover, cost, drifted = arithmetic_step(
-            target, self._weights, self._next_returns[t], self._cost_rate)
+            target, self._weights, np.take(self._next_growth, t, axis=0), self._cost_rate)
         reward = compute_reward(self._reward, np.log1p(net), self._rewards, self._lambda,
                                 self._eta)
         # New arrays every step, handed to ``infos`` without copies: only resets write into
