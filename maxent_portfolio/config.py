@@ -96,6 +96,8 @@ class RunConfig:
             raise bad("max-weight", self.max_weight, "must be in (0, 1]")
         if self.seeds < 1:
             raise bad("seeds", self.seeds, "must be at least 1")
+        if self.seed < 0:
+            raise bad("seed", self.seed, "must be a non-negative integer")
         if self.train_steps < 1:
             raise bad("train-steps", self.train_steps, "must be at least 1")
         if self.alpha is not None and not self.alpha > 0:

@@ -32,6 +32,7 @@ def test_precedence_defaults_preset_file_flags(tmp_path: Path) -> None:
     ({"rebalance": "hourly"}, "unknown rebalance schedule 'hourly'"),
     ({"preset": "huge"}, "invalid preset 'huge'"),
     ({"seeds": 0}, "invalid seeds 0"),
+    ({"seed": -1}, "invalid seed -1"),
     ({"max_weight": 2.0}, "invalid max-weight 2.0"),
     ({"test_years": 0.0}, "invalid test-years 0.0"),
 ])

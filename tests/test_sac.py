@@ -23,6 +23,7 @@ from maxent_portfolio.agents.sac import (
 )
 from maxent_portfolio.envs import PortfolioVectorEnv
 from maxent_portfolio.errors import ConfigError, DataError
+from maxent_portfolio.strategies.sac import fold_seed
 
 torch.set_num_threads(1)
 F = 7
@@ -312,7 +313,14 @@ def test_sac_strategy_warm_starts_from_the_previous_fold(warm_start: bool,
     strategy.fit(returns)
     assert seen[0] is None
     assert seen[1] is (first if warm_start else None)
-    assert strategy.sac_config(1).seed == strategy.seed + 1  # each fold has its own seed
+    assert strategy.sac_config(0).seed == strategy.seed
+    assert strategy.sac_config(1).seed == fold_seed(strategy.seed, 1) != strategy.seed
+
+
+def test_agents_of_a_multi_seed_run_never_share_a_fold_seed() -> None:
+    used = [fold_seed(seed, fold) for seed in range(10) for fold in range(60)]
+    assert len(set(used)) == len(used)
+    assert all(0 <= s < 2**31 for s in used)
 
 
 def test_resume_refuses_a_checkpoint_with_other_settings(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -23,6 +24,18 @@ from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.strategies.base import CASH, Strategy
 
 DEVICES = ("auto", "cpu", "cuda")
+
+
+def fold_seed(seed: int, fold: int) -> int:
+    """The training seed of walk-forward fold ``fold`` for an agent seeded ``seed``.
+
+    Fold 0 uses ``seed`` itself (so ``train --seed s`` is a backtest's first fold); later folds
+    draw from ``SeedSequence([seed, fold])``, so the agents of a multi-seed run never share a
+    seed (``seed + fold`` would give agent 0's fold 1 the seed of agent 1's fold 0).
+    """
+    if fold == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, fold]).generate_state(1)[0] >> 1)  # 31 bits
 
 
 def resolve_device(device: str) -> str:
@@ -117,7 +130,8 @@ class SACStrategy(Strategy):
             raise ConfigError("validation_fraction must be in [0, 1), got "
                               f"{self.validation_fraction}")
         fields = {"total_steps": math.ceil(self.train_steps / self.num_envs),
-                  "num_envs": self.num_envs, "seed": self.seed + fold, "alpha": self.alpha,
+                  "num_envs": self.num_envs, "seed": fold_seed(self.seed, fold),
+                  "alpha": self.alpha,
                   "diversification": self.diversification, "policy": self.policy,
                   "network": self.network, "device": resolve_device(self.device),
                   **self.config}
