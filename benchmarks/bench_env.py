@@ -106,7 +106,7 @@ def main() -> None:
 
     market = sp500()
     n = market.n_assets
-    # Sync rounds are long (64 env steps each), so they get as many rounds as the others.
+    # Steps per round: a Sync step is 64 env steps, so 8 of them make a round long enough.
     r = rates(steppers(market, BATCH), {"single": 300, "vector": 200, "sync": 8}, 10 * k)
     single, vec, sync = r["single"], r["vector"], r["sync"]
     print(f"sp500-20 ({n} assets, {len(market.returns)} days), B={BATCH}, one thread, "

@@ -13,9 +13,9 @@ stable-baselines3 comparison: ``pip install stable-baselines3``; skipped if miss
 * **matmul floor** - only the matrix products an SAC update with these sizes has to run
   (actor on s and s', twin target critics, twin critics on (s, a) and on (s, pi) sharing the
   observation half of layer one, and the backward products), each timed alone as one plain
-  ``torch.mm`` on preallocated operands. No implementation of the same update can run faster,
-  so SB3's time over this floor is the largest speed-up over SB3 any implementation can reach
-  on this machine.
+  ``torch.mm`` on preallocated operands. It is an estimate, not a proof: fusing products (both
+  critics in one ``bmm``) or running them at the CPU's peak rate could shave it. SB3's time over
+  this floor estimates the most any torch implementation of the update could beat SB3 by here.
 * **scaling** - time per update and peak resident memory growth of a run of updates, for
   N = 10, 20, 50, 100, 500 synthetic assets (each N in a fresh subprocess for the memory).
 
@@ -131,7 +131,7 @@ def bench_vs_sb3(quick: bool) -> None:
                 if name not in (sb3_name, floor_name):
                     print(f"  speed-up of {name} over SB3: {rates[name] / rates[sb3_name]:.2f}x")
             print(f"  ceiling: SB3 time / matmul floor = {rates[floor_name] / rates[sb3_name]:.2f}x"
-                  " (no implementation of this update can beat SB3 by more here)")
+                  " (about the most any implementation of this update could beat SB3 by here)")
 
 
 def update_matmuls(obs_dim: int, k: int, n_params: int, hidden: tuple[int, int],

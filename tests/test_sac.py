@@ -202,6 +202,10 @@ def test_an_agent_trained_on_a_gpu_loads_and_acts_on_a_cpu(tmp_path: Path) -> No
     loaded = Agent.load(path)
     assert loaded.config.device == "cpu"
     np.testing.assert_allclose(loaded.act(obs), expected)
+    if not torch.cuda.is_available():
+        assert Agent.load(path, device="auto").config.device == "cpu"
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            Agent.load(path, device="cuda")
 
 
 def test_agent_actions_are_on_the_simplex_and_stats_are_finite() -> None:
@@ -392,3 +396,16 @@ def test_warm_start_copies_the_previous_agent_then_trains_on() -> None:
     assert not _same_weights(first, cold)
     warm = train(_env(seed=1), _tiny(total_steps=12, seed=9), progress=False, init_from=first)
     assert not _same_weights(first, warm)
+
+
+def test_agents_seeded_s_and_s_plus_1_share_no_episode_stream() -> None:
+    from gymnasium.utils import seeding
+
+    from maxent_portfolio.agents.sac import env_seeds, seed_everything
+
+    assert not set(env_seeds(0, 4)) & set(env_seeds(1, 4))
+    env = _env()
+    seed_everything(7, env)
+    for rng, sub_seed in zip(env._rngs, env_seeds(7, env.num_envs), strict=True):
+        fresh = seeding.np_random(sub_seed)[0]  # the same PCG64 stream (reset has drawn from it)
+        assert rng.bit_generator.state["state"]["inc"] == fresh.bit_generator.state["state"]["inc"]

@@ -152,12 +152,28 @@ def polyak_update(params: Iterable[Tensor], target_params: Iterable[Tensor], tau
         torch._foreach_lerp_(list(target_params), list(params), tau)
 
 
+def env_seeds(seed: int, n: int) -> list[int]:
+    """Seeds of ``n`` sub-environments drawn from ``SeedSequence(seed)``.
+
+    A vector env's own default, ``seed + i``, would give agents seeded ``s`` and ``s + 1``
+    ``n - 1`` identical episode streams; these share none.
+    """
+    return [int(x >> 1) for x in np.random.SeedSequence(seed).generate_state(n)]  # 31 bits
+
+
 def seed_everything(seed: int, env: Any = None) -> tuple[Any, dict[str, Any]] | None:
-    """Seed python, numpy, torch and (if given) the env; returns ``env.reset(seed=seed)``."""
+    """Seed python, numpy, torch and (if given) the env, then reset it.
+
+    A vector env (``num_envs > 1``) is reset with :func:`env_seeds`, one seed per
+    sub-environment; a single env with ``seed``. Returns the reset's ``(obs, info)``.
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    return None if env is None else env.reset(seed=seed)
+    if env is None:
+        return None
+    n = int(getattr(env, "num_envs", 1))
+    return env.reset(seed=env_seeds(seed, n) if n > 1 else seed)
 
 
 @contextlib.contextmanager
@@ -375,8 +391,8 @@ class Agent:
     def load(cls, path: str | os.PathLike[str], device: str = "cpu") -> Agent:
         """Load a file written by :meth:`save` or by :func:`train`'s checkpointing.
 
-        The agent runs on ``device`` whatever device it was trained on (a GPU-trained agent
-        loads on a CPU-only machine).
+        The agent runs on ``device`` (``cpu``, ``cuda`` or ``auto``) whatever device it was
+        trained on, so a GPU-trained agent loads on a CPU-only machine.
         """
         state = load_checkpoint(path)
         try:
@@ -386,9 +402,11 @@ class Agent:
             sac.load_state_dict(state["model"])
         except (KeyError, TypeError, RuntimeError, ValueError) as exc:
             raise DataError(f"corrupt checkpoint {path}: {type(exc).__name__}") from exc
-        config.device = device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError(f"device {device!r} requested but CUDA is not available")
+        config.device = device
         return cls(sac.to(device), config, int(state.get("step", 0)))
 
 
@@ -735,5 +753,5 @@ class _Progress:
             self._bar.__exit__(None, None, None)
 
 
-__all__ = ["SAC", "Agent", "SACConfig", "load_checkpoint", "polyak_update", "seed_everything",
-           "soft_target", "train"]
+__all__ = ["SAC", "Agent", "SACConfig", "env_seeds", "load_checkpoint", "polyak_update",
+           "seed_everything", "soft_target", "train"]

@@ -87,7 +87,7 @@ def net_of_cost(gross: np.ndarray, cost: np.ndarray) -> np.ndarray:
     return (1.0 - cost) * (1.0 + gross) - 1.0
 
 
-def step(target: np.ndarray, drifted: np.ndarray, growth: np.ndarray,
+def step(target: np.ndarray, drifted: np.ndarray, *, growth: np.ndarray,
          cost_rate: np.ndarray | float) -> tuple[np.ndarray, ...]:
     """One rebalance-then-hold period, batched: what the environments call each step.
 

@@ -1,4 +1,4 @@
-"""`train`: fit one SAC agent on a window and save it, resumable after Ctrl-C or SIGTERM."""
+"""`train`: fit SAC agents (one per seed) on a window and save them, resumable after Ctrl-C."""
 
 from __future__ import annotations
 
@@ -39,11 +39,11 @@ def train(
     cost_bps: float = typer.Option(10.0, "--cost-bps", help="Training env cost, bps."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from "
-                                                        "--out; ends where an uninterrupted "
-                                                        "run would."),
+                                                        "its checkpoint file(s); ends where an "
+                                                        "uninterrupted run would."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Train one SAC agent on a universe's window and save a resumable checkpoint.
+    """Train SAC agents (one, or one per --seeds) on a window and save resumable checkpoints.
 
     Ctrl-C or SIGTERM saves the checkpoint and exits; run the same command with --resume to
     continue. Load the result in Python with maxent_portfolio.agents.Agent.load(FILE).
@@ -81,9 +81,10 @@ def train(
             if path.exists():
                 raise Interrupted(f"checkpoint saved to {path}; continue with --resume") \
                     from None
-            raise Interrupted("before training started; nothing was saved" if len(runs) == 1
-                              else f"before seed {run_seed} started; earlier seeds are "
-                                   "saved, continue with --resume") from None
+            if run_seed == seed:
+                raise Interrupted("before training started; nothing was saved") from None
+            raise Interrupted(f"before seed {run_seed} started; the earlier seeds are saved, "
+                              "continue with --resume") from None
         window = strategy.validation_window_
         last = agent.history[-1] if agent.history else {}
         summary = ", ".join(f"{k} {v:.4g}" for k, v in last.items()

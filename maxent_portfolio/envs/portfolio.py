@@ -516,7 +516,8 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"action must have shape ({self.n_assets + 1},), got {a.shape}")
         target = to_weights(a[None, :], self.action_mode)
         net, gross, turnover, cost, drifted = arithmetic_step(
-            target, self._weights, self.market.growth[t + 1: t + 2], self._cost_rate)
+            target, self._weights, growth=self.market.growth[t + 1: t + 2],
+            cost_rate=self._cost_rate)
         growth = np.log1p(net)
         reward = compute_reward(self.reward_kind, growth, self._rewards, self.risk_aversion,
                                 self.eta)

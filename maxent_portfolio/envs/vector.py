@@ -65,7 +65,9 @@ class PortfolioVectorEnv(VectorEnv):
 
     Arrays over the environments: ``portfolio_value``, ``gross_return``, ``net_return``,
     ``turnover``, ``cost`` of shape ``(num_envs,)``, ``weights`` ``(num_envs, N + 1)`` (drifted,
-    after the step) and ``date`` (``datetime64[ns]``).
+    after the step) and ``date`` (``datetime64[ns]``). ``portfolio_value`` and ``weights`` are the
+    env's own state arrays until the next step (no copy per step): read them, copy them to keep
+    them, but do not write into them. Later steps and resets never change them.
 
     ## Reset options
 
@@ -118,7 +120,7 @@ class PortfolioVectorEnv(VectorEnv):
         self._weights[:, -1] = 1.0
         self._value = np.ones(b)
         self._rewards = RewardState.empty(b)
-        self._returns, self._features = self.market.returns, self.market.features
+        self._features = self.market.features
         self._next_growth = self.market.growth[1:]  # row t: what weights set at t earn
         self._cost_rate = compact_rate(self.market.cost_rate)
         self._mode, self._reward = env.action_mode, env.reward_kind
@@ -253,7 +255,8 @@ class PortfolioVectorEnv(VectorEnv):
         target = to_weights(a, self._mode)
         t = self._t
         net, gross, turnover, cost, drifted = arithmetic_step(
-            target, self._weights, np.take(self._next_growth, t, axis=0), self._cost_rate)
+            target, self._weights, growth=np.take(self._next_growth, t, axis=0),
+            cost_rate=self._cost_rate)
         reward = compute_reward(self._reward, np.log1p(net), self._rewards, self._lambda,
                                 self._eta)
         # New arrays every step, handed to ``infos`` without copies: only resets write into

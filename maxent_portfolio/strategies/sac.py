@@ -31,7 +31,8 @@ def fold_seed(seed: int, fold: int) -> int:
 
     Fold 0 uses ``seed`` itself (so ``train --seed s`` is a backtest's first fold); later folds
     draw from ``SeedSequence([seed, fold])``, so the agents of a multi-seed run never share a
-    seed (``seed + fold`` would give agent 0's fold 1 the seed of agent 1's fold 0).
+    seed (``seed + fold`` would give agent 0's fold 1 the seed of agent 1's fold 0). Within a
+    fold, the batched env's episodes get their own seeds too (``agents.sac.env_seeds``).
     """
     if fold == 0:
         return seed
@@ -57,7 +58,7 @@ class SACStrategy(Strategy):
     train_steps : int
         Environment transitions per fold, summed over the ``num_envs`` batched episodes.
     seed : int
-        Seeds the whole training run (fold ``i`` uses ``seed + i``).
+        Seeds the whole training run (fold ``i`` uses ``fold_seed(seed, i)``).
     alpha : float or None
         Fixed temperature; None tunes it towards the ``diversification`` target.
     diversification : float
