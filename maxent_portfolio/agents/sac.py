@@ -146,6 +146,20 @@ class SACConfig:
 
 # --- pure helpers -------------------------------------------------------------------------------
 
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when available else ``cpu``; ``cuda`` without CUDA is an error."""
+    if device not in DEVICES:
+        raise ConfigError(f"unknown device {device!r}: use {', '.join(DEVICES)}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but CUDA is not available")
+    return device
+
+
 def polyak_update(params: Iterable[Tensor], target_params: Iterable[Tensor], tau: float) -> None:
     """``target <- (1 - tau) target + tau param`` in place, for every pair (no autograd)."""
     with torch.no_grad():
@@ -402,10 +416,7 @@ class Agent:
             sac.load_state_dict(state["model"])
         except (KeyError, TypeError, RuntimeError, ValueError) as exc:
             raise DataError(f"corrupt checkpoint {path}: {type(exc).__name__}") from exc
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"device {device!r} requested but CUDA is not available")
+        device = resolve_device(device)
         config.device = device
         return cls(sac.to(device), config, int(state.get("step", 0)))
 
@@ -753,5 +764,5 @@ class _Progress:
             self._bar.__exit__(None, None, None)
 
 
-__all__ = ["SAC", "Agent", "SACConfig", "env_seeds", "load_checkpoint", "polyak_update",
-           "seed_everything", "soft_target", "train"]
+__all__ = ["DEVICES", "SAC", "Agent", "SACConfig", "env_seeds", "load_checkpoint",
+           "polyak_update", "resolve_device", "seed_everything", "soft_target", "train"]

@@ -157,8 +157,7 @@ def observation(features: np.ndarray, t: int, weights: np.ndarray,
     return out
 
 
-def observation_batch(features: np.ndarray, t: np.ndarray, weights: np.ndarray,
-                      out: np.ndarray | None = None) -> np.ndarray:
+def observation_batch(features: np.ndarray, t: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """:func:`observation` for a batch of dates.
 
     Parameters
@@ -168,7 +167,6 @@ def observation_batch(features: np.ndarray, t: np.ndarray, weights: np.ndarray,
         Valid positions (not checked).
     weights : ndarray of shape (B, N + 1)
         In [0, 1], as drifted long-only weights are (not clipped, unlike :func:`observation`).
-    out : ndarray of shape (B, N * F + N + 1), optional
 
     Returns
     -------
@@ -177,12 +175,9 @@ def observation_batch(features: np.ndarray, t: np.ndarray, weights: np.ndarray,
     n_assets, n_features = features.shape[1:]
     size = n_assets * n_features
     rows = np.take(features.reshape(features.shape[0], size), t, axis=0)
-    # drifted weights of a long-only book already lie in [0, 1]: no clipping
-    if out is None:  # one call: gathered rows and weights, cast to float32 on the way
-        return np.concatenate((rows, weights), axis=1, dtype=np.float32)
-    out[:, :size] = rows
-    out[:, size:] = weights
-    return out
+    # One call: gathered rows and weights, cast to float32 on the way. Drifted weights of a
+    # long-only book already lie in [0, 1], so they are not clipped.
+    return np.concatenate((rows, weights), axis=1, dtype=np.float32)
 
 
 def observation_bounds(n_assets: int) -> tuple[np.ndarray, np.ndarray]:

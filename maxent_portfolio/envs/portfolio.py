@@ -52,10 +52,9 @@ class Market:
     assets : list of str
         N risky asset names; cash is the extra last weight.
     dates : pd.DatetimeIndex of shape (T,)
-    returns : ndarray of shape (T, N + 1)
-        Simple returns with the cash return as the last column; row ``t`` earned over ``t``.
     growth : ndarray of shape (T, N + 1)
-        ``1 + returns``, computed once (the drift arithmetic's factor).
+        ``1 + r``: gross simple returns, cash last; row ``t`` earned over ``t`` (the drift
+        arithmetic's factor, computed once).
     features : ndarray of shape (T, N, F), float32
     cost_rate : ndarray of shape (N,)
         Proportional cost per unit traded (bps / 1e4).
@@ -67,7 +66,6 @@ class Market:
 
     assets: list[str]
     dates: pd.DatetimeIndex
-    returns: np.ndarray
     growth: np.ndarray
     features: np.ndarray
     cost_rate: np.ndarray
@@ -159,12 +157,10 @@ def prepare_market(universe: str | Path | MarketData | pd.DataFrame = "sp500-20"
     np.cumsum((logs * logs).mean(axis=1), out=mean_sq[1:])
     prior = np.full(n_obs, np.nan)
     prior[lookback - 1:] = (mean_sq[lookback:] - mean_sq[:-lookback]) / lookback
-    returns = np.ascontiguousarray(np.column_stack([values, cash]))
     return Market(
         assets=[str(c) for c in frame.columns],
         dates=pd.DatetimeIndex(frame.index),
-        returns=returns,
-        growth=1.0 + returns,
+        growth=1.0 + np.column_stack([values, cash]),
         features=features,
         cost_rate=rate / 1e4,
         dsr_prior=np.maximum(prior, _DSR_MIN_VAR),

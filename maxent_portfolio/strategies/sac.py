@@ -17,13 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-from maxent_portfolio.agents.sac import Agent, SACConfig, train
+from maxent_portfolio.agents.sac import Agent, SACConfig, resolve_device, train
 from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.strategies.base import CASH, Strategy
-
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def fold_seed(seed: int, fold: int) -> int:
@@ -37,17 +34,6 @@ def fold_seed(seed: int, fold: int) -> int:
     if fold == 0:
         return seed
     return int(np.random.SeedSequence([seed, fold]).generate_state(1)[0] >> 1)  # 31 bits
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available else ``cpu``; ``cuda`` without CUDA is an error."""
-    if device not in DEVICES:
-        raise ConfigError(f"unknown device {device!r}: use {', '.join(DEVICES)}")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but CUDA is not available")
-    return device
 
 
 class SACStrategy(Strategy):
