@@ -56,6 +56,8 @@ def test_check_env_passes(market: MarketData, reward: str, action_mode: str) -> 
 def test_spaces_and_attributes(market: MarketData) -> None:
     env = PortfolioEnv(market)
     assert (env.n_assets, env.n_features) == (N, len(FEATURE_NAMES))
+    # Row-major arrays: every step gathers whole rows (strided rows cost the vector env 2x).
+    assert env.market.growth.flags.c_contiguous and env.market.features.flags.c_contiguous
     assert env.obs_dim == N * env.n_features + N + 1
     assert env.observation_space.shape == (env.obs_dim,)
     assert env.observation_space.dtype == np.float32

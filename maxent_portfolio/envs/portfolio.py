@@ -160,7 +160,8 @@ def prepare_market(universe: str | Path | MarketData | pd.DataFrame = "sp500-20"
     return Market(
         assets=[str(c) for c in frame.columns],
         dates=pd.DatetimeIndex(frame.index),
-        growth=1.0 + np.column_stack([values, cash]),
+        # C order: the envs gather whole rows every step (pandas hands values over F-ordered)
+        growth=np.ascontiguousarray(1.0 + np.column_stack([values, cash])),
         features=features,
         cost_rate=rate / 1e4,
         dsr_prior=np.maximum(prior, _DSR_MIN_VAR),
