@@ -8,9 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -25,6 +23,7 @@ from maxent_portfolio.backtest.walkforward import Fold, WalkForward
 from maxent_portfolio.config import RunConfig
 from maxent_portfolio.data.market import MarketData
 from maxent_portfolio.errors import ConfigError
+from maxent_portfolio.files import atomic_directory, write_text
 from maxent_portfolio.strategies.base import Strategy
 
 
@@ -195,21 +194,6 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-@contextlib.contextmanager
-def atomic_directory(final: Path) -> Iterator[Path]:
-    """Yield a temporary sibling directory; rename it to ``final`` only on success."""
-    if final.exists():
-        raise ConfigError(f"run directory {final} already exists; choose another --out")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
-    try:
-        yield tmp
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def write_run(outcome: RunOutcome, folder: Path,
               render: Callable[[RunOutcome, Path], None] | None = None) -> None:
     """Write a run's files into ``folder`` (normally the temporary side of `atomic_directory`).
@@ -272,4 +256,4 @@ def provenance(outcome: RunOutcome) -> dict[str, Any]:
 
 
 def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(data, indent=2, default=str) + "\n")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from maxent_portfolio.backtest.arithmetic import cap_weights
+from maxent_portfolio.arithmetic import cap_weights
 from maxent_portfolio.backtest.engine import Schedule, run_backtest, validate_weights
 from maxent_portfolio.backtest.walkforward import Fold, TrainTestSplit, WalkForward
 from maxent_portfolio.errors import ConfigError, DataError, StrategyError

@@ -25,7 +25,7 @@ import random
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
@@ -35,15 +35,16 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from maxent_portfolio.agents.buffer import ReplayBuffer, ReplayBufferSamples
+from maxent_portfolio.agents.config import DEVICES, SACConfig, resolve_device
 from maxent_portfolio.agents.distributions import (
-    POLICIES,
     DirichletHead,
     effective_n,
     make_head,
     target_entropy,
 )
-from maxent_portfolio.agents.networks import NETWORKS, make_networks
+from maxent_portfolio.agents.networks import make_networks
 from maxent_portfolio.errors import ConfigError, DataError
+from maxent_portfolio.files import atomic_path
 
 CHECKPOINT_VERSION = 1
 
@@ -52,113 +53,7 @@ _RUN_ONLY = frozenset({"total_steps", "eval_every", "checkpoint_every", "log_eve
 """Config fields a resumed run may change (how long and how it is watched, not what it learns)."""
 
 
-@dataclass
-class SACConfig:
-    """Hyper-parameters of SAC on the simplex. Every field is plain data (saved in checkpoints)."""
-
-    total_steps: int = 20_000
-    """Vector-env steps to run; each collects ``num_envs`` transitions."""
-    num_envs: int = 4
-    """Parallel episodes in the batched env."""
-    seed: int = 1
-    """Seeds python, numpy, torch and the env, in one place (:func:`seed_everything`)."""
-    gamma: float = 0.99
-    """Discount factor."""
-    tau: float = 0.005
-    """Polyak coefficient of the target critics."""
-    policy_lr: float = 3e-4
-    """Adam learning rate of the actor."""
-    q_lr: float = 1e-3
-    """Adam learning rate of the twin critics."""
-    alpha_lr: float = 1e-3
-    """Adam learning rate of ``log_alpha`` (automatic temperature only)."""
-    batch_size: int = 256
-    """Minibatch size of each gradient update."""
-    buffer_size: int = 200_000
-    """Replay buffer capacity in transitions."""
-    learning_starts: int = 250
-    """Warm-up vector-env steps with uniform ``Dirichlet(1)`` actions and no updates."""
-    utd_ratio: float = 0.25
-    """Gradient updates per collected transition (update-to-data ratio)."""
-    alpha: float | None = None
-    """Fixed temperature; ``None`` tunes it automatically towards ``target_entropy``."""
-    initial_alpha: float = 0.1
-    """Starting temperature when tuned automatically."""
-    diversification: float = 0.5
-    """Entropy target as a portfolio fraction in (0, 1], see ``distributions.target_entropy``."""
-    target_entropy: float | None = None
-    """Explicit entropy target (nats); overrides ``diversification`` when set."""
-    policy: str = "dirichlet"
-    """Policy head: ``dirichlet`` or ``logistic-normal``."""
-    network: str = "shared"
-    """``shared`` (per-asset encoder, any N) or ``mlp`` (flat MLP)."""
-    hidden: tuple[int, ...] | None = None
-    """Hidden sizes; default (32, 32) per token for ``shared`` and (256, 256) for ``mlp``."""
-    reward_scale: float = 100.0
-    """Rewards (daily log growth) are multiplied by this before learning (SAC's reward scale)."""
-    device: str = "cpu"
-    """Torch device."""
-    eval_every: int = 0
-    """Evaluate the deterministic policy on the validation env every this many steps (0: off)."""
-    checkpoint_every: int = 0
-    """Save a checkpoint every this many steps when a path is given (0: only at the end)."""
-    log_every: int = 50
-    """Steps between progress-bar and history updates."""
-    num_threads: int | None = 1
-    """``torch.set_num_threads``; None leaves torch's default."""
-
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` on the first invalid value."""
-        checks: list[tuple[bool, str]] = [
-            (self.total_steps >= 0, f"total_steps must be >= 0, got {self.total_steps}"),
-            (self.num_envs >= 1, f"num_envs must be >= 1, got {self.num_envs}"),
-            (0.0 <= self.gamma < 1.0, f"gamma must be in [0, 1), got {self.gamma}"),
-            (0.0 < self.tau <= 1.0, f"tau must be in (0, 1], got {self.tau}"),
-            (min(self.policy_lr, self.q_lr, self.alpha_lr) > 0, "learning rates must be > 0"),
-            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
-            (self.buffer_size >= self.num_envs, "buffer_size must hold one step of every env"),
-            (self.learning_starts >= 0, "learning_starts must be >= 0"),
-            (self.utd_ratio > 0, f"utd_ratio must be > 0, got {self.utd_ratio}"),
-            (self.alpha is None or self.alpha >= 0, f"alpha must be >= 0, got {self.alpha}"),
-            (self.initial_alpha > 0, f"initial_alpha must be > 0, got {self.initial_alpha}"),
-            (0.0 < self.diversification <= 1.0,
-             f"diversification must be in (0, 1], got {self.diversification}"),
-            (self.policy in POLICIES,
-             f"unknown policy {self.policy!r}: use {' or '.join(POLICIES)}"),
-            (self.network in NETWORKS,
-             f"unknown network {self.network!r}: use {' or '.join(NETWORKS)}"),
-            (self.reward_scale > 0, f"reward_scale must be > 0, got {self.reward_scale}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"device {self.device!r} requested but CUDA is not available")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SACConfig:
-        known = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in known}
-        if kwargs.get("hidden") is not None:
-            kwargs["hidden"] = tuple(kwargs["hidden"])
-        return cls(**kwargs)
-
-
 # --- pure helpers -------------------------------------------------------------------------------
-
-DEVICES = ("auto", "cpu", "cuda")
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available else ``cpu``; ``cuda`` without CUDA is an error."""
-    if device not in DEVICES:
-        raise ConfigError(f"unknown device {device!r}: use {', '.join(DEVICES)}")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but CUDA is not available")
-    return device
-
 
 def polyak_update(params: Iterable[Tensor], target_params: Iterable[Tensor], tau: float) -> None:
     """``target <- (1 - tau) target + tau param`` in place, for every pair (no autograd)."""
@@ -432,10 +327,8 @@ def _config_dict(config: SACConfig) -> dict[str, Any]:
 
 def _atomic_save(state: dict[str, Any], path: Path) -> None:
     """``torch.save`` to a temporary file beside ``path`` then ``os.replace`` (atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

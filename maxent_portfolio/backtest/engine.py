@@ -2,7 +2,7 @@
 
 Every strategy, the SAC agent included, runs through :func:`run_backtest`. The engine hands a
 strategy only ``returns.iloc[: t + 1]`` at decision date ``t``; the weights it returns earn the
-returns of ``t + 1``. Drift and cost use :mod:`maxent_portfolio.backtest.arithmetic`, the same
+returns of ``t + 1``. Drift and cost use :mod:`maxent_portfolio.arithmetic`, the same
 code the gym environments step with.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from maxent_portfolio.backtest.arithmetic import (
+from maxent_portfolio.arithmetic import (
     cap_weights,
     compact_rate,
     drift,

@@ -11,11 +11,12 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from maxent_portfolio.files import write_bytes
 
 CACHE_ENV = "MAXENT_PORTFOLIO_CACHE"
 DEFAULT_CACHE_DIR = Path("data") / "cache"
@@ -61,20 +62,6 @@ def _paths(key: str, folder: Path) -> tuple[Path, Path]:
     return folder / f"{key}.parquet", folder / f"{key}.json"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def exists(key: str, folder: Path | None = None) -> bool:
     """Whether any file of the entry is on disk (valid or not)."""
     pq, meta = _paths(key, cache_dir() if folder is None else folder)
@@ -115,8 +102,8 @@ def write(key: str, prices: pd.DataFrame, meta: dict, folder: Path | None = None
             "first": prices.index[0].strftime("%Y-%m-%d"),
             "last": prices.index[-1].strftime("%Y-%m-%d"), "file": pq.name}
     # Parquet first: a crash in between leaves a sidecar whose hash no longer matches.
-    _atomic_write(pq, data)
-    _atomic_write(side, (json.dumps(full, indent=2, sort_keys=True) + "\n").encode())
+    write_bytes(pq, data)
+    write_bytes(side, (json.dumps(full, indent=2, sort_keys=True) + "\n").encode())
     return CacheEntry(prices, full, pq)
 
 

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from gymnasium import spaces
 
-from maxent_portfolio.backtest.arithmetic import compact_rate
-from maxent_portfolio.backtest.arithmetic import step as arithmetic_step
+from maxent_portfolio.arithmetic import compact_rate
+from maxent_portfolio.arithmetic import step as arithmetic_step
 from maxent_portfolio.data.market import MarketData
 from maxent_portfolio.envs.features import (
     FEATURE_NAMES,
@@ -285,7 +285,7 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
 
     Each step is a rebalance at the close of date ``t`` from the current (drifted) weights to
     the target weights of the action, which then earn the simple returns of ``t + 1``. The
-    arithmetic is :func:`maxent_portfolio.backtest.arithmetic.step` (shared with the backtest
+    arithmetic is :func:`maxent_portfolio.arithmetic.step` (shared with the backtest
     engine): the cost ``sum_i c_i |w_target,i - w_drifted,i|`` over the risky assets is paid at
     the rebalance, so the net return is ``(1 - cost)(1 + gross) - 1``; weights then drift with
     prices.

@@ -12,8 +12,8 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from maxent_portfolio.backtest.arithmetic import compact_rate
-from maxent_portfolio.backtest.arithmetic import step as arithmetic_step
+from maxent_portfolio.arithmetic import compact_rate
+from maxent_portfolio.arithmetic import step as arithmetic_step
 from maxent_portfolio.data.market import MarketData
 from maxent_portfolio.envs.features import observation_batch
 from maxent_portfolio.envs.portfolio import (

@@ -15,9 +15,7 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from maxent_portfolio.backtest.engine import BacktestResult
+from maxent_portfolio.files import write_text
 from maxent_portfolio.reporting import plots
 from maxent_portfolio.reporting.plots import LineStyle
 
@@ -646,16 +645,7 @@ def write_dashboard(path: Path | str, results: Sequence[BacktestResult], metrics
     page = render_dashboard(results, metrics, benchmark, config, tearsheets, title, provenance,
                             reference, descriptions, allocation_of)
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(page)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_text(target, page)
     return target
 
 

@@ -1,0 +1,80 @@
+"""Atomic writes: a file or a directory appears complete or not at all.
+
+Every writer in the package goes through these two helpers, so an interrupted run, a full disk
+or a crash never leaves a partial file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from maxent_portfolio.errors import ConfigError
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | os.PathLike[str], mode: int = 0o644) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; rename it onto ``final`` only on success.
+
+    Whatever the body writes to the yielded path (with any library: ``to_csv``,
+    ``torch.save``, ``write_text``) replaces ``final`` in one ``os.replace``. On any exception,
+    Ctrl-C included, the temporary file is removed and ``final`` is left as it was.
+    """
+    target = Path(final)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, mode)  # mkstemp creates 0600; reports and caches are meant to be read
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (fsynced before the rename)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    return Path(path)
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return write_bytes(path, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def atomic_directory(final: Path) -> Iterator[Path]:
+    """Yield a temporary sibling directory; rename it to ``final`` only on success.
+
+    Raises
+    ------
+    ConfigError
+        If ``final`` already exists (a run directory is never overwritten).
+    """
+    if final.exists():
+        raise ConfigError(f"run directory {final} already exists; choose another --out")
+    created = not final.parent.exists()
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if created:  # an interrupted first run leaves no empty reports/ behind
+            with contextlib.suppress(OSError):
+                final.parent.rmdir()
+        raise
+
+
+__all__ = ["atomic_directory", "atomic_path", "write_bytes", "write_text"]
