@@ -13,7 +13,13 @@ Conventions (one place, used everywhere):
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
+from pydantic import field_validator
+
+from maxent_portfolio.errors import ConfigError
+from maxent_portfolio.options import Section, option
 
 
 def drift(weights: np.ndarray, asset_returns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -132,3 +138,40 @@ def cap_weights(weights: np.ndarray, max_weight: float) -> np.ndarray:
         risky[room] += excess * risky[room] / risky[room].sum()
     w[:-1] = risky
     return w
+
+
+class CostModel(Section):
+    """Proportional trading costs, one model for the backtest engine and the training env.
+
+    The agent trains on exactly the costs it is judged on: both sides call :meth:`bps`.
+    """
+
+    cost_bps: float | dict[str, float] = option(
+        10.0, "Proportional transaction cost per unit traded, in basis points: one number, or "
+        "a table of asset -> bps in a config file.")
+    slippage_bps: float = option(
+        0.0, "Extra proportional cost per unit traded (market impact, spread), in basis points.",
+        ge=0)
+
+    @field_validator("cost_bps")
+    @classmethod
+    def _non_negative(cls, value: float | dict[str, float]) -> float | dict[str, float]:
+        values = value.values() if isinstance(value, dict) else [value]
+        if any(not np.isfinite(v) or v < 0 for v in values):
+            raise ValueError("must be a finite number >= 0 (basis points)")
+        return value
+
+    def bps(self, assets: Sequence[str]) -> np.ndarray:
+        """Cost plus slippage of each asset, in basis points, shape (n_assets,)."""
+        if isinstance(self.cost_bps, Mapping):
+            missing = [a for a in assets if a not in self.cost_bps]
+            if missing:
+                raise ConfigError(f"per-asset cost missing for {', '.join(missing[:5])}")
+            rate = np.array([self.cost_bps[a] for a in assets], dtype=float)
+        else:
+            rate = np.full(len(assets), float(self.cost_bps))
+        return rate + self.slippage_bps
+
+    def rate(self, assets: Sequence[str]) -> np.ndarray | float:
+        """Cost per unit traded as a fraction of value, compacted (see :func:`compact_rate`)."""
+        return compact_rate(self.bps(assets) / 1e4)

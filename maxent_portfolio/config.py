@@ -1,183 +1,343 @@
-"""The resolved configuration of a backtest run: defaults, presets, files and CLI overrides.
+"""The typed option tree of a run: one :class:`RunConfig` of nested sections.
 
-Precedence, lowest first: the dataclass defaults, the preset, the ``--config`` file, CLI flags.
-Every value is validated here so a bad value fails before any work starts.
+Each section owns its options' defaults, types, ranges and help texts
+(:func:`maxent_portfolio.options.option`):
+
+========================  ===============================================================
+section                   options
+========================  ===============================================================
+``data``                  universe, start, end, years, missing
+``costs``                 cost and slippage in bps (:class:`~maxent_portfolio.arithmetic.
+                          CostModel`, shared by the engine and the training env)
+``walk_forward``          train_years, test_years, purge_days, rolling
+``schedule``              rebalance, max_weight
+``env``                   lookback, reward, episode length (:class:`~maxent_portfolio.envs.
+                          config.EnvConfig`)
+``sac``                   the agent (:class:`~maxent_portfolio.agents.config.SACConfig`)
+``report``                rf, html
+========================  ===============================================================
+
+plus the run-level ``preset``, ``strategies``, ``plugins``, ``seed`` and ``seeds``.
+
+Precedence, lowest first: the defaults, the preset, the ``--config`` file, the CLI flags. A
+config file may use the sections as tables (``[sac] alpha = 0.2``) or flat keys
+(``alpha = 0.2``); option names are unique across sections. Every value, from a file or a
+flag, is checked here for type and range, and a bad one is one line naming the key.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import pandas as pd
 import yaml
+from pydantic import BaseModel, ValidationError, field_validator
 
+from maxent_portfolio.agents.config import SACConfig
+from maxent_portfolio.arithmetic import CostModel
+from maxent_portfolio.envs.config import EnvConfig
 from maxent_portfolio.errors import ConfigError
+from maxent_portfolio.options import Section, describe_error, field_extra, option
 
 DEFAULT_STRATEGIES = ("sac", "equal-weight", "buy-and-hold", "inverse-volatility",
                       "min-variance", "hrp", "eg")
 REBALANCE_HELP = "daily, weekly, monthly, quarterly, yearly, every:K or drift:X"
 
 
-@dataclass
-class RunConfig:
-    """Every option of ``maxent-portfolio backtest``. Each field's docstring is its help."""
+def _date(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(pd.Timestamp(value).date())
+    except (ValueError, TypeError):
+        raise ValueError("must be a date, YYYY-MM-DD") from None
 
-    universe: str = "sp500-20"
-    """Universe name (see `maxent-portfolio universes`) or a path to a YAML or CSV file."""
-    strategies: list[str] = field(default_factory=lambda: list(DEFAULT_STRATEGIES))
-    """Strategies to compare; the universe's benchmark is added as a `benchmark` row."""
-    start: str | None = None
-    """First date of data used (training included), YYYY-MM-DD."""
-    end: str | None = None
-    """Last date of data used, YYYY-MM-DD."""
-    rebalance: str = "monthly"
-    """Rebalance schedule: daily, weekly, monthly, quarterly, yearly, every:K or drift:X."""
-    cost_bps: float = 10.0
-    """Proportional transaction cost per unit traded, in basis points."""
-    slippage_bps: float = 0.0
-    """Extra proportional cost per unit traded, in basis points."""
-    max_weight: float | None = None
-    """Cap on any single asset's weight (0-1]; the excess is spread over the others."""
-    train_years: float = 3.0
-    """Length of the first training window, in years (expanding afterwards)."""
-    test_years: float = 1.0
-    """Length of each out-of-sample test window, in years: the refit interval."""
-    purge_days: int = 0
-    """Periods left out between each training and test window (embargo)."""
-    rolling: bool = False
-    """Use a rolling training window of `train_years` instead of an expanding one."""
-    missing: str = "common-start"
-    """Assets listed late: `common-start` trims to a common start, `drop` drops them."""
-    rf: float = 0.0
-    """Annual risk-free rate for Sharpe-type ratios and tear sheets."""
-    seed: int = 0
-    """Base random seed; seed i of K is seed + i."""
-    seeds: int = 1
-    """SAC agents trained per fold; each is reported, plus their mean."""
-    train_steps: int = 20_000
-    """Environment steps of SAC training per fold (summed over the batched envs)."""
-    alpha: float | None = None
-    """Fixed SAC temperature; automatic tuning when unset."""
-    diversification: float = 0.5
-    """SAC diversification dial in (0, 1]: the entropy target of a symmetric reference policy
-    holding 1 + d (N_peak - 1) effective assets; higher holds more names."""
-    policy: str = "dirichlet"
-    """SAC policy head: `dirichlet` or `logistic-normal`."""
-    network: str = "shared"
-    """SAC networks: `shared` per-asset encoder or `mlp`."""
-    device: str = "auto"
-    """Torch device: `cpu`, `cuda`, or `auto` (cuda when available)."""
-    plugins: list[str] = field(default_factory=list)
-    """Extra plug-in files defining Strategy subclasses (strategies/*.py is always scanned)."""
-    preset: str = "quick"
-    """`quick` (minutes, the default) or `full` (yearly refits, 3 seeds, longer training)."""
 
-    def validate(self) -> RunConfig:
-        """Check every value; raise ConfigError naming the first bad one."""
-        def bad(name: str, value: object, why: str) -> ConfigError:
-            return ConfigError(f"invalid {name} {value!r}: {why}")
+class DataConfig(Section):
+    """Which data a run uses."""
 
-        if self.preset not in PRESETS:
-            raise bad("preset", self.preset, f"use one of {', '.join(PRESETS)}")
-        if not self.strategies:
-            raise bad("strategies", self.strategies, "name at least one strategy")
-        for name, value in (("cost_bps", self.cost_bps), ("slippage_bps", self.slippage_bps),
-                            ("purge_days", self.purge_days)):
-            if not isinstance(value, int | float) or value < 0:
-                raise bad(name.replace("_", "-"), value, "must be a number >= 0")
-        for name, value in (("train_years", self.train_years), ("test_years", self.test_years)):
-            if not isinstance(value, int | float) or value <= 0:
-                raise bad(name.replace("_", "-"), value, "must be a number > 0")
-        if self.max_weight is not None and not 0 < self.max_weight <= 1:
-            raise bad("max-weight", self.max_weight, "must be in (0, 1]")
-        if self.seeds < 1:
-            raise bad("seeds", self.seeds, "must be at least 1")
-        if self.seed < 0:
-            raise bad("seed", self.seed, "must be a non-negative integer")
-        if self.train_steps < 1:
-            raise bad("train-steps", self.train_steps, "must be at least 1")
-        if self.alpha is not None and not self.alpha > 0:
-            raise bad("alpha", self.alpha, "must be > 0 (omit it for automatic tuning)")
-        if not 0 < self.diversification <= 1:
-            raise bad("diversification", self.diversification, "must be in (0, 1]")
-        if self.policy not in ("dirichlet", "logistic-normal"):
-            raise bad("policy", self.policy, "use dirichlet or logistic-normal")
-        if self.network not in ("shared", "mlp"):
-            raise bad("network", self.network, "use shared or mlp")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise bad("device", self.device, "use auto, cpu or cuda")
-        if self.missing not in ("common-start", "drop"):
-            raise bad("missing", self.missing, "use common-start or drop")
+    universe: str = option("sp500-20", "Universe name (see `maxent-portfolio universes`) or a "
+                           "path to a YAML or CSV file.", short="-u")
+    start: str | None = option(None, "First date of data used, training included "
+                               "(YYYY-MM-DD).")
+    end: str | None = option(None, "Last date of data used (YYYY-MM-DD).")
+    years: int | None = option(
+        None, "Use only the last N calendar years of the data (from January 1st), unless "
+        "--start is given.", ge=1)
+    missing: str = option("common-start", "Assets listed late: common-start trims to a common "
+                          "start, drop drops them.")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _dates(cls, value: str | None) -> str | None:
+        return _date(value)
+
+    @field_validator("missing")
+    @classmethod
+    def _missing(cls, value: str) -> str:
+        if value not in ("common-start", "drop"):
+            raise ValueError("use common-start or drop")
+        return value
+
+
+class WalkForwardConfig(Section):
+    """Training and test windows of the walk-forward."""
+
+    train_years: float = option(3.0, "Length of the first training window, in years "
+                                "(expanding afterwards unless --rolling).", gt=0)
+    test_years: float = option(1.0, "Length of each out-of-sample test window, in years: the "
+                               "refit interval.", gt=0)
+    purge_days: int = option(0, "Periods left out between each training and test window "
+                             "(embargo).", ge=0)
+    rolling: bool = option(False, "Rolling training windows of --train-years instead of "
+                           "expanding ones.", flag="--rolling/--expanding")
+
+
+class ScheduleConfig(Section):
+    """When and how far the portfolio is rebalanced."""
+
+    rebalance: str = option("monthly", f"Rebalance schedule: {REBALANCE_HELP}.")
+    max_weight: float | None = option(None, "Cap on any single asset's weight, in (0, 1]; the "
+                                      "excess is spread over the others.", gt=0, le=1)
+
+    @field_validator("rebalance")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
         from maxent_portfolio.backtest.engine import Schedule
 
-        Schedule.parse(self.rebalance)
-        return self
+        try:
+            Schedule.parse(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+
+class ReportConfig(Section):
+    """What the report computes and writes."""
+
+    rf: float = option(0.0, "Annual risk-free rate for Sharpe-type ratios and tear sheets.")
+    html: bool = option(True, "Write the HTML dashboard and tear sheets.",
+                        flag="--html/--no-html")
+
+
+class RunConfig(Section):
+    """Every option of a run. See the module docstring for the sections."""
+
+    preset: Literal["quick", "full"] = option(
+        "quick", "quick: the last 13 years, 2-year refits, short training, 1 seed (minutes); "
+        "full: the whole history, yearly refits, 3 seeds.")
+    strategies: list[str] = option(list(DEFAULT_STRATEGIES), "Comma-separated strategies to "
+                                   "compare (see `maxent-portfolio strategies`); the "
+                                   "universe's benchmark is added as a row.", short="-s",
+                                   min_length=1)
+    plugins: list[str] = option([], "Extra plug-in file defining Strategy subclasses "
+                                "(strategies/*.py is always scanned); repeat for more.",
+                                flag="--plugin")
+    seed: int = option(0, "Base random seed; every other seed derives from it "
+                       "(maxent_portfolio.seeding).", ge=0)
+    seeds: int = option(1, "Agents trained per fold for seeded strategies (sac): each is "
+                        "reported, plus their mean.", ge=1)
+    data: DataConfig = DataConfig()
+    costs: CostModel = CostModel()
+    walk_forward: WalkForwardConfig = WalkForwardConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    env: EnvConfig = EnvConfig()
+    sac: SACConfig = SACConfig()
+    report: ReportConfig = ReportConfig()
+
+    @field_validator("strategies")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        names = [s.strip() for s in value]
+        if any(not s for s in names):
+            raise ValueError("strategy names must not be empty")
+        return names
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # Minutes on 2 cores: the last ten years of data, two-year test windows, short training.
-    "quick": {"start": "2010-01-01", "train_years": 4.0, "test_years": 2.0,
-              "train_steps": 6_000, "seeds": 1},
-    # Yearly walk-forward refits over the whole history, three seeds, longer training.
-    "full": {"train_years": 3.0, "test_years": 1.0, "train_steps": 2_000, "seeds": 3},
+    # Minutes on 2 cores: the last 13 calendar years, two-year test windows, short training.
+    "quick": {"data.years": 13, "walk_forward.train_years": 4.0,
+              "walk_forward.test_years": 2.0, "sac.train_steps": 6_000, "seeds": 1},
+    # Yearly walk-forward refits over the whole history, three seeds.
+    "full": {"walk_forward.train_years": 3.0, "walk_forward.test_years": 1.0,
+             "sac.train_steps": 2_000, "seeds": 3},
 }
 
-FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+
+# --- the index of options ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One leaf of the tree: where it lives and how it is set."""
+
+    path: str  # "sac.train_steps", or "seed" at the top level
+    section: type[BaseModel]
+    name: str
+    file_only: bool
+    flag: str
+    short: str | None
+
+    @property
+    def help(self) -> str:
+        return str(self.section.model_fields[self.name].description)
+
+    @property
+    def default(self) -> Any:
+        return self.section.model_fields[self.name].get_default(call_default_factory=True)
+
+    @property
+    def annotation(self) -> Any:
+        return self.section.model_fields[self.name].annotation
+
+
+def _leaves(model: type[BaseModel], prefix: str = "") -> Iterator[OptionSpec]:
+    for name, info in model.model_fields.items():
+        sub = info.annotation
+        if isinstance(sub, type) and issubclass(sub, Section):
+            yield from _leaves(sub, f"{prefix}{name}.")
+            continue
+        extra = field_extra(model, name)
+        if extra.get("internal"):
+            continue
+        yield OptionSpec(f"{prefix}{name}", model, name, bool(extra.get("file_only")),
+                         extra.get("flag") or f"--{name.replace('_', '-')}",
+                         extra.get("short"))
+
+
+def option_index() -> dict[str, OptionSpec]:
+    """Every user-settable option by its (unique) name."""
+    index: dict[str, OptionSpec] = {}
+    for spec in _leaves(RunConfig):
+        if spec.name in index:
+            raise AssertionError(f"option name {spec.name!r} is not unique in the tree")
+        index[spec.name] = spec
+    return index
+
+
+OPTIONS = option_index()
+
+
+def preset_default(spec: OptionSpec) -> str:
+    """The default shown in ``--help``: the tree's, or each preset's where they differ."""
+    per_preset = {name: values[spec.path] for name, values in PRESETS.items()
+                  if spec.path in values}
+    if per_preset:
+        quick = per_preset.get("quick", spec.default)
+        full = per_preset.get("full", spec.default)
+        return f"quick {shown(quick)}, full {shown(full)}"
+    return shown(spec.default)
+
+
+def shown(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) if value else "none"
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:g}"
+    return str(value)
+
+
+# --- resolving ---------------------------------------------------------------------------------
+
+def _set(tree: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    for part in parents:
+        tree = tree.setdefault(part, {})
+    tree[leaf] = value
+
+
+def _flatten_file(data: Mapping[str, Any], origin: str) -> dict[str, Any]:
+    """A file's keys (sections as tables, or flat) as ``{path: value}``."""
+    sections = {name for name, info in RunConfig.model_fields.items()
+                if isinstance(info.annotation, type) and issubclass(info.annotation, Section)}
+    out: dict[str, Any] = {}
+    for raw_key, value in data.items():
+        key = str(raw_key).replace("-", "_")
+        if key in sections and isinstance(value, Mapping):
+            for sub_key, sub_value in value.items():
+                name = str(sub_key).replace("-", "_")
+                spec = OPTIONS.get(name)
+                if spec is None or not spec.path.startswith(f"{key}."):
+                    raise ConfigError(f"unknown option {key}.{sub_key} in {origin}")
+                out[spec.path] = sub_value
+            continue
+        spec = OPTIONS.get(key)
+        if spec is None:
+            raise ConfigError(f"unknown option {raw_key!r} in {origin} "
+                              f"(known: {', '.join(sorted(OPTIONS))})")
+        out[spec.path] = value
+    if isinstance(out.get("strategies"), str):
+        out["strategies"] = [s.strip() for s in out["strategies"].split(",")]
+    return out
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a TOML, YAML or JSON run configuration into a flat dict of RunConfig fields."""
+    """Read a TOML, YAML or JSON run configuration into ``{option path: value}``."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"config file {p} is a directory")
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
-    text = p.read_text(encoding="utf-8")
+    suffix = p.suffix.lower()
+    if suffix not in (".toml", ".yaml", ".yml", ".json"):
+        raise ConfigError(f"config file {p} must end in .toml, .yaml, .yml or .json")
     try:
-        if p.suffix.lower() == ".toml":
+        text = p.read_text(encoding="utf-8")
+        if suffix == ".toml":
             data = tomllib.loads(text)
-        elif p.suffix.lower() in (".yaml", ".yml", ".json"):
-            data = yaml.safe_load(text) if p.suffix.lower() != ".json" else json.loads(text)
+        elif suffix == ".json":
+            data = json.loads(text)
         else:
-            raise ConfigError(f"config file {p} must end in .toml, .yaml, .yml or .json")
-    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as exc:
+            data = yaml.safe_load(text)
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError,
+            json.JSONDecodeError) as exc:
         raise ConfigError(f"cannot parse config file {p}: {str(exc).splitlines()[0]}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"config file {p} must hold a table of options")
     data = data.get("backtest", data)  # allow a [backtest] table
-    flat = {str(k).replace("-", "_"): v for k, v in data.items()}
-    unknown = sorted(set(flat) - set(FIELDS))
-    if unknown:
-        raise ConfigError(f"unknown option {unknown[0]!r} in {p} "
-                          f"(known: {', '.join(sorted(FIELDS))})")
-    if isinstance(flat.get("strategies"), str):
-        flat["strategies"] = [s.strip() for s in flat["strategies"].split(",") if s.strip()]
-    return flat
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p}: [backtest] must be a table of options")
+    return _flatten_file(data, str(p))
 
 
-def resolve_config(file: str | Path | None = None, **overrides: Any) -> RunConfig:
-    """Build the RunConfig: defaults < preset < file < overrides (None means not given)."""
+def build_config(values: Mapping[str, Any], where: str = "") -> RunConfig:
+    """A validated :class:`RunConfig` from ``{option path: value}``."""
+    tree: dict[str, Any] = {}
+    for path, value in values.items():
+        _set(tree, path, value)
+    try:
+        return RunConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise describe_error(exc, where) from None
+
+
+def resolve_config(file: str | Path | None = None,
+                   overrides: Mapping[str, Any] | None = None, presets: bool = True
+                   ) -> RunConfig:
+    """Defaults < preset < file < ``overrides`` (``{option path: value}``, None = not given).
+
+    With ``presets=False`` (the ``train`` command) no preset applies: the tree's defaults do.
+    """
     from_file = read_config_file(file) if file else {}
-    given = {k: v for k, v in overrides.items() if v is not None}
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if from_file:  # a bad value in the file is reported with the file's name
+        build_config(from_file, f" in {file}")
+    if not presets:
+        return build_config({**from_file, **given})
     preset = given.get("preset", from_file.get("preset", "quick"))
     if preset not in PRESETS:
         raise ConfigError(f"invalid preset {preset!r}: use one of {', '.join(PRESETS)}")
-    values: dict[str, Any] = {**PRESETS[preset], **from_file, **given, "preset": preset}
-    try:
-        config = RunConfig(**values)
-    except TypeError as exc:
-        raise ConfigError(f"bad configuration: {exc}") from exc
-    for name, f in FIELDS.items():
-        value = getattr(config, name)
-        if f.type in ("float", "float | None") and isinstance(value, int | float) \
-                and not isinstance(value, bool):
-            setattr(config, name, float(value))
-        elif f.type in ("float", "float | None", "int") and value is not None \
-                and not isinstance(value, int | float):
-            raise ConfigError(f"invalid {name.replace('_', '-')} {value!r}: must be a number")
-    return config.validate()
+    return build_config({**PRESETS[preset], **from_file, **given, "preset": preset})
+
+
+__all__ = ["DEFAULT_STRATEGIES", "OPTIONS", "PRESETS", "DataConfig", "OptionSpec",
+           "ReportConfig", "RunConfig", "ScheduleConfig", "WalkForwardConfig", "build_config",
+           "preset_default", "read_config_file", "resolve_config"]

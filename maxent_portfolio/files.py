@@ -52,6 +52,28 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
 
 
+def check_writable_dir(path: Path, what: str = "run directory") -> None:
+    """Refuse, before any work, an output ``path`` that exists or cannot be created.
+
+    The nearest existing ancestor must be a directory in which a file can be created (tried
+    for real: permission bits say nothing about ``/proc`` or a read-only mount).
+    """
+    if path.exists():
+        raise ConfigError(f"{what} {path} already exists; choose another --out")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"cannot write {what} {path}: {parent} is not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=parent)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {what} {path}: {parent} is not writable "
+                          f"({exc.strerror or type(exc).__name__})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
 @contextlib.contextmanager
 def atomic_directory(final: Path) -> Iterator[Path]:
     """Yield a temporary sibling directory; rename it to ``final`` only on success.
@@ -77,4 +99,4 @@ def atomic_directory(final: Path) -> Iterator[Path]:
         raise
 
 
-__all__ = ["atomic_directory", "atomic_path", "write_bytes", "write_text"]
+__all__ = ["atomic_directory", "atomic_path", "check_writable_dir", "write_bytes", "write_text"]

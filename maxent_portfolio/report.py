@@ -43,16 +43,18 @@ def render(folder: Path, results: list[BacktestResult], metrics: pd.DataFrame,
 
 def render_run(outcome: RunOutcome, folder: Path) -> Path:
     """Render a freshly computed run into its (temporary) run directory."""
-    from maxent_portfolio.runner import provenance
+    from maxent_portfolio.rundir import provenance, run_title
 
     cfg = outcome.config
-    title = f"{outcome.market.name}, net of {cfg.cost_bps:g} bps, {cfg.rebalance} rebalancing"
+    title = run_title(cfg.to_dict(), outcome.market.name)
     return render(folder, outcome.results, outcome.metrics, outcome.market.benchmark,
-                  cfg.to_dict(), provenance(outcome), title, rf=cfg.rf)
+                  cfg.to_dict(), provenance(outcome), title, rf=cfg.report.rf)
 
 
 def rerender(run_dir: Path) -> Path:
     """Render the report of an existing run directory again from its stored results."""
+    from maxent_portfolio.rundir import run_title
+
     if not (run_dir / "results" / "results.json").is_file():
         raise DataError(f"{run_dir} is not a maxent-portfolio run directory "
                         "(no results/results.json)")
@@ -65,13 +67,12 @@ def rerender(run_dir: Path) -> Path:
         benchmark = pd.read_parquet(bench_file)["benchmark"] if bench_file.exists() else None
     except (OSError, ValueError, KeyError) as exc:
         raise DataError(f"cannot read the stored run in {run_dir}: {exc}") from exc
-    title = (f"{prov.get('universe', config.get('universe'))}, net of "
-             f"{config.get('cost_bps', 0):g} bps, {config.get('rebalance')} rebalancing")
+    title = run_title(config, str(prov.get("universe", "")))
     # Render beside the run, then swap the HTML in, so a failure leaves the old report.
     tmp = Path(tempfile.mkdtemp(prefix=".render-", dir=run_dir))
     try:
         render(tmp, results, metrics, benchmark, config, prov, title,
-               rf=float(config.get("rf", 0.0)))
+               rf=float(config.get("report", {}).get("rf", 0.0)))
         old = run_dir / "tearsheets"
         if old.exists():
             shutil.rmtree(old)

@@ -51,9 +51,13 @@ def test_backtest_writes_a_complete_run_directory(tmp_path: Path) -> None:
         sheet = (out / "tearsheets" / f"{name}.html").read_text(encoding="utf-8")
         assert name in sheet
     config = json.loads((out / "config.json").read_text())
-    assert config["train_steps"] == 256 and config["universe"] == "sp500-20"
+    assert config["sac"]["train_steps"] == 256 and config["data"]["universe"] == "sp500-20"
     prov = json.loads((out / "provenance.json").read_text())
-    assert prov["data_hash"] and prov["seeds"] == [0] and "torch" in prov["packages"]
+    assert prov["data_hash"] and "torch" in prov["packages"]
+    # Every derived seed is recorded: the agent's fold seeds and its episode streams.
+    agent = prov["seeds"]["agents"]["0"]
+    assert agent["folds"][0] == 0 and len(agent["folds"]) == len(prov["folds"])
+    assert len(agent["episodes"][0]) == config["sac"]["num_envs"]
     folds = len(prov["folds"])
     assert sorted(p.name for p in (out / "checkpoints" / "sac").glob("*.pt")) == [
         f"fold-{i}.pt" for i in range(folds)]
@@ -117,6 +121,28 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("quiet", [True, False])
+def test_errors_mid_run_are_one_line_with_or_without_the_progress_bar(
+        tmp_path: Path, quiet: bool) -> None:
+    """Issue #11 item 7: the bar's last frame must not stay above the error."""
+    plugin = tmp_path / "broken.py"
+    plugin.write_text(
+        "from maxent_portfolio.strategies.base import Strategy\n\n"
+        "class Broken(Strategy):\n"
+        "    name = 'broken'\n"
+        "    description = 'raises at its first rebalance'\n"
+        "    def allocate(self, history, current):\n"
+        "        raise RuntimeError('boom')\n")
+    out = tmp_path / "run"
+    res = cli("backtest", "-s", "equal-weight,broken", "--plugin", str(plugin), "--no-html",
+              "--out", str(out), *(["--quiet"] if quiet else []), cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "broken" in lines[0] and "boom" in lines[0], res.stderr
+    assert not out.exists() and not (tmp_path / "reports").exists()
+
+
+@pytest.mark.slow
 def test_interrupted_backtest_leaves_no_partial_run(tmp_path: Path) -> None:
     out = tmp_path / "run"
     env = {**os.environ}
@@ -164,7 +190,7 @@ def test_train_is_interrupted_then_resumed(tmp_path: Path) -> None:
     assert proc.poll() is None, "training ended before it could be interrupted"
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=300)
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == 143, stderr  # 128 + SIGTERM, the shell convention
     assert stderr.strip().splitlines()[-1].endswith("continue with --resume"), stderr
     assert ckpt.is_file()
 

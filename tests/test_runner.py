@@ -12,7 +12,9 @@ from maxent_portfolio.backtest import TrainTestSplit, run_backtest
 from maxent_portfolio.config import resolve_config
 from maxent_portfolio.data.market import MarketData
 from maxent_portfolio.errors import ConfigError
-from maxent_portfolio.runner import _mean_of_seeds, atomic_directory, run, write_run
+from maxent_portfolio.files import atomic_directory
+from maxent_portfolio.rundir import write_run
+from maxent_portfolio.runner import _mean_of_seeds, prepare, run
 from maxent_portfolio.strategies import get_strategy
 
 
@@ -30,9 +32,10 @@ def test_run_shares_dates_and_writes_every_file(synthetic_returns: pd.DataFrame,
                                                 tmp_path: Path) -> None:
     market = MarketData.from_returns(synthetic_returns, name="synthetic",
                                      benchmark=synthetic_returns.mean(axis=1))
-    config = resolve_config(strategies=["equal-weight", "min-variance", "random", "bcrp"],
-                            train_years=1.0, test_years=1.0, start=None)
-    outcome = run(config, market=market)
+    config = resolve_config(overrides={
+        "strategies": ["equal-weight", "min-variance", "random", "bcrp"],
+        "walk_forward.train_years": 1.0, "walk_forward.test_years": 1.0})
+    outcome = run(prepare(config, market))
     dates = {tuple(r.returns.index) for r in outcome.results}
     assert len(dates) == 1
     assert list(outcome.metrics["strategy"]) == ["equal-weight", "min-variance", "random",
@@ -65,10 +68,10 @@ def test_every_sac_seed_is_reported_and_counted_as_a_dsr_trial(
     from maxent_portfolio.measures import deflated_sharpe_ratio, sharpe
 
     market = MarketData.from_returns(synthetic_returns, name="synthetic")
-    config = resolve_config(strategies=["sac", "equal-weight"], seeds=2, seed=3,
-                            train_steps=40, train_years=2.0, test_years=2.0, start=None,
-                            device="cpu")
-    outcome = run(config, market=market)
+    config = resolve_config(overrides={
+        "strategies": ["sac", "equal-weight"], "seeds": 2, "seed": 3, "sac.train_steps": 40,
+        "walk_forward.train_years": 2.0, "walk_forward.test_years": 2.0, "sac.device": "cpu"})
+    outcome = run(prepare(config, market))
     table = outcome.metrics.set_index("strategy")
     assert list(table.index) == ["sac", "sac-seed3", "sac-seed4", "equal-weight"]
     by_name = {r.name: r for r in outcome.results}

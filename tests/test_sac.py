@@ -196,7 +196,7 @@ def test_an_agent_trained_on_a_gpu_loads_and_acts_on_a_cpu(tmp_path: Path) -> No
     agent = train(_env(), _tiny(total_steps=6), progress=False)
     obs = np.concatenate([np.zeros(3 * F, np.float32), np.full(4, 0.25, np.float32)])
     expected = agent.act(obs)
-    agent.config.device = "cuda"  # as a GPU run saves it
+    agent.config = agent.config.model_copy(update={"device": "cuda"})  # as a GPU run saves it
     path = tmp_path / "gpu.pt"
     agent.save(path)
     loaded = Agent.load(path)
@@ -221,9 +221,9 @@ def test_agent_actions_are_on_the_simplex_and_stats_are_finite() -> None:
 
 
 @pytest.mark.parametrize("field,value,match", [
-    ("gamma", 1.0, "gamma"), ("tau", 0.0, "tau"), ("batch_size", 0, "batch_size"),
-    ("policy", "beta", "unknown policy"), ("network", "cnn", "unknown network"),
-    ("diversification", 0.0, "diversification"), ("utd_ratio", 0.0, "utd_ratio"),
+    ("gamma", 1.0, "gamma"), ("tau", 0.0, "tau"), ("batch_size", 0, "batch-size 0: must be >= 1"),
+    ("policy", "beta", "invalid policy 'beta'"), ("network", "cnn", "invalid network 'cnn'"),
+    ("diversification", 0.0, "diversification"), ("utd_ratio", 0.0, "utd-ratio"),
     ("alpha", -1.0, "alpha")])
 def test_bad_config_is_a_one_line_config_error(field: str, value: object, match: str) -> None:
     with pytest.raises(ConfigError, match=match) as info:
@@ -238,8 +238,7 @@ def test_sac_strategy_in_a_walk_forward_backtest(tmp_path: Path) -> None:
 
     returns = _returns(n=400, n_assets=3, seed=2)
     strategy = SACStrategy(train_steps=40, seed=1, lookback=10, num_envs=2, episode_length=20,
-                           device="cpu", config={"hidden": (16, 16), "batch_size": 16,
-                                                 "learning_starts": 5})
+                           device="cpu", hidden=(16, 16), batch_size=16, learning_starts=5)
     strategy.checkpoint_dir = tmp_path
     calls: list[int] = []
     strategy.progress_callback = lambda n, status: calls.append(n)
@@ -270,8 +269,8 @@ def test_sac_strategy_allocate_matches_the_env_observation() -> None:
 
     returns = _returns(n=200, seed=3)
     strategy = SACStrategy(train_steps=20, lookback=10, num_envs=2, episode_length=10,
-                           device="cpu", validation_fraction=0.0,
-                           config={"hidden": (8, 8), "learning_starts": 5, "batch_size": 8})
+                           device="cpu", validation_fraction=0.0, hidden=(8, 8),
+                           learning_starts=5, batch_size=8)
     strategy.fit(returns)
     t = 150
     current = pd.Series([0.2, 0.3, 0.1, 0.4], index=[*returns.columns, CASH])
@@ -288,7 +287,7 @@ def test_sac_strategy_rejects_bad_options() -> None:
 
     with pytest.raises(ConfigError, match="device"):
         SACStrategy(device="tpu").sac_config()
-    with pytest.raises(ConfigError, match="train_steps"):
+    with pytest.raises(ConfigError, match="train-steps"):
         SACStrategy(train_steps=0).sac_config()
     with pytest.raises(ConfigError, match="diversification"):
         SACStrategy(diversification=2.0).sac_config()
@@ -308,9 +307,8 @@ def test_sac_strategy_warm_starts_from_the_previous_fold(warm_start: bool,
 
     monkeypatch.setattr(module, "train", spy)
     strategy = module.SACStrategy(train_steps=10, lookback=10, num_envs=2, episode_length=10,
-                                  device="cpu", warm_start=warm_start,
-                                  config={"hidden": (8, 8), "learning_starts": 2,
-                                          "batch_size": 8})
+                                  device="cpu", warm_start=warm_start, hidden=(8, 8),
+                                  learning_starts=2, batch_size=8)
     returns = _returns(n=200, seed=4)
     strategy.fit(returns.iloc[:120])
     first = strategy.agent_
@@ -361,7 +359,7 @@ def test_ctrl_c_during_a_strategy_fit_checkpoints_then_interrupts(
 
     monkeypatch.setattr(module, "train", interrupting)
     strategy = module.SACStrategy(train_steps=40, lookback=10, num_envs=2, episode_length=10,
-                                  device="cpu", config={"hidden": (8, 8), "batch_size": 8})
+                                  device="cpu", hidden=(8, 8), batch_size=8)
     strategy.checkpoint_dir = tmp_path
     with pytest.raises(KeyboardInterrupt):
         strategy.fit(_returns(n=150, seed=5))

@@ -1,109 +1,16 @@
-"""The agent's configuration: :class:`SACConfig`, and the device it runs on."""
+"""The agent's configuration: :class:`SACConfig` (the ``sac`` section of a run), and devices."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
+from pydantic import ValidationError, field_validator, model_validator
 
 from maxent_portfolio.agents.distributions import POLICIES
 from maxent_portfolio.agents.networks import NETWORKS
 from maxent_portfolio.errors import ConfigError
-
-
-@dataclass
-class SACConfig:
-    """Hyper-parameters of SAC on the simplex. Every field is plain data (saved in checkpoints)."""
-
-    total_steps: int = 20_000
-    """Vector-env steps to run; each collects ``num_envs`` transitions."""
-    num_envs: int = 4
-    """Parallel episodes in the batched env."""
-    seed: int = 1
-    """Seeds python, numpy, torch and the env, in one place (:func:`seed_everything`)."""
-    gamma: float = 0.99
-    """Discount factor."""
-    tau: float = 0.005
-    """Polyak coefficient of the target critics."""
-    policy_lr: float = 3e-4
-    """Adam learning rate of the actor."""
-    q_lr: float = 1e-3
-    """Adam learning rate of the twin critics."""
-    alpha_lr: float = 1e-3
-    """Adam learning rate of ``log_alpha`` (automatic temperature only)."""
-    batch_size: int = 256
-    """Minibatch size of each gradient update."""
-    buffer_size: int = 200_000
-    """Replay buffer capacity in transitions."""
-    learning_starts: int = 250
-    """Warm-up vector-env steps with uniform ``Dirichlet(1)`` actions and no updates."""
-    utd_ratio: float = 0.25
-    """Gradient updates per collected transition (update-to-data ratio)."""
-    alpha: float | None = None
-    """Fixed temperature; ``None`` tunes it automatically towards ``target_entropy``."""
-    initial_alpha: float = 0.1
-    """Starting temperature when tuned automatically."""
-    diversification: float = 0.5
-    """Entropy target as a portfolio fraction in (0, 1], see ``distributions.target_entropy``."""
-    target_entropy: float | None = None
-    """Explicit entropy target (nats); overrides ``diversification`` when set."""
-    policy: str = "dirichlet"
-    """Policy head: ``dirichlet`` or ``logistic-normal``."""
-    network: str = "shared"
-    """``shared`` (per-asset encoder, any N) or ``mlp`` (flat MLP)."""
-    hidden: tuple[int, ...] | None = None
-    """Hidden sizes; default (32, 32) per token for ``shared`` and (256, 256) for ``mlp``."""
-    reward_scale: float = 100.0
-    """Rewards (daily log growth) are multiplied by this before learning (SAC's reward scale)."""
-    device: str = "cpu"
-    """Torch device."""
-    eval_every: int = 0
-    """Evaluate the deterministic policy on the validation env every this many steps (0: off)."""
-    checkpoint_every: int = 0
-    """Save a checkpoint every this many steps when a path is given (0: only at the end)."""
-    log_every: int = 50
-    """Steps between progress-bar and history updates."""
-    num_threads: int | None = 1
-    """``torch.set_num_threads``; None leaves torch's default."""
-
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` on the first invalid value."""
-        checks: list[tuple[bool, str]] = [
-            (self.total_steps >= 0, f"total_steps must be >= 0, got {self.total_steps}"),
-            (self.num_envs >= 1, f"num_envs must be >= 1, got {self.num_envs}"),
-            (0.0 <= self.gamma < 1.0, f"gamma must be in [0, 1), got {self.gamma}"),
-            (0.0 < self.tau <= 1.0, f"tau must be in (0, 1], got {self.tau}"),
-            (min(self.policy_lr, self.q_lr, self.alpha_lr) > 0, "learning rates must be > 0"),
-            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
-            (self.buffer_size >= self.num_envs, "buffer_size must hold one step of every env"),
-            (self.learning_starts >= 0, "learning_starts must be >= 0"),
-            (self.utd_ratio > 0, f"utd_ratio must be > 0, got {self.utd_ratio}"),
-            (self.alpha is None or self.alpha >= 0, f"alpha must be >= 0, got {self.alpha}"),
-            (self.initial_alpha > 0, f"initial_alpha must be > 0, got {self.initial_alpha}"),
-            (0.0 < self.diversification <= 1.0,
-             f"diversification must be in (0, 1], got {self.diversification}"),
-            (self.policy in POLICIES,
-             f"unknown policy {self.policy!r}: use {' or '.join(POLICIES)}"),
-            (self.network in NETWORKS,
-             f"unknown network {self.network!r}: use {' or '.join(NETWORKS)}"),
-            (self.reward_scale > 0, f"reward_scale must be > 0, got {self.reward_scale}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"device {self.device!r} requested but CUDA is not available")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SACConfig:
-        known = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in known}
-        if kwargs.get("hidden") is not None:
-            kwargs["hidden"] = tuple(kwargs["hidden"])
-        return cls(**kwargs)
-
-
+from maxent_portfolio.options import Section, describe_error, option
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -115,8 +22,138 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but CUDA is not available")
+        raise ConfigError("invalid device 'cuda': CUDA is not available on this machine "
+                          "(use --device cpu or auto)")
     return device
+
+
+class SACConfig(Section):
+    """Soft Actor-Critic on the simplex: what the agent learns with, saved in checkpoints.
+
+    The flags (``--train-steps``, ``--alpha``, ``--diversification``, ``--policy``,
+    ``--network``, ``--device``) are the usual knobs; the hyper-parameters are file-only keys
+    of the ``[sac]`` table; the internal fields are set per fold by the ``sac`` strategy.
+    """
+
+    train_steps: int = option(
+        20_000, "Environment transitions of SAC training per fold, summed over the batched "
+        "episodes.", ge=1)
+    alpha: float | None = option(
+        None, "Fixed SAC temperature (higher = more diversified); automatic tuning towards "
+        "the --diversification target when unset.", gt=0)
+    diversification: float = option(
+        0.5, "Diversification dial in (0, 1]: the entropy target of a symmetric reference "
+        "policy holding 1 + d (N_peak - 1) effective assets; higher holds more names.",
+        gt=0, le=1)
+    policy: str = option("dirichlet", f"Policy head: {' or '.join(POLICIES)}.")
+    network: str = option(
+        "shared", f"Networks: {' or '.join(NETWORKS)} (shared: a per-asset encoder for any "
+        "number of assets; mlp: a flat MLP).")
+    device: str = option("auto", "Torch device: cpu, cuda, or auto (cuda when available).")
+
+    num_envs: int = option(4, "Parallel training episodes in the batched env.", ge=1,
+                           file_only=True)
+    warm_start: bool = option(True, "Start each fold's training from the previous fold's "
+                              "networks.", file_only=True)
+    validation_fraction: float = option(
+        0.2, "Last fraction of each training window held out for validation (0 disables it).",
+        ge=0, lt=1, file_only=True)
+    gamma: float = option(0.99, "Discount factor.", ge=0, lt=1, file_only=True)
+    tau: float = option(0.005, "Polyak coefficient of the target critics.", gt=0, le=1,
+                        file_only=True)
+    policy_lr: float = option(3e-4, "Adam learning rate of the actor.", gt=0, file_only=True)
+    q_lr: float = option(1e-3, "Adam learning rate of the twin critics.", gt=0, file_only=True)
+    alpha_lr: float = option(1e-3, "Adam learning rate of log alpha (automatic temperature).",
+                             gt=0, file_only=True)
+    batch_size: int = option(256, "Minibatch size of each gradient update.", ge=1,
+                             file_only=True)
+    buffer_size: int = option(200_000, "Replay buffer capacity in transitions.", ge=1,
+                              file_only=True)
+    learning_starts: int = option(
+        250, "Warm-up vector-env steps with uniform Dirichlet(1) actions and no updates.", ge=0,
+        file_only=True)
+    utd_ratio: float = option(0.25, "Gradient updates per collected transition.", gt=0,
+                              file_only=True)
+    initial_alpha: float = option(0.1, "Starting temperature when tuned automatically.", gt=0,
+                                  file_only=True)
+    target_entropy: float | None = option(
+        None, "Explicit entropy target in nats; overrides --diversification when set.",
+        file_only=True)
+    hidden: tuple[int, ...] | None = option(
+        None, "Hidden layer sizes; default (32, 32) per asset token for shared, (256, 256) for "
+        "mlp.", file_only=True, strict=False)
+    reward_scale: float = option(100.0, "Rewards (log growth) are multiplied by this before "
+                                 "learning.", gt=0, file_only=True)
+
+    total_steps: int = option(20_000, "Vector-env steps to run; each collects num_envs "
+                              "transitions.", ge=0, internal=True)
+    seed: int = option(1, "Seeds python, numpy, torch and the env, in one place.", ge=0,
+                       internal=True)
+    eval_every: int = option(0, "Validation every this many steps (0: off).", ge=0,
+                             internal=True)
+    checkpoint_every: int = option(0, "Checkpoint every this many steps (0: only at the end).",
+                                   ge=0, internal=True)
+    log_every: int = option(50, "Steps between progress and history records.", ge=1,
+                            internal=True)
+    num_threads: int | None = option(1, "torch.set_num_threads; None leaves torch's default.",
+                                     internal=True)
+
+    @field_validator("policy")
+    @classmethod
+    def _policy(cls, value: str) -> str:
+        if value not in POLICIES:
+            raise ValueError(f"use {' or '.join(POLICIES)}")
+        return value
+
+    @field_validator("network")
+    @classmethod
+    def _network(cls, value: str) -> str:
+        if value not in NETWORKS:
+            raise ValueError(f"use {' or '.join(NETWORKS)}")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not (value in DEVICES or value.startswith("cuda:")):
+            raise ValueError(f"use {', '.join(DEVICES)}")
+        if value.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError("CUDA is not available on this machine (use cpu or auto)")
+        return value
+
+    @field_validator("hidden")
+    @classmethod
+    def _hidden(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if value is not None and (not value or any(h < 1 for h in value)):
+            raise ValueError("must be a non-empty list of positive sizes")
+        return value
+
+    @model_validator(mode="after")
+    def _buffer(self) -> SACConfig:
+        if self.buffer_size < self.num_envs:
+            raise ValueError("buffer_size must hold one step of every env")
+        return self
+
+    def validate(self) -> None:  # type: ignore[override]
+        """Re-check every value (fields may have been assigned one by one)."""
+        try:
+            type(self).model_validate(self.model_dump())
+        except ValidationError as exc:
+            raise describe_error(exc) from None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SACConfig:
+        """Build from plain data (a checkpoint's), ignoring keys this version does not know.
+
+        The device is not kept: where an agent ran says nothing of where it will run.
+        """
+        known = {k: v for k, v in data.items() if k in cls.model_fields and k != "device"}
+        if known.get("hidden") is not None:
+            known["hidden"] = tuple(known["hidden"])
+        try:
+            return cls(**known)
+        except ValidationError as exc:
+            raise describe_error(exc) from None
 
 
 __all__ = ["DEVICES", "SACConfig", "resolve_device"]

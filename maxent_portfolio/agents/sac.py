@@ -25,7 +25,7 @@ import random
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
@@ -319,10 +319,7 @@ class Agent:
 # --- checkpointing ------------------------------------------------------------------------------
 
 def _config_dict(config: SACConfig) -> dict[str, Any]:
-    data = asdict(config)
-    if data["hidden"] is not None:
-        data["hidden"] = list(data["hidden"])
-    return data
+    return config.to_dict()
 
 
 def _atomic_save(state: dict[str, Any], path: Path) -> None:
@@ -509,6 +506,7 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
     Agent
     """
     config.validate()
+    config = config.model_copy(update={"device": resolve_device(config.device)})
     if env.num_envs != config.num_envs:
         raise ConfigError(f"the env steps {env.num_envs} episodes but config.num_envs is "
                           f"{config.num_envs}")

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from maxent_portfolio.arithmetic import (
+    CostModel,
     cap_weights,
-    compact_rate,
     drift,
     net_of_cost,
     rebalance_cost,
@@ -218,15 +219,16 @@ def _resolve_splits(n: int, splits: WalkForward | TrainTestSplit | Sequence[Fold
 def _cost_vector(cost_bps: float | pd.Series | Sequence[float], slippage_bps: float,
                  assets: Sequence[str]) -> np.ndarray | float:
     if isinstance(cost_bps, pd.Series):
-        missing = [a for a in assets if a not in cost_bps.index]
-        if missing:
-            raise ConfigError(f"per-asset cost missing for {', '.join(missing[:5])}")
-        rate = cost_bps.reindex(list(assets)).to_numpy(dtype=float)
+        per_asset: float | dict[str, float] = {str(k): float(v) for k, v in cost_bps.items()}
+    elif np.ndim(cost_bps) == 0:
+        per_asset = float(cost_bps)  # type: ignore[arg-type]
     else:
-        rate = np.broadcast_to(np.asarray(cost_bps, dtype=float), (len(assets),)).copy()
-    if (rate < 0).any() or not np.isfinite(rate).all() or slippage_bps < 0:
-        raise ConfigError("costs and slippage must be finite and non-negative (in bps)")
-    return compact_rate((rate + slippage_bps) / 1e4)
+        per_asset = dict(zip(assets, np.asarray(cost_bps, dtype=float).tolist(), strict=True))
+    try:
+        model = CostModel(cost_bps=per_asset, slippage_bps=float(slippage_bps))
+    except ValidationError as exc:
+        raise ConfigError("costs and slippage must be finite and non-negative (in bps)") from exc
+    return model.rate(assets)
 
 
 def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
@@ -234,6 +236,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
                  rebalance: str | int | Schedule = "monthly",
                  cost_bps: float | pd.Series | Sequence[float] = 10.0,
                  slippage_bps: float = 0.0,
+                 costs: CostModel | None = None,
                  cash_return: float | pd.Series = 0.0,
                  max_weight: float | None = None,
                  long_only: bool = True,
@@ -256,6 +259,8 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
         Proportional cost per unit traded, in basis points; a Series gives it per asset.
     slippage_bps : float
         Extra proportional cost per unit traded, in basis points.
+    costs : CostModel, optional
+        The run's cost model; when given it replaces ``cost_bps`` and ``slippage_bps``.
     cash_return : float or pd.Series
         Per-period simple return of the cash leg (default 0).
     max_weight : float, optional
@@ -279,7 +284,8 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
     assets = [str(c) for c in returns.columns]
     columns = [*assets, CASH]
     n, m = len(returns), len(columns)
-    rate = _cost_vector(cost_bps, slippage_bps, assets)
+    rate = costs.rate(assets) if costs is not None else \
+        _cost_vector(cost_bps, slippage_bps, assets)
     cash = (cash_return.reindex(returns.index).fillna(0.0).to_numpy(dtype=float)
             if isinstance(cash_return, pd.Series) else np.full(n, float(cash_return)))
     r_ext = np.column_stack([returns.to_numpy(dtype=float), cash])

@@ -14,7 +14,7 @@ import sys
 import typer
 from rich.console import Console
 
-from maxent_portfolio.errors import Interrupted, UserError
+from maxent_portfolio.errors import Interrupted, Terminated, UserError
 
 app = typer.Typer(
     name="maxent-portfolio",
@@ -34,7 +34,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 # Piped or logged output is not wrapped at 80 columns: tables stay readable in CI logs.
 out = Console(highlight=False, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ
               else 160)
-_state = {"verbose": False}
+_state: dict[str, bool] = {"verbose": False, "terminated": False}
 
 
 @app.callback()
@@ -52,8 +52,9 @@ def _load_commands() -> None:
     from maxent_portfolio.cli import train as _train  # noqa: F401
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _raise_terminated(signum: int, frame: object) -> None:
+    _state["terminated"] = True  # typer turns the interrupt into exit code 130: remember
+    raise Terminated
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,12 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     _load_commands()
     verbose = "--verbose" in (argv or sys.argv[1:]) or "-v" in (argv or sys.argv[1:])
     # SIGTERM unwinds like Ctrl-C, so atomic writes clean up and training can checkpoint.
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         # Non-standalone click returns (not raises) the exit code of an Abort/Exit, which is
         # how typer reports a Ctrl-C it caught (130).
         code = app(args=argv, standalone_mode=False)
         if isinstance(code, int) and code:
+            if code == 130 and _state.get("terminated"):
+                err.print("terminated", markup=False)
+                return 143
             if code == 130:
                 err.print("interrupted", markup=False)
             return code
@@ -76,8 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"error: {exc}", markup=False)
         return 2
     except Interrupted as exc:
-        err.print(f"interrupted: {exc}", markup=False)
-        return 130
+        err.print(f"{'terminated' if exc.terminated else 'interrupted'}: {exc}", markup=False)
+        return 143 if exc.terminated else 130
+    except Terminated:
+        err.print("terminated", markup=False)
+        return 143
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)
         return 130

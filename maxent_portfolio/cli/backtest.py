@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import typer
@@ -18,8 +18,9 @@ from rich.progress import (
 from rich.table import Table
 
 from maxent_portfolio.cli import app, err, out
-from maxent_portfolio.config import REBALANCE_HELP, resolve_config
-from maxent_portfolio.errors import ConfigError
+from maxent_portfolio.cli.options import tree_options
+from maxent_portfolio.config import RunConfig, resolve_config
+from maxent_portfolio.files import check_writable_dir
 
 if TYPE_CHECKING:
     from maxent_portfolio.runner import RunOutcome
@@ -38,6 +39,15 @@ class RichProgress:
                             MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"),
                             TimeRemainingColumn(), console=err, transient=False)
         self.task = self.bar.add_task("starting", total=None)
+
+    def __enter__(self) -> RichProgress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        # On an error the bar is erased, so the error stays the one line on stderr.
+        self.bar.live.transient = kind is not None
+        self.bar.__exit__(kind, *rest)  # type: ignore[arg-type]
 
     def start(self, total: float) -> None:
         self.bar.update(self.task, total=total)
@@ -74,60 +84,16 @@ def metrics_rich_table(metrics: pd.DataFrame, title: str) -> Table:
 
 
 @app.command(rich_help_panel="Backtesting")
+@tree_options("", "data", "costs", "walk_forward", "schedule", "env", "sac", "report")
 def backtest(
-    universe: str = typer.Option(None, "--universe", "-u",
-                                 help="Universe name (see `universes`) or a YAML/CSV path. "
-                                      "[default: sp500-20]"),
-    strategies: str = typer.Option(
-        None, "--strategies", "-s",
-        help="Comma-separated strategies (see `strategies`). [default: sac, equal-weight, "
-             "buy-and-hold, inverse-volatility, min-variance, hrp, eg]"),
-    preset: str = typer.Option(None, "--preset",
-                               help="quick (default: 2010 on, 2-year refits, short training; "
-                                    "minutes) or full (whole history, yearly refits, 3 seeds)."),
+    overrides: dict[str, Any],
     config: Path = typer.Option(None, "--config", "-c",
-                                help="TOML/YAML/JSON file holding any of these options; flags "
-                                     "override it. Examples in strategies/*.toml."),
-    start: str = typer.Option(None, help="First date used, training included (YYYY-MM-DD)."),
-    end: str = typer.Option(None, help="Last date used (YYYY-MM-DD)."),
-    rebalance: str = typer.Option(None, help=f"Rebalance schedule: {REBALANCE_HELP}. "
-                                             "[default: monthly]"),
-    cost_bps: float = typer.Option(None, "--cost-bps",
-                                   help="Cost per unit traded, basis points. [default: 10]"),
-    slippage_bps: float = typer.Option(None, "--slippage-bps",
-                                       help="Extra cost per unit traded, bps. [default: 0]"),
-    max_weight: float = typer.Option(None, "--max-weight", help="Cap on any asset's weight."),
-    train_years: float = typer.Option(None, "--train-years",
-                                      help="First training window, years (then expanding)."),
-    test_years: float = typer.Option(None, "--test-years",
-                                     help="Test window per fold = refit interval, years."),
-    purge_days: int = typer.Option(None, "--purge-days",
-                                   help="Periods embargoed between train and test."),
-    rolling: bool = typer.Option(None, "--rolling/--expanding",
-                                 help="Rolling or expanding training windows."),
-    rf: float = typer.Option(None, "--rf", help="Annual risk-free rate. [default: 0]"),
-    seed: int = typer.Option(None, "--seed", help="Base random seed. [default: 0]"),
-    seeds: int = typer.Option(None, "--seeds", help="SAC agents per fold (each reported, "
-                                                    "plus their mean). [default: the "
-                                                    "preset's: quick 1, full 3]"),
-    train_steps: int = typer.Option(None, "--train-steps", help="SAC env steps per fold. "
-                                    "[default: the preset's: quick 6000, full 2000]"),
-    alpha: float = typer.Option(None, "--alpha", help="Fixed SAC temperature (higher = more "
-                                                      "diversified). [default: automatic]"),
-    diversification: float = typer.Option(
-        None, "--diversification",
-        help="SAC diversification dial in (0,1]: sets the entropy target to that of a "
-             "symmetric policy holding 1 + d*(N_peak - 1) effective assets; higher holds more "
-             "names. [default: 0.5]"),
-    policy: str = typer.Option(None, "--policy", help="dirichlet or logistic-normal."),
-    device: str = typer.Option(None, "--device", help="cpu, cuda or auto (cuda when "
-                                                           "available). [default: auto]"),
-    plugin: list[Path] = typer.Option(None, "--plugin",
-                                      help="Extra plug-in file with Strategy classes."),
+                                help="TOML/YAML/JSON file holding any of the options below "
+                                     "(sections as tables, or flat keys); flags override it. "
+                                     "Examples in strategies/*.toml."),
     out_dir: Path = typer.Option(None, "--out", "-o",
                                  help="Run directory (must not exist). [default: "
                                       "reports/TIMESTAMP-UNIVERSE/]"),
-    no_html: bool = typer.Option(False, "--no-html", help="Skip the HTML report."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, no table: print "
                                                             "only the report path."),
 ) -> None:
@@ -142,34 +108,33 @@ def backtest(
     """
     from maxent_portfolio.runner import backtest_to_directory, prepare
 
-    strategy_list = [s.strip() for s in strategies.split(",") if s.strip()] \
-        if strategies else None
-    cfg = resolve_config(
-        config, universe=universe, strategies=strategy_list, preset=preset, start=start,
-        end=end, rebalance=rebalance, cost_bps=cost_bps, slippage_bps=slippage_bps,
-        max_weight=max_weight, train_years=train_years, test_years=test_years,
-        purge_days=purge_days, rolling=rolling, rf=rf, seed=seed, seeds=seeds,
-        train_steps=train_steps, alpha=alpha, diversification=diversification, policy=policy,
-        device=device, plugins=[str(p) for p in plugin] if plugin else None)
-    render = None if no_html else _render_html
+    cfg = resolve_config(config, overrides)
+    render = _render_html if cfg.report.html else None
     # Fail fast, before any progress display, on everything a user can get wrong.
-    if out_dir is not None and out_dir.exists():
-        raise ConfigError(f"run directory {out_dir} already exists; choose another --out")
-    market = prepare(cfg)
+    if out_dir is not None:
+        check_writable_dir(out_dir)
+    plan = prepare(cfg)
     if quiet:
-        outcome, path = backtest_to_directory(cfg, out_dir, render=render, market=market)
+        outcome, path = backtest_to_directory(plan, out_dir, render=render)
     else:
-        display = RichProgress()
-        with display.bar:
-            outcome, path = backtest_to_directory(cfg, out_dir, progress=display,
-                                                  render=render, market=market)
+        with RichProgress() as display:
+            outcome, path = backtest_to_directory(plan, out_dir, progress=display,
+                                                  render=render)
     if not quiet:
         out.print(metrics_rich_table(
             outcome.metrics, f"{outcome.market.name}: out of sample "
             f"{outcome.results[0].returns.index[0].date()} to "
-            f"{outcome.results[0].returns.index[-1].date()}, net of {cfg.cost_bps:g} bps"))
+            f"{outcome.results[0].returns.index[-1].date()}, {run_costs(cfg)}"))
     target = path / "index.html" if (path / "index.html").exists() else path
     out.print(str(target), markup=False, highlight=False)
+
+
+def run_costs(cfg: RunConfig) -> str:
+    """"net of 10 bps" as the table title says it."""
+    cost = cfg.costs.cost_bps
+    shown = f"{cost + cfg.costs.slippage_bps:g} bps" if isinstance(cost, float) else \
+        "per-asset costs"
+    return f"net of {shown}"
 
 
 def _render_html(outcome: RunOutcome, folder: Path) -> None:

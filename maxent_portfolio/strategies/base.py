@@ -10,13 +10,46 @@ The weights returned earn the returns of ``t + 1`` onward.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import numpy as np
 import pandas as pd
 
+if TYPE_CHECKING:
+    from maxent_portfolio.config import RunConfig
+
 CASH = "CASH"
 """Column name of the cash leg. A strategy may allocate to it explicitly."""
+
+S = TypeVar("S", bound="Strategy")
+
+
+@dataclass(frozen=True)
+class StrategyContext:
+    """What a run hands every strategy it builds, baselines, SAC and plug-ins alike.
+
+    Attributes
+    ----------
+    config : RunConfig
+        The whole option tree; a strategy reads its own section (``config.sac``, ...).
+    periods_per_year : int
+        Of the run's data (252 daily, 52 weekly, 12 monthly): for annualised features.
+    seed : int
+        This instance's seed (one per agent of a seeded strategy).
+    checkpoint_dir : Path or None
+        Where a learning strategy may keep resumable checkpoints.
+    progress : callable or None
+        ``progress(units, status)``: report ``units`` of work done (see ``Strategy.work``).
+    """
+
+    config: RunConfig
+    periods_per_year: int = 252
+    seed: int = 0
+    checkpoint_dir: Path | None = None
+    progress: Callable[[float, str], None] | None = field(default=None, compare=False)
 
 
 class Strategy:
@@ -34,6 +67,9 @@ class Strategy:
     investable : bool
         False for hindsight benchmarks (``bcrp``): the engine fits them on the test window they
         are judged on, and reports label them "not investable".
+    seeded : bool
+        True when results depend on the seed (a learning agent): a run with ``--seeds K``
+        builds K instances, reports each as ``<name>-seed<s>`` and adds their mean.
     stateless : bool
         True when ``allocate`` depends on neither ``current`` nor internal state, so the
         engine may call ``allocate`` only at rebalance dates in any order, and (if
@@ -44,6 +80,20 @@ class Strategy:
     description: ClassVar[str] = ""
     investable: ClassVar[bool] = True
     stateless: ClassVar[bool] = False
+    seeded: ClassVar[bool] = False
+
+    @classmethod
+    def from_context(cls: type[S], context: StrategyContext) -> S:
+        """Build the strategy for a run. Override to read options from ``context``.
+
+        The default calls ``cls()``: rule-based strategies need nothing from the run.
+        """
+        return cls()
+
+    @classmethod
+    def work(cls, context: StrategyContext, n_folds: int) -> float:
+        """Units of work of one backtest, for the progress bar (default: one per fold)."""
+        return float(n_folds)
 
     def fit(self, returns: pd.DataFrame) -> Strategy:
         """Learn from a training window of simple returns, shape (n_observations, n_assets).

@@ -38,7 +38,7 @@ from skfolio.optimization import HierarchicalRiskParity as SkHierarchicalRiskPar
 from skfolio.optimization import MeanRisk, ObjectiveFunction, RiskBudgeting
 from skfolio.prior import EmpiricalPrior
 
-from maxent_portfolio.strategies.base import CASH, Strategy
+from maxent_portfolio.strategies.base import CASH, Strategy, StrategyContext
 
 __all__ = [
     "BuyAndHold",
@@ -317,6 +317,10 @@ class RandomWeights(Strategy):
 
     name = "random"
     description = "random Dirichlet weights at each rebalance (seeded placebo)"
+
+    @classmethod
+    def from_context(cls, context: StrategyContext) -> RandomWeights:
+        return cls(seed=context.seed)
 
     def __init__(self, seed: int = 0, alpha: float = 1.0) -> None:
         self.seed = seed

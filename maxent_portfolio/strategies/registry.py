@@ -10,7 +10,7 @@ import importlib
 from typing import Any, TypeVar
 
 from maxent_portfolio.errors import ConfigError
-from maxent_portfolio.strategies.base import Strategy
+from maxent_portfolio.strategies.base import Strategy, StrategyContext
 from maxent_portfolio.strategies.baselines import (
     BuyAndHold,
     EqualWeight,
@@ -75,6 +75,31 @@ def available_strategies() -> dict[str, type[Strategy]]:
     return dict(STRATEGIES)
 
 
+def strategy_class(name: str) -> type[Strategy]:
+    """The class registered as ``name``.
+
+    Raises
+    ------
+    ConfigError
+        On an unknown name; the message lists the valid ones.
+    """
+    _load_lazy(name)
+    cls = STRATEGIES.get(name)
+    if cls is None:
+        raise ConfigError(f"unknown strategy {name!r}; available: "
+                          f"{', '.join([*STRATEGIES, *(n for n in _LAZY if n not in STRATEGIES)])}")
+    return cls
+
+
+def build_strategy(name: str, context: StrategyContext) -> Strategy:
+    """The strategy ``name`` built for a run: ``cls.from_context(context)``."""
+    cls = strategy_class(name)
+    try:
+        return cls.from_context(context)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"cannot build strategy {name!r}: {exc}") from exc
+
+
 def get_strategy(name: str, **params: Any) -> Strategy:
     """Instantiate the strategy registered as ``name`` with keyword ``params``.
 
@@ -83,11 +108,7 @@ def get_strategy(name: str, **params: Any) -> Strategy:
     ConfigError
         On an unknown name (the message lists the valid ones) or parameters the class refuses.
     """
-    _load_lazy(name)
-    cls = STRATEGIES.get(name)
-    if cls is None:
-        raise ConfigError(f"unknown strategy {name!r}; available: "
-                          f"{', '.join([*STRATEGIES, *(n for n in _LAZY if n not in STRATEGIES)])}")
+    cls = strategy_class(name)
     try:
         return cls(**params)
     except (TypeError, ValueError) as exc:
@@ -99,4 +120,5 @@ for _cls in (EqualWeight, BuyAndHold, InverseVolatility, MinimumVariance, Maximu
              ExponentiatedGradient, OnlineNewtonStep, OLMAR, PAMR, BCRP):
     register(_cls)
 
-__all__ = ["STRATEGIES", "available_strategies", "get_strategy", "register"]
+__all__ = ["STRATEGIES", "available_strategies", "build_strategy", "get_strategy", "register",
+           "strategy_class"]

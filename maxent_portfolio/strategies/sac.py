@@ -14,58 +14,41 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
-import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
-from maxent_portfolio.agents.sac import Agent, SACConfig, resolve_device, train
+from maxent_portfolio.agents.config import SACConfig, resolve_device
+from maxent_portfolio.agents.sac import Agent, train
+from maxent_portfolio.arithmetic import CostModel
+from maxent_portfolio.envs.config import EnvConfig
 from maxent_portfolio.errors import ConfigError, DataError
-from maxent_portfolio.strategies.base import CASH, Strategy
-
-
-def fold_seed(seed: int, fold: int) -> int:
-    """The training seed of walk-forward fold ``fold`` for an agent seeded ``seed``.
-
-    Fold 0 uses ``seed`` itself (so ``train --seed s`` is a backtest's first fold); later folds
-    draw from ``SeedSequence([seed, fold])``, so the agents of a multi-seed run never share a
-    seed (``seed + fold`` would give agent 0's fold 1 the seed of agent 1's fold 0). Within a
-    fold, the batched env's episodes get their own seeds too (``agents.sac.env_seeds``).
-    """
-    if fold == 0:
-        return seed
-    return int(np.random.SeedSequence([seed, fold]).generate_state(1)[0] >> 1)  # 31 bits
+from maxent_portfolio.options import Section, describe_error
+from maxent_portfolio.seeding import fold_seed
+from maxent_portfolio.strategies.base import CASH, Strategy, StrategyContext
 
 
 class SACStrategy(Strategy):
     """Soft Actor-Critic with a Dirichlet or logistic-normal policy over assets plus cash.
 
+    Options come in sections, as a run's option tree holds them; keyword options override
+    single fields, so ``SACStrategy(train_steps=40, lookback=10)`` works from Python.
+
     Parameters
     ----------
-    train_steps : int
-        Environment transitions per fold, summed over the ``num_envs`` batched episodes.
+    sac : SACConfig, optional
+        The agent (``train_steps``, ``alpha``, ``diversification``, ``policy``, ...).
+    env : EnvConfig, optional
+        The training env (``lookback``, ``reward``, ``episode_length``, ...).
+    costs : CostModel, optional
+        The costs the agent trains on: the run's, so it is judged on exactly these.
     seed : int
-        Seeds the whole training run (fold ``i`` uses ``fold_seed(seed, i)``).
-    alpha : float or None
-        Fixed temperature; None tunes it towards the ``diversification`` target.
-    diversification : float
-        Entropy target as a fraction in (0, 1], see
-        :func:`maxent_portfolio.agents.distributions.target_entropy`.
-    policy : {"dirichlet", "logistic-normal"}
-    network : {"shared", "mlp"}
-    device : {"auto", "cpu", "cuda"}
-        ``auto`` (the default) uses CUDA when available.
-    warm_start : bool
-        Start each fold's training from the previous fold's networks.
-    cost_bps : float
-        Proportional cost of the training env, in basis points.
-    lookback : int
-        Feature window of the env and of ``allocate``'s observation.
-    num_envs, episode_length : int
-        Batched episodes and their length in the training env.
-    validation_fraction : float
-        Last fraction of each training window kept for validation (0 disables it).
-    config : dict, optional
-        Any other :class:`SACConfig` field (``gamma``, ``batch_size``, ``hidden``, ...).
+        Seeds the whole training run (fold ``i`` uses ``seeding.fold_seed(seed, i)``).
+    periods_per_year : int, optional
+        Of the data, for annualised features; inferred from the dates when None.
+    **options
+        Any single field of the three sections.
 
     Attributes
     ----------
@@ -77,54 +60,67 @@ class SACStrategy(Strategy):
     validation_window_ : tuple of pd.Timestamp or None
         First and last date whose returns the latest fold's validation episode earns.
     checkpoint_dir : Path or None
-        When set (by the runner), fold ``i`` checkpoints to ``checkpoint_dir/fold-i.pt``.
+        When set (by the run's context), fold ``i`` checkpoints to ``checkpoint_dir/fold-i.pt``.
     progress_callback : callable or None
         ``progress_callback(n_transitions, status)`` while training (replaces the progress bar).
     """
 
     name = "sac"
     description = "Soft Actor-Critic on the simplex (max-entropy RL), refit each fold"
+    seeded = True
 
-    def __init__(self, train_steps: int = 20_000, seed: int = 0, alpha: float | None = None,
-                 diversification: float = 0.5, policy: str = "dirichlet",
-                 network: str = "shared", device: str = "auto", warm_start: bool = True,
-                 cost_bps: float = 10.0, lookback: int = 60, num_envs: int = 4,
-                 episode_length: int = 252, validation_fraction: float = 0.2,
-                 config: dict[str, object] | None = None) -> None:
-        self.train_steps = train_steps
+    def __init__(self, sac: SACConfig | None = None, env: EnvConfig | None = None,
+                 costs: CostModel | None = None, seed: int = 0,
+                 periods_per_year: int | None = None, **options: Any) -> None:
+        sections: dict[str, Section] = {"sac": sac or SACConfig(), "env": env or EnvConfig(),
+                                        "costs": costs or CostModel()}
+        updates: dict[str, dict[str, Any]] = {key: {} for key in sections}
+        for key, value in options.items():
+            owner = next((k for k, v in sections.items() if key in type(v).model_fields), None)
+            if owner is None:
+                raise ConfigError(f"unknown option {key!r} for the sac strategy")
+            updates[owner][key] = value
+        try:
+            built = {k: type(v).model_validate({**v.model_dump(), **updates[k]})
+                     for k, v in sections.items()}
+        except ValidationError as exc:
+            raise describe_error(exc) from None
+        self.sac = cast(SACConfig, built["sac"])
+        self.env = cast(EnvConfig, built["env"])
+        self.costs = cast(CostModel, built["costs"])
         self.seed = seed
-        self.alpha = alpha
-        self.diversification = diversification
-        self.policy = policy
-        self.network = network
-        self.device = device
-        self.warm_start = warm_start
-        self.cost_bps = cost_bps
-        self.lookback = lookback
-        self.num_envs = num_envs
-        self.episode_length = episode_length
-        self.validation_fraction = validation_fraction
-        self.config = dict(config or {})
+        self.periods_per_year = periods_per_year
         self.checkpoint_dir: Path | None = None
         self.progress_callback: Callable[[int, str], None] | None = None
         self.reset()
 
+    @classmethod
+    def from_context(cls, context: StrategyContext) -> SACStrategy:
+        strategy = cls(context.config.sac, context.config.env, context.config.costs,
+                       seed=context.seed, periods_per_year=context.periods_per_year)
+        strategy.checkpoint_dir = context.checkpoint_dir
+        if context.progress is not None:
+            strategy.progress_callback = context.progress
+        return strategy
+
+    @classmethod
+    def work(cls, context: StrategyContext, n_folds: int) -> float:
+        """Training transitions of a backtest: the progress bar's unit."""
+        return float(context.config.sac.train_steps * n_folds)
+
+    def __repr__(self) -> str:
+        return (f"SACStrategy(seed={self.seed}, "
+                + ", ".join(f"{k}={v!r}" for k, v in self.sac.model_dump().items()
+                            if k in ("train_steps", "alpha", "diversification", "policy",
+                                     "network"))
+                + f", lookback={self.env.lookback})")
+
     def sac_config(self, fold: int = 0) -> SACConfig:
-        """The :class:`SACConfig` of fold ``fold``, validated."""
-        if not isinstance(self.train_steps, int) or self.train_steps < 1:
-            raise ConfigError(f"train_steps must be a positive integer, got {self.train_steps}")
-        if not 0.0 <= self.validation_fraction < 1.0:
-            raise ConfigError("validation_fraction must be in [0, 1), got "
-                              f"{self.validation_fraction}")
-        fields = {"total_steps": math.ceil(self.train_steps / self.num_envs),
-                  "num_envs": self.num_envs, "seed": fold_seed(self.seed, fold),
-                  "alpha": self.alpha,
-                  "diversification": self.diversification, "policy": self.policy,
-                  "network": self.network, "device": resolve_device(self.device),
-                  **self.config}
-        config = SACConfig.from_dict(fields)
-        config.validate()
-        return config
+        """The :class:`SACConfig` of fold ``fold``: the section plus the per-fold run fields."""
+        sac = self.sac
+        total = math.ceil(sac.train_steps / sac.num_envs)
+        return sac.model_copy(update={"total_steps": total, "seed": fold_seed(self.seed, fold),
+                                      "device": resolve_device(sac.device)})
 
     def reset(self) -> None:
         """Before a new backtest: forget the agent, the fold count and the recorded decisions."""
@@ -136,12 +132,12 @@ class SACStrategy(Strategy):
 
     def _split(self, returns: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         """Training part and validation part (with ``lookback`` rows of warm-up history)."""
-        n_val = int(len(returns) * self.validation_fraction)
+        n_val = int(len(returns) * self.sac.validation_fraction)
         if n_val < 2:
             return returns, None
         cut = len(returns) - n_val
         train_part = returns.iloc[:cut]
-        val_part = returns.iloc[max(cut - self.lookback, 0):]
+        val_part = returns.iloc[max(cut - self.env.lookback, 0):]
         return train_part, val_part
 
     def fit(self, returns: pd.DataFrame) -> SACStrategy:
@@ -174,27 +170,37 @@ class SACStrategy(Strategy):
         progress : bool
             Show the trainer's own progress bar (the CLI's ``train`` command).
         """
+        from maxent_portfolio.data.market import MarketData
+        from maxent_portfolio.data.validate import infer_periods_per_year
         from maxent_portfolio.envs import PortfolioEnv, PortfolioVectorEnv
 
         config = self.sac_config(self._fold)
+        lookback = self.env.lookback
+        ppy = self.periods_per_year or infer_periods_per_year(
+            pd.DatetimeIndex(returns.index), "the training window")
         train_part, val_part = self._split(returns)
-        min_rows = self.lookback + 2
+        min_rows = lookback + 2
         if len(train_part) < min_rows:
             raise DataError(f"SAC needs at least {min_rows} training returns, got "
                             f"{len(train_part)}")
-        episode = min(self.episode_length, len(train_part) - self.lookback)
-        env = PortfolioVectorEnv(num_envs=config.num_envs, universe=train_part,
-                                 cost_bps=self.cost_bps, lookback=self.lookback,
-                                 episode_length=episode, seed=config.seed)
+        assets = [str(c) for c in returns.columns]
+        # The env steps on exactly the costs and the frequency the engine judges it on.
+        env_options = {"cost_bps": self.costs.bps(assets), "lookback": lookback,
+                       "reward": self.env.reward, "risk_aversion": self.env.risk_aversion,
+                       "eta": self.env.eta}
+        episode = min(self.env.episode_length, len(train_part) - lookback)
+        env = PortfolioVectorEnv(num_envs=config.num_envs,
+                                 universe=MarketData.from_returns(train_part, periods_per_year=ppy),
+                                 episode_length=episode, seed=config.seed, **env_options)
         eval_env = None
         self.validation_window_: tuple[pd.Timestamp, pd.Timestamp] | None = None
         if val_part is not None and len(val_part) >= min_rows:
-            self.validation_window_ = (val_part.index[self.lookback], val_part.index[-1])
-            eval_env = PortfolioEnv(val_part, cost_bps=self.cost_bps, lookback=self.lookback,
-                                    episode_length=None)
+            self.validation_window_ = (val_part.index[lookback], val_part.index[-1])
+            eval_env = PortfolioEnv(MarketData.from_returns(val_part, periods_per_year=ppy),
+                                    episode_length=None, **env_options)
             if not config.eval_every:
                 config.eval_every = max(config.total_steps // 5, 1)
-        init = self.agent_ if self.warm_start and self.agent_ is not None else None
+        init = self.agent_ if self.sac.warm_start and self.agent_ is not None else None
         if init is not None and (init.sac.n_assets, init.config.policy, init.config.network) \
                 != (env.n_assets, config.policy, config.network):
             init = None
@@ -212,8 +218,8 @@ class SACStrategy(Strategy):
         self.agent_ = train(env, config, progress=progress, checkpoint_path=checkpoint_path,
                             resume=resume, eval_env=eval_env, init_from=init, callback=callback,
                             reraise_signal=True)
-        self._assets = [str(c) for c in returns.columns]
-        self._periods_per_year = env.market.periods_per_year
+        self._assets = assets
+        self._periods_per_year = ppy
         return self.agent_
 
     def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
@@ -223,7 +229,7 @@ class SACStrategy(Strategy):
         if self.agent_ is None:
             raise ConfigError("the sac strategy must be fit before it can allocate")
         weights = current.reindex([*self._assets, CASH], fill_value=0.0).to_numpy(dtype=float)
-        obs = latest_observation(history.to_numpy(dtype=float), weights, self.lookback,
+        obs = latest_observation(history.to_numpy(dtype=float), weights, self.env.lookback,
                                  self._periods_per_year)
         w = self.agent_.act(obs, deterministic=True)
         entropy, neff = self.agent_.policy_stats(obs)

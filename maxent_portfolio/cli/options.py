@@ -1,0 +1,96 @@
+"""CLI flags generated from the option tree (:mod:`maxent_portfolio.config`).
+
+A command declares which sections it takes; :func:`tree_options` adds one typer option per
+field of those sections, with the field's help text and its default (per preset where the
+presets differ), and hands the command the values given as ``{option path: value}``. No flag,
+default or help text is written twice.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import types
+import typing
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from maxent_portfolio.config import OPTIONS, OptionSpec, preset_default, shown
+
+
+def _cli_type(spec: OptionSpec) -> Any:
+    """The type typer parses a flag as: the field's, without None, lists as text."""
+    if spec.name == "plugins":
+        return list[Path]
+    annotation = spec.annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        annotation = members[0]  # float | dict -> float: a table is for files
+    if typing.get_origin(annotation) is list:
+        return str  # comma-separated
+    return annotation
+
+
+def flag_specs(parts: Iterable[str]) -> list[OptionSpec]:
+    """The flags of ``parts``: section names (``""`` for every run-level option) or paths."""
+    wanted = set(parts)
+    return [spec for spec in OPTIONS.values() if not spec.file_only
+            and ((spec.path.rsplit(".", 1)[0] if "." in spec.path else "") in wanted
+                 or spec.path in wanted)]
+
+
+def help_text(spec: OptionSpec, presets: bool = True) -> str:
+    """The field's help plus its default, as ``--help`` shows it."""
+    default = preset_default(spec) if presets else shown(spec.default)
+    return f"{spec.help} [default: {default}]"
+
+
+def _parameter(spec: OptionSpec, presets: bool) -> inspect.Parameter:
+    decls = [spec.flag, *([spec.short] if spec.short else [])]
+    info = typer.Option(None, *decls, help=help_text(spec, presets), show_default=False,
+                        rich_help_panel="Options of the run (also config-file keys)")
+    return inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=info,
+                             annotation=_cli_type(spec))
+
+
+def _value(spec: OptionSpec, value: Any) -> Any:
+    if spec.name == "strategies":
+        return [s.strip() for s in str(value).split(",")]
+    if spec.name == "plugins":
+        return [str(p) for p in value] or None
+    return value
+
+
+def tree_options(*parts: str, presets: bool = True
+                 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a command taking ``overrides``: add the flags of ``parts`` (see
+    :func:`flag_specs`). ``presets`` says whether the command applies ``--preset``."""
+    specs = flag_specs(parts)
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        own = inspect.signature(command)
+        kept = [p for name, p in own.parameters.items() if name != "overrides"]
+
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> Any:
+            overrides = {}
+            for spec in specs:
+                value = kwargs.pop(spec.name, None)
+                if value is not None:
+                    overrides[spec.path] = _value(spec, value)
+            return command(overrides={k: v for k, v in overrides.items() if v is not None},
+                           **kwargs)
+
+        wrapper.__signature__ = own.replace(  # type: ignore[attr-defined]
+            parameters=[*kept, *(_parameter(spec, presets) for spec in specs)])
+        del wrapper.__wrapped__  # typer must read the new signature, not the command's
+        wrapper.__annotations__ = {}
+        return wrapper
+
+    return decorate
+
+
+__all__ = ["flag_specs", "help_text", "tree_options"]

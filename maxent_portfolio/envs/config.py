@@ -1,0 +1,37 @@
+"""The ``env`` section of a run: how the training environment frames the task."""
+
+from __future__ import annotations
+
+from pydantic import field_validator
+
+from maxent_portfolio.options import Section, option
+
+
+class EnvConfig(Section):
+    """Observation window, reward and episodes of the training environment.
+
+    ``allocate`` rebuilds the same observation at each rebalance, so ``lookback`` is also the
+    history the agent needs before its first decision.
+    """
+
+    lookback: int = option(60, "Feature window in periods; also the history needed before the "
+                           "first decision.", ge=2)
+    reward: str = option("log", "Training reward: log (log growth net of costs), dsr "
+                         "(differential Sharpe), mean-var or drawdown.")
+    episode_length: int = option(252, "Steps per training episode.", ge=1, file_only=True)
+    risk_aversion: float = option(1.0, "Lambda of the mean-var and drawdown rewards.", ge=0,
+                                  file_only=True)
+    eta: float = option(0.01, "Moving-moment rate of the dsr and mean-var rewards, in (0, 1).",
+                        gt=0, lt=1, file_only=True)
+
+    @field_validator("reward")
+    @classmethod
+    def _reward(cls, value: str) -> str:
+        from maxent_portfolio.envs.portfolio import REWARDS
+
+        if value not in REWARDS:
+            raise ValueError(f"use one of {', '.join(REWARDS)}")
+        return value
+
+
+__all__ = ["EnvConfig"]

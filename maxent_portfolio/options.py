@@ -1,0 +1,116 @@
+"""The building blocks of the typed option tree: :class:`Section` and :func:`option`.
+
+Every user-settable value is a field of a :class:`Section` (a strict pydantic model), declared
+with :func:`option`, which holds its default, its type, its range and its help text. The CLI
+flags, the ``--config`` file keys, ``config.json`` and the ``--help`` texts are all generated
+from these fields (:mod:`maxent_portfolio.config`), so an option is written once.
+
+A field is one of:
+
+- a flag and a file key (the default): ``--train-steps`` and ``train_steps = ...``;
+- ``file_only=True``: settable in a ``--config`` file, deliberately not a flag (algorithm
+  hyper-parameters a user rarely changes);
+- ``internal=True``: set by the program itself (for example the per-fold seed of an agent),
+  neither a flag nor a file key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from maxent_portfolio.errors import ConfigError
+
+_EXPECTED = {
+    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
+    "float_type": "a number", "float_parsing": "a number", "bool_type": "true or false",
+    "bool_parsing": "true or false", "string_type": "a string", "list_type": "a list",
+    "dict_type": "a table", "literal_error": "", "extra_forbidden": "",
+}
+
+
+_BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
+           "less_than_equal": ("<=", "le"), "less_than": ("<", "lt"),
+           "too_short": ("at least", "min_length")}
+
+
+class Section(BaseModel):
+    """A strict group of options: wrong types are refused, never coerced.
+
+    ``strict`` refuses ``200.5`` for an integer, ``"yes"`` for a boolean and ``true`` for a
+    number, which a lenient parser would accept or silently convert.
+    """
+
+    model_config = ConfigDict(strict=True, extra="forbid", validate_assignment=True,
+                              frozen=False, protected_namespaces=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data (tuples as lists)."""
+        return self.model_dump(mode="json")
+
+
+def option(default: Any, help: str, *, file_only: bool = False, internal: bool = False,
+           flag: str | None = None, short: str | None = None, **constraints: Any) -> Any:
+    """A :class:`Section` field: default, help text and where it can be set.
+
+    Parameters
+    ----------
+    default : object
+        The default value (a list default is copied per instance).
+    help : str
+        One or two sentences: the ``--help`` text and the documentation of the key.
+    file_only, internal : bool
+        See the module docstring.
+    flag, short : str, optional
+        The long flag (default ``--`` plus the field name with dashes) and a short alias.
+    **constraints
+        Passed to :func:`pydantic.Field` (``ge``, ``gt``, ``le``, ``lt``, ``strict``, ...).
+    """
+    extra = {"file_only": file_only, "internal": internal, "flag": flag, "short": short}
+    if isinstance(default, list):
+        items = list(default)
+        return Field(default_factory=lambda: list(items), description=help,
+                     json_schema_extra=extra, **constraints)
+    return Field(default, description=help, json_schema_extra=extra, **constraints)
+
+
+def field_extra(section: type[BaseModel], name: str) -> dict[str, Any]:
+    """The :func:`option` settings of field ``name`` of ``section``."""
+    extra = section.model_fields[name].json_schema_extra
+    return dict(extra) if isinstance(extra, dict) else {}
+
+
+def describe_error(exc: ValidationError, where: str = "") -> ConfigError:
+    """One line naming the first bad key, its value and what was expected.
+
+    ``where`` is appended, e.g. ``" in run.toml"``.
+    """
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"] if not isinstance(part, int)]
+    # pydantic names the union member it tried last ("cost_bps.float"); keep the user's key
+    loc = [p for p in loc if p not in ("float", "int", "str", "bool", "dict[str,float]",
+                                       "function-after[_check(), str]")]
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return ConfigError(f"unknown option {'.'.join(loc)!r}{where}")
+    key = loc[-1].replace("_", "-") if loc else "value"  # option names are unique in the tree
+    expected = _EXPECTED.get(kind)
+    bound = _BOUNDS.get(kind)
+    if bound is not None:
+        symbol, key_name = bound
+        limit = (error.get("ctx") or {}).get(key_name)
+        message = f"must be {symbol} {limit}"
+    else:
+        message = str(error["msg"])
+    if message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    if not message[:2].isupper():  # "Input should ..." -> "input should ...", keep "CUDA ..."
+        message = message[:1].lower() + message[1:]
+    reason = f"expected {expected}" if expected else message
+    value = error.get("input")
+    shown = "" if isinstance(value, dict) else f" {value!r}"
+    return ConfigError(f"invalid {key}{shown}{where}: {reason}")
+
+
+__all__ = ["Section", "describe_error", "field_extra", "option"]

@@ -1,0 +1,112 @@
+"""The run directory: what a backtest writes, and its provenance.
+
+Contents: ``metrics.csv``, ``returns.csv``, ``weights/<strategy>.csv`` (target weights at each
+rebalance), ``config.json`` (the resolved option tree), ``provenance.json`` (data hash,
+package versions, folds and every derived seed), ``results/`` (everything needed to render
+again) and whatever the renderer adds (the HTML report).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from maxent_portfolio.backtest.store import safe_name, save_results
+from maxent_portfolio.config import RunConfig
+from maxent_portfolio.files import write_text
+from maxent_portfolio.seeding import seed_table
+
+if TYPE_CHECKING:
+    from maxent_portfolio.runner import RunOutcome
+
+
+def default_run_dir(config: RunConfig, root: Path = Path("reports")) -> Path:
+    """``reports/<timestamp>-<universe>/``, never an existing directory."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    universe = config.data.universe
+    name = Path(universe).stem if "/" in universe or "." in universe else universe
+    base = root / f"{stamp}-{name}"
+    candidate, i = base, 1
+    while candidate.exists():
+        candidate = base.with_name(f"{base.name}-{i}")
+        i += 1
+    return candidate
+
+
+def package_versions() -> dict[str, str]:
+    names = ("maxent-portfolio", "numpy", "pandas", "torch", "gymnasium", "skfolio",
+             "quantstats", "yfinance", "scipy", "pydantic")
+    out = {}
+    for name in names:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[name] = metadata.version(name)
+    return out
+
+
+def provenance(outcome: RunOutcome) -> dict[str, Any]:
+    """Where the numbers come from: data, dates, folds, every seed, package versions."""
+    market, config = outcome.market, outcome.config
+    return {
+        "started_at": outcome.started_at,
+        "seconds": round(outcome.seconds, 2),
+        "universe": market.name,
+        "source": market.provenance.source,
+        "data_hash": market.provenance.content_hash,
+        "fetched_at": market.provenance.fetched_at,
+        "data_notes": list(market.notes),
+        "first_date": str(market.returns.index[0].date()),
+        "last_date": str(market.returns.index[-1].date()),
+        "seeds": seed_table(config.seed, config.seeds, len(outcome.folds),
+                            config.sac.num_envs),
+        "folds": [f.dates(pd.DatetimeIndex(market.returns.index)) for f in outcome.folds],
+        "packages": package_versions(),
+    }
+
+
+def run_title(config: dict[str, Any], universe: str) -> str:
+    """The report's title from a (stored) ``config.json``."""
+    costs = config.get("costs", {})
+    schedule = config.get("schedule", {})
+    cost = costs.get("cost_bps", 0)
+    shown = f"{cost:g} bps" if isinstance(cost, int | float) else "per-asset costs"
+    return f"{universe}, net of {shown}, {schedule.get('rebalance', 'monthly')} rebalancing"
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def write_run(outcome: RunOutcome, folder: Path,
+              render: Callable[[RunOutcome, Path], None] | None = None) -> None:
+    """Write a run's files into ``folder`` (normally the temporary side of
+    :func:`maxent_portfolio.files.atomic_directory`, which makes the whole directory atomic)."""
+    outcome.metrics.to_csv(folder / "metrics.csv", index=False)
+    returns = pd.concat([r.returns.rename(r.name) for r in outcome.results], axis=1)
+    if outcome.market.benchmark is not None:
+        returns["benchmark"] = outcome.market.benchmark.reindex(returns.index)
+    returns.index.name = "date"
+    returns.to_csv(folder / "returns.csv")
+    (folder / "weights").mkdir(exist_ok=True)
+    for res in outcome.results:
+        targets = res.targets.copy()
+        targets.index.name = "date"
+        targets.to_csv(folder / "weights" / f"{safe_name(res.name)}.csv")
+    write_json(folder / "config.json", outcome.config.to_dict())
+    write_json(folder / "provenance.json", provenance(outcome))
+    save_results(outcome.results, folder / "results")
+    if outcome.market.benchmark is not None:
+        outcome.market.benchmark.rename("benchmark").to_frame().to_parquet(
+            folder / "results" / "benchmark.parquet")
+    if render is not None:
+        render(outcome, folder)
+
+
+__all__ = ["default_run_dir", "package_versions", "provenance", "run_title", "write_json",
+           "write_run"]
