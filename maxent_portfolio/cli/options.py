@@ -72,7 +72,9 @@ def tree_options(*parts: str, presets: bool = True
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         own = inspect.signature(command)
-        kept = [p for name, p in own.parameters.items() if name != "overrides"]
+        hints = typing.get_type_hints(command)  # real types, not the strings of __future__
+        kept = [p.replace(annotation=hints.get(name, p.annotation))
+                for name, p in own.parameters.items() if name != "overrides"]
 
         @functools.wraps(command)
         def wrapper(**kwargs: Any) -> Any:
