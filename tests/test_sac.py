@@ -11,16 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
+from maxent_portfolio.agents import SAC, Agent, SACConfig, load_checkpoint, soft_target, train
 from maxent_portfolio.agents.buffer import ReplayBufferSamples
-from maxent_portfolio.agents.sac import (
-    SAC,
-    Agent,
-    SACConfig,
-    _final_observations,
-    load_checkpoint,
-    soft_target,
-    train,
-)
+from maxent_portfolio.agents.training import _final_observations
 from maxent_portfolio.envs import PortfolioVectorEnv
 from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.strategies.sac import fold_seed
@@ -401,7 +394,7 @@ def test_warm_start_copies_the_previous_agent_then_trains_on() -> None:
 def test_agents_seeded_s_and_s_plus_1_share_no_episode_stream() -> None:
     from gymnasium.utils import seeding
 
-    from maxent_portfolio.agents.sac import env_seeds, seed_everything
+    from maxent_portfolio.agents import env_seeds, seed_everything
 
     assert not set(env_seeds(0, 4)) & set(env_seeds(1, 4))
     env = _env()
