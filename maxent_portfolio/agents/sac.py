@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -97,7 +97,6 @@ class SAC(nn.Module):
         if self.autotune:
             groups.append({"params": [self.log_alpha], "lr": config.alpha_lr})
         self.optimizer = torch.optim.Adam(groups, fused=True)  # one kernel per step (CPU too)
-        self._params = [p for group in groups for p in group["params"]]
         self._qf_params = list(self.qf.parameters())
         self._qf_target_params = list(self.qf_target.parameters())
         self._qf_names = [n for n, _ in self.qf.named_parameters()]
@@ -140,42 +139,11 @@ class SAC(nn.Module):
     def update(self, batch: ReplayBufferSamples) -> SACLosses:
         """One gradient step on all three losses, then the Polyak update of the targets."""
         out = self.losses(batch)
-        for p in self._params:  # optimizer.zero_grad(set_to_none=True), minus its bookkeeping
-            p.grad = None
+        self.optimizer.zero_grad(set_to_none=True)
         (out.qf_loss + out.actor_loss + out.alpha_loss).backward()
-        self._adam_step()
+        self.optimizer.step()
         polyak_update(self._qf_params, self._qf_target_params, self.config.tau)
         return out
-
-    @torch.no_grad()
-    def _adam_step(self) -> None:
-        """``self.optimizer.step()`` without its Python bookkeeping: one fused kernel per group.
-
-        Exactly the arithmetic of ``torch.optim.Adam(fused=True)`` (the same kernel on the same
-        state tensors); falls back to ``optimizer.step()`` until every state exists, when a
-        gradient is missing, or for any option the fast path does not implement.
-        """
-        opt = self.optimizer
-        calls = []
-        for group in opt.param_groups:
-            params = group["params"]
-            states = [opt.state.get(p) for p in params]
-            if (not all(states) or any(p.grad is None for p in params) or group["amsgrad"]
-                    or group["maximize"] or group.get("differentiable") or group.get("capturable")
-                    or group.get("decoupled_weight_decay") or isinstance(group["lr"], Tensor)
-                    or not group.get("fused") or group["weight_decay"] != 0):
-                opt.step()
-                return
-            calls.append((params, [p.grad for p in params],
-                          cast(list[dict[str, Any]], states), group))  # all present: checked
-        for params, grads, group_states, group in calls:
-            steps = [s["step"] for s in group_states]
-            torch._foreach_add_(steps, 1)
-            beta1, beta2 = group["betas"]
-            torch._fused_adam_(params, grads, [s["exp_avg"] for s in group_states],
-                               [s["exp_avg_sq"] for s in group_states], [], steps, amsgrad=False,
-                               lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=0.0,
-                               eps=group["eps"], maximize=False)
 
     @torch.no_grad()
     def act(self, obs: Tensor, deterministic: bool = False) -> Tensor:
