@@ -149,6 +149,28 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_run(policy: str,
     assert [r["step"] for r in resumed.history] == [r["step"] for r in full.history]
 
 
+def test_checkpoint_keeps_the_env_state_dict_and_resumes_shaped_rewards(tmp_path: Path
+                                                                         ) -> None:
+    """The loop saves the env through its public ``state_dict`` (reward moments included)."""
+    def dsr_env() -> PortfolioVectorEnv:
+        return PortfolioVectorEnv(num_envs=2, universe=_returns(), lookback=10,
+                                  episode_length=10, reward="dsr", seed=0)
+
+    config = _tiny(total_steps=20)
+    full = train(dsr_env(), config, progress=False)
+    path = tmp_path / "dsr.pt"
+    env = dsr_env()
+    train(env, config, progress=False, checkpoint_path=path,
+          callback=lambda step, agent: step == 13)
+    saved = load_checkpoint(path)["env"]
+    assert saved == {"kind": "state_dict", "state": env.state_dict()}
+    assert saved["state"]["reward_second"] != [0.0, 0.0]  # the DSR moments are in it
+    resumed = train(dsr_env(), config, progress=False, checkpoint_path=path, resume=True)
+    assert _same_weights(full, resumed)
+    np.testing.assert_array_equal([r["episode_return"] for r in resumed.history],
+                                  [r["episode_return"] for r in full.history])
+
+
 def test_sigterm_saves_a_checkpoint_and_stops_cleanly(tmp_path: Path) -> None:
     path = tmp_path / "run.pt"
 
