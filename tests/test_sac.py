@@ -424,3 +424,17 @@ def test_agents_seeded_s_and_s_plus_1_share_no_episode_stream() -> None:
     for rng, sub_seed in zip(env._rngs, env_seeds(7, env.num_envs), strict=True):
         fresh = seeding.np_random(sub_seed)[0]  # the same PCG64 stream (reset has drawn from it)
         assert rng.bit_generator.state["state"]["inc"] == fresh.bit_generator.state["state"]["inc"]
+
+
+def test_the_public_names_import_from_agents_and_from_agents_sac() -> None:
+    import maxent_portfolio.agents as agents
+    import maxent_portfolio.agents.sac as sac_module
+
+    names = ("SAC", "Agent", "SACConfig", "train", "resolve_device", "env_seeds",
+             "seed_everything", "load_checkpoint", "polyak_update", "soft_target")
+    assert set(names) <= set(agents.__all__)
+    assert all(hasattr(agents, name) for name in agents.__all__)
+    for name in names:  # the strategy and older code import from agents.sac
+        assert getattr(sac_module, name) is getattr(agents, name), name
+    with pytest.raises(AttributeError):
+        sac_module.no_such_name  # noqa: B018

@@ -16,10 +16,15 @@ back-propagated in **one** backward pass into one Adam with three parameter grou
 Q is evaluated with detached critic parameters, so every loss only moves its own parameters
 (the actor therefore uses the critic from before this update's critic step, a common batched
 variant of the sequential CleanRL/SB3 update).
+
+For older imports this module also answers ``SACConfig``, ``resolve_device``, ``Agent``,
+``load_checkpoint``, ``train``, ``env_seeds`` and ``seed_everything``; their home is
+:mod:`maxent_portfolio.agents`.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -166,11 +171,8 @@ _LAZY = {"Agent": "agent", "load_checkpoint": "checkpoint", "env_seeds": "traini
 
 
 def __getattr__(name: str) -> Any:
-    """``from maxent_portfolio.agents.sac import train`` (and the other names of ``_LAZY``)
-    keeps working: they now live in modules that import this one."""
+    """The names of ``_LAZY``, from the modules (built on this one) where they live."""
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(f"maxent_portfolio.agents.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
