@@ -130,7 +130,9 @@ class PortfolioVectorEnv(VectorEnv):
     def state_dict(self) -> dict[str, Any]:
         """The episodes in progress, as plain Python numbers and lists (safe for
         ``torch.save``/``torch.load(weights_only=True)`` and JSON): positions, episode ends,
-        holdings, values, reward moments and every sub-environment's generator state."""
+        holdings, values, reward moments and every sub-environment's generator state: all the
+        mutable state a step reads, so :func:`maxent_portfolio.agents.train` checkpoints the env
+        through it and a resumed run is bit-identical."""
         if not self._rngs:
             raise RuntimeError("call reset() before state_dict()")
         return {"num_envs": self.num_envs, "t": self._t.tolist(), "stop": self._stop.tolist(),
