@@ -42,8 +42,8 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from torch.func import functional_call  # noqa: E402
 
+from maxent_portfolio.agents import SAC, SACConfig  # noqa: E402
 from maxent_portfolio.agents.buffer import ReplayBuffer  # noqa: E402
-from maxent_portfolio.agents.sac import SAC, SACConfig  # noqa: E402
 
 torch.set_num_threads(1)
 BATCH = 256

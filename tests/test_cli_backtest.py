@@ -194,7 +194,7 @@ def test_train_is_interrupted_then_resumed(tmp_path: Path) -> None:
     assert stderr.strip().splitlines()[-1].endswith("continue with --resume"), stderr
     assert ckpt.is_file()
 
-    from maxent_portfolio.agents.sac import load_checkpoint
+    from maxent_portfolio.agents import load_checkpoint
 
     done = load_checkpoint(ckpt)["step"]
     assert 0 < done < 10_000  # vector steps of 4 envs
@@ -206,7 +206,7 @@ def test_train_is_interrupted_then_resumed(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_train_seeds_writes_one_checkpoint_per_seed(tmp_path: Path) -> None:
-    from maxent_portfolio.agents.sac import load_checkpoint
+    from maxent_portfolio.agents import load_checkpoint
 
     args = ("train", "--start", "2010-01-01", "--end", "2012-12-31", "--train-steps", "64",
             "--seed", "5", "--seeds", "2", "--out", str(tmp_path / "sac.pt"), "--quiet")

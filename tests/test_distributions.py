@@ -225,3 +225,41 @@ def test_dirichlet_head_sample_is_torch_dirichlet_rsample_bit_for_bit() -> None:
         torch.manual_seed(3)
         assert torch.equal(head.sample(x).action, w)
     assert torch.equal(head.log_prob(x, w), dist.log_prob(clamp_simplex(w)))
+
+
+@pytest.mark.parametrize("policy", ["dirichlet", "logistic-normal"])
+def test_every_registered_head_implements_the_policy_head_interface(policy: str) -> None:
+    from maxent_portfolio.agents.distributions import POLICIES, POLICY_HEADS, PolicyHead, make_head
+
+    assert POLICIES == tuple(POLICY_HEADS) == ("dirichlet", "logistic-normal")
+    k = 4
+    head = make_head(policy, k)
+    assert isinstance(head, PolicyHead) and head.name == policy and head.k == k
+    x = torch.randn(5, k, head.n_params_per_component, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    pi = head.sample(x)
+    assert pi.action.shape == (5, k) and pi.log_prob.shape == (5,)
+    torch.testing.assert_close(head.log_prob(x, pi.action), pi.log_prob)
+    torch.testing.assert_close(head.mode(x).sum(-1), torch.ones(5))
+    assert head.entropy(x).shape == (5,)
+    for dial in (0.2, 1.0):  # the method is the module-level function's mapping
+        assert head.target_entropy(dial) == target_entropy(policy, k, dial)
+    with pytest.raises(ConfigError, match="diversification"):
+        head.target_entropy(0.0)
+
+
+def test_a_head_is_one_class_plus_one_registry_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``make_head`` and ``target_entropy`` dispatch through ``POLICY_HEADS``, no if-chain."""
+    from maxent_portfolio.agents.distributions import POLICY_HEADS, make_head
+
+    class HalfEntropyDirichlet(DirichletHead):
+        name = "half-entropy"
+
+        def target_entropy(self, diversification: float) -> float:
+            return 0.5 * super().target_entropy(diversification)
+
+    monkeypatch.setitem(POLICY_HEADS, HalfEntropyDirichlet.name, HalfEntropyDirichlet)
+    assert isinstance(make_head("half-entropy", 3), HalfEntropyDirichlet)
+    assert target_entropy("half-entropy", 3, 0.5) == 0.5 * target_entropy("dirichlet", 3, 0.5)
+    with pytest.raises(ConfigError, match="half-entropy"):  # the message lists the registry
+        make_head("gaussian", 3)

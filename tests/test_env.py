@@ -337,6 +337,31 @@ def test_log_rewards_sum_to_log_value(market: MarketData) -> None:
     assert total == pytest.approx(np.log(info["portfolio_value"]), rel=1e-10)
 
 
+def test_a_reward_is_one_registry_entry(market: MarketData,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both envs dispatch through ``REWARD_FUNCTIONS``: registering a function is enough."""
+    from maxent_portfolio.envs import PortfolioVectorEnv
+    from maxent_portfolio.envs.rewards import REWARD_FUNCTIONS, REWARDS, RewardState
+
+    assert REWARDS == tuple(REWARD_FUNCTIONS) == ("log", "dsr", "mean-var", "drawdown")
+
+    def doubled(growth: np.ndarray, moments: RewardState, risk_aversion: float,
+                eta: float) -> tuple[np.ndarray, RewardState]:
+        return 2.0 * growth, moments
+
+    monkeypatch.setitem(REWARD_FUNCTIONS, "doubled", doubled)
+    env = PortfolioEnv(market, reward="doubled", episode_length=5)
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step(np.full(N + 1, 1.0 / (N + 1)))
+    assert reward == 2.0 * np.log1p(info["net_return"])
+    vec = PortfolioVectorEnv(2, market, reward="doubled", episode_length=5, seed=0)
+    vec.reset()
+    _, rewards, _, _, infos = vec.step(np.full((2, N + 1), 1.0 / (N + 1)))
+    np.testing.assert_array_equal(rewards, 2.0 * np.log1p(infos["net_return"]))
+    with pytest.raises(ConfigError, match="doubled"):  # the message lists the registry
+        PortfolioEnv(market, reward="sharpe")
+
+
 # -- episodes -------------------------------------------------------------------------------------
 
 

@@ -101,6 +101,24 @@ def test_unknown_network_is_a_config_error() -> None:
         make_networks("transformer", 3, F, 1)
 
 
+def test_a_network_is_one_builder_plus_one_registry_entry(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    from maxent_portfolio.agents.networks import NETWORK_BUILDERS, NETWORKS
+
+    assert NETWORKS == tuple(NETWORK_BUILDERS) == ("shared", "mlp")
+    built: list[tuple[int, int, int, tuple[int, ...] | None]] = []
+
+    def wide_mlp(n_assets: int, n_features: int, n_params: int,
+                 hidden: tuple[int, ...] | None) -> tuple[torch.nn.Module, torch.nn.Module]:
+        built.append((n_assets, n_features, n_params, hidden))
+        return NETWORK_BUILDERS["mlp"](n_assets, n_features, n_params, (64,))
+
+    monkeypatch.setitem(NETWORK_BUILDERS, "wide", wide_mlp)
+    actor, _ = make_networks("wide", 3, F, 2)
+    assert built == [(3, F, 2, None)] and isinstance(actor, MLPActor)
+    assert actor(_obs(4, 3)).shape == (4, 4, 2)
+
+
 def test_replay_buffer_ring_overwrites_oldest_and_samples_named_tuples() -> None:
     buf = ReplayBuffer(5, obs_dim=2, action_dim=3)
     for i in range(3):  # 3 batches of 2 transitions: 6 > capacity 5

@@ -11,19 +11,12 @@ import pandas as pd
 import pytest
 import torch
 
+from maxent_portfolio.agents import SAC, Agent, SACConfig, load_checkpoint, soft_target, train
 from maxent_portfolio.agents.buffer import ReplayBufferSamples
-from maxent_portfolio.agents.sac import (
-    SAC,
-    Agent,
-    SACConfig,
-    _final_observations,
-    load_checkpoint,
-    soft_target,
-    train,
-)
+from maxent_portfolio.agents.training import _final_observations
 from maxent_portfolio.envs import PortfolioVectorEnv
 from maxent_portfolio.errors import ConfigError, DataError
-from maxent_portfolio.strategies.sac import fold_seed
+from maxent_portfolio.seeding import fold_seed
 
 torch.set_num_threads(1)
 F = 7
@@ -154,6 +147,28 @@ def test_interrupted_then_resumed_run_equals_an_uninterrupted_run(policy: str,
     assert resumed.step == 26 and not resumed.interrupted
     assert _same_weights(full, resumed)
     assert [r["step"] for r in resumed.history] == [r["step"] for r in full.history]
+
+
+def test_checkpoint_keeps_the_env_state_dict_and_resumes_shaped_rewards(tmp_path: Path
+                                                                         ) -> None:
+    """The loop saves the env through its public ``state_dict`` (reward moments included)."""
+    def dsr_env() -> PortfolioVectorEnv:
+        return PortfolioVectorEnv(num_envs=2, universe=_returns(), lookback=10,
+                                  episode_length=10, reward="dsr", seed=0)
+
+    config = _tiny(total_steps=20)
+    full = train(dsr_env(), config, progress=False)
+    path = tmp_path / "dsr.pt"
+    env = dsr_env()
+    train(env, config, progress=False, checkpoint_path=path,
+          callback=lambda step, agent: step == 13)
+    saved = load_checkpoint(path)["env"]
+    assert saved == {"kind": "state_dict", "state": env.state_dict()}
+    assert saved["state"]["reward_second"] != [0.0, 0.0]  # the DSR moments are in it
+    resumed = train(dsr_env(), config, progress=False, checkpoint_path=path, resume=True)
+    assert _same_weights(full, resumed)
+    np.testing.assert_array_equal([r["episode_return"] for r in resumed.history],
+                                  [r["episode_return"] for r in full.history])
 
 
 def test_sigterm_saves_a_checkpoint_and_stops_cleanly(tmp_path: Path) -> None:
@@ -399,7 +414,7 @@ def test_warm_start_copies_the_previous_agent_then_trains_on() -> None:
 def test_agents_seeded_s_and_s_plus_1_share_no_episode_stream() -> None:
     from gymnasium.utils import seeding
 
-    from maxent_portfolio.agents.sac import env_seeds, seed_everything
+    from maxent_portfolio.agents import env_seeds, seed_everything
 
     assert not set(env_seeds(0, 4)) & set(env_seeds(1, 4))
     env = _env()
@@ -407,3 +422,12 @@ def test_agents_seeded_s_and_s_plus_1_share_no_episode_stream() -> None:
     for rng, sub_seed in zip(env._rngs, env_seeds(7, env.num_envs), strict=True):
         fresh = seeding.np_random(sub_seed)[0]  # the same PCG64 stream (reset has drawn from it)
         assert rng.bit_generator.state["state"]["inc"] == fresh.bit_generator.state["state"]["inc"]
+
+
+def test_the_public_names_import_from_agents() -> None:
+    import maxent_portfolio.agents as agents
+
+    names = ("SAC", "Agent", "SACConfig", "train", "resolve_device", "env_seeds",
+             "seed_everything", "load_checkpoint", "polyak_update", "soft_target")
+    assert set(names) <= set(agents.__all__)
+    assert all(hasattr(agents, name) for name in agents.__all__)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from maxent_portfolio.agents.sac import Agent, SACConfig, train
+from maxent_portfolio.agents import Agent, SACConfig, train
 from maxent_portfolio.envs import PortfolioEnv, PortfolioVectorEnv
 
 torch.set_num_threads(1)

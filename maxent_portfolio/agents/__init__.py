@@ -1,26 +1,38 @@
-"""Soft Actor-Critic on the portfolio simplex: heads, networks, buffer, losses and loop."""
+"""Soft Actor-Critic on the portfolio simplex, split as stable-baselines3 splits it.
+
+* :mod:`.distributions` - policy heads on the simplex (:class:`PolicyHead`, registry
+  ``POLICY_HEADS``) and the diversification dial;
+* :mod:`.networks` - actor and twin-critic architectures (registry ``NETWORK_BUILDERS``);
+* :mod:`.buffer` - the replay buffer;
+* :mod:`.config` - :class:`SACConfig` and the device;
+* :mod:`.sac` - the algorithm: :class:`SAC` (losses, update, act) and its pure helpers;
+* :mod:`.agent` - :class:`Agent`, the trained policy;
+* :mod:`.checkpoint` - checkpoint files and RNG state;
+* :mod:`.training` - :func:`train`, the loop (seeding, signals, evaluation, progress).
+"""
 
 from __future__ import annotations
 
+from maxent_portfolio.agents.agent import Agent
 from maxent_portfolio.agents.buffer import ReplayBuffer, ReplayBufferSamples
+from maxent_portfolio.agents.checkpoint import load_checkpoint
+from maxent_portfolio.agents.config import DEVICES, SACConfig, resolve_device
 from maxent_portfolio.agents.distributions import (
+    POLICIES,
+    POLICY_HEADS,
     DirichletHead,
     LogisticNormalHead,
+    PolicyHead,
     effective_n,
     make_head,
     target_entropy,
 )
-from maxent_portfolio.agents.networks import make_networks
-from maxent_portfolio.agents.sac import (
-    SAC,
-    Agent,
-    SACConfig,
-    load_checkpoint,
-    polyak_update,
-    soft_target,
-    train,
-)
+from maxent_portfolio.agents.networks import NETWORK_BUILDERS, NETWORKS, make_networks
+from maxent_portfolio.agents.sac import SAC, polyak_update, soft_target
+from maxent_portfolio.agents.training import env_seeds, seed_everything, train
 
-__all__ = ["SAC", "Agent", "DirichletHead", "LogisticNormalHead", "ReplayBuffer",
-           "ReplayBufferSamples", "SACConfig", "effective_n", "load_checkpoint", "make_head",
-           "make_networks", "polyak_update", "soft_target", "target_entropy", "train"]
+__all__ = ["DEVICES", "NETWORKS", "NETWORK_BUILDERS", "POLICIES", "POLICY_HEADS", "SAC", "Agent",
+           "DirichletHead", "LogisticNormalHead", "PolicyHead", "ReplayBuffer",
+           "ReplayBufferSamples", "SACConfig", "effective_n", "env_seeds", "load_checkpoint",
+           "make_head", "make_networks", "polyak_update", "resolve_device", "seed_everything",
+           "soft_target", "target_entropy", "train"]

@@ -17,13 +17,19 @@ uniform density ``Dirichlet(1, ..., 1)``.
 
 :func:`target_entropy` maps the user's ``diversification`` fraction to an entropy target that the
 head can always reach (see its docstring for the exact mapping).
+
+Every head implements :class:`PolicyHead` (``sample``, ``log_prob``, ``entropy``, ``mode`` and
+its ``target_entropy(diversification)``) and is registered by name in :data:`POLICY_HEADS`;
+:data:`POLICIES` (the accepted ``policy`` values) derives from it, so a new head is one subclass
+plus one registry entry.
 """
 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from functools import lru_cache
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -40,8 +46,6 @@ CONCENTRATION_FLOOR = 1e-2
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 """Range of the logistic-normal's per-logit log standard deviation (tanh-squashed)."""
-
-POLICIES = ("dirichlet", "logistic-normal")
 
 
 class PolicySample(NamedTuple):
@@ -76,8 +80,12 @@ def _dirichlet_log_prob(conc: Tensor, w: Tensor) -> Tensor:
             - torch.lgamma(conc).sum(-1))
 
 
-class DirichletHead:
-    """Dirichlet policy over the K-simplex.
+class PolicyHead(ABC):
+    """A policy distribution on the K-simplex, parameterised by a network's raw output.
+
+    The network emits ``n_params_per_component`` numbers per component, ``x`` of shape
+    (B, K, P); the head turns them into a distribution (the SB3 split between a distribution
+    and the network producing its parameters).
 
     Parameters
     ----------
@@ -85,11 +93,54 @@ class DirichletHead:
         ``K``, the number of simplex components (assets plus cash).
     """
 
-    n_params_per_component = 1
-    name = "dirichlet"
+    name: ClassVar[str]
+    """Registry key and ``SACConfig.policy`` value."""
+    n_params_per_component: ClassVar[int]
+    """``P``: raw network outputs per simplex component."""
 
     def __init__(self, n_outputs: int) -> None:
         self.k = n_outputs
+
+    @abstractmethod
+    def sample(self, x: Tensor) -> PolicySample:
+        """Reparameterised draw (B, K) and its log-probability (B,)."""
+
+    @abstractmethod
+    def log_prob(self, x: Tensor, w: Tensor) -> Tensor:
+        """Log-density at weights ``w`` (B, K) -> (B,)."""
+
+    @abstractmethod
+    def entropy(self, x: Tensor) -> Tensor:
+        """Differential entropy (B,); may be a Monte Carlo estimate drawing from torch's RNG."""
+
+    @abstractmethod
+    def mode(self, x: Tensor) -> Tensor:
+        """Deterministic action (B, K)."""
+
+    @abstractmethod
+    def max_entropy(self) -> float:
+        """Entropy of the head's most entropic symmetric member."""
+
+    @abstractmethod
+    def target_entropy(self, diversification: float) -> float:
+        """SAC's entropy target for a diversification fraction in (0, 1].
+
+        See :func:`target_entropy` for the mapping; raises :class:`ConfigError` outside (0, 1].
+        """
+
+
+def _check_dial(k: int, diversification: float) -> None:
+    if not 0.0 < diversification <= 1.0 or not math.isfinite(diversification):
+        raise ConfigError(f"diversification must be in (0, 1], got {diversification}")
+    if k < 2:
+        raise ConfigError(f"a simplex policy needs at least 2 components, got {k}")
+
+
+class DirichletHead(PolicyHead):
+    """Dirichlet policy over the K-simplex; the reference of its dial is ``Dirichlet(c 1_K)``."""
+
+    n_params_per_component = 1
+    name = "dirichlet"
 
     @staticmethod
     def concentration(x: Tensor) -> Tensor:
@@ -128,8 +179,16 @@ class DirichletHead:
         """``-ln Gamma(K)``: the uniform Dirichlet, the largest entropy on the simplex."""
         return -math.lgamma(self.k)
 
+    def target_entropy(self, diversification: float) -> float:
+        """Entropy of ``Dirichlet(c 1_K)`` with ``c = (N_target - 1) / (K - N_target)``."""
+        _check_dial(self.k, diversification)
+        k = self.k
+        n_target = 1.0 + diversification * ((k + 1) / 2 - 1.0)
+        c = min((n_target - 1.0) / (k - n_target), 1.0)
+        return dirichlet_entropy(k, c)
 
-class LogisticNormalHead:
+
+class LogisticNormalHead(PolicyHead):
     """Logistic-normal policy: ``w = softmax([z, 0])``, ``z ~ N(mu, diag(sigma^2))`` in R^(K-1).
 
     The network emits two numbers per component; the reference component (the last, cash) only
@@ -138,9 +197,6 @@ class LogisticNormalHead:
 
     n_params_per_component = 2
     name = "logistic-normal"
-
-    def __init__(self, n_outputs: int) -> None:
-        self.k = n_outputs
 
     @staticmethod
     def _params(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -198,14 +254,40 @@ class LogisticNormalHead:
         """Largest entropy of the isotropic, zero-mean member (the symmetric family's peak)."""
         return _logistic_normal_family(self.k)[2]
 
+    def target_entropy(self, diversification: float) -> float:
+        """Entropy of ``softmax([sigma eps, 0])`` whose ``N_eff`` is ``N_target``.
 
-def make_head(policy: str, n_outputs: int) -> DirichletHead | LogisticNormalHead:
-    """The head named ``policy`` (``dirichlet`` or ``logistic-normal``) over K components."""
-    if policy == "dirichlet":
-        return DirichletHead(n_outputs)
-    if policy == "logistic-normal":
-        return LogisticNormalHead(n_outputs)
-    raise ConfigError(f"unknown policy {policy!r}: use {' or '.join(POLICIES)}")
+        Interpolated on the Monte Carlo table over ``sigma >= sigma_peak`` (extrapolated along
+        the last segment past its end).
+        """
+        _check_dial(self.k, diversification)
+        _sigma, entropy, _, neff = _logistic_normal_family(self.k)
+        peak = int(entropy.argmax())
+        s_ent, s_neff = entropy[peak:].flip(0), neff[peak:].flip(0)  # both increasing now
+        n_target = 1.0 + diversification * (float(neff[peak]) - 1.0)
+        if n_target <= float(s_neff[0]):  # beyond the grid: extrapolate along the last segment
+            i = 0
+        else:
+            i = min(int(torch.searchsorted(s_neff, torch.tensor(n_target, dtype=torch.float64)))
+                    - 1, len(s_neff) - 2)
+        frac = (n_target - float(s_neff[i])) / max(float(s_neff[i + 1] - s_neff[i]), 1e-12)
+        return float(s_ent[i] + frac * (s_ent[i + 1] - s_ent[i]))
+
+
+POLICY_HEADS: dict[str, type[PolicyHead]] = {
+    head.name: head for head in (DirichletHead, LogisticNormalHead)}
+"""The registry: ``SACConfig.policy`` -> head class."""
+
+POLICIES = tuple(POLICY_HEADS)
+"""Accepted values of ``SACConfig.policy`` (CLI choices)."""
+
+
+def make_head(policy: str, n_outputs: int) -> PolicyHead:
+    """The head registered as ``policy`` over ``n_outputs`` (K) components."""
+    head = POLICY_HEADS.get(policy)
+    if head is None:
+        raise ConfigError(f"unknown policy {policy!r}: use {' or '.join(POLICY_HEADS)}")
+    return head(n_outputs)
 
 
 # --- the diversification dial -------------------------------------------------------------------
@@ -274,24 +356,5 @@ def target_entropy(policy: str, k: int, diversification: float) -> float:
     ConfigError
         If ``diversification`` is outside (0, 1] or ``k < 2``.
     """
-    if not 0.0 < diversification <= 1.0 or not math.isfinite(diversification):
-        raise ConfigError(f"diversification must be in (0, 1], got {diversification}")
-    if k < 2:
-        raise ConfigError(f"a simplex policy needs at least 2 components, got {k}")
-    if policy == "dirichlet":
-        n_target = 1.0 + diversification * ((k + 1) / 2 - 1.0)
-        c = min((n_target - 1.0) / (k - n_target), 1.0)
-        return dirichlet_entropy(k, c)
-    if policy == "logistic-normal":
-        _sigma, entropy, _, neff = _logistic_normal_family(k)
-        peak = int(entropy.argmax())
-        s_ent, s_neff = entropy[peak:].flip(0), neff[peak:].flip(0)  # both increasing now
-        n_target = 1.0 + diversification * (float(neff[peak]) - 1.0)
-        if n_target <= float(s_neff[0]):  # beyond the grid: extrapolate along the last segment
-            i = 0
-        else:
-            i = min(int(torch.searchsorted(s_neff, torch.tensor(n_target, dtype=torch.float64)))
-                    - 1, len(s_neff) - 2)
-        frac = (n_target - float(s_neff[i])) / max(float(s_neff[i + 1] - s_neff[i]), 1e-12)
-        return float(s_ent[i] + frac * (s_ent[i + 1] - s_ent[i]))
-    raise ConfigError(f"unknown policy {policy!r}: use {' or '.join(POLICIES)}")
+    _check_dial(k, diversification)
+    return make_head(policy, k).target_entropy(diversification)

@@ -15,20 +15,23 @@ with cash last, ``K = N + 1``. Two architectures:
 
 Both critics are *ensembles*: the twin ``qf1, qf2`` live in one module whose weights have a
 leading ensemble axis, so both Q values come from one batched matmul per layer.
+
+Each architecture is a builder ``(n_assets, n_features, n_params, hidden) -> (actor, critic)``
+registered by name in :data:`NETWORK_BUILDERS`; :data:`NETWORKS` (the accepted ``network``
+values) derives from it.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from typing import cast
 
 import torch
 from torch import Tensor, nn
 
 from maxent_portfolio.errors import ConfigError
-
-NETWORKS = ("shared", "mlp")
 
 
 class EnsembleLinear(nn.Module):
@@ -226,16 +229,38 @@ class MLPCritic(nn.Module):
         return q, self._rest(h_pi, frozen=True)
 
 
+NetworkBuilder = Callable[[int, int, int, tuple[int, ...] | None], tuple[nn.Module, nn.Module]]
+"""``(n_assets, n_features, n_params, hidden or None) -> (actor, twin critic)``."""
+
+
+def shared_networks(n_assets: int, n_features: int, n_params: int,
+                    hidden: tuple[int, ...] | None = None) -> tuple[nn.Module, nn.Module]:
+    """:class:`SharedActor` and :class:`SharedCritic`, hidden (32, 32) per token by default."""
+    hidden = hidden or (32, 32)  # per token: tiny, as in EIIE; cost is K x this
+    return (SharedActor(n_assets, n_features, n_params, hidden),
+            SharedCritic(n_assets, n_features, hidden))
+
+
+def mlp_networks(n_assets: int, n_features: int, n_params: int,
+                 hidden: tuple[int, ...] | None = None) -> tuple[nn.Module, nn.Module]:
+    """:class:`MLPActor` and :class:`MLPCritic` on the flat observation, (256, 256) by default."""
+    hidden = hidden or (256, 256)
+    k = n_assets + 1
+    obs_dim = n_assets * n_features + k
+    return MLPActor(obs_dim, k, n_params, hidden), MLPCritic(obs_dim, k, hidden)
+
+
+NETWORK_BUILDERS: dict[str, NetworkBuilder] = {"shared": shared_networks, "mlp": mlp_networks}
+"""The registry: ``SACConfig.network`` -> builder."""
+
+NETWORKS = tuple(NETWORK_BUILDERS)
+"""Accepted values of ``SACConfig.network`` (CLI choices)."""
+
+
 def make_networks(network: str, n_assets: int, n_features: int, n_params: int,
                   hidden: tuple[int, ...] | None = None) -> tuple[nn.Module, nn.Module]:
-    """Actor and twin critic of the named architecture (``shared`` or ``mlp``)."""
-    k = n_assets + 1
-    if network == "shared":
-        hidden = hidden or (32, 32)  # per token: tiny, as in EIIE; cost is K x this
-        return (SharedActor(n_assets, n_features, n_params, hidden),
-                SharedCritic(n_assets, n_features, hidden))
-    if network == "mlp":
-        hidden = hidden or (256, 256)
-        obs_dim = n_assets * n_features + k
-        return MLPActor(obs_dim, k, n_params, hidden), MLPCritic(obs_dim, k, hidden)
-    raise ConfigError(f"unknown network {network!r}: use {' or '.join(NETWORKS)}")
+    """Actor (B, K, n_params) and twin critic (2, B) of the architecture named ``network``."""
+    builder = NETWORK_BUILDERS.get(network)
+    if builder is None:
+        raise ConfigError(f"unknown network {network!r}: use {' or '.join(NETWORK_BUILDERS)}")
+    return builder(n_assets, n_features, n_params, hidden)

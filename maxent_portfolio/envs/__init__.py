@@ -17,6 +17,7 @@ from maxent_portfolio.envs.features import (
     observation,
 )
 from maxent_portfolio.envs.portfolio import PortfolioEnv
+from maxent_portfolio.envs.rewards import REWARD_FUNCTIONS, REWARDS, compute_reward
 from maxent_portfolio.envs.vector import PortfolioVectorEnv
 
 ENV_ID = "maxent_portfolio/Portfolio-v0"
@@ -28,5 +29,6 @@ if ENV_ID not in registry:
         vector_entry_point="maxent_portfolio.envs.vector:PortfolioVectorEnv",
     )
 
-__all__ = ["ENV_ID", "FEATURE_NAMES", "PortfolioEnv", "PortfolioVectorEnv", "compute_features",
-           "latest_observation", "observation"]
+__all__ = ["ENV_ID", "FEATURE_NAMES", "REWARDS", "REWARD_FUNCTIONS", "PortfolioEnv",
+           "PortfolioVectorEnv", "compute_features", "compute_reward", "latest_observation",
+           "observation"]

@@ -27,10 +27,10 @@ class EnvConfig(Section):
     @field_validator("reward")
     @classmethod
     def _reward(cls, value: str) -> str:
-        from maxent_portfolio.envs.portfolio import REWARDS
+        from maxent_portfolio.envs.rewards import REWARD_FUNCTIONS
 
-        if value not in REWARDS:
-            raise ValueError(f"use one of {', '.join(REWARDS)}")
+        if value not in REWARD_FUNCTIONS:
+            raise ValueError(f"use one of {', '.join(REWARD_FUNCTIONS)}")
         return value
 
 

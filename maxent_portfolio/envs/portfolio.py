@@ -1,9 +1,9 @@
 """`PortfolioEnv`: one portfolio rebalanced daily over historical returns, net of costs.
 
-The arithmetic (rebalance cost, drift, net return) is :func:`maxent_portfolio.backtest.
-arithmetic.step`, the code the backtest engine uses, so an episode reproduces the engine's
-daily-rebalanced results exactly. The private helpers below (market preparation, action map,
-reward kernel) are batched over a leading axis and shared with
+The arithmetic (rebalance cost, drift, net return) is :func:`maxent_portfolio.arithmetic.step`,
+the code the backtest engine uses, so an episode reproduces the engine's daily-rebalanced
+results exactly. The helpers below (market preparation, action map) and the rewards
+(:mod:`maxent_portfolio.envs.rewards`) are batched over a leading axis and shared with
 :class:`maxent_portfolio.envs.vector.PortfolioVectorEnv`.
 """
 
@@ -28,10 +28,13 @@ from maxent_portfolio.envs.features import (
     observation,
     observation_bounds,
 )
+from maxent_portfolio.envs.rewards import (
+    DSR_MIN_VAR,
+    REWARD_FUNCTIONS,
+    RewardState,
+    compute_reward,
+)
 from maxent_portfolio.errors import ConfigError, DataError
-
-REWARDS = ("log", "dsr", "mean-var", "drawdown")
-"""Accepted values of the ``reward`` argument."""
 
 ACTION_MODES = ("simplex", "logits")
 """Accepted values of the ``action_mode`` argument."""
@@ -40,7 +43,6 @@ LOGIT_BOUND = 20.0
 """Bound of the ``logits`` action space: logits are clipped to ``[-20, 20]``."""
 
 _SIMPLEX_TOL = 1e-12
-_DSR_MIN_VAR = 1e-12
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ def prepare_market(universe: str | Path | MarketData | pd.DataFrame = "sp500-20"
         growth=np.ascontiguousarray(1.0 + np.column_stack([values, cash])),
         features=features,
         cost_rate=rate / 1e4,
-        dsr_prior=np.maximum(prior, _DSR_MIN_VAR),
+        dsr_prior=np.maximum(prior, DSR_MIN_VAR),
         lookback=int(lookback),
         periods_per_year=market.periods_per_year,
     )
@@ -216,65 +218,6 @@ def to_weights(action: np.ndarray, mode: str) -> np.ndarray:
     return a / total[:, None]
 
 
-@dataclass
-class RewardState:
-    """Running quantities of the shaped rewards, one entry per episode.
-
-    Attributes
-    ----------
-    mean, second : ndarray of shape (B,)
-        Exponential moving first and second moments ``A``, ``B`` of the log growth.
-    """
-
-    mean: np.ndarray
-    second: np.ndarray
-
-    @classmethod
-    def empty(cls, size: int) -> RewardState:
-        return cls(np.zeros(size), np.zeros(size))
-
-    def reset(self, index: np.ndarray | slice, prior: np.ndarray | float) -> None:
-        """Start episodes ``index`` with ``A = 0`` and ``B = prior``."""
-        self.mean[index] = 0.0
-        self.second[index] = prior
-
-
-def compute_reward(kind: str, growth: np.ndarray, state: RewardState, risk_aversion: float,
-                   eta: float) -> np.ndarray:
-    """The reward of one step, batched; updates ``state`` in place.
-
-    Parameters
-    ----------
-    kind : {"log", "dsr", "mean-var", "drawdown"}
-    growth : ndarray of shape (B,)
-        Log growth net of costs, ``log(1 + net_return)``.
-    state : RewardState
-    risk_aversion, eta : float
-        ``lambda`` and the moving-moment rate ``eta``.
-
-    Returns
-    -------
-    ndarray of shape (B,)
-    """
-    if kind == "log":
-        return growth
-    if kind == "drawdown":
-        return growth - risk_aversion * np.maximum(-growth, 0.0)
-    d_mean = growth - state.mean
-    if kind == "mean-var":
-        reward = growth - risk_aversion * d_mean * d_mean
-    else:
-        d_second = growth * growth - state.second
-        var = state.second - state.mean * state.mean
-        ok = var > _DSR_MIN_VAR
-        safe = np.where(ok, var, 1.0)
-        reward = np.where(ok, (state.second * d_mean - 0.5 * state.mean * d_second)
-                          / (safe * np.sqrt(safe)), 0.0)
-        state.second += eta * d_second
-    state.mean += eta * d_mean
-    return reward
-
-
 def draw_start(rng: np.random.Generator, low: int, high: int) -> int:
     """A start position uniform on ``[low, high]``; the one random draw of a reset."""
     return low + int(rng.integers(high - low + 1))
@@ -321,9 +264,10 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Rewards
 
-    With ``g = log(1 + net_return)`` the step's log growth net of costs, ``lambda =
-    risk_aversion`` and ``eta`` the rate of the exponential moving moments ``A`` (of ``g``) and
-    ``B`` (of ``g^2``), updated after each reward as ``A += eta (g - A)``, ``B += eta (g^2 - B)``:
+    Registered by name in :mod:`maxent_portfolio.envs.rewards`. With ``g = log(1 + net_return)``
+    the step's log growth net of costs, ``lambda = risk_aversion`` and ``eta`` the rate of the
+    exponential moving moments ``A`` (of ``g``) and ``B`` (of ``g^2``), updated after each
+    reward as ``A += eta (g - A)``, ``B += eta (g^2 - B)``:
 
     - ``"log"`` (default): ``g``. Summed over an episode it is the log of the final value.
     - ``"dsr"``: the differential Sharpe ratio of Moody & Saffell (1998),
@@ -394,8 +338,9 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
                  episode_length: int | None = 252, action_mode: str = "simplex",
                  cash_return: float | pd.Series = 0.0, risk_aversion: float = 1.0,
                  eta: float = 0.01) -> None:
-        if reward not in REWARDS:
-            raise ConfigError(f"unknown reward {reward!r}: use one of {', '.join(REWARDS)}")
+        if reward not in REWARD_FUNCTIONS:  # the registry itself: a reward added at run time too
+            raise ConfigError(f"unknown reward {reward!r}: use one of "
+                              f"{', '.join(REWARD_FUNCTIONS)}")
         if action_mode not in ACTION_MODES:
             raise ConfigError(f"unknown action_mode {action_mode!r}: use simplex or logits")
         if episode_length is not None and (
@@ -516,8 +461,8 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
             target, self._weights, growth=self.market.growth[t + 1: t + 2],
             cost_rate=self._cost_rate)
         growth = np.log1p(net)
-        reward = compute_reward(self.reward_kind, growth, self._rewards, self.risk_aversion,
-                                self.eta)
+        reward, self._rewards = compute_reward(self.reward_kind, growth, self._rewards,
+                                               self.risk_aversion, self.eta)
         self._weights = drifted
         self._value *= 1.0 + float(net[0])
         self._t = t = t + 1

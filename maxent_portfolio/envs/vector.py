@@ -16,13 +16,8 @@ from maxent_portfolio.arithmetic import compact_rate
 from maxent_portfolio.arithmetic import step as arithmetic_step
 from maxent_portfolio.data.market import MarketData
 from maxent_portfolio.envs.features import observation_batch
-from maxent_portfolio.envs.portfolio import (
-    PortfolioEnv,
-    RewardState,
-    compute_reward,
-    draw_start,
-    to_weights,
-)
+from maxent_portfolio.envs.portfolio import PortfolioEnv, draw_start, to_weights
+from maxent_portfolio.envs.rewards import RewardState, compute_reward
 from maxent_portfolio.errors import ConfigError
 
 _INFO_KEYS = ("portfolio_value", "gross_return", "net_return", "turnover", "cost", "weights",
@@ -135,7 +130,9 @@ class PortfolioVectorEnv(VectorEnv):
     def state_dict(self) -> dict[str, Any]:
         """The episodes in progress, as plain Python numbers and lists (safe for
         ``torch.save``/``torch.load(weights_only=True)`` and JSON): positions, episode ends,
-        holdings, values, reward moments and every sub-environment's generator state."""
+        holdings, values, reward moments and every sub-environment's generator state: all the
+        mutable state a step reads, so :func:`maxent_portfolio.agents.train` checkpoints the env
+        through it and a resumed run is bit-identical."""
         if not self._rngs:
             raise RuntimeError("call reset() before state_dict()")
         return {"num_envs": self.num_envs, "t": self._t.tolist(), "stop": self._stop.tolist(),
@@ -257,8 +254,8 @@ class PortfolioVectorEnv(VectorEnv):
         net, gross, turnover, cost, drifted = arithmetic_step(
             target, self._weights, growth=np.take(self._next_growth, t, axis=0),
             cost_rate=self._cost_rate)
-        reward = compute_reward(self._reward, np.log1p(net), self._rewards, self._lambda,
-                                self._eta)
+        reward, self._rewards = compute_reward(self._reward, np.log1p(net), self._rewards,
+                                               self._lambda, self._eta)
         # New arrays every step, handed to ``infos`` without copies: only resets write into
         # the state in place, and ``_reset_envs`` copies before it writes.
         self._value = value = self._value * (1.0 + net)

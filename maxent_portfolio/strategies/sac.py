@@ -19,8 +19,8 @@ from typing import Any, cast
 import pandas as pd
 from pydantic import ValidationError
 
+from maxent_portfolio.agents import Agent, train
 from maxent_portfolio.agents.config import SACConfig, resolve_device
-from maxent_portfolio.agents.sac import Agent, train
 from maxent_portfolio.arithmetic import CostModel
 from maxent_portfolio.envs.config import EnvConfig
 from maxent_portfolio.errors import ConfigError, DataError
@@ -191,7 +191,7 @@ class SACStrategy(Strategy):
         episode = min(self.env.episode_length, len(train_part) - lookback)
         env = PortfolioVectorEnv(num_envs=config.num_envs,
                                  universe=MarketData.from_returns(train_part, periods_per_year=ppy),
-                                 episode_length=episode, seed=config.seed, **env_options)
+                                 episode_length=episode, **env_options)
         eval_env = None
         self.validation_window_: tuple[pd.Timestamp, pd.Timestamp] | None = None
         if val_part is not None and len(val_part) >= min_rows:

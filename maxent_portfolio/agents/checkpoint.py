@@ -1,0 +1,91 @@
+"""Checkpoint I/O of the SAC agent: the file format, its version, and the global RNG state.
+
+A checkpoint is one ``torch.save`` dict, written atomically (:mod:`maxent_portfolio.files`) and
+read with ``torch.load(weights_only=True)``: plain data and tensors only, never pickled code.
+An inference file (:meth:`maxent_portfolio.agents.Agent.save`) holds ``version``, ``config``,
+``dims``, ``model`` and ``step``; a training checkpoint (:func:`maxent_portfolio.agents.train`)
+adds the optimiser, replay buffer, RNG and env states and the loop's counters, everything a
+bit-exact resume needs.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Any, cast
+
+import numpy as np
+import torch
+
+from maxent_portfolio.agents.config import SACConfig
+from maxent_portfolio.errors import ConfigError, DataError
+from maxent_portfolio.files import atomic_path
+
+CHECKPOINT_VERSION = 1
+"""Format version; a file with another one is refused."""
+
+RUN_ONLY = frozenset({"total_steps", "eval_every", "checkpoint_every", "log_every",
+                      "num_threads", "device"})
+"""Config fields a resumed run may change (how long and how it is watched, not what it learns)."""
+
+
+def config_dict(config: SACConfig) -> dict[str, Any]:
+    """``config`` as plain data (``hidden`` as a list), as stored in a checkpoint."""
+    return config.to_dict()
+
+
+def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """``torch.save`` the ``state`` dict (``version`` added) atomically: whole file or none."""
+    with atomic_path(path) as tmp:
+        torch.save({"version": CHECKPOINT_VERSION, **state}, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """``torch.load(weights_only=True)``; any failure is a one-line :class:`DataError`."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise DataError(f"checkpoint not found: {path}") from None
+    except Exception as exc:  # truncated zip, wrong format, unpickling refusal, ...
+        raise DataError(f"corrupt checkpoint {path}: cannot be read "
+                        f"({type(exc).__name__})") from None
+    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+        raise DataError(f"corrupt checkpoint {path}: not a maxent-portfolio SAC checkpoint")
+    return state
+
+
+def check_resumable(state: dict[str, Any], config: SACConfig,
+                    path: str | os.PathLike[str]) -> None:
+    """Refuse to resume a run trained with other settings than ``config`` (:data:`RUN_ONLY`
+    fields aside): :class:`ConfigError` naming the fields that differ."""
+    saved = {k: v for k, v in dict(state.get("config", {})).items() if k not in RUN_ONLY}
+    wanted = {k: v for k, v in config_dict(config).items() if k not in RUN_ONLY}
+    if saved != wanted:
+        changed = sorted(k for k in wanted if saved.get(k) != wanted[k])
+        raise ConfigError(f"cannot resume from {path}: it was trained with different "
+                          f"settings ({', '.join(changed) or 'dimensions'})")
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """The global python, numpy and torch (and CUDA) generator states, as tensors and lists."""
+    np_state = cast(tuple[Any, ...], np.random.get_state())
+    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+             "numpy": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+             "numpy_pos": int(np_state[2])}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Put back the generator states of :func:`capture_rng_state`."""
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    random.setstate((3, tuple(state["python"]), None))
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32),
+                         state["numpy_pos"], 0, 0.0))
+
+
+__all__ = ["CHECKPOINT_VERSION", "RUN_ONLY", "capture_rng_state", "check_resumable",
+           "config_dict", "load_checkpoint", "restore_rng_state", "save_checkpoint"]
