@@ -22,7 +22,6 @@ from maxent_portfolio.backtest.store import safe_name, save_results
 from maxent_portfolio.backtest.walkforward import Fold, WalkForward
 from maxent_portfolio.config import RunConfig
 from maxent_portfolio.data.market import MarketData
-from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.files import atomic_directory, write_text
 from maxent_portfolio.strategies.base import Strategy
 
@@ -92,13 +91,13 @@ def prepare(config: RunConfig) -> MarketData:
     """Everything that can fail fast on bad input: plug-ins, strategy names, the data."""
     from maxent_portfolio.data import load_universe
     from maxent_portfolio.strategies.plugins import load_plugins
-    from maxent_portfolio.strategies.registry import available_strategies
+    from maxent_portfolio.strategies.registry import available_strategies, unknown_strategy
 
     load_plugins(config.plugins)
     known = available_strategies()
     unknown = [name for name in config.strategies if name not in known]
     if unknown:
-        raise ConfigError(f"unknown strategy {unknown[0]!r}; available: {', '.join(known)}")
+        raise unknown_strategy(unknown[0], known)
     market = load_universe(config.universe, start=config.start, end=config.end,
                            missing=config.missing)
     walk_forward(config, market.periods_per_year).split(len(market.returns))
