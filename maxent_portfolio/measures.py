@@ -59,7 +59,8 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
     "var_95": "Historical 95% VaR: the 5% quantile of period returns (negative = loss).",
     "cvar_95": "Historical 95% CVaR: mean of period returns at or below the 5% quantile.",
     "hit_rate": "Share of periods with a positive net return.",
-    "turnover": "Annualised one-way turnover: sum of traded weight per year (1.0 = 100%).",
+    "turnover": "Annualised two-way turnover: buys plus sells, sum |dw| over the risky assets "
+                "per year (a full switch between two assets is 2.0).",
     "cost_drag": "Annual growth lost to costs: CAGR of gross minus CAGR of net returns.",
     "effective_n": "Mean effective number of holdings 1 / sum(w^2), cash counted as a holding.",
     "entropy": "Mean Shannon entropy of the weights -sum(w ln w) in nats, cash included.",
@@ -287,10 +288,13 @@ def weight_entropy(weights: np.ndarray | pd.DataFrame) -> float:
 
 
 def annual_turnover(turnover: ArrayLike, n_periods: int, periods_per_year: int) -> float:
-    """Sum of one-way turnover per year: ``sum(turnover) / (n_periods / P)``.
+    """Two-way turnover per year: ``sum(turnover) / (n_periods / P)``.
 
-    ``turnover`` has shape (n_rebalances,); ``n_periods`` is the length of the return series
-    it was traded over. The opening buy from cash counts: it is a trade that paid costs.
+    ``turnover`` has shape (n_rebalances,), each entry ``sum_i |w+_i - w-_i|`` over the risky
+    assets: buys plus sells, so selling one asset entirely to buy another counts 2.0 (half of it
+    would be the one-way figure). ``n_periods`` is the length of the return series it was traded
+    over. The opening buy from cash counts: it is a trade that paid costs (cash is free, so it
+    counts 1.0, not 2.0).
     """
     t = np.asarray(turnover, dtype=float)
     if n_periods < 1:
@@ -325,8 +329,15 @@ def probabilistic_sharpe_ratio(returns: ArrayLike, periods_per_year: int,
 def expected_max_sharpe(n_trials: float, trial_sharpe_var: float, periods_per_year: int) -> float:
     """Expected best annualised Sharpe of ``n_trials`` independent zero-Sharpe trials.
 
-    ``sqrt(V) [(1 - gamma) Z^-1(1 - 1/N) + gamma Z^-1(1 - 1/(N e))]`` with ``V`` the variance
-    of the trials' annualised Sharpes (Bailey & López de Prado, 2014). 0 for one trial.
+    ``max(0, sqrt(V) [(1 - gamma) Z^-1(1 - 1/N) + gamma Z^-1(1 - 1/(N e))])`` with ``V`` the
+    variance of the trials' annualised Sharpes and ``gamma`` Euler's constant (Bailey & López
+    de Prado, 2014, eq. for ``SR_0``). 0 for one trial.
+
+    ``N`` may be an effective (fractional) count. The bracket is an extreme-value approximation
+    for large ``N``; below ``N`` of about 1.28 it turns negative (at ``N = 1.2``:
+    ``0.4228 * -0.9674 + 0.5772 * 0.5056 = -0.117``), while the expected maximum of ``N >= 1``
+    zero-mean draws is at least the mean of one, 0. Hence the floor at 0: a DSR never above
+    the PSR.
     """
     p = _check_ppy(periods_per_year)
     if not np.isfinite(n_trials) or n_trials < 1:
@@ -334,7 +345,7 @@ def expected_max_sharpe(n_trials: float, trial_sharpe_var: float, periods_per_ye
     if not np.isfinite(trial_sharpe_var) or trial_sharpe_var < 0:
         raise ConfigError(f"trial Sharpe variance must be finite and >= 0, got {trial_sharpe_var}")
     per_period = expected_max_sharpe_ratio(float(n_trials), float(np.sqrt(trial_sharpe_var / p)))
-    return float(per_period * np.sqrt(p))
+    return max(0.0, float(per_period * np.sqrt(p)))
 
 
 def deflated_sharpe_ratio(returns: ArrayLike, periods_per_year: int, n_trials: float = 1,

@@ -20,7 +20,6 @@ from maxent_portfolio.backtest.store import safe_name
 from maxent_portfolio.backtest.walkforward import Fold, WalkForward
 from maxent_portfolio.config import RunConfig
 from maxent_portfolio.data.market import MarketData
-from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.files import atomic_directory
 from maxent_portfolio.seeding import strategy_seeds
 from maxent_portfolio.strategies.base import Strategy, StrategyContext
@@ -108,13 +107,13 @@ def prepare(config: RunConfig, market: MarketData | None = None) -> Plan:
     ``market`` replaces the configured universe (a synthetic market, for example).
     """
     from maxent_portfolio.strategies.plugins import load_plugins
-    from maxent_portfolio.strategies.registry import available_strategies
+    from maxent_portfolio.strategies.registry import available_strategies, unknown_strategy
 
     load_plugins(config.plugins)
     known = available_strategies()
     unknown = [name for name in config.strategies if name not in known]
     if unknown:
-        raise ConfigError(f"unknown strategy {unknown[0]!r}; available: {', '.join(known)}")
+        raise unknown_strategy(unknown[0], known)
     market = load_market(config) if market is None else market
     folds = walk_forward(config, market.periods_per_year).split(len(market.returns))
     jobs, seeded = _jobs(config, known)

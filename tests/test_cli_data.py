@@ -104,3 +104,16 @@ def test_cli_fetch_offline_fails_cleanly(tmp_path: Path) -> None:
     for ticker in ("XLB", "XLE", "XLF", "XLI", "XLK", "XLP", "XLU", "XLV", "XLY", "SPY"):
         assert ticker in run.stderr
     assert list(cache.glob("*.parquet")) == [] and list(cache.glob("*.json")) == []
+
+
+def test_cli_zero_price_in_short_csv_is_one_line_exit_2(tmp_path: Path) -> None:
+    # 150 rows with one zero price: it used to be read as returns and exit 0 showing inf%.
+    idx = pd.bdate_range("2014-01-02", periods=150, name="date")
+    prices = pd.DataFrame({"AAPL": np.linspace(10, 12, 150), "JNJ": np.linspace(20, 19, 150)},
+                          index=idx)
+    prices.loc["2014-05-23", "JNJ"] = 0.0
+    prices.to_csv(tmp_path / "zero.csv")
+    run = _cli("data", "show", str(tmp_path / "zero.csv"), cwd=tmp_path, cache=tmp_path / "c")
+    assert run.returncode == 2, run.stdout
+    assert run.stderr.strip().splitlines() == [
+        f"error: non-positive price 0 for JNJ on 2014-05-23 in {tmp_path / 'zero.csv'}"]

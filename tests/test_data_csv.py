@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 
 from maxent_portfolio.data import load_universe
-from maxent_portfolio.errors import DataError
+from maxent_portfolio.errors import ConfigError, DataError
 
 
 def _frame(freq: str = "B", n: int = 60, start: str = "2020-01-01") -> pd.DataFrame:
@@ -135,3 +136,55 @@ def test_shipped_example_csv_universe_loads() -> None:
     m = load_universe(str(root / "data" / "universes" / "factor-etfs-monthly.yaml"))
     assert m.periods_per_year == 12 and m.n_assets == 5
     assert m.benchmark_name == "equal-weight"
+
+
+def _prices_with(value: float, n: int) -> pd.DataFrame:
+    """Prices of AAPL, JNJ, XOM with one bad ``value`` for JNJ on 2014-05-23."""
+    idx = pd.bdate_range("2014-01-02", periods=n, name="date")
+    rng = np.random.default_rng(11)
+    prices = pd.DataFrame(50 * np.exp(np.cumsum(rng.normal(0, 0.01, (n, 3)), axis=0)),
+                          index=idx, columns=["AAPL", "JNJ", "XOM"])
+    prices.loc["2014-05-23", "JNJ"] = value
+    return prices
+
+
+@pytest.mark.parametrize("n", [150, 1500])
+@pytest.mark.parametrize(("value", "shown"), [(0.0, "0"), (-3.0, "-3")])
+def test_one_non_positive_price_is_named_not_read_as_returns(
+        tmp_path: Path, n: int, value: float, shown: str) -> None:
+    path = _write(_prices_with(value, n), tmp_path / "bad.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy RuntimeWarning on the way
+        with pytest.raises(DataError, match=rf"^non-positive price {shown} for JNJ on "
+                                            r"2014-05-23 in "):
+            load_universe(str(path))
+
+
+@pytest.mark.parametrize(("header", "match"), [
+    ("date,AAPL,MSFT,AAPL", r"column 'AAPL' appears twice in the header row \(columns 2 and 4\)"),
+    ("date,AAPL, ,MSFT", r"column 3 has no name"),
+    ("date,AAPL,MSFT,", r"column 4 has no name"),
+    ("date,AAPL,MSFT, AAPL ", r"column 'AAPL' appears twice"),
+])
+def test_duplicate_or_blank_header_is_refused(tmp_path: Path, header: str, match: str) -> None:
+    path = tmp_path / "h.csv"
+    path.write_text(header + "\n2020-01-01,1,2,3\n2020-01-02,1,2,3\n2020-01-03,1,2,3\n")
+    with pytest.raises(DataError, match=match):
+        load_universe(str(path))
+
+
+def test_blank_date_header_is_fine(tmp_path: Path) -> None:
+    prices = 50 * (1 + _frame()).cumprod()
+    path = tmp_path / "p.csv"
+    prices.to_csv(path, index_label="")
+    assert load_universe(str(path)).assets == ["AAA", "BBB", "CCC"]
+
+
+def test_directory_given_as_csv_says_so(tmp_path: Path) -> None:
+    folder = tmp_path / "prices.csv"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match=r"prices\.csv is a directory, not a file"):
+        load_universe(str(folder))
+    (tmp_path / "u.yaml").write_text("source: csv\npath: prices.csv\n")
+    with pytest.raises(DataError, match=r"prices\.csv is a directory, not a file"):
+        load_universe(str(tmp_path / "u.yaml"))

@@ -120,7 +120,8 @@ def test_bad_yaml_names_file_and_problem(tmp_path: Path, text: str, match: str) 
 def test_bad_dates_and_options() -> None:
     with pytest.raises(ConfigError, match="--start: 'yesterday'"):
         load_universe("factor-etfs", start="yesterday")
-    with pytest.raises(ConfigError, match="start 2020-01-01 is after end 2019-01-01"):
+    with pytest.raises(ConfigError, match=r"start 2020-01-01 \(as requested\) is after end "
+                                          r"2019-01-01 \(as requested\)"):
         load_universe("factor-etfs", start="2020-01-01", end="2019-01-01")
     with pytest.raises(ConfigError, match="'sometimes'"):
         load_universe("factor-etfs", missing="sometimes")
@@ -140,3 +141,14 @@ def test_slice_keeps_coverage_and_alignment() -> None:
     m = load_universe("factor-etfs").slice("2019-01-01", "2019-06-30")
     assert m.coverage is not None
     assert m.benchmark is not None and m.benchmark.index.equals(m.returns.index)
+
+
+def test_start_after_end_names_both_and_where_each_came_from(tmp_path: Path) -> None:
+    # `--end 2005` alone against a universe that starts later: the start is not the culprit.
+    path = tmp_path / "late.yaml"
+    path.write_text("source: builtin\ndataset: factors\nstart: 2015-01-01\n")
+    with pytest.raises(ConfigError) as info:
+        load_universe(str(path), end="2005")
+    msg = str(info.value)
+    assert "start 2015-01-01 (from universe late)" in msg
+    assert "end 2005-01-01 (as requested)" in msg

@@ -148,6 +148,12 @@ def test_prices_vs_returns_rule() -> None:
     assert not looks_like_prices(rets)
     # Positive but tiny values are returns, not prices.
     assert not looks_like_prices(pd.DataFrame({"A": [0.01, 0.02, 0.03]}))
+    # One bad price does not make a price table returns; returns in percent stay returns.
+    bad = _prices().copy()
+    bad.iloc[3, 0], bad.iloc[7, 1] = 0.0, -3.0
+    assert looks_like_prices(bad)
+    percent = pd.DataFrame({"A": [1.2, -0.8, 2.5, -1.9, 0.7, -1.1]})
+    assert not looks_like_prices(percent)
 
 
 def test_prices_from_returns_roundtrip() -> None:

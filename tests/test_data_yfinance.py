@@ -262,9 +262,32 @@ def test_csv_with_ticker_benchmark(monkeypatch, cache, tmp_path) -> None:
     assert m.benchmark is not None and not m.benchmark.isna().any()
 
 
-def test_yfinance_own_cache_lives_in_our_cache_dir(monkeypatch, cache, universe) -> None:
+def _fake_yfinance_databases(monkeypatch: pytest.MonkeyPatch, result: object) -> list[str]:
+    """Record where yfinance's cache is pointed; the fake download writes its databases there,
+    as the real one does (tz and cookie SQLite files), then returns ``result``."""
     seen: list[str] = []
     monkeypatch.setattr(yfinance.cache, "set_cache_location", seen.append)
-    _patch(monkeypatch, lambda t: yf_frame(t))
+
+    def download(tickers: list[str]) -> pd.DataFrame:
+        for db in ("tkr-tz.db", "cookies.db"):
+            (Path(seen[-1]) / db).write_text("sqlite")
+        return result(tickers)  # type: ignore[operator]
+
+    _patch(monkeypatch, download)
+    return seen
+
+
+def test_yfinance_own_cache_is_temporary_and_removed(monkeypatch, cache, universe) -> None:
+    seen = _fake_yfinance_databases(monkeypatch, lambda t: yf_frame(t))
     load_universe(universe)
-    assert seen and Path(seen[0]).parent == cache
+    assert seen and not Path(seen[0]).is_relative_to(cache)
+    assert not Path(seen[0]).exists()
+    assert sorted(p.suffix for p in cache.iterdir()) == [".json", ".parquet"]
+
+
+def test_failed_fetch_leaves_the_cache_as_it_was(monkeypatch, cache, universe) -> None:
+    seen = _fake_yfinance_databases(monkeypatch, lambda t: yf_empty(t))
+    with pytest.raises(DataError, match="nothing written"):
+        load_universe(universe)
+    assert seen and not Path(seen[0]).exists()
+    assert not cache.exists()

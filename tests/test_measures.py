@@ -135,7 +135,7 @@ def test_effective_n_and_entropy_hand_worked() -> None:
 
 
 def test_turnover_annualised_hand_worked() -> None:
-    # 1.5 of one-way turnover over 126 daily periods = half a year -> 3.0 per year.
+    # 1.5 of two-way turnover over 126 daily periods = half a year -> 3.0 per year.
     assert m.annual_turnover([1.0, 0.2, 0.3], n_periods=126, periods_per_year=P) == \
         pytest.approx(3.0)
     assert m.annual_turnover([0.4] * 12, n_periods=24, periods_per_year=12) == pytest.approx(2.4)
@@ -231,3 +231,39 @@ def test_degenerate_series_give_nan_not_errors() -> None:
         assert math.isnan(m.sortino(flat, P))
         assert m.hit_rate(flat) == 0.0
         assert math.isnan(m.cagr([-1.0, 0.1], P))
+
+
+def test_turnover_is_two_way_and_described_so(synthetic_returns: pd.DataFrame) -> None:
+    # A full switch from one stock to another trades 1.0 out and 1.0 in: turnover 2.0.
+    assert "two-way" in m.METRIC_DESCRIPTIONS["turnover"]
+    assert "one-way" not in m.METRIC_DESCRIPTIONS["turnover"]
+
+    class Switch(Strategy):
+        name, description = "switch", "first asset, then the second"
+
+        def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
+            return pd.Series({history.columns[len(history) % 2]: 1.0})
+
+    returns = synthetic_returns.iloc[:40, :2]
+    res = run_backtest(returns, Switch(), splits=[Fold(0, 10, 10, 40)], rebalance="every:5",
+                       cost_bps=0.0)
+    np.testing.assert_allclose(res.turnover.to_numpy()[1:], 2.0, atol=1e-12)
+
+
+def test_expected_max_sharpe_hand_worked() -> None:
+    # Bailey & Lopez de Prado (2014): E[max SR] = sqrt(V) [(1 - g) Z^-1(1 - 1/N)
+    # + g Z^-1(1 - 1/(N e))]. N = 10, sd 0.5: Z^-1(0.9) = 1.28155, Z^-1(1 - 1/(10 e)) = 1.78924;
+    # 0.42278 * 1.28155 + 0.57722 * 1.78924 = 1.57460, times 0.5 = 0.78730.
+    assert m.expected_max_sharpe(10, 0.25, P) == pytest.approx(0.78730, abs=2e-5)
+    assert m.expected_max_sharpe(1, 0.25, P) == 0.0
+
+
+@pytest.mark.parametrize("n_trials", [1.05, 1.2, 1.28])
+def test_fractional_trials_never_deflate_above_the_psr(daily: pd.Series, n_trials: float) -> None:
+    # At N = 1.2 the bracket is 0.42278 * -0.96742 + 0.57722 * 0.50561 = -0.117 < 0, but the
+    # expected best of N >= 1 zero-mean trials is >= 0: the benchmark is floored at 0.
+    assert m.expected_max_sharpe(n_trials, 0.25, P) == 0.0
+    psr = m.probabilistic_sharpe_ratio(daily, P)
+    assert m.deflated_sharpe_ratio(daily, P, n_trials, 0.25) == pytest.approx(psr, abs=1e-15)
+    row = m.summarize_returns(daily, P, n_trials=n_trials, trial_sharpes=[0.1, 0.6, 1.1])
+    assert row["dsr"] <= row["psr"] + 1e-15

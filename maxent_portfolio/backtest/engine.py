@@ -114,7 +114,8 @@ class BacktestResult:
     drifted : pd.DataFrame of shape (n_rebalances, n_assets + 1)
         Weights just before each rebalance.
     turnover, costs : pd.Series of shape (n_rebalances,)
-        One-way turnover and cost (fraction of value) at each rebalance.
+        Two-way turnover (buys plus sells, ``sum_i |w+_i - w-_i|`` over the risky assets: a
+        full switch between two assets is 2.0) and cost (fraction of value) at each rebalance.
     folds : list of dict
         Walk-forward boundaries as ISO dates.
     investable : bool

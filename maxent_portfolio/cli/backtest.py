@@ -157,7 +157,7 @@ def list_strategies(
     plugin: list[Path] = typer.Option(None, "--plugin", help="Extra plug-in file to load."),
 ) -> None:
     """List built-in and plug-in strategies with a one-line description."""
-    from maxent_portfolio.strategies.plugins import load_plugins
+    from maxent_portfolio.strategies.plugins import broken_plugins, load_plugins
     from maxent_portfolio.strategies.registry import available_strategies
 
     load_plugins(plugin or [])
@@ -168,4 +168,6 @@ def list_strategies(
     for name, cls in sorted(available_strategies().items()):
         source = "built-in" if cls.__module__.startswith("maxent_portfolio.") else "plug-in"
         table.add_row(name, cls.description, source)
+    for path, error in sorted(broken_plugins().items()):
+        table.add_row(path.stem, str(error), "broken plug-in")
     out.print(table)

@@ -28,6 +28,7 @@ from maxent_portfolio.data.universes import (
     resolve_universe,
 )
 from maxent_portfolio.data.validate import (
+    PRICE_SHARE,
     check_missing_policy,
     clean_prices,
     infer_periods_per_year,
@@ -72,7 +73,7 @@ def _yahoo(symbols: list[str], start: str | None, end: str | None, refresh: bool
                     {"cache": str(entry.path), "cache_sha256": entry.meta["sha256"]},
                     [f"{what}: used cached prices fetched at {entry.meta['fetched_at']} "
                      "(refresh to download again)"])
-    prices, failures = download_yahoo(symbols, start, end, folder / "yfinance")
+    prices, failures = download_yahoo(symbols, start, end)
     if not failures:
         import yfinance as yf
 
@@ -156,11 +157,10 @@ def _from_csv(spec: UniverseSpec, start: str | None, end: str | None, refresh: b
     numeric = table.apply(pd.to_numeric, errors="coerce")
     if kind == "auto":
         kind = "prices" if looks_like_prices(numeric) else "returns"
+    rule = f"{PRICE_SHARE:.0%} of values > 0 and median |value| > 0.5"
     notes = [f"{path.name}: read as {kind}"
-             + (" (inferred: all values > 0 and median |value| > 0.5)" if kind == "prices"
-                and spec.kind == "auto" else "")
-             + (" (inferred: not all > 0 with median |value| > 0.5)" if kind == "returns"
-                and spec.kind == "auto" else "")]
+             + ((f" (inferred: {rule})" if kind == "prices" else f" (inferred: not {rule})")
+                if spec.kind == "auto" else "")]
     assets = list(spec.tickers) or [c for c in table.columns if c != spec.benchmark]
     missing = [a for a in assets if a not in table.columns]
     if missing:
@@ -203,7 +203,12 @@ def _dates(start: object, end: object, spec: UniverseSpec) -> tuple[str | None, 
     start_s = parse_date(start, "--start") or spec.start
     end_s = parse_date(end, "--end") or spec.end
     if start_s and end_s and start_s > end_s:
-        raise ConfigError(f"start {start_s} is after end {end_s}")
+        # Name both ends and where each came from: either one may be the mistake.
+        def origin(given: object) -> str:
+            return "as requested" if given not in (None, "") else f"from universe {spec.name}"
+
+        raise ConfigError(f"empty date range: start {start_s} ({origin(start)}) is after "
+                          f"end {end_s} ({origin(end)}); move one of them")
     return start_s, end_s
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,7 +49,11 @@ def read_csv_table(path: Path) -> pd.DataFrame:
     pd.DataFrame of shape (n_rows, n_columns - 1)
         Values as read (validated later), DatetimeIndex (tz-naive) named ``date``.
     """
+    if path.is_dir():
+        raise DataError(f"CSV file {path} is a directory, not a file")
     try:
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+        check_header([str(c) for c in header.iloc[0]], path)
         table = pd.read_csv(path, index_col=0)
     except FileNotFoundError:
         raise DataError(f"CSV file {path} not found") from None
@@ -69,6 +74,27 @@ def read_csv_table(path: Path) -> pd.DataFrame:
     table.index = index.rename("date")
     table.columns = [str(c).strip() for c in table.columns]
     return table
+
+
+def check_header(names: list[str], path: Path) -> None:
+    """Refuse blank or repeated asset names in a CSV header row (pandas would rename them).
+
+    Parameters
+    ----------
+    names : list of str
+        The header row as written, the date column first (its name may be blank).
+    path : Path
+        The file, named in the error.
+    """
+    seen: dict[str, int] = {}
+    for position, raw in enumerate(names[1:], start=2):
+        name = raw.strip()
+        if not name:
+            raise DataError(f"CSV file {path}: column {position} has no name in the header row")
+        if name in seen:
+            raise DataError(f"CSV file {path}: column {name!r} appears twice in the header row "
+                            f"(columns {seen[name]} and {position})")
+        seen[name] = position
 
 
 class _Collect(logging.Handler):
@@ -101,15 +127,30 @@ def _quiet_yfinance() -> Iterator[_Collect]:
         logger.propagate, logger.level = old_propagate, old_level
 
 
-def point_yfinance_cache(folder: Path) -> None:
-    """Keep yfinance's own tz/cookie cache inside our cache directory."""
+@contextmanager
+def yfinance_scratch() -> Iterator[Path]:
+    """Point yfinance's own tz/cookie databases at a temporary directory, removed on exit.
+
+    yfinance writes them wherever its cache points: in our price cache they would outlive a
+    failed fetch that reports "nothing written", in the user's home they would be a side effect.
+    On exit yfinance points back where it was (which closes the databases before removal).
+    """
     import yfinance as yf
 
-    folder.mkdir(parents=True, exist_ok=True)
     setter = getattr(getattr(yf, "cache", None), "set_cache_location", None) \
         or getattr(yf, "set_tz_cache_location", None)
-    if setter is not None:
-        setter(str(folder))
+    get_location = getattr(getattr(getattr(yf, "cache", None), "_TzDBManager", None),
+                           "get_location", None)
+    previous = get_location() if get_location is not None else None
+    with tempfile.TemporaryDirectory(prefix="maxent-yfinance-",
+                                     ignore_cleanup_errors=True) as tmp:
+        if setter is not None:
+            setter(tmp)
+        try:
+            yield Path(tmp)
+        finally:
+            if setter is not None and previous is not None:
+                setter(previous)
 
 
 def _closes(frame: pd.DataFrame, tickers: list[str]) -> pd.DataFrame:
@@ -162,8 +203,8 @@ def network_failure(messages: list[str]) -> str | None:
     return None
 
 
-def download_yahoo(tickers: list[str], start: str | None, end: str | None,
-                   yf_cache: Path) -> tuple[pd.DataFrame, dict[str, str]]:
+def download_yahoo(tickers: list[str], start: str | None, end: str | None
+                   ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Download daily adjusted closes from Yahoo Finance, never raising for network trouble.
 
     Parameters
@@ -171,8 +212,6 @@ def download_yahoo(tickers: list[str], start: str | None, end: str | None,
     tickers : list of str
     start, end : str or None
         Inclusive ``YYYY-MM-DD`` bounds; None for the full history / up to today.
-    yf_cache : Path
-        Where yfinance keeps its tz/cookie cache.
 
     Returns
     -------
@@ -183,7 +222,6 @@ def download_yahoo(tickers: list[str], start: str | None, end: str | None,
     """
     import yfinance as yf
 
-    point_yfinance_cache(yf_cache)
     kwargs: dict[str, object] = {"auto_adjust": True, "progress": False, "interval": "1d",
                                  "timeout": YAHOO_TIMEOUT, "multi_level_index": True}
     if start is None:
@@ -192,7 +230,7 @@ def download_yahoo(tickers: list[str], start: str | None, end: str | None,
         kwargs["start"] = start
     if end is not None:  # yfinance's end is exclusive
         kwargs["end"] = (pd.Timestamp(end) + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
-    with _quiet_yfinance() as log:
+    with _quiet_yfinance() as log, yfinance_scratch():
         try:
             frame = yf.download(list(tickers), **kwargs)
         except Exception as exc:  # yfinance and its HTTP stack raise many types

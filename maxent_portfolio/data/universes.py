@@ -145,6 +145,8 @@ def read_spec_file(path: Path) -> UniverseSpec:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"universe file {path} not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"universe file {path} is a directory, not a file") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -204,6 +206,8 @@ def resolve_universe(name_or_path: str | Path) -> UniverseSpec:
     if lower.endswith(_YAML_SUFFIXES):
         return read_spec_file(path)
     if lower.endswith(_CSV_SUFFIXES):
+        if path.is_dir():
+            raise ConfigError(f"CSV file {text} is a directory, not a file")
         if not path.is_file():
             raise ConfigError(f"CSV file {text} not found")
         return csv_spec(path)

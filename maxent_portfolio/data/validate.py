@@ -92,14 +92,27 @@ def frequency_name(periods_per_year: int) -> str:
                                                               f"{periods_per_year}/year")
 
 
-def looks_like_prices(values: pd.DataFrame) -> bool:
-    """Rule for a bare CSV: prices if every value is > 0 and the median absolute value > 0.5.
+PRICE_SHARE = 0.9
+"""Share of strictly positive values above which a bare CSV is read as prices (see below)."""
 
-    Returns are mostly tiny and often negative; prices are positive and rarely below 0.5.
+
+def looks_like_prices(values: pd.DataFrame) -> bool:
+    """Rule for a bare CSV: prices if most values (:data:`PRICE_SHARE`) are > 0 and the median
+    absolute value is > 0.5.
+
+    Returns are mostly tiny and about half negative; prices are positive and rarely below 0.5.
+    The rule looks at most values, not all, so that one bad price (0 or -3) is refused as a
+    non-positive price rather than turning the whole file into returns.
+
+    Parameters
+    ----------
+    values : pd.DataFrame of shape (n_observations, n_columns)
+        Numeric values (NaN ignored).
     """
     arr = values.to_numpy(dtype=float)
     arr = arr[~np.isnan(arr)]
-    return arr.size > 0 and bool((arr > 0).all()) and float(np.median(np.abs(arr))) > 0.5
+    return arr.size > 0 and float(np.mean(arr > 0)) >= PRICE_SHARE \
+        and float(np.median(np.abs(arr))) > 0.5
 
 
 def prices_from_returns(returns: pd.DataFrame) -> pd.DataFrame:

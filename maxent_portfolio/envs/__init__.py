@@ -8,8 +8,7 @@ vectorization_mode="vector_entry_point")`` the batched :class:`PortfolioVectorEn
 
 from __future__ import annotations
 
-from gymnasium.envs.registration import register, registry
-
+from maxent_portfolio import ENV_ID, register_env
 from maxent_portfolio.envs.features import (
     FEATURE_NAMES,
     compute_features,
@@ -20,14 +19,7 @@ from maxent_portfolio.envs.portfolio import PortfolioEnv
 from maxent_portfolio.envs.rewards import REWARD_FUNCTIONS, REWARDS, compute_reward
 from maxent_portfolio.envs.vector import PortfolioVectorEnv
 
-ENV_ID = "maxent_portfolio/Portfolio-v0"
-
-if ENV_ID not in registry:
-    register(
-        id=ENV_ID,
-        entry_point="maxent_portfolio.envs.portfolio:PortfolioEnv",
-        vector_entry_point="maxent_portfolio.envs.vector:PortfolioVectorEnv",
-    )
+register_env()  # usually done already by `import maxent_portfolio`; a no-op then
 
 __all__ = ["ENV_ID", "FEATURE_NAMES", "REWARDS", "REWARD_FUNCTIONS", "PortfolioEnv",
            "PortfolioVectorEnv", "compute_features", "compute_reward", "latest_observation",

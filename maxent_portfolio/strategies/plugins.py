@@ -2,7 +2,9 @@
 
 A plug-in is a Python file defining one or more :class:`Strategy` subclasses with a ``name``.
 Each is registered under that name and can be used like a built-in. An error while importing a
-plug-in is reported as one line naming the file and line.
+plug-in is reported as one line naming the file and line: at once for a ``--plugin`` file; for a
+file of ``strategies/`` only when it is used, so that one broken file does not break every
+command (it is listed by :func:`broken_plugins`, as invalid universe YAMLs are).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ PLUGIN_DIR = Path("strategies")
 """Scanned relative to the current directory."""
 
 _loaded: dict[Path, list[type[Strategy]]] = {}
+_broken: dict[Path, StrategyError] = {}
 
 
 def _location(exc: BaseException, path: Path) -> str:
@@ -74,12 +77,38 @@ def load_plugin(path: str | Path) -> list[type[Strategy]]:
 
 def load_plugins(extra: Iterable[str | Path] = (), directory: Path = PLUGIN_DIR
                  ) -> list[type[Strategy]]:
-    """Load ``directory/*.py`` (if the directory exists) and every file in ``extra``."""
-    files = sorted(directory.glob("*.py")) if directory.is_dir() else []
-    files += [Path(p) for p in extra]
+    """Load ``directory/*.py`` (if the directory exists) and every file in ``extra``.
+
+    A file of ``directory`` that fails to load is set aside (see :func:`broken_plugins`); a
+    file of ``extra`` was asked for by name and raises :class:`StrategyError`.
+    """
     found: list[type[Strategy]] = []
-    for file in files:
+    scanned = sorted(directory.glob("*.py")) if directory.is_dir() else []
+    for file in scanned:
         if file.name.startswith("_"):
             continue
-        found += load_plugin(file)
+        try:
+            found += load_plugin(file)
+        except StrategyError as exc:
+            _broken[file.resolve()] = exc
+        else:
+            _broken.pop(file.resolve(), None)
+    for asked in extra:
+        found += load_plugin(asked)
     return found
+
+
+def broken_plugins() -> dict[Path, StrategyError]:
+    """Plug-in files of the scanned directory that failed to load, with their one-line error."""
+    return dict(_broken)
+
+
+def broken_plugin_for(name: str) -> StrategyError | None:
+    """The load error of a broken plug-in whose file stem is ``name`` (``-`` and ``_`` alike).
+
+    A file that does not import cannot say which names it defines; its stem is the best guess.
+    """
+    def slug(text: str) -> str:
+        return text.lower().replace("_", "-")
+
+    return next((exc for path, exc in _broken.items() if slug(path.stem) == slug(name)), None)

@@ -7,9 +7,10 @@ decorator) and are then reachable by name like the baselines.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from maxent_portfolio.errors import ConfigError
+from maxent_portfolio.errors import ConfigError, UserError
 from maxent_portfolio.strategies.base import Strategy, StrategyContext
 from maxent_portfolio.strategies.baselines import (
     BuyAndHold,
@@ -75,6 +76,23 @@ def available_strategies() -> dict[str, type[Strategy]]:
     return dict(STRATEGIES)
 
 
+def unknown_strategy(name: str, available: Iterable[str]) -> UserError:
+    """The error for a strategy name nobody registered, naming any broken plug-in behind it.
+
+    A broken plug-in whose file stem is ``name`` gives its own load error; other broken
+    plug-ins are mentioned, since one of them may define ``name``.
+    """
+    from maxent_portfolio.strategies.plugins import broken_plugin_for, broken_plugins
+
+    own = broken_plugin_for(name)
+    if own is not None:
+        return own
+    broken = broken_plugins()
+    hint = (f"; {len(broken)} plug-in(s) failed to load: "
+            + "; ".join(str(exc) for exc in broken.values())) if broken else ""
+    return ConfigError(f"unknown strategy {name!r}; available: {', '.join(available)}{hint}")
+
+
 def strategy_class(name: str) -> type[Strategy]:
     """The class registered as ``name``.
 
@@ -86,8 +104,7 @@ def strategy_class(name: str) -> type[Strategy]:
     _load_lazy(name)
     cls = STRATEGIES.get(name)
     if cls is None:
-        raise ConfigError(f"unknown strategy {name!r}; available: "
-                          f"{', '.join([*STRATEGIES, *(n for n in _LAZY if n not in STRATEGIES)])}")
+        raise unknown_strategy(name, [*STRATEGIES, *(n for n in _LAZY if n not in STRATEGIES)])
     return cls
 
 
@@ -121,4 +138,4 @@ for _cls in (EqualWeight, BuyAndHold, InverseVolatility, MinimumVariance, Maximu
     register(_cls)
 
 __all__ = ["STRATEGIES", "available_strategies", "build_strategy", "get_strategy", "register",
-           "strategy_class"]
+           "strategy_class", "unknown_strategy"]
