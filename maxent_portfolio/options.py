@@ -67,7 +67,7 @@ def option(default: Any, help: str, *, file_only: bool = False, internal: bool =
     **constraints
         Passed to :func:`pydantic.Field` (``ge``, ``gt``, ``le``, ``lt``, ``strict``, ...).
     """
-    extra = {"file_only": file_only, "internal": internal, "flag": flag, "short": short}
+    extra: Any = {"file_only": file_only, "internal": internal, "flag": flag, "short": short}
     if isinstance(default, list):
         items = list(default)
         return Field(default_factory=lambda: list(items), description=help,

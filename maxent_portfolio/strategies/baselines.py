@@ -334,3 +334,8 @@ class RandomWeights(Strategy):
         n = history.shape[1]
         return pd.Series(self._rng.dirichlet(np.full(n, self.alpha)), index=history.columns)
 
+
+BASELINES: tuple[type[Strategy], ...] = (
+    EqualWeight, BuyAndHold, InverseVolatility, MinimumVariance, MaximumSharpe, RiskParity,
+    HierarchicalRiskParity, Momentum, RandomWeights)
+"""The rule-based and optimised baselines, in registry order."""

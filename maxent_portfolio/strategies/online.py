@@ -428,3 +428,7 @@ class BCRP(Strategy):
         if self._weights is None or list(self._weights.index) != list(history.columns):
             raise RuntimeError("bcrp must be fit on the evaluation window before allocate")
         return self._weights.copy()
+
+
+ONLINE: tuple[type[Strategy], ...] = (ExponentiatedGradient, OnlineNewtonStep, OLMAR, PAMR, BCRP)
+"""The online portfolio selection algorithms (and the hindsight BCRP), in registry order."""

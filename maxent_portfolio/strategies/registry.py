@@ -12,24 +12,8 @@ from typing import Any, TypeVar
 
 from maxent_portfolio.errors import ConfigError, UserError
 from maxent_portfolio.strategies.base import Strategy, StrategyContext
-from maxent_portfolio.strategies.baselines import (
-    BuyAndHold,
-    EqualWeight,
-    HierarchicalRiskParity,
-    InverseVolatility,
-    MaximumSharpe,
-    MinimumVariance,
-    Momentum,
-    RandomWeights,
-    RiskParity,
-)
-from maxent_portfolio.strategies.online import (
-    BCRP,
-    OLMAR,
-    PAMR,
-    ExponentiatedGradient,
-    OnlineNewtonStep,
-)
+from maxent_portfolio.strategies.baselines import BASELINES
+from maxent_portfolio.strategies.online import ONLINE
 
 S = TypeVar("S", bound=type[Strategy])
 
@@ -132,9 +116,7 @@ def get_strategy(name: str, **params: Any) -> Strategy:
         raise ConfigError(f"invalid parameters for strategy {name!r}: {exc}") from exc
 
 
-for _cls in (EqualWeight, BuyAndHold, InverseVolatility, MinimumVariance, MaximumSharpe,
-             RiskParity, HierarchicalRiskParity, Momentum, RandomWeights,
-             ExponentiatedGradient, OnlineNewtonStep, OLMAR, PAMR, BCRP):
+for _cls in (*BASELINES, *ONLINE):
     register(_cls)
 
 __all__ = ["STRATEGIES", "available_strategies", "build_strategy", "get_strategy", "register",

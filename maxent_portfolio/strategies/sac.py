@@ -185,7 +185,7 @@ class SACStrategy(Strategy):
                             f"{len(train_part)}")
         assets = [str(c) for c in returns.columns]
         # The env steps on exactly the costs and the frequency the engine judges it on.
-        env_options = {"cost_bps": self.costs.bps(assets), "lookback": lookback,
+        env_options: dict[str, Any] = {"cost_bps": self.costs.bps(assets), "lookback": lookback,
                        "reward": self.env.reward, "risk_aversion": self.env.risk_aversion,
                        "eta": self.env.eta}
         episode = min(self.env.episode_length, len(train_part) - lookback)
