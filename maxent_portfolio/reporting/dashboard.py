@@ -27,6 +27,7 @@ import pandas as pd
 
 from maxent_portfolio.backtest.engine import BacktestResult
 from maxent_portfolio.files import write_text
+from maxent_portfolio.measures import effective_n_series
 from maxent_portfolio.reporting import plots
 from maxent_portfolio.reporting.plots import LineStyle
 
@@ -137,15 +138,6 @@ def _styles(results: Sequence[BacktestResult], benchmark_name: str | None
             benchmark_name, LineStyle(plots.BENCHMARK_COLOR, ":", 1.6, f"series-{len(results)}"),
             benchmark=True)
     return info
-
-
-def effective_n(holdings: pd.DataFrame) -> pd.Series:
-    """``1 / sum(w**2)`` of each row of weights, cash counted as a holding."""
-    w = holdings.to_numpy(dtype=float)
-    squares = np.square(w).sum(axis=1)
-    with np.errstate(divide="ignore"):
-        values = np.where(squares > 0, 1.0 / squares, np.nan)
-    return pd.Series(values, index=holdings.index, name="effective_n")
 
 
 def group_weights(holdings: pd.DataFrame, max_groups: int = MAX_ALLOCATION_GROUPS
@@ -536,7 +528,7 @@ def render_dashboard(results: Sequence[BacktestResult], metrics: pd.DataFrame,
                       f'<figure>{svg}</figure>')
 
     # Diversification and entropy
-    eff = {r.name: effective_n(r.holdings) for r in results if len(r.holdings)}
+    eff = {r.name: effective_n_series(r.holdings) for r in results if len(r.holdings)}
     entropy = {r.name: series for r in results
                if (series := policy_entropy(r)) is not None}
     div_svg = plots.figure_to_svg(
@@ -819,7 +811,7 @@ _PAGE = """<!DOCTYPE html>
 
 
 __all__ = [
-    "SeriesInfo", "annual_turnover", "effective_n", "esc", "fold_starts", "format_metric",
+    "SeriesInfo", "annual_turnover", "esc", "fold_starts", "format_metric",
     "group_weights", "legend_html", "metric_descriptions", "metrics_table_html", "pick_allocation",
     "policy_entropy", "render_dashboard", "script_json", "write_dashboard",
 ]
