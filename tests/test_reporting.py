@@ -155,7 +155,7 @@ def test_hostile_names_come_out_escaped(page: str) -> None:
     assert not re.search(r"<img\s+src=x", page, flags=re.I)
     assert "<script>alert" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page  # the asset, in the allocation legend
-    assert "&lt;script&gt;alert(&#x27;s&#x27;)&lt;/script&gt;" in page
+    assert "&lt;script&gt;alert(&#39;s&#39;)&lt;/script&gt;" in page  # markupsafe's entities
     # Only the page's own two script elements close.
     assert page.count("</script>") == 2
     data = re.search(r'<script type="application/json" id="run-data">(.*?)</script>', page,
@@ -164,6 +164,23 @@ def test_hostile_names_come_out_escaped(page: str) -> None:
     parsed = json.loads(data.group(1))
     assert parsed["config"]["note"] == HOSTILE_CONFIG
     assert HOSTILE_STRATEGY in [s["name"] for s in parsed["strategies"]]
+
+
+def test_sections_make_both_navigation_and_body(page: str) -> None:
+    nav = re.search(r"<nav>(.*?)</nav>", page, flags=re.S)
+    assert nav is not None
+    links = re.findall(r'<a href="#([^"]+)">', nav.group(1))
+    assert links == re.findall(r'<section id="([^"]+)"><h2>', page)
+    assert links[:3] == ["metrics", "performance", "allocation"] and "provenance" in links
+
+
+def test_page_carries_the_packaged_css_and_js_verbatim(page: str) -> None:
+    from importlib.resources import files
+
+    templates = files("maxent_portfolio.reporting") / "templates"
+    for name in ("dashboard.css", "dashboard.js"):
+        text = (templates / name).read_text(encoding="utf-8")
+        assert len(text) > 1000 and text in page, name
 
 
 def test_dashboard_references_nothing_remote(page: str) -> None:
@@ -312,7 +329,7 @@ def test_script_json_and_links_are_safe() -> None:
     for bad in ("https://example.org/x.html", "//host/x", "javascript:alert(1)", "/etc/passwd"):
         with pytest.raises(ValueError):
             dash._safe_link(bad)
-    assert dash._safe_link('tearsheets/a"b.html') == "tearsheets/a&quot;b.html"
+    assert dash._safe_link('tearsheets/a"b.html') == "tearsheets/a&#34;b.html"
 
 
 def test_format_metric() -> None:
