@@ -113,6 +113,40 @@ def test_percent_ticks_read_their_value(sheet: tuple[str, list[AxesLabels]], tit
         assert shown == pytest.approx(tick * 100, abs=1e-6), (tick, label)
 
 
+def _percent(label: str) -> float | None:
+    """The number a tick label like "-2.5%" shows, or None for other labels ("1.2K%", "JAN")."""
+    text = label.replace("\u2212", "-").replace(",", "")
+    try:
+        return float(text[:-1]) if text.endswith("%") else None
+    except ValueError:
+        return None
+
+
+def test_every_percent_tick_of_every_chart_reads_its_value(
+        sheet: tuple[str, list[AxesLabels]]) -> None:
+    checked = 0
+    for chart in sheet[1]:
+        for ticks, labels in ((chart.xticks, chart.xlabels), (chart.yticks, chart.ylabels)):
+            for tick, label in zip(ticks, labels, strict=True):
+                shown = _percent(label)
+                if shown is not None:
+                    assert shown == pytest.approx(tick * 100, abs=1e-6), (chart.title, label)
+                    checked += 1
+    assert checked > 50
+
+
+def test_quantstats_percent_axes_round_while_a_sheet_is_drawn() -> None:
+    from quantstats._plotting import core
+
+    from maxent_portfolio.reporting.tearsheet import _mended_charts
+
+    original = core.format_pct_axis  # QuantStats 0.0.86 labels 0.5% "0%"
+    with _mended_charts():
+        assert [core.format_pct_axis(x, None) for x in (0.005, 0.015, -0.025, 0.3, 12.0)] == \
+            ["0.5%", "1.5%", "-2.5%", "30%", "1.2K%"]
+    assert core.format_pct_axis is original
+
+
 def test_cagr_label_has_no_missing_glyph(sheet: tuple[str, list[AxesLabels]]) -> None:
     page = sheet[0]
     assert "<td>CAGR</td>" in page

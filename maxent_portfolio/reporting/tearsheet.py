@@ -9,7 +9,8 @@ sheet is drawn they are wrapped to mend each figure before it is saved (:func:`_
 - "EOY Returns": pandas places the bars at year ordinals, QuantStats then writes the years onto
   whatever ticks matplotlib chose (one every other bar), so the 2022 bar read "2018";
 - "Distribution of Monthly Returns" and "Return Quantiles": ``int(x * 100)`` truncates, so the
-  0.05 tick read "4%".
+  0.05 tick read "4%";
+- every other percent axis rounds to whole percents, so ticks 0.5% apart read "0%, 0%, 1%, 2%".
 """
 
 from __future__ import annotations
@@ -173,26 +174,40 @@ def _mend(plot: Callable[..., Any], fix: Callable[[Figure, dict[str, Any]], None
     return mended
 
 
+def _rounded(format_pct_axis: Callable[[float, object], str]) -> Callable[[float, object], str]:
+    """QuantStats' percent tick formatter, but :func:`percent_label` below 1000%; beyond, its
+    own "1.2K%" style is kept."""
+
+    @wraps(format_pct_axis)
+    def rounded(x: float, pos: object = None) -> str:
+        return percent_label(x) if abs(x) < 10.0 else format_pct_axis(x, pos)
+
+    return rounded
+
+
 @contextmanager
 def _mended_charts() -> Iterator[None]:
     """Wrap the QuantStats charts that mislabel their axes (see the module notes), restoring
     the originals on exit."""
     from quantstats._plotting import core
 
-    fixes: dict[str, Callable[[Figure, dict[str, Any]], None]] = {
-        "plot_returns_bars": lambda fig, a: label_year_bars(
-            fig, _years(a["returns"] if "returns" in a else a["args"][0])),
-        "plot_histogram": lambda fig, a: percent_axis(fig, "x"),
-        "plot_distribution": lambda fig, a: percent_axis(fig, "y"),
+    patches: dict[str, Callable[..., Any]] = {
+        "plot_returns_bars": _mend(core.plot_returns_bars, lambda fig, a: label_year_bars(
+            fig, _years(a["returns"] if "returns" in a else a["args"][0]))),
+        "plot_histogram": _mend(core.plot_histogram, lambda fig, a: percent_axis(fig, "x")),
+        "plot_distribution": _mend(core.plot_distribution,
+                                   lambda fig, a: percent_axis(fig, "y")),
+        # Looked up when each chart is drawn, so every percent axis of QuantStats rounds.
+        "format_pct_axis": _rounded(core.format_pct_axis),
     }
-    originals = {name: getattr(core, name) for name in fixes}
+    originals = {name: getattr(core, name) for name in patches}
     try:
-        for name, fix in fixes.items():
-            setattr(core, name, _mend(originals[name], fix))
+        for name, patch in patches.items():
+            setattr(core, name, patch)
         yield
     finally:
-        for name, plot in originals.items():
-            setattr(core, name, plot)
+        for name, original in originals.items():
+            setattr(core, name, original)
 
 
 def write_tearsheet(returns: pd.Series, benchmark: pd.Series | None, path: Path | str,
