@@ -1,4 +1,9 @@
-"""Render a run's HTML report (tear sheets + dashboard), fresh or from stored results."""
+"""Render a run's HTML report (tear sheets + dashboard), fresh or from stored results.
+
+Reading a run back (:func:`read_run`) checks every file before anything is drawn, so a damaged
+file is one :class:`~maxent_portfolio.errors.DataError` naming it, never an empty table, a raw
+cell on the page or a traceback.
+"""
 
 from __future__ import annotations
 
