@@ -272,13 +272,37 @@ def _as_weights(weights: np.ndarray | pd.DataFrame) -> np.ndarray:
     return np.clip(w, 0.0, None)
 
 
+def _effective_n_rows(w: np.ndarray) -> np.ndarray:
+    """``1 / sum_i w_i^2`` of each row of checked weights, NaN for an all-zero row."""
+    squares = np.sum(w**2, axis=1)
+    with np.errstate(divide="ignore"):
+        return np.where(squares > 0, 1.0 / squares, np.nan)
+
+
+def effective_n_series(weights: pd.DataFrame) -> pd.Series:
+    """Effective number of holdings ``1 / sum_i w_i^2`` at each date.
+
+    Parameters
+    ----------
+    weights : pd.DataFrame of shape (n_periods, n_holdings)
+        Non-negative weights by date, including the cash column: cash counts as one holding.
+
+    Returns
+    -------
+    pd.Series of shape (n_periods,)
+        Named ``effective_n``, on the index of ``weights``; NaN where a row holds nothing.
+    """
+    return pd.Series(_effective_n_rows(_as_weights(weights)), index=weights.index,
+                     name="effective_n")
+
+
 def effective_n(weights: np.ndarray | pd.DataFrame) -> float:
     """Mean over periods of ``1 / sum_i w_i^2`` for weights of shape (n_periods, n_holdings).
 
-    Pass the holdings including the cash column: cash counts as one holding.
+    Pass the holdings including the cash column: cash counts as one holding. The per-date
+    values are :func:`effective_n_series`.
     """
-    w = _as_weights(weights)
-    return float(np.mean(1.0 / np.sum(w**2, axis=1)))
+    return float(np.mean(_effective_n_rows(_as_weights(weights))))
 
 
 def weight_entropy(weights: np.ndarray | pd.DataFrame) -> float:
@@ -706,6 +730,7 @@ __all__ = [
     "deflated_sharpe_ratio",
     "drawdown",
     "effective_n",
+    "effective_n_series",
     "excess_returns",
     "expected_max_sharpe",
     "hac_covariance",

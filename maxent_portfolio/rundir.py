@@ -61,6 +61,7 @@ def provenance(outcome: RunOutcome) -> dict[str, Any]:
         "data_hash": market.provenance.content_hash,
         "fetched_at": market.provenance.fetched_at,
         "data_notes": list(market.notes),
+        "benchmark": None if market.benchmark is None else str(market.benchmark.name),
         "first_date": str(market.returns.index[0].date()),
         "last_date": str(market.returns.index[-1].date()),
         "seeds": seed_table(config.seed, config.seeds, len(outcome.folds),

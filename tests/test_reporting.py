@@ -13,6 +13,7 @@ import pytest
 
 from maxent_portfolio.backtest.engine import BacktestResult, run_backtest
 from maxent_portfolio.backtest.walkforward import WalkForward
+from maxent_portfolio.measures import effective_n, effective_n_series
 from maxent_portfolio.reporting import dashboard as dash
 from maxent_portfolio.reporting import plots
 from maxent_portfolio.reporting.tearsheet import prepare_inputs, write_tearsheet
@@ -154,7 +155,7 @@ def test_hostile_names_come_out_escaped(page: str) -> None:
     assert not re.search(r"<img\s+src=x", page, flags=re.I)
     assert "<script>alert" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page  # the asset, in the allocation legend
-    assert "&lt;script&gt;alert(&#x27;s&#x27;)&lt;/script&gt;" in page
+    assert "&lt;script&gt;alert(&#39;s&#39;)&lt;/script&gt;" in page  # markupsafe's entities
     # Only the page's own two script elements close.
     assert page.count("</script>") == 2
     data = re.search(r'<script type="application/json" id="run-data">(.*?)</script>', page,
@@ -163,6 +164,23 @@ def test_hostile_names_come_out_escaped(page: str) -> None:
     parsed = json.loads(data.group(1))
     assert parsed["config"]["note"] == HOSTILE_CONFIG
     assert HOSTILE_STRATEGY in [s["name"] for s in parsed["strategies"]]
+
+
+def test_sections_make_both_navigation_and_body(page: str) -> None:
+    nav = re.search(r"<nav>(.*?)</nav>", page, flags=re.S)
+    assert nav is not None
+    links = re.findall(r'<a href="#([^"]+)">', nav.group(1))
+    assert links == re.findall(r'<section id="([^"]+)"><h2>', page)
+    assert links[:3] == ["metrics", "performance", "allocation"] and "provenance" in links
+
+
+def test_page_carries_the_packaged_css_and_js_verbatim(page: str) -> None:
+    from importlib.resources import files
+
+    templates = files("maxent_portfolio.reporting") / "templates"
+    for name in ("dashboard.css", "dashboard.js"):
+        text = (templates / name).read_text(encoding="utf-8")
+        assert len(text) > 1000 and text in page, name
 
 
 def test_dashboard_references_nothing_remote(page: str) -> None:
@@ -232,7 +250,7 @@ def test_fold_boundaries_and_entropy_are_drawn(run: Run, page: str) -> None:
     starts = dash.fold_starts(run.results)
     assert [str(s.date()) for s in starts] == [f["test_start"] for f in run.results[0].folds]
     sac = run.results[1]
-    fig = plots.diversification_figure({"sac": dash.effective_n(sac.holdings)},
+    fig = plots.diversification_figure({"sac": effective_n_series(sac.holdings)},
                                        {"sac": sac.extras["policy_entropy"]},
                                        {"sac": plots.LineStyle("#000", gid="series-1")},
                                        dash._time_range(run.results), starts)
@@ -274,7 +292,7 @@ def test_svg_fragments_have_unique_prefixed_ids(run: Run) -> None:
 def test_weights_helpers() -> None:
     index = pd.bdate_range("2020-01-01", periods=3)
     equal = pd.DataFrame(0.25, index=index, columns=["A", "B", "C", "CASH"])
-    assert np.allclose(dash.effective_n(equal), 4.0)
+    assert np.allclose(effective_n_series(equal), 4.0)
     rng = np.random.default_rng(0)
     raw = rng.dirichlet(np.ones(16), size=3)
     holdings = pd.DataFrame(raw, index=index, columns=[f"X{i}" for i in range(15)] + ["CASH"])
@@ -283,6 +301,17 @@ def test_weights_helpers() -> None:
     assert grouped.shape[1] == 7 and np.allclose(grouped.sum(axis=1), 1.0)
     no_cash = holdings.assign(CASH=0.0)
     assert "CASH" not in dash.group_weights(no_cash, max_groups=20).columns
+
+
+def test_effective_n_per_date_is_the_metric_per_date(run: Run) -> None:
+    # The dashboard's chart and the metrics table's "effective_n" are one definition.
+    sac = run.results[1]
+    series = effective_n_series(sac.holdings)
+    w = sac.holdings.to_numpy()
+    np.testing.assert_array_equal(series.to_numpy(), 1.0 / np.sum(w**2, axis=1))
+    assert series.index.equals(sac.holdings.index) and series.name == "effective_n"
+    assert float(series.mean()) == pytest.approx(effective_n(sac.holdings), rel=1e-14)
+    assert np.isnan(effective_n_series(sac.holdings.iloc[:2] * 0.0)).all()
 
 
 def test_annual_turnover_sums_by_year(run: Run) -> None:
@@ -300,7 +329,7 @@ def test_script_json_and_links_are_safe() -> None:
     for bad in ("https://example.org/x.html", "//host/x", "javascript:alert(1)", "/etc/passwd"):
         with pytest.raises(ValueError):
             dash._safe_link(bad)
-    assert dash._safe_link('tearsheets/a"b.html') == "tearsheets/a&quot;b.html"
+    assert dash._safe_link('tearsheets/a"b.html') == "tearsheets/a&#34;b.html"
 
 
 def test_format_metric() -> None:

@@ -138,7 +138,7 @@ def run_costs(cfg: RunConfig) -> str:
 
 
 def _render_html(outcome: RunOutcome, folder: Path) -> None:
-    from maxent_portfolio.report import render_run
+    from maxent_portfolio.reporting.render import render_run
 
     render_run(outcome, folder)
 
@@ -147,7 +147,7 @@ def _render_html(outcome: RunOutcome, folder: Path) -> None:
 def report(run_dir: Path = typer.Argument(..., help="A run directory written by `backtest`.")
            ) -> None:
     """Render a run's HTML report again from its stored results, without recomputing."""
-    from maxent_portfolio.report import rerender
+    from maxent_portfolio.reporting.render import rerender
 
     out.print(str(rerender(run_dir)), markup=False, highlight=False)
 

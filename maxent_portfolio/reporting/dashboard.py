@@ -2,31 +2,36 @@
 
 One HTML file with inline CSS, inline SVG charts (matplotlib, see :mod:`.plots`) and a little
 vanilla JavaScript (table sorting, legend toggles). It loads nothing from anywhere, so it works
-offline and from a ``file://`` URL.
+offline and from a ``file://`` URL. The page, its CSS and its JavaScript are package templates
+(``templates/dashboard.html.j2``, ``dashboard.css``, ``dashboard.js``) rendered by Jinja with
+autoescaping on; the page's cards are a list of :class:`Section`, so a new section is one entry.
 
 Every user-supplied string (strategy and asset names, config values, provenance, links) is
-HTML-escaped; JSON embedded for scripts has ``<``, ``>`` and ``&`` escaped as ``\\u003c`` etc. so
-no value can close the ``<script>`` element. Charts draw no user text at all: their legends are
+HTML-escaped, by the template or by :func:`esc` in the fragments passed as ``Markup``; JSON
+embedded for scripts has ``<``, ``>`` and ``&`` escaped as ``\\u003c`` etc. so no value can close
+the ``<script>`` element. Charts draw no user text at all: their legends are
 HTML.
 """
 
 from __future__ import annotations
 
-import html
+import functools
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import jinja2
 import numpy as np
 import pandas as pd
+from markupsafe import Markup, escape
 
 from maxent_portfolio.backtest.engine import BacktestResult
 from maxent_portfolio.files import write_text
+from maxent_portfolio.measures import effective_n_series
 from maxent_portfolio.reporting import plots
 from maxent_portfolio.reporting.plots import LineStyle
 
@@ -68,8 +73,26 @@ than rank, so they are left plain. Drawdowns and VaR are negative, so higher is 
 
 # ----------------------------------------------------------------------------- escaping
 def esc(value: object) -> str:
-    """HTML-escape ``str(value)``, quotes included (safe in text and attribute values)."""
-    return html.escape(str(value), quote=True)
+    """HTML-escape ``str(value)``, quotes included (safe in text and attribute values).
+
+    The same escaping as the template's autoescape (:func:`markupsafe.escape`); ``str`` first,
+    so an object claiming to be HTML (``__html__``) is escaped all the same.
+    """
+    return str(escape(str(value)))
+
+
+def _trusted(*fragments: str) -> Markup:
+    """Join HTML built by this module's helpers, every user string in it already :func:`esc`\\ d,
+    into one fragment the template inserts as is."""
+    return Markup("".join(fragments))
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    """The Jinja environment of the package's ``templates/``; autoescaping every expression."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("maxent_portfolio.reporting", "templates"),
+        autoescape=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
 
 
 def script_json(data: object) -> str:
@@ -113,6 +136,28 @@ def _safe_link(link: str) -> str:
 
 # ----------------------------------------------------------------------------- data helpers
 @dataclass(frozen=True)
+class Section:
+    """One card of the dashboard; the page's navigation and body are both made from the list.
+
+    Attributes
+    ----------
+    id : str
+        Anchor of the ``<section>`` and target of its navigation link.
+    nav : str
+        Navigation label (escaped).
+    title : str
+        ``<h2>`` heading (escaped).
+    html : Markup
+        Body after the heading, trusted as is: build it from escaped fragments only.
+    """
+
+    id: str
+    nav: str
+    title: str
+    html: Markup
+
+
+@dataclass(frozen=True)
 class SeriesInfo:
     """How one strategy (or the benchmark) appears throughout the dashboard."""
 
@@ -137,15 +182,6 @@ def _styles(results: Sequence[BacktestResult], benchmark_name: str | None
             benchmark_name, LineStyle(plots.BENCHMARK_COLOR, ":", 1.6, f"series-{len(results)}"),
             benchmark=True)
     return info
-
-
-def effective_n(holdings: pd.DataFrame) -> pd.Series:
-    """``1 / sum(w**2)`` of each row of weights, cash counted as a holding."""
-    w = holdings.to_numpy(dtype=float)
-    squares = np.square(w).sum(axis=1)
-    with np.errstate(divide="ignore"):
-        values = np.where(squares > 0, 1.0 / squares, np.nan)
-    return pd.Series(values, index=holdings.index, name="effective_n")
 
 
 def group_weights(holdings: pd.DataFrame, max_groups: int = MAX_ALLOCATION_GROUPS
@@ -521,7 +557,7 @@ def render_dashboard(results: Sequence[BacktestResult], metrics: pd.DataFrame,
 
     # Allocation
     chosen, preferred = pick_allocation(results, allocation_of, reference)
-    allocation = ""
+    allocation = None
     if chosen is not None and len(chosen.holdings):
         grouped = _thin(group_weights(chosen.holdings), MAX_ALLOCATION_POINTS)
         colors = _allocation_colors(list(grouped.columns))
@@ -530,13 +566,14 @@ def render_dashboard(results: Sequence[BacktestResult], metrics: pd.DataFrame,
         note = "" if preferred else (
             f'<p class="note">No SAC result in this run: showing the allocation of '
             f"<strong>{esc(chosen.name)}</strong> instead.</p>")
-        allocation = (f"<h2>Allocation over time: {esc(chosen.name)}</h2>{note}"
-                      f'<p class="muted">Weights held each period (after rebalancing, drifting '
-                      f"with prices in between).</p>{_asset_legend(list(grouped.columns), colors)}"
-                      f'<figure>{svg}</figure>')
+        allocation = Section(
+            "allocation", "Allocation", f"Allocation over time: {chosen.name}", _trusted(
+                note, '<p class="muted">Weights held each period (after rebalancing, drifting '
+                "with prices in between).</p>", _asset_legend(list(grouped.columns), colors),
+                f"<figure>{svg}</figure>"))
 
     # Diversification and entropy
-    eff = {r.name: effective_n(r.holdings) for r in results if len(r.holdings)}
+    eff = {r.name: effective_n_series(r.holdings) for r in results if len(r.holdings)}
     entropy = {r.name: series for r in results
                if (series := policy_entropy(r)) is not None}
     div_svg = plots.figure_to_svg(
@@ -568,37 +605,33 @@ def render_dashboard(results: Sequence[BacktestResult], metrics: pd.DataFrame,
         for c in metrics.columns if c in descriptions and c not in ("strategy", *HIDDEN_COLUMNS))
     config_text = json.dumps(_jsonable(config), indent=2, ensure_ascii=False)
     sections = [
-        f'<section id="metrics"><h2>Metrics</h2>'
-        f"{metrics_table_html(metrics, info, tearsheets, descriptions, reference, benchmark_rows)}"
-        f'<p class="note"><span class="best-key">Highlighted</span>: best in the column among '
-        f"investable strategies (the benchmark and hindsight rows excluded). Click a header to "
-        f"sort; hover it for its definition. Names link to tear sheets.</p>"
-        + (f"<details><summary>Metric definitions</summary><dl>{definitions}</dl></details>"
-           if definitions else "") + "</section>",
-        f'<section id="performance"><h2>Equity and drawdowns</h2>{legend_html(info, chart_keys)}'
-        f"<figure>{equity_svg}</figure><p class=\"muted\">Dashed grey lines: start of each "
-        f"walk-forward test window.</p></section>",
-        f'<section id="allocation">{allocation}</section>' if allocation else "",
-        f'<section id="diversification"><h2>Diversification and policy entropy</h2>'
-        f"{legend_html(info, strategy_keys)}{entropy_note}<figure>{div_svg}</figure></section>",
-        f'<section id="turnover"><h2>Turnover</h2>{legend_html(info, strategy_keys)}'
-        f"<figure>{turnover_svg}</figure></section>",
-        f'<section id="folds"><h2>Walk-forward folds</h2>{folds_html(all_folds)}</section>',
-        f'<section id="tearsheets"><h2>Tear sheets</h2>{tearsheets_html(tearsheets, info)}'
-        "</section>",
-        f'<section id="config"><h2>Configuration</h2><pre>{esc(config_text)}</pre></section>',
-        f'<section id="provenance"><h2>Provenance</h2>{provenance_html(provenance)}</section>',
+        Section("metrics", "Metrics", "Metrics", _trusted(
+            metrics_table_html(metrics, info, tearsheets, descriptions, reference,
+                               benchmark_rows),
+            '<p class="note"><span class="best-key">Highlighted</span>: best in the column among '
+            "investable strategies (the benchmark and hindsight rows excluded). Click a header to "
+            "sort; hover it for its definition. Names link to tear sheets.</p>",
+            f"<details><summary>Metric definitions</summary><dl>{definitions}</dl></details>"
+            if definitions else "")),
+        Section("performance", "Equity", "Equity and drawdowns", _trusted(
+            legend_html(info, chart_keys), f"<figure>{equity_svg}</figure>",
+            '<p class="muted">Dashed grey lines: start of each walk-forward test window.</p>')),
+        *([allocation] if allocation else []),
+        Section("diversification", "Diversification", "Diversification and policy entropy",
+                _trusted(legend_html(info, strategy_keys), entropy_note,
+                         f"<figure>{div_svg}</figure>")),
+        Section("turnover", "Turnover", "Turnover", _trusted(
+            legend_html(info, strategy_keys), f"<figure>{turnover_svg}</figure>")),
+        Section("folds", "Folds", "Walk-forward folds", _trusted(folds_html(all_folds))),
+        Section("tearsheets", "Tear sheets", "Tear sheets",
+                _trusted(tearsheets_html(tearsheets, info))),
+        Section("config", "Config", "Configuration", Markup("<pre>{}</pre>").format(config_text)),
+        Section("provenance", "Provenance", "Provenance", _trusted(provenance_html(provenance))),
     ]
-    nav = "".join(f'<a href="#{k}">{v}</a>' for k, v in (
-        ("metrics", "Metrics"), ("performance", "Equity"), ("allocation", "Allocation"),
-        ("diversification", "Diversification"), ("turnover", "Turnover"), ("folds", "Folds"),
-        ("tearsheets", "Tear sheets"), ("config", "Config"), ("provenance", "Provenance"))
-        if allocation or k != "allocation")
-    values = {"title": esc(title), "summary": esc(summary), "nav": nav,
-              "sections": "".join(sections), "css": _CSS, "js": _JS, "data": script_json(run_data)}
-    # One pass, so braces in CSS, JS or any value are never read as placeholders.
-    return re.sub(r"\{(title|summary|nav|sections|css|js|data)\}",
-                  lambda m: values[m.group(1)], _PAGE)
+    # script_json leaves no "<", ">" or "&", so it is safe raw inside <script>; HTML-escaping it
+    # would corrupt the JSON (a script element's text is not entity-decoded).
+    return _environment().get_template("dashboard.html.j2").render(
+        title=title, summary=summary, sections=sections, data=Markup(script_json(run_data)))
 
 
 def write_dashboard(path: Path | str, results: Sequence[BacktestResult], metrics: pd.DataFrame,
@@ -649,177 +682,8 @@ def write_dashboard(path: Path | str, results: Sequence[BacktestResult], metrics
     return target
 
 
-_CSS = """
-:root{--ink:#1d2433;--muted:#6a7282;--line:#e3e6ec;--bg:#f5f6f8;--card:#fff;--accent:#1f5fbf;
---best:#e3f4e1;--best-ink:#17621b}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--ink);
-font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-header{background:#1d2433;color:#fff;padding:22px 32px 0}
-header h1{margin:0;font-size:24px;font-weight:600}
-header .summary{margin:4px 0 14px;color:#c4cad6}
-nav{display:flex;flex-wrap:wrap;gap:2px}
-nav a{color:#dfe4ee;text-decoration:none;padding:8px 12px;border-radius:6px 6px 0 0;font-size:13px}
-nav a:hover{background:#2f3a52;color:#fff}
-main{max-width:1320px;margin:0 auto;padding:20px 24px 48px}
-section{background:var(--card);border:1px solid var(--line);border-radius:10px;
-padding:18px 22px 20px;margin:0 0 20px;box-shadow:0 1px 2px rgba(20,30,50,.04)}
-h2{font-size:17px;margin:0 0 12px;font-weight:600}
-figure{margin:6px 0 0}
-svg.chart{display:block;width:100%;height:auto}
-.muted{color:var(--muted)}
-.note{color:#444b58;font-size:13px;margin:10px 0 0}
-.table-wrap{overflow-x:auto}
-table{border-collapse:collapse;font-variant-numeric:tabular-nums}
-table.metrics{width:100%;font-size:13px}
-table.metrics th,table.metrics td{padding:6px 10px;border-bottom:1px solid var(--line);
-white-space:nowrap}
-table.metrics thead th{position:sticky;top:0;background:#f0f2f6;border-bottom:2px solid #cfd5df;
-vertical-align:bottom;padding:0;white-space:normal}
-table.metrics thead th.num{max-width:8.5em}
-table.metrics thead th button{all:unset;display:block;cursor:pointer;padding:8px 10px;
-font-weight:600;width:100%;box-sizing:border-box}
-table.metrics thead th.num button{text-align:right}
-table.metrics thead th.name button{text-align:left}
-table.metrics thead th button:focus-visible{outline:2px solid var(--accent)}
-table.metrics thead th.has-tip button{text-decoration:underline dotted #8a93a6;
-text-underline-offset:3px}
-table.metrics thead th[aria-sort=ascending] button::after{content:" \\25B2";font-size:10px}
-table.metrics thead th[aria-sort=descending] button::after{content:" \\25BC";font-size:10px}
-table.metrics tbody th{text-align:left;font-weight:500}
-table.metrics td.num{text-align:right}
-table.metrics tbody tr:hover{background:#f7f9fc}
-table.metrics td.best{background:var(--best);color:var(--best-ink);font-weight:700}
-table.metrics tr.not-investable{color:#7b8190;font-style:italic}
-table.metrics tr.not-investable td.num{color:#7b8190}
-table.metrics tr.reference{background:#f4f7ff}
-table.metrics tr.benchmark{background:#faf8f2}
-table.metrics .extra{display:none}
-table.metrics.all .extra{display:table-cell}
-.toggle{display:inline-block;margin:0 0 8px;font-size:13px;color:#444b58;cursor:pointer}
-.badge{display:inline-block;font-size:11px;font-style:normal;font-weight:600;padding:1px 7px;
-border-radius:9px;margin-left:4px;vertical-align:1px}
-.badge.hindsight{background:#fdecea;color:#a12a1c}
-.badge.ref{background:#e4ecff;color:#1f4aa8}
-.badge.bench{background:#f3ecd9;color:#6c5412}
-.best-key{background:var(--best);color:var(--best-ink);font-weight:700;padding:0 5px;
-border-radius:3px}
-a{color:var(--accent)}
-svg.swatch{width:22px;height:10px;margin-right:6px;vertical-align:0}
-.legend{display:flex;flex-wrap:wrap;gap:4px 6px;margin:0 0 6px}
-.legend-item{font:inherit;font-size:13px;background:#f6f7f9;border:1px solid var(--line);
-border-radius:14px;padding:2px 10px;cursor:pointer;color:var(--ink);display:inline-flex;
-align-items:center}
-.legend-item.static{cursor:default}
-.legend-item .muted{margin-left:4px;font-size:12px}
-.legend-item[aria-pressed=false]{opacity:.4;text-decoration:line-through}
-.legend-item .box{width:12px;height:12px;border-radius:2px;margin-right:6px;display:inline-block}
-details{margin-top:10px;font-size:13px}
-summary{cursor:pointer;color:#444b58}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:10px 0 0}
-dt{font-weight:600}dd{margin:0;color:#444b58}
-table.plain th,table.plain td{padding:4px 14px 4px 0;text-align:left;border-bottom:1px solid
-var(--line)}
-table.kv{font-size:13px}
-table.kv th{text-align:left;vertical-align:top;padding:4px 18px 4px 0;font-weight:600;
-white-space:nowrap}
-table.kv td{padding:4px 0;vertical-align:top;word-break:break-word}
-table.kv.nested{margin:0 0 6px}
-table.kv.nested th{font-weight:500;color:#444b58}
-pre{background:#f6f7f9;border:1px solid var(--line);border-radius:6px;padding:12px;
-overflow:auto;max-height:420px;font-size:12.5px;margin:0}
-ul.sheets{columns:3 240px;padding-left:0;list-style:none;margin:0}
-ul.sheets li{padding:3px 0}
-footer{text-align:center;color:var(--muted);font-size:12px;padding:0 0 24px}
-@media print{nav{display:none}section{break-inside:avoid}}
-"""
-
-_JS = """
-(function () {
-  "use strict";
-  function key(cell) {
-    var v = cell.getAttribute("data-value");
-    if (v === null) { v = cell.textContent.trim(); }
-    if (v === "") { return null; }
-    var n = Number(v);
-    return isNaN(n) ? v.toLowerCase() : n;
-  }
-  function compare(a, b) {
-    if (typeof a === "number" && typeof b === "number") { return a - b; }
-    return String(a).localeCompare(String(b));
-  }
-  Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (table) {
-    var headers = table.tHead.rows[0].cells;
-    Array.prototype.forEach.call(headers, function (th, col) {
-      var button = th.querySelector("button");
-      if (!button) { return; }
-      button.addEventListener("click", function () {
-        var ascending = th.getAttribute("aria-sort") !== "ascending";
-        Array.prototype.forEach.call(headers, function (h) { h.removeAttribute("aria-sort"); });
-        th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
-        var body = table.tBodies[0];
-        var rows = Array.prototype.slice.call(body.rows);
-        rows.sort(function (r1, r2) {
-          var a = key(r1.cells[col]), b = key(r2.cells[col]);
-          if (a === null || b === null) { return (a === null) - (b === null); }
-          return ascending ? compare(a, b) : compare(b, a);
-        });
-        rows.forEach(function (r) { body.appendChild(r); });
-      });
-    });
-  });
-  var all = document.getElementById("show-all-metrics");
-  if (all) {
-    all.addEventListener("change", function () {
-      document.getElementById("metrics-table").classList.toggle("all", all.checked);
-    });
-  }
-  Array.prototype.forEach.call(document.querySelectorAll("button[data-series]"), function (btn) {
-    btn.addEventListener("click", function () {
-      var series = btn.getAttribute("data-series");
-      var show = btn.getAttribute("aria-pressed") === "false";
-      var same = document.querySelectorAll('button[data-series="' + series + '"]');
-      Array.prototype.forEach.call(same, function (b) {
-        b.setAttribute("aria-pressed", show ? "true" : "false");
-      });
-      var marks = document.querySelectorAll('svg.chart [id$="-' + series + '"], ' +
-                                            'svg.chart [id*="-' + series + '-"]');
-      Array.prototype.forEach.call(marks, function (el) {
-        el.style.display = show ? "" : "none";
-      });
-    });
-  });
-}());
-"""
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="maxent-portfolio">
-<title>{title}</title>
-<style>{css}</style>
-</head>
-<body>
-<header>
-<h1>{title}</h1>
-<p class="summary">{summary}</p>
-<nav>{nav}</nav>
-</header>
-<main>
-{sections}
-</main>
-<footer>Generated by maxent-portfolio. Self-contained: no network access needed.</footer>
-<script type="application/json" id="run-data">{data}</script>
-<script>{js}</script>
-</body>
-</html>
-"""
-
-
 __all__ = [
-    "SeriesInfo", "annual_turnover", "effective_n", "esc", "fold_starts", "format_metric",
+    "Section", "SeriesInfo", "annual_turnover", "esc", "fold_starts", "format_metric",
     "group_weights", "legend_html", "metric_descriptions", "metrics_table_html", "pick_allocation",
     "policy_entropy", "render_dashboard", "script_json", "write_dashboard",
 ]
