@@ -42,7 +42,7 @@ from maxent_portfolio.agents.config import SACConfig
 from maxent_portfolio.arithmetic import CostModel
 from maxent_portfolio.envs.config import EnvConfig
 from maxent_portfolio.errors import ConfigError
-from maxent_portfolio.options import Section, describe_error, field_extra, option
+from maxent_portfolio.options import Section, describe_error, field_extra, one_of, option
 
 DEFAULT_STRATEGIES = ("sac", "equal-weight", "buy-and-hold", "inverse-volatility",
                       "min-variance", "hrp", "eg")
@@ -80,9 +80,7 @@ class DataConfig(Section):
     @field_validator("missing")
     @classmethod
     def _missing(cls, value: str) -> str:
-        if value not in ("common-start", "drop"):
-            raise ValueError("use common-start or drop")
-        return value
+        return one_of(value, ("common-start", "drop"), " or ")
 
 
 class WalkForwardConfig(Section):

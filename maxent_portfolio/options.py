@@ -16,6 +16,7 @@ A field is one of:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -75,6 +76,14 @@ def option(default: Any, help: str, *, file_only: bool = False, internal: bool =
     return Field(default, description=help, json_schema_extra=extra, **constraints)
 
 
+def one_of(value: str, choices: Iterable[str], sep: str = ", ") -> str:
+    """``value`` if it is one of ``choices``; else the ``ValueError`` a validator raises."""
+    names = list(choices)
+    if value not in names:
+        raise ValueError(f"use {sep.join(names)}")
+    return value
+
+
 def field_extra(section: type[BaseModel], name: str) -> dict[str, Any]:
     """The :func:`option` settings of field ``name`` of ``section``."""
     extra = section.model_fields[name].json_schema_extra
@@ -113,4 +122,4 @@ def describe_error(exc: ValidationError, where: str = "") -> ConfigError:
     return ConfigError(f"invalid {key}{shown}{where}: {reason}")
 
 
-__all__ = ["Section", "describe_error", "field_extra", "option"]
+__all__ = ["Section", "describe_error", "field_extra", "one_of", "option"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import ValidationError, ValidationInfo, field_validator, model_validator
 
 from maxent_portfolio.agents.distributions import POLICIES
 from maxent_portfolio.agents.networks import NETWORKS
 from maxent_portfolio.errors import ConfigError
-from maxent_portfolio.options import Section, describe_error, option
+from maxent_portfolio.options import Section, describe_error, one_of, option
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -98,19 +98,10 @@ class SACConfig(Section):
     num_threads: int | None = option(1, "torch.set_num_threads; None leaves torch's default.",
                                      internal=True)
 
-    @field_validator("policy")
+    @field_validator("policy", "network")
     @classmethod
-    def _policy(cls, value: str) -> str:
-        if value not in POLICIES:
-            raise ValueError(f"use {' or '.join(POLICIES)}")
-        return value
-
-    @field_validator("network")
-    @classmethod
-    def _network(cls, value: str) -> str:
-        if value not in NETWORKS:
-            raise ValueError(f"use {' or '.join(NETWORKS)}")
-        return value
+    def _registered(cls, value: str, info: ValidationInfo) -> str:
+        return one_of(value, POLICIES if info.field_name == "policy" else NETWORKS, " or ")
 
     @field_validator("device")
     @classmethod

@@ -18,7 +18,7 @@ from rich.progress import (
 from rich.table import Table
 
 from maxent_portfolio.cli import app, err, out
-from maxent_portfolio.cli.options import tree_options
+from maxent_portfolio.cli.options import CONFIG_OPTION, tree_options
 from maxent_portfolio.config import RunConfig, resolve_config
 from maxent_portfolio.files import check_writable_dir
 
@@ -87,10 +87,7 @@ def metrics_rich_table(metrics: pd.DataFrame, title: str) -> Table:
 @tree_options("", "data", "costs", "walk_forward", "schedule", "env", "sac", "report")
 def backtest(
     overrides: dict[str, Any],
-    config: Path = typer.Option(None, "--config", "-c",
-                                help="TOML/YAML/JSON file holding any of the options below "
-                                     "(sections as tables, or flat keys); flags override it. "
-                                     "Examples in strategies/*.toml."),
+    config: Path = CONFIG_OPTION,
     out_dir: Path = typer.Option(None, "--out", "-o",
                                  help="Run directory (must not exist). [default: "
                                       "reports/TIMESTAMP-UNIVERSE/]"),

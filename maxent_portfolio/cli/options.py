@@ -20,6 +20,11 @@ import typer
 
 from maxent_portfolio.config import OPTIONS, OptionSpec, preset_default, shown
 
+CONFIG_OPTION = typer.Option(
+    None, "--config", "-c", help="TOML/YAML/JSON file holding any of the options below "
+    "(sections as tables, or flat keys); flags override it. Examples in strategies/*.toml.")
+"""``--config``: shared by every command built on the option tree."""
+
 
 def _cli_type(spec: OptionSpec) -> Any:
     """The type typer parses a flag as: the field's, without None, lists as text."""
@@ -95,4 +100,4 @@ def tree_options(*parts: str, presets: bool = True
     return decorate
 
 
-__all__ = ["flag_specs", "help_text", "tree_options"]
+__all__ = ["CONFIG_OPTION", "flag_specs", "help_text", "tree_options"]

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from maxent_portfolio.cli import app, out
-from maxent_portfolio.cli.options import tree_options
+from maxent_portfolio.cli.options import CONFIG_OPTION, tree_options
 from maxent_portfolio.config import resolve_config
 from maxent_portfolio.errors import ConfigError, Interrupted, Terminated
 from maxent_portfolio.files import check_writable_dir
@@ -22,9 +22,7 @@ def train(
                                   help="Checkpoint file to write (a .pt state dict); with "
                                        "--seeds K, one file per seed: sac.pt -> "
                                        "sac-seed0.pt, sac-seed1.pt, ..."),
-    config: Path = typer.Option(None, "--config", "-c",
-                                help="TOML/YAML/JSON file holding any of the options below; "
-                                     "flags override it."),
+    config: Path = CONFIG_OPTION,
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from "
                                                         "its checkpoint file(s); ends where an "
                                                         "uninterrupted run would."),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import field_validator
 
-from maxent_portfolio.options import Section, option
+from maxent_portfolio.options import Section, one_of, option
 
 
 class EnvConfig(Section):
@@ -29,9 +29,7 @@ class EnvConfig(Section):
     def _reward(cls, value: str) -> str:
         from maxent_portfolio.envs.rewards import REWARD_FUNCTIONS
 
-        if value not in REWARD_FUNCTIONS:
-            raise ValueError(f"use one of {', '.join(REWARD_FUNCTIONS)}")
-        return value
+        return one_of(value, REWARD_FUNCTIONS)
 
 
 __all__ = ["EnvConfig"]
