@@ -62,7 +62,7 @@ def rebalance_cost(target: np.ndarray, drifted: np.ndarray,
     Returns
     -------
     turnover : ndarray of shape (...,)
-        One-way turnover ``sum_i |target_i - drifted_i|`` over the risky assets.
+        Two-way turnover (buys plus sells) ``sum_i |target_i - drifted_i|`` over the risky assets.
     cost : ndarray of shape (...,)
         Cost as a fraction of portfolio value.
     """

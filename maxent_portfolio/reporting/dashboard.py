@@ -207,7 +207,7 @@ def group_weights(holdings: pd.DataFrame, max_groups: int = MAX_ALLOCATION_GROUP
 
 
 def annual_turnover(results: Sequence[BacktestResult]) -> pd.DataFrame:
-    """One-way turnover summed per calendar year (rows) for each strategy (columns)."""
+    """Two-way turnover (buys plus sells) per calendar year (rows) by strategy (columns)."""
     columns = {}
     for res in results:
         turnover = res.turnover.astype(float)

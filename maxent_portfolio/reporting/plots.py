@@ -294,12 +294,12 @@ def diversification_figure(effective_n: Mapping[str, pd.Series],
 
 
 def turnover_figure(annual: pd.DataFrame, styles: Mapping[str, LineStyle]) -> Figure:
-    """Grouped bars of one-way turnover per calendar year.
+    """Grouped bars of two-way turnover (buys plus sells) per calendar year.
 
     Parameters
     ----------
     annual : pd.DataFrame of shape (n_years, n_strategies)
-        Summed one-way turnover per year (index) and strategy (columns, keys of ``styles``).
+        Summed two-way turnover per year (index) and strategy (columns, keys of ``styles``).
     """
     fig, (ax,) = _new_figure(3.8)
     with styled():
@@ -317,7 +317,7 @@ def turnover_figure(annual: pd.DataFrame, styles: Mapping[str, LineStyle]) -> Fi
                     patch.set_gid(f"{style.gid}-bar-{k}")
         ax.set_xticks(x, [str(v) for v in annual.index])
         ax.set_xlim(-0.6, len(x) - 0.4)
-        ax.set_ylabel("one-way turnover (%)")
+        ax.set_ylabel("turnover, buys + sells (%)")
         ax.set_title("Turnover per calendar year")
         ax.grid(axis="x", visible=False)
         fig.subplots_adjust(left=LEFT, right=RIGHT, bottom=0.1, top=0.9)
