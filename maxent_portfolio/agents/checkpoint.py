@@ -54,10 +54,36 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return state
 
 
-def check_resumable(state: dict[str, Any], config: SACConfig,
-                    path: str | os.PathLike[str]) -> None:
-    """Refuse to resume a run trained with other settings than ``config`` (:data:`RUN_ONLY`
-    fields aside): :class:`ConfigError` naming the fields that differ."""
+def _describe_data(data: dict[str, Any]) -> str:
+    return (f"{len(data.get('assets', []))} assets {data.get('first')}..{data.get('last')} "
+            f"(data hash {str(data.get('hash', ''))[:12]})")
+
+
+def check_resumable(state: dict[str, Any], config: SACConfig, path: str | os.PathLike[str],
+                    dims: list[int] | None = None, data: dict[str, Any] | None = None) -> None:
+    """Refuse to resume a run that would not continue the same training.
+
+    :class:`ConfigError` names what differs: the data (its window, assets and content hash:
+    an agent resumed on other data could have seen beyond the window it claims), the
+    dimensions, the settings (:data:`RUN_ONLY` fields aside), or a budget already exceeded.
+    """
+    saved_data = state.get("data")
+    if data is not None and saved_data is not None and saved_data != data:
+        what = [k for k in ("first", "last", "assets", "hash") if saved_data.get(k) != data.get(k)]
+        raise ConfigError(f"cannot resume from {path}: it was trained on "
+                          f"{_describe_data(saved_data)}, this run has {_describe_data(data)} "
+                          f"({', '.join(what)} differ)")
+    if dims is not None and list(state.get("dims", dims)) != list(dims):
+        n_saved, n_now = int(state["dims"][0]), int(dims[0])
+        raise ConfigError(f"cannot resume from {path}: it was trained on {n_saved} assets "
+                          f"({state['dims'][1]} features each), this run has {n_now} "
+                          f"({dims[1]})")
+    done = int(state.get("step", 0))
+    if done > config.total_steps:
+        per = config.num_envs
+        raise ConfigError(f"cannot resume from {path}: it has already trained {done * per} "
+                          f"steps, more than the {config.total_steps * per} asked "
+                          "(--train-steps)")
     saved = {k: v for k, v in dict(state.get("config", {})).items() if k not in RUN_ONLY}
     wanted = {k: v for k, v in config_dict(config).items() if k not in RUN_ONLY}
     if saved != wanted:

@@ -198,7 +198,7 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
           checkpoint_path: str | os.PathLike[str] | None = None, resume: bool = False,
           eval_env: Any = None, init_from: Agent | None = None,
           callback: Callable[[int, Agent], bool] | None = None,
-          reraise_signal: bool = False) -> Agent:
+          reraise_signal: bool = False, data: dict[str, Any] | None = None) -> Agent:
     """Train SAC on a batched portfolio env.
 
     Parameters
@@ -228,6 +228,9 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
         ``interrupted=True``; True re-delivers the signal to the handler that was installed
         before training (Python's ``KeyboardInterrupt`` for Ctrl-C), so a caller such as a
         backtest stops as it would have without the checkpoint.
+    data : dict, optional
+        What the env's data is (``first``, ``last``, ``assets``, ``hash``), stored in the
+        checkpoint; a resume on other data is refused.
 
     Returns
     -------
@@ -257,7 +260,7 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
     path = Path(checkpoint_path) if checkpoint_path is not None else None
     if resume and path is not None and path.exists():
         state = load_checkpoint(path)
-        check_resumable(state, config, path)
+        check_resumable(state, config, path, [n_assets, n_features], data)
         try:
             sac.load_state_dict(state["model"])
             sac.optimizer.load_state_dict(state["optimizer"])
@@ -283,9 +286,10 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
             "obs": torch.as_tensor(obs_np),
             "episode_returns": torch.as_tensor(episode_returns),
             "last_return": last_return, "update_credit": update_credit,
-            "step": agent.step, "history": agent.history}, path)
+            "step": agent.step, "history": agent.history, "data": data}, path)
 
     updates_per_step = config.utd_ratio * env.num_envs
+    first_step = agent.step
     last: SACLosses | None = None
     bar = _Progress(config.total_steps, agent.step, enabled=progress)
     with _StopFlag() as stop, deterministic_algorithms(), bar:
@@ -335,7 +339,8 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
             if asked or stop.raised:
                 agent.interrupted = agent.step < config.total_steps
                 break
-        checkpoint()
+        if agent.step != first_step or not resume:  # a no-op resume leaves the file as it is
+            checkpoint()
     if reraise_signal and stop.signum is not None:
         signal.raise_signal(stop.signum)  # the previous handler is back in place
     return agent

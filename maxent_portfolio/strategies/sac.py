@@ -170,7 +170,7 @@ class SACStrategy(Strategy):
         progress : bool
             Show the trainer's own progress bar (the CLI's ``train`` command).
         """
-        from maxent_portfolio.data.market import MarketData
+        from maxent_portfolio.data.market import MarketData, frame_hash
         from maxent_portfolio.data.validate import infer_periods_per_year
         from maxent_portfolio.envs import PortfolioEnv, PortfolioVectorEnv
 
@@ -215,9 +215,12 @@ class SACStrategy(Strategy):
                     last[0] = step
                 return False
 
+        identity = {"first": str(pd.Timestamp(returns.index[0]).date()),
+                    "last": str(pd.Timestamp(returns.index[-1]).date()), "assets": assets,
+                    "hash": frame_hash(returns)}
         self.agent_ = train(env, config, progress=progress, checkpoint_path=checkpoint_path,
                             resume=resume, eval_env=eval_env, init_from=init, callback=callback,
-                            reraise_signal=True)
+                            reraise_signal=True, data=identity)
         self._assets = assets
         self._periods_per_year = ppy
         return self.agent_
