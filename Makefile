@@ -5,7 +5,7 @@ TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: backtest test install lint bench clean
+.PHONY: backtest test install lint bench clean errors-doc
 
 backtest: $(STAMP)
 	$(BIN)/maxent-portfolio backtest
@@ -23,6 +23,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
+
+# docs/errors.md is generated from the refused-input cases of tests/test_errors_doc.py.
+errors-doc: $(STAMP)
+	MAXENT_WRITE_ERRORS_DOC=1 $(BIN)/python -m pytest -q tests/test_errors_doc.py -k docs
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

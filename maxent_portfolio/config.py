@@ -110,8 +110,8 @@ class ScheduleConfig(Section):
 
         try:
             Schedule.parse(value)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from None
+        except ConfigError as exc:  # "unknown rebalance schedule 'x': use ..." -> "use ..."
+            raise ValueError(str(exc).split(": ", 1)[-1]) from None
         return value
 
 

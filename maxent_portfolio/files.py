@@ -68,7 +68,7 @@ def check_writable_dir(path: Path, what: str = "run directory") -> None:
     try:
         fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=parent)
     except OSError as exc:
-        raise ConfigError(f"cannot write {what} {path}: {parent} is not writable "
+        raise ConfigError(f"cannot write {what} {path}: no file can be created in {parent} "
                           f"({exc.strerror or type(exc).__name__})") from None
     os.close(fd)
     os.unlink(probe)

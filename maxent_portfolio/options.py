@@ -109,7 +109,8 @@ def describe_error(exc: ValidationError, where: str = "") -> ConfigError:
     if bound is not None:
         symbol, key_name = bound
         limit = (error.get("ctx") or {}).get(key_name)
-        message = f"must be {symbol} {limit}"
+        message = f"must be {symbol} {limit:g}" if isinstance(limit, float) else \
+            f"must be {symbol} {limit}"
     else:
         message = str(error["msg"])
     if message.startswith("Value error, "):

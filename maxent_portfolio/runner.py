@@ -20,6 +20,7 @@ from maxent_portfolio.backtest.store import safe_name
 from maxent_portfolio.backtest.walkforward import Fold, WalkForward
 from maxent_portfolio.config import RunConfig
 from maxent_portfolio.data.market import MarketData
+from maxent_portfolio.errors import DataError
 from maxent_portfolio.files import atomic_directory
 from maxent_portfolio.seeding import strategy_seeds
 from maxent_portfolio.strategies.base import Strategy, StrategyContext
@@ -115,7 +116,12 @@ def prepare(config: RunConfig, market: MarketData | None = None) -> Plan:
     if unknown:
         raise unknown_strategy(unknown[0], known)
     market = load_market(config) if market is None else market
-    folds = walk_forward(config, market.periods_per_year).split(len(market.returns))
+    try:
+        folds = walk_forward(config, market.periods_per_year).split(len(market.returns))
+    except DataError as exc:
+        first, last = market.returns.index[0].date(), market.returns.index[-1].date()
+        raise DataError(f"{market.name} ({first} to {last}): {exc}; shorten --train-years "
+                        "or use more data") from None
     jobs, seeded = _jobs(config, known)
     return Plan(config, market, folds, jobs, seeded)
 

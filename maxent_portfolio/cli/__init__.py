@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Non-standalone click returns (not raises) the exit code of an Abort/Exit, which is
         # how typer reports a Ctrl-C it caught (130).
-        code = app(args=argv, standalone_mode=False)
+        code = app(args=argv, prog_name="maxent-portfolio", standalone_mode=False)
         if isinstance(code, int) and code:
             if code == 130 and _state.get("terminated"):
                 err.print("terminated", markup=False)

@@ -36,6 +36,8 @@ def _cli_type(spec: OptionSpec) -> Any:
         annotation = members[0]  # float | dict -> float: a table is for files
     if typing.get_origin(annotation) is list:
         return str  # comma-separated
+    if typing.get_origin(annotation) is typing.Literal:
+        return str  # the tree checks it, with the same message as a file's value
     return annotation
 
 

@@ -42,6 +42,8 @@ def load_plugin(path: str | Path) -> list[type[Strategy]]:
     file = Path(path).resolve()
     if file in _loaded:
         return _loaded[file]
+    if not file.exists():
+        raise StrategyError(f"plug-in {path} not found")
     if not file.is_file() or file.suffix != ".py":
         raise StrategyError(f"plug-in {path} is not a Python file")
     module_name = f"maxent_portfolio_plugin_{file.stem}_{abs(hash(file)) % 10**8}"

@@ -1,0 +1,289 @@
+"""Every refused input: one line on stderr naming the culprit, exit code 2, nothing written.
+
+The catalogue below is also the source of ``docs/errors.md``: each case runs through the real
+CLI (in process), and the page lists the message a user sees. The test fails when the page is
+stale; regenerate it with ``make errors-doc``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from maxent_portfolio.cli import main
+from maxent_portfolio.strategies import plugins, registry
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
+WRITE = os.environ.get("MAXENT_WRITE_ERRORS_DOC") == "1"
+
+
+def _prices(tmp: Path, name: str = "prices.csv", n: int = 300, edit: Callable[[str], str]
+            = lambda text: text) -> None:
+    rng = np.random.default_rng(0)
+    index = pd.bdate_range("2014-01-02", periods=n, name="date")
+    frame = pd.DataFrame(100 * np.exp(np.cumsum(rng.normal(0, 0.01, (n, 3)), axis=0)),
+                         index=index, columns=["AAA", "BBB", "CCC"]).round(4)
+    (tmp / name).write_text(edit(frame.to_csv()))
+
+
+def _set(row: int, column: int, value: str) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        lines = text.splitlines()
+        cells = lines[row].split(",")
+        cells[column] = value
+        lines[row] = ",".join(cells)
+        return "\n".join(lines) + "\n"
+    return edit
+
+
+def _file(name: str, text: str) -> Callable[[Path], None]:
+    def setup(tmp: Path) -> None:
+        path = tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return setup
+
+
+def _plugin(name: str, body: str) -> Callable[[Path], None]:
+    return _file(f"{name}.py", "import numpy as np\nimport pandas as pd\n"
+                 "from maxent_portfolio.strategies.base import Strategy\n\n"
+                 f"class P(Strategy):\n    name = '{name}'\n    description = 'test'\n"
+                 f"    def allocate(self, history, current):\n        {body}\n")
+
+
+@dataclass
+class Case:
+    """One refused input: the command, the files it needs, and the culprit its message names."""
+
+    what: str
+    args: list[str]
+    culprit: str
+    setup: Callable[[Path], None] = field(default=lambda tmp: None)
+    needs_cpu_only: bool = False
+
+
+FAST = ["--no-html", "--quiet"]
+PLUG = ["-s", "equal-weight", "--no-html", "--quiet"]
+CASES = [
+    # --- options, from flags ---------------------------------------------------------------
+    Case("negative cost", ["backtest", "--cost-bps", "-3"], "cost-bps"),
+    Case("negative slippage", ["backtest", "--slippage-bps", "-1"], "slippage-bps"),
+    Case("diversification above 1", ["backtest", "--diversification", "1.5"], "diversification"),
+    Case("diversification 0", ["backtest", "--diversification", "0"], "diversification"),
+    Case("zero temperature", ["backtest", "--alpha", "0"], "alpha"),
+    Case("unknown policy head", ["backtest", "--policy", "gaussian"], "policy"),
+    Case("unknown network", ["backtest", "--network", "cnn"], "network"),
+    Case("unknown reward", ["backtest", "--reward", "sortino"], "reward"),
+    Case("lookback below 2", ["backtest", "--lookback", "1"], "lookback"),
+    Case("no training steps", ["backtest", "--train-steps", "0"], "train-steps"),
+    Case("unknown schedule", ["backtest", "--rebalance", "hourly"], "hourly"),
+    Case("every:0 schedule", ["backtest", "--rebalance", "every:0"], "every:0"),
+    Case("drift threshold above 1", ["backtest", "--rebalance", "drift:2"], "drift:2"),
+    Case("unknown preset", ["backtest", "--preset", "huge"], "preset"),
+    Case("no seeds", ["backtest", "--seeds", "0"], "seeds"),
+    Case("negative seed", ["backtest", "--seed", "-1"], "seed"),
+    Case("weight cap above 1", ["backtest", "--max-weight", "2"], "max-weight"),
+    Case("zero test window", ["backtest", "--test-years", "0"], "test-years"),
+    Case("negative training window", ["backtest", "--train-years", "-1"], "train-years"),
+    Case("negative embargo", ["backtest", "--purge-days", "-2"], "purge-days"),
+    Case("impossible date", ["backtest", "--start", "2010-13-45"], "start"),
+    Case("not a date", ["backtest", "--end", "soon"], "end"),
+    Case("zero years of data", ["backtest", "--years", "0"], "years"),
+    Case("unknown late-listing policy", ["backtest", "--missing", "sometimes"], "missing"),
+    Case("empty strategy list", ["backtest", "-s", ""], "strategies"),
+    Case("unknown strategy", ["backtest", "-s", "nope"], "nope"),
+    Case("unknown device", ["backtest", "--device", "tpu"], "device"),
+    Case("CUDA without a GPU", ["backtest", "--device", "cuda"], "cuda", needs_cpu_only=True),
+    Case("a number that is not one", ["backtest", "--cost-bps", "ten"], "cost-bps"),
+    Case("an unknown flag", ["backtest", "--cost", "3"], "--cost"),
+    # --- options, from a config file ----------------------------------------------------------
+    Case("missing config file", ["backtest", "--config", "run.toml"], "run.toml"),
+    Case("config path is a directory", ["backtest", "--config", "conf"], "conf",
+         _file("conf/keep", "")),
+    Case("config of unknown type", ["backtest", "--config", "run.txt"], "run.txt",
+         _file("run.txt", "seeds = 2\n")),
+    Case("config that does not parse", ["backtest", "--config", "run.toml"], "run.toml",
+         _file("run.toml", "cost_bps = [\n")),
+    Case("config that is not a table", ["backtest", "--config", "run.yaml"], "run.yaml",
+         _file("run.yaml", "- 1\n- 2\n")),
+    Case("unknown key in a config", ["backtest", "--config", "run.toml"], "cost_bsp",
+         _file("run.toml", "cost_bsp = 3\n")),
+    Case("key in the wrong section", ["backtest", "--config", "run.toml"], "sac.lookback",
+         _file("run.toml", "[sac]\nlookback = 5\n")),
+    Case("fractional seeds", ["backtest", "--config", "run.toml"], "seeds",
+         _file("run.toml", "seeds = 1.5\n")),
+    Case("fractional embargo", ["backtest", "--config", "run.toml"], "purge-days",
+         _file("run.toml", "purge_days = 2.5\n")),
+    Case("strategies as a number", ["backtest", "--config", "run.toml"], "strategies",
+         _file("run.toml", "strategies = 5\n")),
+    Case("fractional training steps", ["backtest", "--config", "run.toml"], "train-steps",
+         _file("run.toml", "train_steps = 200.5\n")),
+    Case("a string for a switch", ["backtest", "--config", "run.toml"], "rolling",
+         _file("run.toml", 'rolling = "yes"\n')),
+    Case("a boolean for a number", ["backtest", "--config", "run.toml"], "cost-bps",
+         _file("run.toml", "cost_bps = true\n")),
+    Case("negative per-asset cost", ["backtest", "--config", "run.toml"], "cost-bps",
+         _file("run.toml", "[costs.cost_bps]\nAAPL = -1\n")),
+    # --- where results go -------------------------------------------------------------------
+    Case("run directory exists", ["backtest", "--out", "old", *FAST], "old",
+         _file("old/keep", "")),
+    Case("run directory under a file", ["backtest", "--out", "notes.txt/run", *FAST],
+         "notes.txt", _file("notes.txt", "x")),
+    Case("run directory not writable", ["backtest", "--out", "/proc/run", *FAST], "/proc"),
+    # --- data ------------------------------------------------------------------------------------
+    Case("unknown universe", ["backtest", "-u", "no-such-universe"], "no-such-universe"),
+    Case("CSV not found", ["backtest", "-u", "missing.csv"], "missing.csv"),
+    Case("CSV path is a directory", ["backtest", "-u", "folder.csv"], "folder.csv",
+         _file("folder.csv/keep", "")),
+    Case("zero price in a CSV", ["backtest", "-u", "prices.csv", *PLUG], "BBB",
+         lambda tmp: _prices(tmp, edit=_set(120, 2, "0"))),
+    Case("negative price in a CSV", ["backtest", "-u", "prices.csv", *PLUG], "CCC",
+         lambda tmp: _prices(tmp, edit=_set(40, 3, "-3"))),
+    Case("text in a price column", ["backtest", "-u", "prices.csv", *PLUG], "AAA",
+         lambda tmp: _prices(tmp, edit=_set(7, 1, "n/a?"))),
+    Case("duplicate column name", ["backtest", "-u", "prices.csv", *PLUG], "AAA",
+         lambda tmp: _prices(tmp, edit=lambda t: t.replace("BBB", "AAA", 1))),
+    Case("blank column name", ["backtest", "-u", "prices.csv", *PLUG], "column",
+         lambda tmp: _prices(tmp, edit=lambda t: t.replace(",BBB,", ",,", 1))),
+    Case("dates that are not dates", ["backtest", "-u", "prices.csv", *PLUG], "date",
+         lambda tmp: _prices(tmp, edit=_set(5, 0, "someday"))),
+    Case("empty CSV", ["backtest", "-u", "empty.csv", *PLUG], "empty.csv",
+         _file("empty.csv", "")),
+    Case("too little history for the walk-forward", ["backtest", "-u", "prices.csv", *PLUG],
+         "prices.csv", lambda tmp: _prices(tmp, n=60)),
+    Case("start after end", ["backtest", "--start", "2015-01-01", "--end", "2005-01-01",
+                             *PLUG], "2005-01-01"),
+    Case("returns at or below -100%", ["backtest", "-u", "returns.csv", *PLUG], "BBB",
+         _file("returns.csv", "date,AAA,BBB\n" + "".join(
+             f"{d.date()},0.01,{'-1.5' if i == 30 else '0.002'}\n"
+             for i, d in enumerate(pd.bdate_range("2015-01-02", periods=400))))),
+    Case("invalid universe file", ["backtest", "-u", "mine.yaml"], "mine.yaml",
+         _file("mine.yaml", "name: mine\nsource: csv\n")),
+    Case("universe file with unknown source", ["backtest", "-u", "mine.yaml"], "source",
+         _file("mine.yaml", "name: mine\nsource: bloomberg\ntickers: [A]\n")),
+    # --- plug-ins ----------------------------------------------------------------------------
+    Case("plug-in file not found", ["backtest", "--plugin", "gone.py", *FAST], "gone.py"),
+    Case("plug-in with a syntax error", ["backtest", "--plugin", "typo.py", *FAST], "typo.py",
+         _file("typo.py", "def broken(:\n")),
+    Case("broken plug-in in strategies/, used", ["backtest", "-s", "bad", *FAST], "bad.py",
+         _file("strategies/bad.py", "import no_such_module\n")),
+    Case("plug-in that raises", ["backtest", "--plugin", "boom.py", "-s", "boom", *FAST],
+         "boom", _plugin("boom", "raise RuntimeError('boom')")),
+    Case("plug-in returning negative weights",
+         ["backtest", "--plugin", "neg.py", "-s", "neg", *FAST], "neg",
+         _plugin("neg", "w = pd.Series(1.0, index=history.columns); w.iloc[0] = -1.0; "
+                        "return w / w.sum()")),
+    Case("plug-in returning NaN weights", ["backtest", "--plugin", "nan.py", "-s", "nan", *FAST],
+         "nan", _plugin("nan", "return pd.Series(np.nan, index=history.columns)")),
+    Case("plug-in weights not summing to 1",
+         ["backtest", "--plugin", "half.py", "-s", "half", *FAST], "half",
+         _plugin("half", "return pd.Series(0.1, index=history.columns)")),
+    Case("plug-in naming an unknown asset",
+         ["backtest", "--plugin", "ghost.py", "-s", "ghost", *FAST], "ghost",
+         _plugin("ghost", "return pd.Series({'NOPE': 1.0})")),
+    # --- train and report ------------------------------------------------------------------------
+    Case("nothing to resume", ["train", "--out", "sac.pt", "--resume"], "sac.pt"),
+    Case("checkpoint exists", ["train", "--out", "sac.pt"], "sac.pt", _file("sac.pt", "x")),
+    Case("corrupt checkpoint", ["train", "--out", "sac.pt", "--resume"], "sac.pt",
+         _file("sac.pt", "not a checkpoint")),
+    Case("train with no seeds", ["train", "--out", "sac.pt", "--seeds", "0"], "seeds"),
+    Case("checkpoint under a file", ["train", "--out", "notes.txt/sac.pt"], "notes.txt",
+         _file("notes.txt", "x")),
+    Case("report of a folder that is no run", ["report", "somewhere"], "somewhere",
+         _file("somewhere/keep", "")),
+    Case("data show of an unknown universe", ["data", "show", "nowhere"], "nowhere"),
+]
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh working directory and registry for each case (plug-ins register globally)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAXENT_PORTFOLIO_CACHE", str(tmp_path / ".cache"))
+    saved = (dict(registry.STRATEGIES), dict(plugins._loaded), dict(plugins._broken))
+    yield tmp_path
+    for live, old in zip((registry.STRATEGIES, plugins._loaded, plugins._broken), saved,
+                         strict=True):
+        live.clear()
+        live.update(old)  # type: ignore[attr-defined]
+
+
+def run_case(case: Case, tmp: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    case.setup(tmp)
+    before = sorted(p.relative_to(tmp) for p in tmp.rglob("*"))
+    code = main(case.args)
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert code == 2, (case.what, code, captured.err)
+    assert len(lines) == 1, (case.what, captured.err)
+    message = lines[0].replace(str(tmp) + os.sep, "").replace(str(tmp), ".")
+    assert case.culprit in message, (case.what, message)
+    assert "Traceback" not in captured.err and captured.out == "", case.what
+    after = sorted(p.relative_to(tmp) for p in tmp.rglob("*")
+                   if not str(p.relative_to(tmp)).startswith(".cache"))
+    assert after == [p for p in before if not str(p).startswith(".cache")], (case.what, after)
+    return message
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.what for c in CASES])
+def test_refused_input_is_one_line_naming_the_culprit(
+        case: Case, isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if case.needs_cpu_only and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    run_case(case, isolated, capsys)
+
+
+def render(messages: list[tuple[Case, str]]) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    rows = [f"| {i} | {cell(c.what)} | `{cell(' '.join(c.args))}` | {cell(m)} |"
+            for i, (c, m) in enumerate(messages, start=1)]
+    return "\n".join([
+        "# What the CLI refuses, and what it says",
+        "",
+        "Every input below is refused before anything is written: one line on stderr naming "
+        "the culprit, exit code 2 (`--verbose` shows the traceback instead). The page is "
+        f"generated from the {len(messages)} cases of `tests/test_errors_doc.py`, which run "
+        "each command through the real CLI and fail when this page no longer matches; "
+        "regenerate it with `make errors-doc`. Paths are relative to the directory the "
+        "command ran in.",
+        "",
+        "| # | input | command | message |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+    ])
+
+
+def test_docs_errors_md_matches_the_cases(tmp_path_factory: pytest.TempPathFactory,
+                                          capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    cases = [c for c in CASES if not c.needs_cpu_only or not torch.cuda.is_available()]
+    messages = []
+    for case in cases:
+        tmp = tmp_path_factory.mktemp("case")
+        monkeypatch.chdir(tmp)
+        monkeypatch.setenv("MAXENT_PORTFOLIO_CACHE", str(tmp / ".cache"))
+        saved = (dict(registry.STRATEGIES), dict(plugins._loaded), dict(plugins._broken))
+        try:
+            messages.append((case, run_case(case, tmp, capsys)))
+        finally:
+            for live, old in zip((registry.STRATEGIES, plugins._loaded, plugins._broken),
+                                 saved, strict=True):
+                live.clear()
+                live.update(old)  # type: ignore[attr-defined]
+    assert len(messages) >= 60
+    text = render(messages)
+    if WRITE:
+        DOC.write_text(text, encoding="utf-8")
+    if torch.cuda.is_available():
+        pytest.skip("the page is generated on a machine without CUDA")
+    assert DOC.read_text(encoding="utf-8") == text, "docs/errors.md is stale: make errors-doc"
