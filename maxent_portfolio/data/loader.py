@@ -9,6 +9,7 @@ validated by one policy (:mod:`~maxent_portfolio.data.validate`) and frozen into
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,7 +125,8 @@ def _from_yfinance(spec: UniverseSpec, start: str | None, end: str | None,
     return raw
 
 
-def _from_builtin(spec: UniverseSpec) -> _Raw:
+def _from_builtin(spec: UniverseSpec, start: str | None = None, end: str | None = None,
+                  refresh: bool = False) -> _Raw:
     import skfolio
 
     prices, index = load_skfolio(spec.dataset or "")
@@ -244,12 +246,7 @@ def load_universe(name_or_path: str | Path = "sp500-20", start: object = None,
     check_missing_policy(missing)
     spec = resolve_universe(name_or_path)
     start_s, end_s = _dates(start, end, spec)
-    if spec.source == "yfinance":
-        raw = _from_yfinance(spec, start_s, end_s, refresh)
-    elif spec.source == "builtin":
-        raw = _from_builtin(spec)
-    else:
-        raw = _from_csv(spec, start_s, end_s, refresh)
+    raw = SOURCE_LOADERS[spec.source](spec, start_s, end_s, refresh)
     what = spec.name
     # Same index whatever the path (fresh download, parquet cache, CSV): ns dates, no freq.
     full = raw.prices.set_axis(
@@ -287,6 +284,12 @@ def load_universe(name_or_path: str | Path = "sp500-20", start: object = None,
                              "range": f"{prices.index[0]:%Y-%m-%d}..{prices.index[-1]:%Y-%m-%d}"})
     return MarketData(what, prices, returns, benchmark, bench_name, periods, provenance,
                       tuple(raw.notes) + cleaned.notes, coverage)
+
+
+SOURCE_LOADERS: dict[str, Callable[[UniverseSpec, str | None, str | None, bool], _Raw]] = {
+    "builtin": _from_builtin, "yfinance": _from_yfinance, "csv": _from_csv}
+"""Universe sources by the ``source:`` name of a universe file: a new source is one function
+``(spec, start, end, refresh) -> _Raw`` (raw prices before validation) and one entry here."""
 
 
 @functools.lru_cache(maxsize=4)
