@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ValidationError, field_validator
+from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator
 
 from maxent_portfolio.agents.config import SACConfig
 from maxent_portfolio.arithmetic import CostModel
@@ -49,13 +49,17 @@ DEFAULT_STRATEGIES = ("sac", "equal-weight", "buy-and-hold", "inverse-volatility
 REBALANCE_HELP = "daily, weekly, monthly, quarterly, yearly, every:K or drift:X"
 
 
-def _date(value: str | None) -> str | None:
+def _date(value: str | None, end: bool = False) -> str | None:
+    """A date as YYYY-MM-DD; a bare year means its first day, or its last for an end date."""
     if value is None:
         return None
+    text = str(value).strip()
+    if text.isdigit() and len(text) == 4:  # "--end 2005" means the whole of 2005
+        return f"{text}-12-31" if end else f"{text}-01-01"
     try:
-        return str(pd.Timestamp(value).date())
+        return str(pd.Timestamp(text).date())
     except (ValueError, TypeError):
-        raise ValueError("must be a date, YYYY-MM-DD") from None
+        raise ValueError("must be a date, YYYY-MM-DD (or a year)") from None
 
 
 class DataConfig(Section):
@@ -64,8 +68,9 @@ class DataConfig(Section):
     universe: str = option("sp500-20", "Universe name (see `maxent-portfolio universes`) or a "
                            "path to a YAML or CSV file.", short="-u")
     start: str | None = option(None, "First date of data used, training included "
-                               "(YYYY-MM-DD).")
-    end: str | None = option(None, "Last date of data used (YYYY-MM-DD).")
+                               "(YYYY-MM-DD, or a year for its first day).")
+    end: str | None = option(None, "Last date of data used (YYYY-MM-DD, or a year for its "
+                             "last day).")
     years: int | None = option(
         None, "Use only the last N calendar years of the data (from January 1st), unless "
         "--start is given.", ge=1)
@@ -74,8 +79,8 @@ class DataConfig(Section):
 
     @field_validator("start", "end")
     @classmethod
-    def _dates(cls, value: str | None) -> str | None:
-        return _date(value)
+    def _dates(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _date(value, end=info.field_name == "end")
 
     @field_validator("missing")
     @classmethod

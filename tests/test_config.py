@@ -149,3 +149,15 @@ def test_help_shows_every_flag_with_the_tree_default(command: str) -> None:
         shown = help_text(spec, presets=command == "backtest")
         default = shown[shown.index("[default:"):]
         assert default in text, (spec.flag, default)
+
+
+def test_a_bare_year_is_a_whole_year_and_quick_counts_back_from_the_end() -> None:
+    """Issue #11: `--end 2005` alone used to fail, blaming the quick preset's fixed start."""
+    from maxent_portfolio.runner import load_market
+
+    cfg = resolve_config(overrides=flags(end="2005"))
+    assert (cfg.data.start, cfg.data.end) == (None, "2005-12-31")
+    assert resolve_config(overrides=flags(start="1999")).data.start == "1999-01-01"
+    market = load_market(cfg)  # the quick preset: the last 13 calendar years up to the end
+    assert str(market.returns.index[0].year) == "1993"  # the first return of 1993
+    assert str(market.returns.index[-1].date()) == "2005-12-30"
