@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import field_validator
 
+from maxent_portfolio.envs.rewards import REWARD_FUNCTIONS
 from maxent_portfolio.options import Section, one_of, option
 
 
@@ -16,8 +17,9 @@ class EnvConfig(Section):
 
     lookback: int = option(60, "Feature window in periods; also the history needed before the "
                            "first decision.", ge=2)
-    reward: str = option("log", "Training reward: log (log growth net of costs), dsr "
-                         "(differential Sharpe), mean-var or drawdown.")
+    reward: str = option("log", f"Training reward: {', '.join(REWARD_FUNCTIONS)} (log: the "
+                         "log growth net of costs; each is defined in "
+                         "help(maxent_portfolio.envs.PortfolioEnv)).")
     episode_length: int = option(252, "Steps per training episode.", ge=1, file_only=True)
     risk_aversion: float = option(1.0, "Lambda of the mean-var and drawdown rewards.", ge=0,
                                   file_only=True)
@@ -27,8 +29,6 @@ class EnvConfig(Section):
     @field_validator("reward")
     @classmethod
     def _reward(cls, value: str) -> str:
-        from maxent_portfolio.envs.rewards import REWARD_FUNCTIONS
-
         return one_of(value, REWARD_FUNCTIONS)
 
 
