@@ -100,10 +100,10 @@ class _DirichletLogSample(torch.autograd.Function):
 
     ``torch._sample_dirichlet`` draws ``g_j ~ Gamma(alpha_j)`` in float64, one per component in
     order, and returns ``g / sum(g)`` rounded to the input's dtype; ``torch._standard_gamma`` on
-    the float64 concentrations draws the same variates from the same generator, so the weights
-    are torch's bit for bit while ``log w = log g - logsumexp(log g)`` keeps the exact log of
-    weights that round to 0 in float32 (Gamma variates are floored at float64's smallest normal,
-    ``e^-708``, which a concentration above 0.05 reaches with probability below 1e-15).
+    the float64 concentrations draws the same variates from the same generator, so on the CPU the
+    weights are torch's bit for bit, while ``log w = log g - logsumexp(log g)`` keeps the exact
+    log of weights that round to 0 in float32 (Gamma variates are floored at float64's smallest
+    normal, ``e^-708``, which a concentration above 0.05 reaches with probability below 1e-15).
 
     The gradient is the implicit reparameterisation of every Gamma variate (Figurnov et al.
     2018; what ``Gamma.rsample`` uses), ``d log g_j / d alpha_j``, pushed through the
