@@ -107,12 +107,25 @@ def test_logistic_normal_entropy_estimate_is_consistent_with_minus_log_p() -> No
     assert est == pytest.approx(mc, abs=5 * se + 0.02)
 
 
-def test_logistic_normal_sample_log_prob_equals_log_prob_of_the_sample() -> None:
-    torch.manual_seed(3)
+def test_logistic_normal_sample_log_prob_is_the_density_of_the_unfloored_draw() -> None:
+    """The log-prob is the change of variables at ``z`` itself, not at the floored action."""
     head = LogisticNormalHead(6)
-    x = torch.randn(32, 6, 2, dtype=torch.float64)
+    x = torch.randn(32, 6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    x[:8, :, 1] = 3.0  # sigma = e^2: many weights far below the floor
+    torch.manual_seed(3)
     s = head.sample(x)
-    torch.testing.assert_close(s.log_prob, head.log_prob(x, s.action), rtol=1e-6, atol=1e-6)
+    torch.manual_seed(3)
+    mu, log_std = head._params(x)
+    z = mu + log_std.exp() * torch.randn_like(mu)
+    gauss = torch.distributions.Normal(mu, log_std.exp()).log_prob(z).sum(-1)
+    exact = gauss - torch.log_softmax(torch.nn.functional.pad(z, (0, 1)), -1).sum(-1)
+    torch.testing.assert_close(s.log_prob, exact, rtol=1e-12, atol=1e-9)
+    floored = (s.action <= 1.01e-6).any(-1)
+    assert floored.sum() >= 4  # the case that used to be evaluated at the floored point
+    torch.testing.assert_close(s.log_prob[~floored], head.log_prob(x, s.action)[~floored],
+                               rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(s.action, clamp_simplex(torch.softmax(
+        torch.nn.functional.pad(z, (0, 1)), -1)), rtol=0, atol=0)
 
 
 def test_uniform_dirichlet_attains_the_simplex_max_entropy() -> None:
@@ -208,23 +221,78 @@ def test_bad_diversification_is_a_config_error(bad: float) -> None:
         target_entropy("dirichlet", 5, bad)
 
 
-def test_dirichlet_head_sample_is_torch_dirichlet_rsample_bit_for_bit() -> None:
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dirichlet_head_action_is_torch_dirichlet_rsample_bit_for_bit(dtype: torch.dtype) -> None:
+    """The env and the buffer see exactly what they saw before; the RNG moves the same way."""
     head = DirichletHead(5)
-    x = torch.randn(7, 5, 1, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    x = torch.randn(7, 5, 1, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    x[:3] -= 6.0  # concentrations ~0.01: weights far below the floor
+    x.requires_grad_(True)
     torch.manual_seed(3)
     ours = head.sample(x)
-    (g_ours,) = torch.autograd.grad((ours.action[:, 0] + ours.log_prob).sum(), [x])
+    after_ours = torch.rand(3)
     torch.manual_seed(3)
     dist = torch.distributions.Dirichlet(head.concentration(x), validate_args=False)
     w = clamp_simplex(dist.rsample())
-    log_prob = dist.log_prob(w)
-    (g_ref,) = torch.autograd.grad((w[:, 0] + log_prob).sum(), [x])
-    assert torch.equal(ours.action, w) and torch.equal(ours.log_prob, log_prob)
-    assert torch.equal(g_ours, g_ref)
+    assert torch.equal(ours.action, w) and torch.equal(torch.rand(3), after_ours)
     with torch.no_grad():
         torch.manual_seed(3)
         assert torch.equal(head.sample(x).action, w)
     assert torch.equal(head.log_prob(x, w), dist.log_prob(clamp_simplex(w)))
+
+
+def test_dirichlet_sample_log_prob_is_the_density_of_the_unfloored_draw() -> None:
+    """Recomputed from torch's own Gamma variates in float64 and log space."""
+    head = DirichletHead(8)
+    x = torch.randn(64, 8, generator=torch.Generator().manual_seed(1)) - 3.0  # conc ~ 0.05
+    torch.manual_seed(4)
+    s = head.sample(x)
+    torch.manual_seed(4)
+    conc = head.concentration(x).double()
+    log_g = torch._standard_gamma(conc).log()
+    log_w = log_g - torch.logsumexp(log_g, -1, keepdim=True)
+    exact = ((conc - 1) * log_w).sum(-1) + torch.lgamma(conc.sum(-1)) - torch.lgamma(conc).sum(-1)
+    assert (log_w < math.log(1e-6)).any(-1).float().mean() > 0.5  # the floor is active
+    torch.testing.assert_close(s.log_prob.double(), exact, rtol=1e-6, atol=1e-4)
+    assert float((s.log_prob.double() - head.log_prob(x, s.action).double()).abs().max()) > 10
+
+
+def _per_sample_grads(head: DirichletHead, a: torch.Tensor, n: int, f: object,
+                      draw: object = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error over n draws of d f / d a, shape (K,) each.
+
+    Every draw has its own leaf row, so one backward pass gives the per-sample gradients.
+    """
+    raw = torch.log(torch.expm1(a - 1e-2)).expand(n, -1).clone().requires_grad_(True)
+    value = f(head.sample(raw)) if draw is None else draw(head.concentration(raw))  # type: ignore[operator]
+    (g,) = torch.autograd.grad(value.sum(), [raw])
+    g = (g / torch.sigmoid(raw.detach())).numpy()  # d softplus / d raw = sigmoid
+    return g.mean(0), g.std(0) / math.sqrt(n)
+
+
+def test_dirichlet_reparameterisation_gradient_is_unbiased() -> None:
+    """Mean per-sample gradients against closed forms and against torch's own rsample.
+
+    Through the log-prob: ``E[log pi(w)] = -H(a)``, so the mean gradient of ``log_prob`` must be
+    ``-grad H`` (what the actor's entropy term follows). Through the action: ``E[w_i] = a_i /
+    a_0``. And the action's gradient must agree with ``Dirichlet.rsample``'s on average.
+    """
+    torch.manual_seed(5)
+    k, n = 4, 100_000
+    a = torch.tensor([0.3, 0.7, 1.5, 4.0], dtype=torch.float64)
+    coef = torch.tensor([1.0, -2.0, 0.5, 3.0], dtype=torch.float64)
+    head = DirichletHead(k)
+    ac = a.clone().requires_grad_(True)
+    (grad_h,) = torch.autograd.grad(torch.distributions.Dirichlet(ac).entropy(), [ac])
+    mean, se = _per_sample_grads(head, a, n, lambda pi: pi.log_prob)
+    assert np.all(np.abs(mean + grad_h.numpy()) < 4 * se + 1e-3), (mean, -grad_h, se)
+    a0 = float(a.sum())
+    exact = coef @ ((torch.eye(k, dtype=torch.float64) * a0 - a[:, None]) / a0**2)
+    mean, se = _per_sample_grads(head, a, n, lambda pi: pi.action @ coef)
+    assert np.all(np.abs(mean - exact.numpy()) < 4 * se + 1e-4), (mean, exact, se)
+    ref, ref_se = _per_sample_grads(head, a, n, None, lambda conc: torch.distributions.Dirichlet(
+        conc).rsample() @ coef)
+    assert np.all(np.abs(mean - ref) < 4 * np.hypot(se, ref_se) + 1e-4), (mean, ref)
 
 
 @pytest.mark.parametrize("policy", ["dirichlet", "logistic-normal"])
@@ -239,7 +307,9 @@ def test_every_registered_head_implements_the_policy_head_interface(policy: str)
     torch.manual_seed(0)
     pi = head.sample(x)
     assert pi.action.shape == (5, k) and pi.log_prob.shape == (5,)
-    torch.testing.assert_close(head.log_prob(x, pi.action), pi.log_prob)
+    inside = (pi.action > 2e-6).all(-1)  # log_prob(x, w) floors w; the sample's is unfloored
+    torch.testing.assert_close(head.log_prob(x, pi.action)[inside], pi.log_prob[inside])
+    assert head.effective_n(x).shape == (5,)
     torch.testing.assert_close(head.mode(x).sum(-1), torch.ones(5))
     assert head.entropy(x).shape == (5,)
     for dial in (0.2, 1.0):  # the method is the module-level function's mapping

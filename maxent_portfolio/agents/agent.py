@@ -55,7 +55,7 @@ class Agent:
         return weights[0] if single else weights
 
     def policy_stats(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Entropy and effective N of the deterministic action, shapes (B,) each."""
+        """Policy entropy and effective N ``1 / E[sum w^2]`` at each observation, shapes (B,)."""
         x = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.config.device)
         entropy, neff = self.sac.policy_stats(x.reshape(-1, x.shape[-1]))
         return entropy.cpu().numpy(), neff.cpu().numpy()

@@ -7,13 +7,18 @@ any density on the simplex can have is the log of its volume, ``-ln Gamma(K)``, 
 uniform density ``Dirichlet(1, ..., 1)``.
 
 * :class:`DirichletHead` - concentrations ``softplus(x) + floor``; reparameterised samples
-  (``torch.distributions.Dirichlet.rsample``), exact log-prob and entropy; deterministic
-  action = the mean.
+  (normalised Gamma variates, the draws of ``torch.distributions.Dirichlet.rsample``), exact
+  log-prob and entropy; deterministic action = the mean.
 * :class:`LogisticNormalHead` - a diagonal Gaussian over ``K - 1`` logits relative to a reference
   component (cash, whose logit is fixed at 0), pushed through the softmax. The log-density uses
   the exact change of variables ``log N(z) - sum_{i=1..K} log w_i`` (the Jacobian determinant of
   the additive-logistic transform is ``prod_{i=1..K} w_i``); deterministic action =
   ``softmax([mu, 0])``.
+
+A sample's action is floored at :data:`SAMPLE_FLOOR` and renormalised (the env and the replay
+buffer store that point), but its ``log_prob`` - what the temperature loss and the soft Bellman
+target see - is the log-density of the unfloored draw, computed from its log-weights in log
+space: ``E[-log_prob]`` is the head's entropy, the quantity the entropy target is set in.
 
 :func:`target_entropy` maps the user's ``diversification`` fraction to an entropy target that the
 head can always reach (see its docstring for the exact mapping).
@@ -31,15 +36,15 @@ from abc import ABC, abstractmethod
 from functools import lru_cache
 from typing import ClassVar, NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.distributions.dirichlet import _Dirichlet
 
 from maxent_portfolio.errors import ConfigError
 
 SAMPLE_FLOOR = 1e-6
-"""Smallest weight a stored or evaluated sample may have; samples are clamped then renormalised."""
+"""Smallest weight of an action: actions are clamped and renormalised (their log-prob is not)."""
 
 CONCENTRATION_FLOOR = 1e-2
 """Added to ``softplus`` so a Dirichlet concentration never reaches 0."""
@@ -54,9 +59,10 @@ class PolicySample(NamedTuple):
     Attributes
     ----------
     action : Tensor of shape (B, K)
-        Weights on the simplex, every entry ``>= SAMPLE_FLOOR``.
+        The draw floored at ``SAMPLE_FLOOR`` and renormalised, what the env receives.
     log_prob : Tensor of shape (B,)
-        ``log pi(action | s)``; differentiable with respect to the head's parameters.
+        ``log pi(w | s)`` of the unfloored draw ``w``, so that ``E[-log_prob]`` is the entropy;
+        differentiable with respect to the head's parameters.
     """
 
     action: Tensor
@@ -70,7 +76,10 @@ def clamp_simplex(w: Tensor, floor: float = SAMPLE_FLOOR) -> Tensor:
 
 
 def effective_n(w: Tensor) -> Tensor:
-    """Effective number of holdings ``1 / sum_i w_i^2``, shape (..., K) -> (...)."""
+    """Effective number of holdings ``1 / sum_i w_i^2`` of weights, shape (..., K) -> (...).
+
+    The number of one portfolio; a policy's effective N is :meth:`PolicyHead.effective_n`.
+    """
     return 1.0 / (w * w).sum(-1)
 
 
@@ -78,6 +87,50 @@ def _dirichlet_log_prob(conc: Tensor, w: Tensor) -> Tensor:
     """``Dirichlet(conc).log_prob(w)`` (torch's formula, no distribution object) -> (B,)."""
     return (torch.xlogy(conc - 1.0, w).sum(-1) + torch.lgamma(conc.sum(-1))
             - torch.lgamma(conc).sum(-1))
+
+
+def _dirichlet_log_prob_log_space(conc: Tensor, log_w: Tensor) -> Tensor:
+    """Dirichlet log-density from log-weights (B, K) -> (B,); exact however small a weight."""
+    return (((conc - 1.0) * log_w).sum(-1) + torch.lgamma(conc.sum(-1))
+            - torch.lgamma(conc).sum(-1))
+
+
+class _DirichletLogSample(torch.autograd.Function):
+    """Dirichlet draw as normalised Gamma variates: torch's weights and the exact log-weights.
+
+    ``torch._sample_dirichlet`` draws ``g_j ~ Gamma(alpha_j)`` in float64, one per component in
+    order, and returns ``g / sum(g)`` rounded to the input's dtype; ``torch._standard_gamma`` on
+    the float64 concentrations draws the same variates from the same generator, so on the CPU the
+    weights are torch's bit for bit, while ``log w = log g - logsumexp(log g)`` keeps the exact
+    log of weights that round to 0 in float32 (Gamma variates are floored at float64's smallest
+    normal, ``e^-708``, which a concentration above 0.05 reaches with probability below 1e-15).
+
+    The gradient is the implicit reparameterisation of every Gamma variate (Figurnov et al.
+    2018; what ``Gamma.rsample`` uses), ``d log g_j / d alpha_j``, pushed through the
+    normalisation: ``d log w_i / d alpha_j = (d log g_j / d alpha_j) (delta_ij - w_j)``. The
+    weights' gradient is that of ``exp(log w)``.
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx,  # type: ignore[override]
+                conc: Tensor) -> tuple[Tensor, Tensor]:
+        gamma = torch._standard_gamma(conc.detach().double())
+        log_gamma = gamma.log()
+        log_w = log_gamma - torch.logsumexp(log_gamma, -1, keepdim=True)
+        info = torch.finfo(conc.dtype)
+        w = (gamma / gamma.sum(-1, keepdim=True)).to(conc.dtype).clamp(min=info.tiny,
+                                                                      max=1.0 - info.eps / 2)
+        ctx.save_for_backward(conc, gamma, log_w)
+        return w, log_w
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx,  # type: ignore[override]
+                 grad_w: Tensor, grad_log_w: Tensor) -> Tensor:
+        conc, gamma, log_w = ctx.saved_tensors  # type: ignore[attr-defined]
+        dlog_gamma = torch._standard_gamma_grad(conc.double(), gamma) / gamma
+        w = log_w.exp()
+        grad = grad_log_w + grad_w.double() * w  # everything as a gradient on log w
+        return (dlog_gamma * (grad - w * grad.sum(-1, keepdim=True))).to(conc.dtype)
 
 
 class PolicyHead(ABC):
@@ -112,6 +165,13 @@ class PolicyHead(ABC):
     @abstractmethod
     def entropy(self, x: Tensor) -> Tensor:
         """Differential entropy (B,); may be a Monte Carlo estimate drawing from torch's RNG."""
+
+    @abstractmethod
+    def effective_n(self, x: Tensor) -> Tensor:
+        """The policy's effective N ``1 / E[sum_i w_i^2]`` (B,), the dial's definition.
+
+        May be a Monte Carlo estimate drawing from torch's RNG.
+        """
 
     @abstractmethod
     def mode(self, x: Tensor) -> Tensor:
@@ -151,16 +211,17 @@ class DirichletHead(PolicyHead):
         return torch.distributions.Dirichlet(self.concentration(x), validate_args=False)
 
     def sample(self, x: Tensor) -> PolicySample:
-        """Reparameterised sample, clamped to the floor; log-prob evaluated at the stored point.
+        """Reparameterised sample; the action is floored, the log-prob is the draw's own.
 
-        The same arithmetic as ``Dirichlet(conc).rsample()`` and ``.log_prob`` (the same
-        sampler kernel and implicit-reparameterisation gradient), without building the
-        distribution object each call.
+        The action is ``clamp_simplex(Dirichlet(conc).rsample())`` bit for bit (same generator
+        use); the log-prob is evaluated at the unfloored draw from its float64 log-weights (see
+        :class:`_DirichletLogSample`), so its mean is the exact entropy even when most weights
+        are far below the floor.
         """
         conc = self.concentration(x)
-        raw = _Dirichlet.apply(conc) if conc.requires_grad else torch._sample_dirichlet(conc)
-        w = clamp_simplex(raw)
-        return PolicySample(w, _dirichlet_log_prob(conc, w))
+        w, log_w = _DirichletLogSample.apply(conc)
+        log_prob = _dirichlet_log_prob_log_space(conc.double(), log_w).to(conc.dtype)
+        return PolicySample(clamp_simplex(w), log_prob)
 
     def log_prob(self, x: Tensor, w: Tensor) -> Tensor:
         """Log-density at ``w`` (B, K), clamped to the floor first -> (B,)."""
@@ -169,6 +230,12 @@ class DirichletHead(PolicyHead):
     def entropy(self, x: Tensor) -> Tensor:
         """Exact differential entropy -> (B,)."""
         return self.distribution(x).entropy()
+
+    def effective_n(self, x: Tensor) -> Tensor:
+        """Exact ``1 / E[sum w_i^2]``; ``E[w_i^2] = a_i (a_i + 1) / (a_0 (a_0 + 1))`` -> (B,)."""
+        conc = self.concentration(x)
+        total = conc.sum(-1)
+        return total * (total + 1.0) / (conc * (conc + 1.0)).sum(-1)
 
     def mode(self, x: Tensor) -> Tensor:
         """Deterministic action: the mean ``alpha / sum(alpha)`` -> (B, K)."""
@@ -220,13 +287,23 @@ class LogisticNormalHead(PolicyHead):
                  - 0.5 * math.log(2 * math.pi)).sum(-1)
         return gauss - log_w.sum(-1)
 
-    def sample(self, x: Tensor) -> PolicySample:
-        """Reparameterised sample; the log-prob is evaluated at the clamped weights."""
+    def _draw(self, x: Tensor, shape: tuple[int, ...] = ()) -> tuple[Tensor, Tensor, Tensor,
+                                                                     Tensor]:
+        """``mu``, ``log_std`` (B, K-1) and reparameterised logits ``z`` and ``log w``.
+
+        ``z`` has shape (*shape, B, K-1) and ``log w = log_softmax([z, 0])`` (*shape, B, K),
+        exact in log space however small a weight.
+        """
         mu, log_std = self._params(x)
-        z = mu + log_std.exp() * torch.randn_like(mu)
+        eps = torch.randn((*shape, *mu.shape), dtype=mu.dtype, device=mu.device)
+        z = mu + log_std.exp() * eps
+        return mu, log_std, z, torch.log_softmax(F.pad(z, (0, 1)), dim=-1)
+
+    def sample(self, x: Tensor) -> PolicySample:
+        """Reparameterised sample; the action is floored, the log-prob is the draw's own."""
+        mu, log_std, z, log_w = self._draw(x)
         w = clamp_simplex(self._to_simplex(z))
-        z = self._to_logits(w)  # identical unless the clamp was active
-        return PolicySample(w, self._log_prob_z(mu, log_std, z, w.log()))
+        return PolicySample(w, self._log_prob_z(mu, log_std, z, log_w))
 
     def log_prob(self, x: Tensor, w: Tensor) -> Tensor:
         """Exact log-density at ``w`` (B, K) -> (B,)."""
@@ -237,13 +314,17 @@ class LogisticNormalHead(PolicyHead):
     def entropy(self, x: Tensor, n_samples: int = 64) -> Tensor:
         """Monte Carlo entropy ``H(z) + E[sum_i log w_i]`` -> (B,).
 
-        The Gaussian part is exact; only ``E[sum log w]`` is estimated from ``n_samples`` draws.
+        The Gaussian part is exact; only ``E[sum log w]`` is estimated from ``n_samples`` draws
+        (unfloored, as :meth:`sample`'s log-prob).
         """
-        mu, log_std = self._params(x)
-        eps = torch.randn((n_samples, *mu.shape), dtype=mu.dtype, device=mu.device)
-        w = clamp_simplex(self._to_simplex(mu + log_std.exp() * eps))
+        _, log_std, _, log_w = self._draw(x, (n_samples,))
         gauss = (log_std + 0.5 * math.log(2 * math.pi * math.e)).sum(-1)
-        return gauss + w.log().sum(-1).mean(0)
+        return gauss + log_w.sum(-1).mean(0)
+
+    def effective_n(self, x: Tensor, n_samples: int = 64) -> Tensor:
+        """Monte Carlo ``1 / E[sum w_i^2]`` from ``n_samples`` draws -> (B,)."""
+        log_w = self._draw(x, (n_samples,))[3]
+        return 1.0 / log_w.mul(2.0).exp().sum(-1).mean(0)
 
     def mode(self, x: Tensor) -> Tensor:
         """Deterministic action ``softmax([mu, 0])`` -> (B, K)."""
@@ -252,26 +333,16 @@ class LogisticNormalHead(PolicyHead):
 
     def max_entropy(self) -> float:
         """Largest entropy of the isotropic, zero-mean member (the symmetric family's peak)."""
-        return _logistic_normal_family(self.k)[2]
+        return logistic_normal_peak(self.k)[1]
 
     def target_entropy(self, diversification: float) -> float:
-        """Entropy of ``softmax([sigma eps, 0])`` whose ``N_eff`` is ``N_target``.
+        """Entropy of ``softmax([sigma eps, 0])``, ``sigma >= sigma_peak``, whose N_eff is N_target.
 
-        Interpolated on the Monte Carlo table over ``sigma >= sigma_peak`` (extrapolated along
-        the last segment past its end).
+        Both curves by deterministic quadrature (:func:`logistic_normal_reference`); ``sigma``
+        solves ``N_eff(sigma) = N_target`` by Brent's method.
         """
         _check_dial(self.k, diversification)
-        _sigma, entropy, _, neff = _logistic_normal_family(self.k)
-        peak = int(entropy.argmax())
-        s_ent, s_neff = entropy[peak:].flip(0), neff[peak:].flip(0)  # both increasing now
-        n_target = 1.0 + diversification * (float(neff[peak]) - 1.0)
-        if n_target <= float(s_neff[0]):  # beyond the grid: extrapolate along the last segment
-            i = 0
-        else:
-            i = min(int(torch.searchsorted(s_neff, torch.tensor(n_target, dtype=torch.float64)))
-                    - 1, len(s_neff) - 2)
-        frac = (n_target - float(s_neff[i])) / max(float(s_neff[i + 1] - s_neff[i]), 1e-12)
-        return float(s_ent[i] + frac * (s_ent[i + 1] - s_ent[i]))
+        return _logistic_normal_target(self.k, float(diversification))
 
 
 POLICY_HEADS: dict[str, type[PolicyHead]] = {
@@ -303,28 +374,99 @@ def symmetric_dirichlet_effective_n(k: int, c: float) -> float:
     return (k * c + 1.0) / (c + 1.0)
 
 
-_LN_SAMPLES = 4096
-_LN_GRID = torch.logspace(-2, 1.5, 71, dtype=torch.float64)
+_LN_DU = 0.1
+"""Step of the ``log t`` grid of the logistic-normal quadrature (trapezoid error ~ e^(-pi^2/du))."""
+_LN_EPS_MAX = 10.0
+"""Standard normal truncated at +-10 (outside mass 1.5e-23)."""
+
+
+def _lognormal_laplace(sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Laplace-transform integrals of ``X = e^(sigma eps)``, ``eps ~ N(0, 1)``, on a log-t grid.
+
+    On ``u = log t`` (step ``du``) returns ``u``, ``log L(t)`` with ``L(t) = E[exp(-t X)]``,
+    and ``t^2 E[X^2 exp(-t X)]``. Each is a convolution in ``u`` of a fixed function of
+    ``y = u + sigma eps`` with the normal density, evaluated by the trapezoid rule on the
+    lattice ``eps = n du / sigma`` (so ``y`` stays on the grid) with an FFT; the integrands are
+    entire, so the rule converges geometrically.
+    """
+    du = min(_LN_DU, 0.5 * sigma)
+    h = du / sigma
+    n_eps = math.ceil(_LN_EPS_MAX / h)
+    eps = np.arange(-n_eps, n_eps + 1) * h
+    weights = np.exp(-0.5 * eps * eps) * (h / math.sqrt(2.0 * math.pi))
+    n_low = math.ceil((_LN_EPS_MAX * sigma + 45.0) / du)  # below: 1 - L < 1e-19
+    u = (np.arange(n_low + math.ceil(5.0 / du) + 1) - n_low) * du  # above: e^-t < e^-148
+    y = (np.arange(len(u) + 2 * n_eps) - n_low - n_eps) * du
+    with np.errstate(over="ignore"):
+        x = np.exp(y)
+        integrands = np.stack([-np.expm1(-x), np.exp(-x), np.exp(2.0 * y - x)])
+    n_fft = len(y) + len(weights) - 1
+    full = np.fft.irfft(np.fft.rfft(integrands, n_fft) * np.fft.rfft(weights, n_fft), n_fft)
+    one_minus_l, laplace, second = full[:, 2 * n_eps:2 * n_eps + len(u)]  # the "valid" part
+    log_l = np.where(one_minus_l < 0.5, np.log1p(-np.clip(one_minus_l, 0.0, 0.5)),
+                     np.log(np.clip(laplace, 1e-300, None)))
+    return u, log_l, np.clip(second, 0.0, None)
+
+
+@lru_cache(maxsize=4096)
+def logistic_normal_reference(k: int, sigma: float) -> tuple[float, float]:
+    """Entropy and ``N_eff = 1 / E[sum w^2]`` of ``w = softmax([sigma eps, 0])`` on the K-simplex.
+
+    With ``S = sum_j exp(sigma eps_j)`` over the ``K - 1`` free logits, the entropy is
+    ``(K - 1) (ln sigma + ln(2 pi e) / 2) - K E[ln(1 + S)]`` and ``sum w^2 = (1 + sum_j
+    e^(2 z_j)) / (1 + S)^2``. Frullani's ``ln(1 + S) = int_0^inf (e^-t - e^-t(1+S)) dt / t`` and
+    ``(1 + S)^-2 = int_0^inf t e^-t(1+S) dt`` turn both (K-1)-dimensional expectations into
+    integrals over ``t`` of powers of the one-dimensional Laplace transform of a lognormal
+    (:func:`_lognormal_laplace`): deterministic, accurate to ~1e-9, and no costlier for large K.
+    """
+    u, log_l, second = _lognormal_laplace(sigma)
+    du = float(u[1] - u[0])
+    t = np.exp(u)
+    e_log_1p_s = du * float((np.exp(-t) * -np.expm1((k - 1) * log_l)).sum())
+    e_sum_sq = du * float((np.exp(-t) * (t * t * np.exp((k - 1) * log_l)
+                                         + (k - 1) * second * np.exp((k - 2) * log_l))).sum())
+    entropy = (k - 1) * (math.log(sigma) + 0.5 * math.log(2 * math.pi * math.e)) - k * e_log_1p_s
+    return entropy, 1.0 / e_sum_sq
 
 
 @lru_cache(maxsize=64)
-def _logistic_normal_family(k: int) -> tuple[Tensor, Tensor, float, Tensor]:
-    """Entropy and ``1/E[sum w^2]`` of ``softmax([sigma eps, 0])`` on a grid of ``sigma``.
+def logistic_normal_peak(k: int) -> tuple[float, float, float]:
+    """``(sigma_peak, entropy, N_eff)`` of the most entropic ``softmax([sigma eps, 0])``.
 
-    Common random numbers (a fixed generator) make both curves smooth and reproducible.
-    Returns ``(sigma_grid, entropy, max_entropy, effective_n)``.
+    A grid over ``sigma`` in [0.05, 10] then a bounded Brent search around its best point. The
+    entropy returned is that of the member ``sigma_peak`` itself (never a noisy maximum), so it
+    is at most the family's true maximum, up to the quadrature's ~1e-9.
     """
-    gen = torch.Generator().manual_seed(12345)
-    eps = torch.randn((_LN_SAMPLES, k - 1), generator=gen, dtype=torch.float64)
-    ent, neff = [], []
-    for sigma in _LN_GRID:
-        z = F.pad(sigma * eps, (0, 1))
-        log_w = torch.log_softmax(z, -1)
-        ent.append((k - 1) * (math.log(sigma) + 0.5 * math.log(2 * math.pi * math.e))
-                   + float(log_w.sum(-1).mean()))
-        neff.append(1.0 / float(log_w.mul(2).exp().sum(-1).mean()))
-    entropy = torch.tensor(ent, dtype=torch.float64)
-    return _LN_GRID, entropy, float(entropy.max()), torch.tensor(neff, dtype=torch.float64)
+    from scipy.optimize import minimize_scalar
+
+    def neg_entropy(log_sigma: float) -> float:
+        return -logistic_normal_reference(k, math.exp(log_sigma))[0]
+
+    grid = np.linspace(math.log(0.05), math.log(10.0), 36)
+    best = int(np.argmin([neg_entropy(float(v)) for v in grid]))
+    lo, hi = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
+    found = minimize_scalar(neg_entropy, bounds=(float(lo), float(hi)), method="bounded",
+                            options={"xatol": 1e-6})
+    sigma = math.exp(float(found.x))
+    return (sigma, *logistic_normal_reference(k, sigma))
+
+
+@lru_cache(maxsize=1024)
+def _logistic_normal_target(k: int, diversification: float) -> float:
+    """The logistic-normal dial: entropy of the reference with ``N_eff = N_target``."""
+    from scipy.optimize import brentq
+
+    sigma_peak, entropy_peak, neff_peak = logistic_normal_peak(k)
+    if diversification == 1.0:
+        return entropy_peak
+    n_target = 1.0 + diversification * (neff_peak - 1.0)
+    lo = math.log(sigma_peak)
+    hi = lo + math.log(2.0)
+    while logistic_normal_reference(k, math.exp(hi))[1] > n_target:  # N_eff falls with sigma
+        lo, hi = hi, hi + math.log(2.0)
+    log_sigma = brentq(lambda v: logistic_normal_reference(k, math.exp(v))[1] - n_target,
+                       lo, hi, xtol=1e-10)
+    return logistic_normal_reference(k, math.exp(log_sigma))[0]
 
 
 def target_entropy(policy: str, k: int, diversification: float) -> float:
@@ -344,12 +486,17 @@ def target_entropy(policy: str, k: int, diversification: float) -> float:
       ``N_eff(c) = (K c + 1) / (c + 1)`` gives ``c = (N_target - 1) / (K - N_target)`` in closed
       form; ``N_eff(peak) = (K + 1) / 2`` at ``c = 1`` and the target at 1 is ``-ln Gamma(K)``.
     * Logistic-normal: the reference is ``softmax([sigma eps, 0])``, ``eps ~ N(0, I_{K-1})``
-      with ``sigma >= sigma_peak`` (the entropy's maximiser over ``sigma``); entropy and
-      ``N_eff`` are tabulated by Monte Carlo on a ``sigma`` grid and interpolated.
+      with ``sigma >= sigma_peak`` (the entropy's maximiser over ``sigma``). Entropy and
+      ``N_eff`` of each member come from a deterministic quadrature
+      (:func:`logistic_normal_reference`, accurate to ~1e-9 nats), ``sigma_peak`` from a Brent
+      search (:func:`logistic_normal_peak`) and the ``sigma`` with ``N_eff = N_target`` from
+      Brent's root finder; the target is the quadrature entropy of that member. At
+      ``diversification = 1`` it is the entropy of the member ``sigma_peak`` itself, so it
+      never exceeds the family's maximum (a maximum over noisy Monte Carlo estimates would).
 
     Both ``H`` and ``N_eff`` increase with ``c`` on ``(0, 1]`` (and decrease with ``sigma`` beyond
-    the peak), so the map is monotone increasing in ``diversification`` and never exceeds the
-    head's maximum entropy: the target is always reachable.
+    the peak), so the map is monotone increasing in ``diversification``, and every target is the
+    entropy of a member of the head's own family: the target is always reachable.
 
     Raises
     ------

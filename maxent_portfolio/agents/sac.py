@@ -30,7 +30,7 @@ from torch.func import functional_call
 
 from maxent_portfolio.agents.buffer import ReplayBufferSamples
 from maxent_portfolio.agents.config import SACConfig
-from maxent_portfolio.agents.distributions import effective_n, make_head
+from maxent_portfolio.agents.distributions import make_head
 from maxent_portfolio.agents.networks import make_networks
 
 
@@ -148,12 +148,11 @@ class SAC(nn.Module):
 
     @torch.no_grad()
     def policy_stats(self, obs: Tensor) -> tuple[Tensor, Tensor]:
-        """Policy entropy (B,) and effective N of the deterministic action (B,)."""
+        """Policy entropy (B,) and effective N ``1 / E[sum w^2]`` (B,), the dial's quantities."""
         x = self.actor(obs)
         devices = [x.device] if x.device.type == "cuda" else []
         with torch.random.fork_rng(devices):  # a Monte Carlo entropy must not move training's RNG
-            entropy = self.head.entropy(x)
-        return entropy, effective_n(self.head.mode(x))
+            return self.head.entropy(x), self.head.effective_n(x)
 
 
 __all__ = ["SAC", "SACLosses", "polyak_update", "soft_target"]

@@ -315,7 +315,8 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
             if agent.step >= config.learning_starts:
                 update_credit += updates_per_step
                 while update_credit >= 1.0:
-                    last = sac.update(buffer.sample(config.batch_size))
+                    batch = buffer.sample(config.batch_size)
+                    last = sac.update(batch)
                     update_credit -= 1.0
             agent.step += 1
 
@@ -326,9 +327,10 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
             if log or validate:
                 record = {"step": float(agent.step), "episode_return": last_return,
                           "alpha": float(sac.alpha)}
-                if last is not None:
-                    record["entropy"] = float(-last.log_prob.detach().mean())
-                    record["effective_n"] = float(effective_n(last.actions.detach()).mean())
+                if last is not None:  # policy_stats' quantities, averaged over the last minibatch
+                    entropy, neff = sac.policy_stats(batch.observations)
+                    record["entropy"], record["effective_n"] = (float(entropy.mean()),
+                                                                float(neff.mean()))
                 if validate:
                     record.update(evaluate(sac, eval_env, config.device, config.seed))
                 agent.history.append(record)

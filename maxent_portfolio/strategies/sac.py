@@ -53,7 +53,7 @@ class SACStrategy(Strategy):
     Attributes
     ----------
     entropy_, effective_n_ : list of float
-        Policy entropy and effective number of holdings ``1 / sum w^2`` of every decision.
+        Policy entropy and effective N ``1 / E[sum w^2]`` of the policy at every decision.
     decision_dates_ : list of pd.Timestamp
     agent_ : Agent or None
         The agent of the latest fold; ``agent_.history`` holds its validation records.
