@@ -155,33 +155,38 @@ class DecisionClock:
         return (self.end - first) / self.steps_from(first)
 
 
-def interval_growth(growth: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
-    """Each asset's gross return over the holding intervals ``start + 1 .. stop``, batched.
+def interval_growth(growth: np.ndarray, following: np.ndarray) -> np.ndarray:
+    """Each asset's gross return over the holding interval that starts at every position.
 
     Holding without trading, a position grows by the product of its ``1 + r`` over the interval,
-    so :func:`maxent_portfolio.arithmetic.step` with this growth is a rebalance then ``L`` days
-    of drift. The product runs in date order, as the engine's ``cumprod`` does, so the weights
-    at the interval's end equal the engine's bit for bit.
+    so :func:`maxent_portfolio.arithmetic.step` with this growth is a rebalance then the
+    interval's drift. Intervals depend on their start only (:class:`DecisionClock`), so one
+    table serves every episode and a step is one row lookup, whatever the period. The products
+    run in date order, as the engine's ``cumprod`` does, so the weights at an interval's end
+    equal the engine's bit for bit.
 
     Parameters
     ----------
-    growth : ndarray of shape (T + 1, M)
-        ``1 + r`` with row ``t`` earned over ``t + 1`` (the market's growth shifted by one), and
-        a last row of ones that pads the shorter intervals of the batch.
-    start, stop : ndarray of shape (B,), int64
-        Decision positions and the ends of their intervals, ``start < stop``.
+    growth : ndarray of shape (T, M)
+        ``1 + r``, row ``t`` earned over ``t`` (:attr:`Market.growth`).
+    following : ndarray of shape (T,), int64
+        :attr:`DecisionClock.following`.
 
     Returns
     -------
-    ndarray of shape (B, M)
+    ndarray of shape (T - 1, M)
+        Row ``t``: the product of rows ``t + 1 .. following[t]`` of ``growth``. Daily, a view
+        of ``growth[1:]``.
     """
-    length = stop - start
+    length = following[:-1] - np.arange(len(following) - 1)
+    held = growth[1:]
     width = int(length.max())
-    if width == 1:  # daily: one row per episode, exactly the row
-        return np.take(growth, start, axis=0)
-    offsets = np.arange(width)
-    rows = np.where(offsets < length[:, None], start[:, None] + offsets, len(growth) - 1)
-    return np.multiply.reduce(np.take(growth, rows, axis=0), axis=1)
+    if width > 1:
+        held = held.copy()
+        for j in range(1, width):  # multiply in the j-th day of every interval that long
+            live = np.flatnonzero(length > j)
+            held[live] *= growth[live + 1 + j]
+    return held
 
 
 __all__ = ["DecisionClock", "decision_schedule", "interval_growth"]

@@ -23,7 +23,7 @@ from gymnasium import spaces
 from maxent_portfolio.arithmetic import compact_rate
 from maxent_portfolio.arithmetic import step as arithmetic_step
 from maxent_portfolio.data.market import MarketData
-from maxent_portfolio.envs.decisions import DecisionClock
+from maxent_portfolio.envs.decisions import DecisionClock, interval_growth
 from maxent_portfolio.envs.features import (
     FEATURE_NAMES,
     compute_features,
@@ -388,6 +388,8 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         m = self.market
         self.clock = DecisionClock.build(decision_period, m.dates)
         self.decision_period = self.clock.period
+        self.held_growth = interval_growth(m.growth, self.clock.following)
+        """``(T - 1, N + 1)``: row ``t``, each asset's growth over the interval decided at ``t``."""
         self._latest_start = self.clock.latest_start(m.first, self.episode_length or 1)
         if self._latest_start < m.first:
             raise DataError(f"too little data for an episode of {self.episode_length} "
@@ -495,12 +497,8 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"action must have shape ({self.n_assets + 1},), got {a.shape}")
         target = to_weights(a[None, :], self.action_mode)
         end = int(self.clock.following[t])
-        rows = self.market.growth[t + 1: end + 1]
-        # Held from t to end: each asset grows by its product of 1 + r, in date order as in
-        # the engine's drift (one row, the daily case, is used as it is).
-        interval = rows if end == t + 1 else np.multiply.reduce(rows, axis=0, keepdims=True)
         net, gross, turnover, cost, drifted = arithmetic_step(
-            target, self._weights, growth=interval, cost_rate=self._cost_rate)
+            target, self._weights, growth=self.held_growth[t: t + 1], cost_rate=self._cost_rate)
         growth = np.log1p(net)
         reward, self._rewards = compute_reward(self.reward_kind, growth, self._rewards,
                                                self.risk_aversion, self.eta)

@@ -15,7 +15,6 @@ from gymnasium.vector.utils import batch_space
 from maxent_portfolio.arithmetic import compact_rate
 from maxent_portfolio.arithmetic import step as arithmetic_step
 from maxent_portfolio.data.market import MarketData
-from maxent_portfolio.envs.decisions import interval_growth
 from maxent_portfolio.envs.features import observation_batch
 from maxent_portfolio.envs.portfolio import PortfolioEnv, draw_start, to_weights
 from maxent_portfolio.envs.rewards import RewardState, compute_reward
@@ -79,9 +78,10 @@ class PortfolioVectorEnv(VectorEnv):
     ## Arguments
 
     ``num_envs`` and ``seed``, then the keyword arguments of :class:`PortfolioEnv`, among them
-    ``decision_period``. With a period longer than daily the episodes of a batch hold
-    intervals of different lengths; a step multiplies each one's growth rows, padded with
-    ones to the batch's longest interval, in one array operation.
+    ``decision_period``. The episodes of a batch may hold intervals of different lengths; the
+    growth over the interval decided at each position is precomputed once
+    (:func:`~maxent_portfolio.envs.decisions.interval_growth`), so a step costs the same
+    whatever the period.
     """
 
     metadata: dict[str, Any] = {  # noqa: RUF012 - gymnasium convention
@@ -127,9 +127,7 @@ class PortfolioVectorEnv(VectorEnv):
         self._features = self.market.features
         self.clock, self.decision_period = env.clock, env.decision_period
         self._following = self.clock.following
-        # Row t: what weights set at t earn; a last row of ones pads the shorter intervals.
-        self._next_growth = self.market.growth[1:] if self.decision_period == "daily" else \
-            np.vstack([self.market.growth[1:], np.ones(self.n_assets + 1)])
+        self._held_growth = env.held_growth  # row t: what weights set at t earn
         self._cost_rate = compact_rate(self.market.cost_rate)
         self._mode, self._reward = env.action_mode, env.reward_kind
         self._lambda, self._eta = env.risk_aversion, env.eta
@@ -266,7 +264,7 @@ class PortfolioVectorEnv(VectorEnv):
         t = self._t
         end = np.take(self._following, t)
         net, gross, turnover, cost, drifted = arithmetic_step(
-            target, self._weights, growth=interval_growth(self._next_growth, t, end),
+            target, self._weights, growth=np.take(self._held_growth, t, axis=0),
             cost_rate=self._cost_rate)
         reward, self._rewards = compute_reward(self._reward, np.log1p(net), self._rewards,
                                                self._lambda, self._eta)
