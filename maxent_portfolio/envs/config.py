@@ -11,18 +11,23 @@ class EnvConfig(Section):
     """Observation window, reward and episodes of the training environment.
 
     ``allocate`` rebuilds the same observation at each rebalance, so ``lookback`` is also the
-    history the agent needs before its first decision.
+    history the agent needs before its first decision. The env decides at the dates of
+    ``decision_period`` (by default the run's rebalance schedule), the states ``allocate`` sees;
+    ``episode_length`` counts those decisions.
     """
 
     lookback: int = option(60, "Feature window in periods; also the history needed before the "
                            "first decision.", ge=2)
     reward: str = option("log", "Training reward: log (log growth net of costs), dsr "
                          "(differential Sharpe), mean-var or drawdown.")
-    episode_length: int = option(252, "Steps per training episode.", ge=1, file_only=True)
+    episode_length: int = option(252, "Steps (decisions) per training episode.", ge=1,
+                                 file_only=True)
     risk_aversion: float = option(1.0, "Lambda of the mean-var and drawdown rewards.", ge=0,
                                   file_only=True)
     eta: float = option(0.01, "Moving-moment rate of the dsr and mean-var rewards, in (0, 1).",
                         gt=0, lt=1, file_only=True)
+    decision_period: str | None = option(None, "Training decision interval: a rebalance "
+                                         "schedule; default: the run's --rebalance")
 
     @field_validator("reward")
     @classmethod
@@ -31,6 +36,19 @@ class EnvConfig(Section):
 
         if value not in REWARD_FUNCTIONS:
             raise ValueError(f"use one of {', '.join(REWARD_FUNCTIONS)}")
+        return value
+
+    @field_validator("decision_period")
+    @classmethod
+    def _decision_period(cls, value: str | None) -> str | None:
+        from maxent_portfolio.envs.decisions import decision_schedule
+        from maxent_portfolio.errors import ConfigError
+
+        if value is not None:
+            try:
+                decision_schedule(value)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
 

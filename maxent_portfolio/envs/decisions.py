@@ -53,8 +53,9 @@ def decision_schedule(period: str | int | Schedule) -> Schedule:
 
     schedule = Schedule.parse(period)
     if schedule.kind == "drift":
-        raise ConfigError(f"decision period {period!r} has no fixed interval to train on: set "
-                          "--decision-period (for example monthly)")
+        raise ConfigError(f"{period!r} has no fixed decision interval to train on: set "
+                          "--decision-period to daily, weekly, monthly, quarterly, yearly or "
+                          "every:K")
     return schedule
 
 
