@@ -318,8 +318,8 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Episode End
 
     Never ``terminated``. ``truncated`` after ``episode_length`` steps (decisions), or when the
-    data runs out (``episode_length=None`` runs to the end of the data). Stepping past the end of the
-    data raises ``RuntimeError``.
+    data runs out (``episode_length=None`` runs to the end of the data). Stepping past the end
+    of the data raises ``RuntimeError``.
 
     ## Info
 

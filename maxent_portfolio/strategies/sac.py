@@ -1,11 +1,12 @@
 """The ``sac`` strategy: a Soft Actor-Critic agent on the simplex, refit per walk-forward fold.
 
 ``fit`` trains on the fold's training window only: the first ``1 - validation_fraction`` of it
-feeds the batched environment, which decides at the dates of the rebalance schedule the agent
-is judged on (``env.decision_period``, by default the run's ``--rebalance``), the last part is the validation slice evaluated during training
-(never test data). ``allocate`` rebuilds the environment's observation at the decision date
-from the trailing ``lookback`` returns and the drifted weights, and returns the policy's
-deterministic action (the Dirichlet mean, or the softmax of the logistic-normal mean).
+feeds the batched environment, the last part is the validation slice evaluated during training
+(never test data). Both environments decide at the dates of the rebalance schedule the agent is
+judged on (``env.decision_period``, by default the run's ``--rebalance``). ``allocate``
+rebuilds the environment's observation at the decision date from the trailing ``lookback``
+returns and the drifted weights, and returns the policy's deterministic action (the Dirichlet
+mean, or the softmax of the logistic-normal mean).
 
 Not registered here: the integrator calls ``register(SACStrategy)``.
 """
