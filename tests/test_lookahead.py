@@ -54,9 +54,10 @@ def _until_cut(result: BacktestResult, cut: pd.Timestamp) -> tuple[pd.DataFrame,
 
 
 # Small settings for registered strategies that train (the invariance does not depend on them).
+# SAC trains on monthly decisions, the schedule it is judged on here.
 FAST_PARAMS: dict[str, dict[str, object]] = {
     "sac": {"train_steps": 64, "device": "cpu", "episode_length": 40, "lookback": 20,
-            "num_envs": 1},
+            "num_envs": 1, "decision_period": "monthly"},
 }
 INVESTABLE = [(name, FAST_PARAMS.get(name, {}))
               for name, cls in available_strategies().items() if cls.investable]

@@ -12,7 +12,9 @@ class EnvConfig(Section):
     """Observation window, reward and episodes of the training environment.
 
     ``allocate`` rebuilds the same observation at each rebalance, so ``lookback`` is also the
-    history the agent needs before its first decision.
+    history the agent needs before its first decision. The env decides at the dates of
+    ``decision_period`` (by default the run's rebalance schedule), the states ``allocate`` sees;
+    ``episode_length`` counts those decisions.
     """
 
     lookback: int = option(60, "Feature window in periods; also the history needed before the "
@@ -20,16 +22,34 @@ class EnvConfig(Section):
     reward: str = option("log", f"Training reward: {', '.join(REWARD_FUNCTIONS)} (log: the "
                          "log growth net of costs; each is defined in "
                          "help(maxent_portfolio.envs.PortfolioEnv)).")
-    episode_length: int = option(252, "Steps per training episode.", ge=1, file_only=True)
+    episode_length: int = option(252, "Steps (decisions) per training episode.", ge=1,
+                                 file_only=True)
     risk_aversion: float = option(1.0, "Lambda of the mean-var and drawdown rewards.", ge=0,
                                   file_only=True)
     eta: float = option(0.01, "Moving-moment rate of the dsr and mean-var rewards, in (0, 1).",
                         gt=0, lt=1, file_only=True)
+    decision_period: str | None = option(
+        None, "Training decision interval, a rebalance schedule (daily, weekly, monthly, "
+        "every:K, ...): the agent trains on the decisions it is judged on; none means the run's "
+        "--rebalance.")
 
     @field_validator("reward")
     @classmethod
     def _reward(cls, value: str) -> str:
         return one_of(value, REWARD_FUNCTIONS)
+
+    @field_validator("decision_period")
+    @classmethod
+    def _decision_period(cls, value: str | None) -> str | None:
+        from maxent_portfolio.envs.decisions import decision_schedule
+        from maxent_portfolio.errors import ConfigError
+
+        if value is not None:
+            try:
+                decision_schedule(value)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
 
 __all__ = ["EnvConfig"]

@@ -1,8 +1,9 @@
-"""`PortfolioEnv`: one portfolio rebalanced daily over historical returns, net of costs.
+"""`PortfolioEnv`: one portfolio rebalanced on a schedule over historical returns, net of costs.
 
 The arithmetic (rebalance cost, drift, net return) is :func:`maxent_portfolio.arithmetic.step`,
-the code the backtest engine uses, so an episode reproduces the engine's daily-rebalanced
-results exactly. The helpers below (market preparation, action map) and the rewards
+the code the backtest engine uses, and the decision dates are the engine's
+(:mod:`maxent_portfolio.envs.decisions`), so an episode reproduces the engine's results on the
+same schedule. The helpers below (market preparation, action map) and the rewards
 (:mod:`maxent_portfolio.envs.rewards`) are batched over a leading axis and shared with
 :class:`maxent_portfolio.envs.vector.PortfolioVectorEnv`.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -22,6 +23,7 @@ from gymnasium import spaces
 from maxent_portfolio.arithmetic import compact_rate
 from maxent_portfolio.arithmetic import step as arithmetic_step
 from maxent_portfolio.data.market import MarketData
+from maxent_portfolio.envs.decisions import DecisionClock, interval_growth
 from maxent_portfolio.envs.features import (
     FEATURE_NAMES,
     compute_features,
@@ -35,6 +37,9 @@ from maxent_portfolio.envs.rewards import (
     compute_reward,
 )
 from maxent_portfolio.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from maxent_portfolio.backtest.engine import Schedule
 
 ACTION_MODES = ("simplex", "logits")
 """Accepted values of the ``action_mode`` argument."""
@@ -224,14 +229,29 @@ def draw_start(rng: np.random.Generator, low: int, high: int) -> int:
 
 
 class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
-    """Allocate wealth over N risky assets and cash, one trading period at a time.
+    """Allocate wealth over N risky assets and cash, one rebalance interval at a time.
 
-    Each step is a rebalance at the close of date ``t`` from the current (drifted) weights to
-    the target weights of the action, which then earn the simple returns of ``t + 1``. The
+    Each step is a rebalance at the close of a decision date ``t`` from the current (drifted)
+    weights to the target weights of the action, which are then held, drifting with prices,
+    through the returns of ``t + 1 .. t'``, up to the next decision date ``t'``. The
     arithmetic is :func:`maxent_portfolio.arithmetic.step` (shared with the backtest
-    engine): the cost ``sum_i c_i |w_target,i - w_drifted,i|`` over the risky assets is paid at
-    the rebalance, so the net return is ``(1 - cost)(1 + gross) - 1``; weights then drift with
-    prices.
+    engine) with each asset's growth over the interval: the cost
+    ``sum_i c_i |w_target,i - w_drifted,i|`` over the risky assets is paid at the rebalance, so
+    the interval's net return is ``(1 - cost)(1 + gross) - 1``.
+
+    ## Decision Period
+
+    ``decision_period`` is a rebalance schedule of the backtest engine (``daily``, the default,
+    ``weekly``, ``monthly``, ``quarterly``, ``yearly`` or ``every:K``; ``drift:X`` has no fixed
+    interval and is refused). The decision dates are the engine's: an episode that starts at
+    ``t0`` decides at ``t0`` and then exactly where a backtest fold opening at ``t0`` would
+    rebalance: every ``K`` periods for ``every:K``, and at the last trading day of each calendar
+    period for the calendar schedules (a first, shorter interval runs from ``t0`` to the first
+    period end). So after its first decision the agent sees the states ``allocate`` sees in a
+    backtest on the same schedule: the features at the engine's rebalance dates and the weights
+    drifted through a whole interval. The random start dates vary the first interval and the
+    holdings the later ones start from. An interval the end of the data cuts short ends there.
+    ``daily`` steps one period at a time, bit-identical to the daily env of earlier versions.
 
     ## Action Space
 
@@ -265,27 +285,31 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Rewards
 
     Registered by name in :mod:`maxent_portfolio.envs.rewards`. With ``g = log(1 + net_return)``
-    the step's log growth net of costs, ``lambda = risk_aversion`` and ``eta`` the rate of the
-    exponential moving moments ``A`` (of ``g``) and ``B`` (of ``g^2``), updated after each
-    reward as ``A += eta (g - A)``, ``B += eta (g^2 - B)``:
+    the step's log growth net of costs over its whole interval, ``lambda = risk_aversion`` and
+    ``eta`` the rate of the exponential moving moments ``A`` (of ``g``) and ``B`` (of ``g^2``),
+    updated after each reward (each decision) as ``A += eta (g - A)``, ``B += eta (g^2 - B)``.
+    Every reward applies to the interval's log growth as it does to a day's:
 
     - ``"log"`` (default): ``g``. Summed over an episode it is the log of the final value.
     - ``"dsr"``: the differential Sharpe ratio of Moody & Saffell (1998),
       ``D = (B dA - A dB / 2) / (B - A^2)^(3/2)`` with ``dA = g - A``, ``dB = g^2 - B`` (0 while
       ``B - A^2 <= 1e-12``). It starts from ``A = 0`` and ``B`` = the mean squared log return of
-      the assets over the lookback window before the start, so the first reward is ``g / sqrt(B)``.
-      ``eta`` (default 0.01, a memory of about 100 periods) is its adaptation rate.
+      the assets over the lookback window before the start, times the decision period's average
+      interval in periods (variance grows with the horizon; 1 for daily), so the first reward
+      is ``g / sqrt(B)``. ``eta`` (default 0.01, a memory of about 100 decisions) is its
+      adaptation rate.
     - ``"mean-var"``: ``g - lambda (g - A)^2``, log growth less a variance proxy (squared
       deviation from the moving mean, ``A = 0`` at the start).
     - ``"drawdown"``: ``g - lambda * increase`` of the log drawdown ``log(peak) - log(value)``
       from the running peak of the episode. Over one step that increase is exactly
       ``max(0, -g)`` (a loss deepens the drawdown by its size; a gain never increases it), so
-      this is a loss-aversion penalty on the step's log loss.
+      this is a loss-aversion penalty on the step's log loss (a dip inside an interval that the
+      interval recovers is not penalised: the agent cannot act on it).
 
     ## Starting State
 
     A reset picks the start (decision) position ``t0`` uniformly from ``self.np_random`` over
-    the positions with a full lookback window and room for ``episode_length`` steps, unless
+    the positions with a full lookback window and room for ``episode_length`` decisions, unless
     ``options["start"]`` fixes it (an integer position into the returns or a date; a date
     between trading days means the last trading day before it). The portfolio starts with a
     value of 1 all in cash, so the first step's turnover is the sum of the risky target weights,
@@ -293,16 +317,17 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Episode End
 
-    Never ``terminated``. ``truncated`` after ``episode_length`` steps, or when the data runs
-    out (``episode_length=None`` runs to the end of the data). Stepping past the end of the
-    data raises ``RuntimeError``.
+    Never ``terminated``. ``truncated`` after ``episode_length`` steps (decisions), or when the
+    data runs out (``episode_length=None`` runs to the end of the data). Stepping past the end
+    of the data raises ``RuntimeError``.
 
     ## Info
 
     ``reset`` and ``step`` return ``portfolio_value`` (starts at 1), ``gross_return``,
-    ``net_return``, ``turnover`` (one-way, risky assets), ``cost`` (fraction of value),
-    ``weights`` (the drifted weights after the step, N + 1) and ``date`` (the close the step
-    ends on, a ``pd.Timestamp``); a reset reports zeros for the flows.
+    ``net_return`` (both over the step's interval), ``turnover`` (one-way, risky assets),
+    ``cost`` (fraction of value), ``weights`` (the drifted weights at the end of the interval,
+    N + 1) and ``date`` (the close the step ends on, the next decision date, a
+    ``pd.Timestamp``); a reset reports zeros for the flows.
 
     ## Arguments
 
@@ -315,11 +340,13 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
     - ``lookback``: the window (>= 2) of the features; also the history needed before the
       first decision.
     - ``reward``: ``"log"``, ``"dsr"``, ``"mean-var"`` or ``"drawdown"``.
-    - ``episode_length``: steps per episode (default 252, a trading year), or ``None``.
+    - ``episode_length``: steps (decisions) per episode (default 252, a trading year of daily
+      decisions), or ``None``.
     - ``action_mode``: ``"simplex"`` or ``"logits"``.
     - ``cash_return``: per-period simple return of cash (a number or a Series by date).
     - ``risk_aversion``: ``lambda`` of ``mean-var`` and ``drawdown`` (default 1).
     - ``eta``: moving-moment rate of ``dsr`` and ``mean-var``, in (0, 1) (default 0.01).
+    - ``decision_period``: the rebalance schedule the agent decides on (default ``"daily"``).
 
     Raises ``ConfigError`` on a bad argument and ``DataError`` when the data cannot hold one
     episode.
@@ -327,7 +354,8 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Attributes
 
     ``n_assets`` (N), ``n_features`` (F), ``obs_dim``, ``assets``, ``feature_names``,
-    ``dates``, ``market`` (the precomputed :class:`Market`).
+    ``dates``, ``market`` (the precomputed :class:`Market`), ``decision_period`` (as text) and
+    ``clock`` (its :class:`~maxent_portfolio.envs.decisions.DecisionClock`).
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - gymnasium convention
@@ -337,7 +365,7 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
                  cost_bps: float = 10.0, lookback: int = 60, reward: str = "log",
                  episode_length: int | None = 252, action_mode: str = "simplex",
                  cash_return: float | pd.Series = 0.0, risk_aversion: float = 1.0,
-                 eta: float = 0.01) -> None:
+                 eta: float = 0.01, decision_period: str | int | Schedule = "daily") -> None:
         if reward not in REWARD_FUNCTIONS:  # the registry itself: a reward added at run time too
             raise ConfigError(f"unknown reward {reward!r}: use one of "
                               f"{', '.join(REWARD_FUNCTIONS)}")
@@ -358,6 +386,18 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         self.market = prepare_market(universe, start, end, cost_bps, lookback, cash_return,
                                      min_steps=self.episode_length or 1)
         m = self.market
+        self.clock = DecisionClock.build(decision_period, m.dates)
+        self.decision_period = self.clock.period
+        self.held_growth = interval_growth(m.growth, self.clock.following)
+        """``(T - 1, N + 1)``: row ``t``, each asset's growth over the interval decided at ``t``."""
+        self._latest_start = self.clock.latest_start(m.first, self.episode_length or 1)
+        if self._latest_start < m.first:
+            raise DataError(f"too little data for an episode of {self.episode_length} "
+                            f"{self.decision_period} decisions: at most "
+                            f"{self.clock.steps_from(m.first)} fit after the lookback")
+        interval = self.clock.mean_interval(m.first)
+        self.dsr_prior = m.dsr_prior if interval == 1 else m.dsr_prior * interval
+        """The second moment ``B`` a ``dsr`` episode starts from, by start position."""
         self._cost_rate = compact_rate(m.cost_rate)
         self.n_assets = len(m.assets)
         self.n_features = len(FEATURE_NAMES)
@@ -369,7 +409,6 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
         bound = (0.0, 1.0) if action_mode == "simplex" else (-LOGIT_BOUND, LOGIT_BOUND)
         self.action_space = spaces.Box(bound[0], bound[1], (self.n_assets + 1,), np.float32)
-        self._latest_start = m.last + 1 - (self.episode_length or 1)
         self._timestamps = list(m.dates)
         self._t = m.first
         self._stop = m.first
@@ -440,10 +479,10 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         else:
             start = draw_start(self.np_random, self.market.first, self._latest_start)
         self._t = start
-        self._stop = min(start + (self.episode_length or len(self.dates)), self.market.last + 1)
+        self._stop = int(self.clock.advance(np.array([start]), self.episode_length)[0])
         self._weights[0] = self.initial_weights(options.get("weights"))
         self._value = 1.0
-        self._rewards.reset(slice(None), self.market.dsr_prior[start])
+        self._rewards.reset(slice(None), self.dsr_prior[start])
         info = {"portfolio_value": 1.0, "gross_return": 0.0, "net_return": 0.0,
                 "turnover": 0.0, "cost": 0.0, "weights": self._weights[0].copy(),
                 "date": self._timestamps[start]}
@@ -457,15 +496,15 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         if a.shape != (self.n_assets + 1,):
             raise ValueError(f"action must have shape ({self.n_assets + 1},), got {a.shape}")
         target = to_weights(a[None, :], self.action_mode)
+        end = int(self.clock.following[t])
         net, gross, turnover, cost, drifted = arithmetic_step(
-            target, self._weights, growth=self.market.growth[t + 1: t + 2],
-            cost_rate=self._cost_rate)
+            target, self._weights, growth=self.held_growth[t: t + 1], cost_rate=self._cost_rate)
         growth = np.log1p(net)
         reward, self._rewards = compute_reward(self.reward_kind, growth, self._rewards,
                                                self.risk_aversion, self.eta)
         self._weights = drifted
         self._value *= 1.0 + float(net[0])
-        self._t = t = t + 1
+        self._t = t = end
         info = {"portfolio_value": self._value, "gross_return": float(gross[0]),
                 "net_return": float(net[0]), "turnover": float(turnover[0]),
                 "cost": float(cost[0]), "weights": drifted[0].copy(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,9 @@ from maxent_portfolio.envs.features import observation_batch
 from maxent_portfolio.envs.portfolio import PortfolioEnv, draw_start, to_weights
 from maxent_portfolio.envs.rewards import RewardState, compute_reward
 from maxent_portfolio.errors import ConfigError
+
+if TYPE_CHECKING:
+    from maxent_portfolio.backtest.engine import Schedule
 
 _INFO_KEYS = ("portfolio_value", "gross_return", "net_return", "turnover", "cost", "weights",
               "date")
@@ -74,7 +77,11 @@ class PortfolioVectorEnv(VectorEnv):
 
     ## Arguments
 
-    ``num_envs`` and ``seed``, then the keyword arguments of :class:`PortfolioEnv`.
+    ``num_envs`` and ``seed``, then the keyword arguments of :class:`PortfolioEnv`, among them
+    ``decision_period``. The episodes of a batch may hold intervals of different lengths; the
+    growth over the interval decided at each position is precomputed once
+    (:func:`~maxent_portfolio.envs.decisions.interval_growth`), so a step costs the same
+    whatever the period.
     """
 
     metadata: dict[str, Any] = {  # noqa: RUF012 - gymnasium convention
@@ -86,7 +93,8 @@ class PortfolioVectorEnv(VectorEnv):
                  cost_bps: float = 10.0, lookback: int = 60, reward: str = "log",
                  episode_length: int | None = 252, action_mode: str = "simplex",
                  cash_return: float | pd.Series = 0.0, risk_aversion: float = 1.0,
-                 eta: float = 0.01, seed: int | None = None) -> None:
+                 eta: float = 0.01, seed: int | None = None,
+                 decision_period: str | int | Schedule = "daily") -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) \
                 or num_envs < 1:
             raise ConfigError(f"num_envs must be a positive integer, got {num_envs!r}")
@@ -94,7 +102,8 @@ class PortfolioVectorEnv(VectorEnv):
                                  or seed < 0):
             raise ConfigError(f"seed must be a non-negative integer or None, got {seed!r}")
         self.env = PortfolioEnv(universe, start, end, cost_bps, lookback, reward,
-                                episode_length, action_mode, cash_return, risk_aversion, eta)
+                                episode_length, action_mode, cash_return, risk_aversion, eta,
+                                decision_period)
         """A template single env: validation, spaces, ``observation_at`` and ``position``."""
         env = self.env
         self.num_envs = int(num_envs)
@@ -116,7 +125,9 @@ class PortfolioVectorEnv(VectorEnv):
         self._value = np.ones(b)
         self._rewards = RewardState.empty(b)
         self._features = self.market.features
-        self._next_growth = self.market.growth[1:]  # row t: what weights set at t earn
+        self.clock, self.decision_period = env.clock, env.decision_period
+        self._following = self.clock.following
+        self._held_growth = env.held_growth  # row t: what weights set at t earn
         self._cost_rate = compact_rate(self.market.cost_rate)
         self._mode, self._reward = env.action_mode, env.reward_kind
         self._lambda, self._eta = env.risk_aversion, env.eta
@@ -132,7 +143,8 @@ class PortfolioVectorEnv(VectorEnv):
         ``torch.save``/``torch.load(weights_only=True)`` and JSON): positions, episode ends,
         holdings, values, reward moments and every sub-environment's generator state: all the
         mutable state a step reads, so :func:`maxent_portfolio.agents.train` checkpoints the env
-        through it and a resumed run is bit-identical."""
+        through it and a resumed run is bit-identical. The decision dates are not state: they
+        follow from the constructor's ``decision_period`` (positions are always decisions)."""
         if not self._rngs:
             raise RuntimeError("call reset() before state_dict()")
         return {"num_envs": self.num_envs, "t": self._t.tolist(), "stop": self._stop.tolist(),
@@ -183,18 +195,17 @@ class PortfolioVectorEnv(VectorEnv):
             first, latest = self.market.first, self.env._latest_start
             starts = np.array([draw_start(self._rngs[i], first, latest) for i in idx],
                               dtype=np.int64)
-        length = self.env.episode_length or len(self._dates)
         # Copy on write: the previous step's ``infos`` share these arrays.
         self._weights, self._value = self._weights.copy(), self._value.copy()
         self._t[idx] = starts
-        self._stop[idx] = np.minimum(starts + length, self.market.last + 1)
+        self._stop[idx] = self.clock.advance(starts, self.env.episode_length)
         if weights is None:
             self._weights[idx] = 0.0
             self._weights[idx, -1] = 1.0
         else:
             self._weights[idx] = weights
         self._value[idx] = 1.0
-        self._rewards.reset(idx, self.market.dsr_prior[starts])
+        self._rewards.reset(idx, self.env.dsr_prior[starts])
 
     def _option_starts(self, value: object, idx: np.ndarray) -> np.ndarray | None:
         if value is None:
@@ -251,8 +262,9 @@ class PortfolioVectorEnv(VectorEnv):
                              f"got {a.shape}")
         target = to_weights(a, self._mode)
         t = self._t
+        end = np.take(self._following, t)
         net, gross, turnover, cost, drifted = arithmetic_step(
-            target, self._weights, growth=np.take(self._next_growth, t, axis=0),
+            target, self._weights, growth=np.take(self._held_growth, t, axis=0),
             cost_rate=self._cost_rate)
         reward, self._rewards = compute_reward(self._reward, np.log1p(net), self._rewards,
                                                self._lambda, self._eta)
@@ -260,7 +272,7 @@ class PortfolioVectorEnv(VectorEnv):
         # the state in place, and ``_reset_envs`` copies before it writes.
         self._value = value = self._value * (1.0 + net)
         self._weights = drifted
-        t += 1
+        self._t = t = end
         truncated = t >= self._stop
         obs = observation_batch(self._features, t, drifted)
         infos: dict[str, Any] = {

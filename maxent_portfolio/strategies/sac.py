@@ -2,9 +2,11 @@
 
 ``fit`` trains on the fold's training window only: the first ``1 - validation_fraction`` of it
 feeds the batched environment, the last part is the validation slice evaluated during training
-(never test data). ``allocate`` rebuilds the environment's observation at the decision date
-from the trailing ``lookback`` returns and the drifted weights, and returns the policy's
-deterministic action (the Dirichlet mean, or the softmax of the logistic-normal mean).
+(never test data). Both environments decide at the dates of the rebalance schedule the agent is
+judged on (``env.decision_period``, by default the run's ``--rebalance``). ``allocate``
+rebuilds the environment's observation at the decision date from the trailing ``lookback``
+returns and the drifted weights, and returns the policy's deterministic action (the Dirichlet
+mean, or the softmax of the logistic-normal mean).
 
 Not registered here: the integrator calls ``register(SACStrategy)``.
 """
@@ -22,7 +24,9 @@ from pydantic import ValidationError
 from maxent_portfolio.agents import Agent, train
 from maxent_portfolio.agents.config import SACConfig, resolve_device
 from maxent_portfolio.arithmetic import CostModel
+from maxent_portfolio.config import ScheduleConfig
 from maxent_portfolio.envs.config import EnvConfig
+from maxent_portfolio.envs.decisions import DecisionClock, decision_schedule
 from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.options import Section, describe_error
 from maxent_portfolio.seeding import fold_seed
@@ -47,11 +51,16 @@ class SACStrategy(Strategy):
         Seeds the whole training run (fold ``i`` uses ``seeding.fold_seed(seed, i)``).
     periods_per_year : int, optional
         Of the data, for annualised features; inferred from the dates when None.
+    rebalance : str, optional
+        The run's rebalance schedule: the decision period when ``env.decision_period`` is None
+        (default: the engine's default schedule, monthly).
     **options
         Any single field of the three sections.
 
     Attributes
     ----------
+    decision_period : str
+        The schedule the training env decides on.
     entropy_, effective_n_ : list of float
         Policy entropy and effective N ``1 / E[sum w^2]`` of the policy at every decision.
     decision_dates_ : list of pd.Timestamp
@@ -71,7 +80,8 @@ class SACStrategy(Strategy):
 
     def __init__(self, sac: SACConfig | None = None, env: EnvConfig | None = None,
                  costs: CostModel | None = None, seed: int = 0,
-                 periods_per_year: int | None = None, **options: Any) -> None:
+                 periods_per_year: int | None = None, rebalance: str | None = None,
+                 **options: Any) -> None:
         sections: dict[str, Section] = {"sac": sac or SACConfig(), "env": env or EnvConfig(),
                                         "costs": costs or CostModel()}
         updates: dict[str, dict[str, Any]] = {key: {} for key in sections}
@@ -88,6 +98,13 @@ class SACStrategy(Strategy):
         self.sac = cast(SACConfig, built["sac"])
         self.env = cast(EnvConfig, built["env"])
         self.costs = cast(CostModel, built["costs"])
+        period = self.env.decision_period or rebalance or ScheduleConfig().rebalance
+        try:
+            decision_schedule(period)
+        except ConfigError as exc:
+            source = "--decision-period" if self.env.decision_period else "--rebalance"
+            raise ConfigError(f"sac decides at {source}: {exc}") from None
+        self.decision_period = period
         self.seed = seed
         self.periods_per_year = periods_per_year
         self.checkpoint_dir: Path | None = None
@@ -97,7 +114,8 @@ class SACStrategy(Strategy):
     @classmethod
     def from_context(cls, context: StrategyContext) -> SACStrategy:
         strategy = cls(context.config.sac, context.config.env, context.config.costs,
-                       seed=context.seed, periods_per_year=context.periods_per_year)
+                       seed=context.seed, periods_per_year=context.periods_per_year,
+                       rebalance=context.config.schedule.rebalance)
         strategy.checkpoint_dir = context.checkpoint_dir
         if context.progress is not None:
             strategy.progress_callback = context.progress
@@ -113,7 +131,7 @@ class SACStrategy(Strategy):
                 + ", ".join(f"{k}={v!r}" for k, v in self.sac.model_dump().items()
                             if k in ("train_steps", "alpha", "diversification", "policy",
                                      "network"))
-                + f", lookback={self.env.lookback})")
+                + f", lookback={self.env.lookback}, decision_period={self.decision_period!r})")
 
     def sac_config(self, fold: int = 0) -> SACConfig:
         """The :class:`SACConfig` of fold ``fold``: the section plus the per-fold run fields."""
@@ -184,11 +202,13 @@ class SACStrategy(Strategy):
             raise DataError(f"SAC needs at least {min_rows} training returns, got "
                             f"{len(train_part)}")
         assets = [str(c) for c in returns.columns]
-        # The env steps on exactly the costs and the frequency the engine judges it on.
+        # The env steps on exactly the costs, the frequency and the decision dates the engine
+        # judges it on.
         env_options: dict[str, Any] = {"cost_bps": self.costs.bps(assets), "lookback": lookback,
                        "reward": self.env.reward, "risk_aversion": self.env.risk_aversion,
-                       "eta": self.env.eta}
-        episode = min(self.env.episode_length, len(train_part) - lookback)
+                       "eta": self.env.eta, "decision_period": self.decision_period}
+        room = DecisionClock.build(self.decision_period, pd.DatetimeIndex(train_part.index))
+        episode = min(self.env.episode_length, room.steps_from(lookback - 1))
         env = PortfolioVectorEnv(num_envs=config.num_envs,
                                  universe=MarketData.from_returns(train_part, periods_per_year=ppy),
                                  episode_length=episode, **env_options)
