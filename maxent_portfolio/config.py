@@ -27,6 +27,7 @@ flag, is checked here for type and range, and a bad one is one line naming the k
 
 from __future__ import annotations
 
+import difflib
 import json
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -274,8 +275,10 @@ def _flatten_file(data: Mapping[str, Any], origin: str) -> dict[str, Any]:
             continue
         spec = OPTIONS.get(key)
         if spec is None:
-            raise ConfigError(f"unknown option {raw_key!r} in {origin} "
-                              f"(known: {', '.join(sorted(OPTIONS))})")
+            close = difflib.get_close_matches(key, OPTIONS, n=1)
+            hint = f"did you mean {close[0]}?" if close else \
+                "the options are listed by `maxent-portfolio backtest --help`"
+            raise ConfigError(f"unknown option {raw_key!r} in {origin} ({hint})")
         out[spec.path] = value
     if isinstance(out.get("strategies"), str):
         out["strategies"] = [s.strip() for s in out["strategies"].split(",")]

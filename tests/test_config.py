@@ -57,7 +57,7 @@ def test_train_applies_no_preset() -> None:
     ({"diversification": 1.5}, "invalid diversification 1.5"),
     ({"alpha": 0.0}, "invalid alpha 0.0"),
     ({"policy": "gaussian"}, "invalid policy 'gaussian'"),
-    ({"rebalance": "hourly"}, "unknown rebalance schedule 'hourly'"),
+    ({"rebalance": "hourly"}, "invalid rebalance 'hourly': use daily"),
     ({"preset": "huge"}, "invalid preset 'huge'"),
     ({"seeds": 0}, "invalid seeds 0"),
     ({"seed": -1}, "invalid seed -1"),
