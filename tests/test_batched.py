@@ -181,3 +181,24 @@ def test_batched_buffer_member_views_and_state_round_trip() -> None:
     copy.load_state_dict(buf.state_dict())
     assert all(torch.equal(x, y) for x, y in zip(copy.storage.values(), buf.storage.values(),
                                                  strict=True))
+
+
+@pytest.mark.parametrize("network", ["shared", "mlp"])
+def test_batched_forwards_equal_each_agents_own_networks(network: str) -> None:
+    """``batched``/``batched_pair`` with stacked parameters = every member's own forward."""
+    model = BatchedSAC(3, 4, [_tiny(seed=s, network=network) for s in (1, 2, 3)])
+    model.use_vmap = False
+    gen = torch.Generator().manual_seed(0)
+    obs = torch.randn(3, 5, model.obs_dim, generator=gen)
+    action = torch.softmax(torch.randn(3, 5, model.k, generator=gen), -1)
+    pi = torch.softmax(torch.randn(3, 5, model.k, generator=gen), -1)
+    x, q_target = model.actor(obs), model.qf_target(obs, action)
+    q, q_pi = model.qf_pair(obs, action, pi)
+    for a, sac in enumerate(model.members):
+        torch.testing.assert_close(x[a], sac.actor(obs[a]))
+        torch.testing.assert_close(q_target[a], sac.qf_target(obs[a], action[a]))
+        torch.testing.assert_close(q[a], sac.qf(obs[a], action[a]))
+        torch.testing.assert_close(q_pi[a], sac.qf(obs[a], pi[a]))
+    model.use_vmap = True  # the torch.func path computes the same numbers
+    torch.testing.assert_close(model.actor(obs), x)
+    torch.testing.assert_close(model.qf_pair(obs, action, pi)[1], q_pi)
