@@ -136,8 +136,8 @@ def test_interrupted_then_resumed_batched_run_is_bit_exact(tmp_path: Path) -> No
         train_batched(_env(4), [_tiny(seed=3, total_steps=24), _tiny(seed=5, total_steps=24)],
                       progress=False, checkpoint_path=path, resume=True)
     with pytest.raises(ConfigError, match="not a batched run of 3 agents"):
-        train_batched(_env(6), [*configs, _tiny(seed=5, total_steps=24, checkpoint_every=7)], progress=False,
-                      checkpoint_path=path, resume=True)
+        train_batched(_env(6), [*configs, _tiny(seed=5, total_steps=24, checkpoint_every=7)],
+                      progress=False, checkpoint_path=path, resume=True)
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(DataError, match="corrupt checkpoint"):
         train_batched(_env(4), configs, progress=False, checkpoint_path=path, resume=True)

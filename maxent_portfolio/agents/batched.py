@@ -170,15 +170,17 @@ def train_batched(env_or_market: Any, configs: Sequence[SACConfig], *,
             raise DataError(f"corrupt checkpoint {path}: {type(exc).__name__}") from None
 
     def checkpoint() -> None:
-        if path is None:
-            return
-        save_checkpoint({
+        if path is not None:
+            save_checkpoint(batch_state(), path)
+
+    def batch_state() -> dict[str, Any]:
+        return {
             "configs": [config_dict(c) for c in configs], "dims": [n_assets, n_features],
             "model": model.state_dict(), "buffer": buffer.state_dict(),
             "rng": list(model.streams.states), "env": env_state(env),
             "obs": torch.as_tensor(obs_np), "episode_returns": torch.as_tensor(episode_returns),
             "last_return": torch.as_tensor(last_return), "update_credit": update_credit,
-            "step": step, "histories": [agent.history for agent in agents]}, path)
+            "step": step, "histories": [agent.history for agent in agents]}
 
     def warm_up_actions() -> torch.Tensor:
         uniform = torch.ones(n, model.k, device=device)

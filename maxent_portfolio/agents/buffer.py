@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch import Tensor
@@ -28,7 +28,26 @@ class ReplayBufferSamples(NamedTuple):
     dones: Tensor
 
 
-class ReplayBuffer:
+class _Ring:
+    """The write position of a ring of ``capacity`` rows, shared by both buffers."""
+
+    capacity: int
+    pos: int
+    full: bool
+    device: torch.device
+
+    def __len__(self) -> int:
+        return self.capacity if self.full else self.pos
+
+    def _slots(self, n: int) -> Tensor:
+        """The rows the next ``n`` transitions go to (oldest overwritten first); advances."""
+        idx = (torch.arange(n, device=self.device) + self.pos) % self.capacity
+        self.full = self.full or self.pos + n >= self.capacity
+        self.pos = (self.pos + n) % self.capacity
+        return idx
+
+
+class ReplayBuffer(_Ring):
     """Fixed-capacity FIFO of transitions, stored as float32 tensors on ``device``.
 
     Parameters
@@ -55,21 +74,15 @@ class ReplayBuffer:
         self.rewards = alloc()
         self.dones = alloc()
 
-    def __len__(self) -> int:
-        return self.capacity if self.full else self.pos
-
     def add(self, obs: Tensor, next_obs: Tensor, actions: Tensor, rewards: Tensor,
             dones: Tensor) -> None:
         """Append a batch of ``n`` transitions (one per vector-env member), shapes (n, ...)."""
-        n = obs.shape[0]
-        idx = (torch.arange(n, device=self.device) + self.pos) % self.capacity
+        idx = self._slots(obs.shape[0])
         self.observations[idx] = obs.to(self.device, torch.float32)
         self.next_observations[idx] = next_obs.to(self.device, torch.float32)
         self.actions[idx] = actions.to(self.device, torch.float32)
         self.rewards[idx] = rewards.to(self.device, torch.float32)
         self.dones[idx] = dones.to(self.device, torch.float32)
-        self.full = self.full or self.pos + n >= self.capacity
-        self.pos = (self.pos + n) % self.capacity
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None
                ) -> ReplayBufferSamples:
@@ -100,7 +113,7 @@ _FIELDS = ReplayBufferSamples._fields
 """Storage tensors of a buffer, in :class:`ReplayBufferSamples` order."""
 
 
-class BatchedReplayBuffer:
+class BatchedReplayBuffer(_Ring):
     """One replay buffer per agent of a batched run, stored as tensors of shape (A, capacity, ...).
 
     Agent ``a`` sees exactly the transitions, and (drawing from its own generator) the
@@ -129,20 +142,14 @@ class BatchedReplayBuffer:
                                           dtype=torch.float32, device=self.device)
                         for name in _FIELDS}
 
-    def __len__(self) -> int:
-        return self.capacity if self.full else self.pos
-
     def add(self, obs: Tensor, next_obs: Tensor, actions: Tensor, rewards: Tensor,
             dones: Tensor) -> None:
         """Append ``n`` transitions per agent: shapes (A, n, ...)."""
-        n = obs.shape[1]
-        idx = (torch.arange(n, device=self.device) + self.pos) % self.capacity
+        idx = self._slots(obs.shape[1])
         values = {"observations": obs, "actions": actions, "next_observations": next_obs,
                   "rewards": rewards, "dones": dones}
         for name, value in values.items():
             self.storage[name][:, idx] = value.to(self.device, torch.float32)
-        self.full = self.full or self.pos + n >= self.capacity
-        self.pos = (self.pos + n) % self.capacity
 
     def sample(self, batch_size: int, draw: Callable[[int, Callable[[], Tensor]], Tensor]
                ) -> ReplayBufferSamples:
@@ -178,7 +185,6 @@ class BatchedReplayBuffer:
 
     def load_state_dict(self, state: dict[str, Tensor | int | bool]) -> None:
         self.pos, self.full = int(state["pos"]), bool(state["full"])
+        filled = len(self)  # the rows state_dict saved
         for name, x in self.storage.items():
-            data = state[name]
-            assert isinstance(data, Tensor)
-            x[:, : data.shape[1]] = data.to(self.device)
+            x[:, :filled] = cast(Tensor, state[name]).to(self.device)

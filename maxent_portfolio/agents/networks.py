@@ -112,7 +112,8 @@ def batched_sequential(seq: nn.Sequential, params: dict[str, Tensor], prefix: st
         if isinstance(layer, nn.Linear):
             h = agent_linear(h, params[f"{name}.weight"], params.get(f"{name}.bias"))
         elif isinstance(layer, EnsembleLinear):
-            weight, bias = params[f"{name}.weight"].flatten(0, 1), params[f"{name}.bias"].flatten(0, 1)
+            weight = params[f"{name}.weight"].flatten(0, 1)
+            bias = params[f"{name}.bias"].flatten(0, 1)
             if frozen:
                 weight, bias = weight.detach(), bias.detach()
             h = ensemble_affine(h, weight, bias)
@@ -173,7 +174,7 @@ class SharedActor(nn.Module):
         return self.psi(self.own(h) + self.context(h.mean(1, keepdim=True)))
 
     def batched(self, params: dict[str, Tensor], obs: Tensor) -> Tensor:
-        """``A`` actors at once: stacked ``params`` (A, ...), obs (A, B, obs_dim) -> (A, B, K, P)."""
+        """``A`` actors at once: stacked ``params``, obs (A, B, obs_dim) -> (A, B, K, P)."""
         tok = self.tokens.batched(params["tokens.cash_features"], obs)
         a, b, k, d = tok.shape
         h = batched_sequential(self.phi, params, "phi", tok.reshape(a, b * k, d))
@@ -263,7 +264,7 @@ class MLPActor(nn.Module):
         return self.net(obs).reshape(obs.shape[0], self.k, self.n_params)
 
     def batched(self, params: dict[str, Tensor], obs: Tensor) -> Tensor:
-        """``A`` actors at once: stacked ``params`` (A, ...), obs (A, B, obs_dim) -> (A, B, K, P)."""
+        """``A`` actors at once: stacked ``params``, obs (A, B, obs_dim) -> (A, B, K, P)."""
         out = batched_sequential(self.net, params, "net", obs)
         return out.reshape(*obs.shape[:2], self.k, self.n_params)
 
@@ -317,7 +318,8 @@ class MLPCritic(nn.Module):
         return q, self._rest(h_pi, frozen=True)
 
     def _batched_first(self, params: dict[str, Tensor], obs: Tensor) -> tuple[Tensor, Tensor]:
-        """:meth:`_first` of ``A`` agents: ``b + obs W_obs`` (A * E, B, H), ``W_act`` (A * E, K, H)."""
+        """:meth:`_first` of ``A`` agents: ``b + obs W_obs`` (A * E, B, H), ``W_act``
+        (A * E, K, H)."""
         weight = params["net.0.weight"].flatten(0, 1)
         d = obs.shape[-1]
         w_obs, w_act = weight.split([d, weight.shape[1] - d], 1)
