@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +104,8 @@ def test_a_grid_of_temperatures_and_dials_in_one_batch() -> None:
     agents = train_batched(_env(8), configs, progress=False)
     fixed = [a.history[-1]["alpha"] for a in (agents[0], agents[2])]
     assert fixed == pytest.approx([0.05, 2.0], rel=1e-6)
+    for agent in (agents[0], agents[2]):  # a fixed temperature's log_alpha never moves
+        assert float(agent.sac.log_alpha) == float(torch.tensor(math.log(agent.config.alpha or 0)))
     tuned = [a.history[-1]["alpha"] for a in (agents[1], agents[3])]
     assert all(t != pytest.approx(0.1) for t in tuned)  # moved from initial_alpha
     solo_targets = [a.sac.target_entropy for a in agents]
