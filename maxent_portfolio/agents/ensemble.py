@@ -1,20 +1,26 @@
 """``A`` SAC agents as one batched network: stacked weights of shape (A, ...), one update.
 
 :class:`BatchedSAC` builds ``A`` ordinary :class:`~maxent_portfolio.agents.sac.SAC` members
-(each initialised from its own seed exactly as a solo run would be), stacks their actor, twin
-critic and target critic parameters along a leading *agent axis* with
-``torch.func.stack_module_state``, and runs the networks of all agents at once with
-``torch.func.vmap`` over ``functional_call`` (LeanRL's recipe; inside a member the twin critics
-already batch along their own ensemble axis, so a critic layer is one ``baddbmm`` over
-``A x 2`` members). One Adam steps the stacked tensors: Adam is elementwise, so each agent's
-slice follows its own moments.
+(each initialised from its own seed exactly as a solo run would be) and stacks their actor, twin
+critic and target critic parameters along a leading *agent axis*
+(``torch.func.stack_module_state``). The built-in networks then run every agent at once through
+their own ``batched`` forwards: one ``baddbmm`` per layer (CORL's ``VectorizedLinear``), the
+critic's twin axis folded into the agent axis (``A x 2`` members of one
+:class:`~maxent_portfolio.agents.networks.EnsembleLinear`). A network without them runs through
+``torch.func.vmap`` over ``functional_call`` (LeanRL's recipe), which is also what
+``use_vmap=True`` measures against: on one CPU thread the ``baddbmm`` path was 1.0-1.3x faster
+(``benchmarks/bench_batched.py``). One Adam steps the stacked tensors: Adam is elementwise, so
+each agent's slice follows its own moments.
 
 What differs between agents is a tensor over the agent axis, never a Python scalar: the
 temperature ``log_alpha`` (A,), the entropy targets (A,), fixed temperatures (A,) and the mask of
 agents that tune theirs. Randomness is per agent too: every draw an agent makes (its replay
 indices, its policy samples, its warm-up actions) comes from its own torch generator
 (:class:`AgentStreams`), in the order its solo run would make it. So agents are independent:
-changing one agent's seed changes nothing in another's numbers.
+changing one agent's seed changes nothing in another's numbers. The policy heads draw from
+torch's default generator with a data-dependent number of draws (the Dirichlet's gamma
+rejection sampler), so each agent samples in its own call: that per-agent sampling, forward and
+backward, is the part of an update that does not batch.
 
 A batched matmul is not the kernel a solo run calls, so agent ``a`` of a batched run matches
 its solo run to float tolerance (the same draws, the same arithmetic up to rounding), not bit
