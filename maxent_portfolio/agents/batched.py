@@ -157,7 +157,7 @@ def train_batched(env_or_market: Any, configs: Sequence[SACConfig], *,
         try:
             model.load_state_dict(state["model"])
             buffer.load_state_dict(state["buffer"])
-            model.streams.states = [s.clone() for s in state["rng"]]
+            model.streams.states = [[s.clone() for s in agent_rng] for agent_rng in state["rng"]]
             restore_env_state(env, state["env"])
             obs_np = state["obs"].numpy()
             episode_returns = state["episode_returns"].numpy().copy()

@@ -74,35 +74,35 @@ class AgentStreams:
     A state starts as ``torch.manual_seed(seed)`` leaves the default generator, so agent ``a``
     draws the numbers its solo run (seeded in one place, ``seed_everything``) would.
 
+    On CUDA the state is the pair (CPU, CUDA device) of generator states: networks are
+    initialised on the CPU, policy samples drawn on the device.
+
     Parameters
     ----------
     seeds : sequence of int
         One per agent.
     device : torch.device
-        Whose default generator the draws use (CPU or one CUDA device).
+        Where the draws happen (CPU or one CUDA device).
     """
 
     def __init__(self, seeds: Sequence[int], device: torch.device) -> None:
         self.device = device
-        self.states: list[Tensor] = []
-        with torch.random.fork_rng(self._devices()):
+        self.states: list[list[Tensor]] = []
+        """Per agent: ``[cpu_state]``, or ``[cpu_state, cuda_state]`` on CUDA."""
+        with torch.random.fork_rng([device] if device.type == "cuda" else []):
             for seed in seeds:
                 torch.manual_seed(int(seed))
                 self.states.append(self._get())
 
-    def _devices(self) -> list[torch.device]:
-        return [self.device] if self.device.type == "cuda" else []
-
-    def _get(self) -> Tensor:
+    def _get(self) -> list[Tensor]:
         if self.device.type == "cuda":
-            return torch.cuda.get_rng_state(self.device)
-        return torch.get_rng_state()
+            return [torch.get_rng_state(), torch.cuda.get_rng_state(self.device)]
+        return [torch.get_rng_state()]
 
-    def _set(self, state: Tensor) -> None:
+    def _set(self, state: list[Tensor]) -> None:
+        torch.set_rng_state(state[0])
         if self.device.type == "cuda":
-            torch.cuda.set_rng_state(state, self.device)
-        else:
-            torch.set_rng_state(state)
+            torch.cuda.set_rng_state(state[1], self.device)
 
     def draw(self, a: int, fn: Callable[[], T]) -> T:
         """``fn()`` with agent ``a``'s generator as the default one (which is then restored)."""
