@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -204,3 +206,25 @@ def test_batched_forwards_equal_each_agents_own_networks(network: str) -> None:
     model.use_vmap = True  # the torch.func path computes the same numbers
     torch.testing.assert_close(model.actor(obs), x)
     torch.testing.assert_close(model.qf_pair(obs, action, pi)[1], q_pi)
+
+
+def test_warm_start_takes_each_previous_agents_networks() -> None:
+    previous = _batched([3, 4])
+    configs = [_tiny(seed=s, total_steps=0) for s in (5, 6)]
+    started = train_batched(_env(4), configs, progress=False, init_from=previous)
+    assert all(_equal(a, b) for a, b in zip(started, previous, strict=True))
+    with pytest.raises(ConfigError, match="init_from has 1 agents for 2 configs"):
+        train_batched(_env(4), configs, progress=False, init_from=previous[:1])
+
+
+def test_sigterm_checkpoints_the_batch_and_stops(tmp_path: Path) -> None:
+    def terminate(step: int, agents: list[Agent]) -> bool:
+        if step == 6:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return False
+
+    path = tmp_path / "batch.pt"
+    agents = train_batched(_env(4), [_tiny(seed=1), _tiny(seed=2)], progress=False,
+                           checkpoint_path=path, callback=terminate)
+    assert [(a.interrupted, a.step) for a in agents] == [(True, 6), (True, 6)]
+    assert path.exists()
