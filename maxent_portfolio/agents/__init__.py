@@ -8,12 +8,15 @@
 * :mod:`.sac` - the algorithm: :class:`SAC` (losses, update, act) and its pure helpers;
 * :mod:`.agent` - :class:`Agent`, the trained policy;
 * :mod:`.checkpoint` - checkpoint files and RNG state;
-* :mod:`.training` - :func:`train`, the loop (seeding, signals, evaluation, progress).
+* :mod:`.training` - :func:`train`, the loop (seeding, signals, evaluation, progress);
+* :mod:`.ensemble` and :mod:`.batched` - :func:`train_batched`: several agents (seeds,
+  temperatures, dials) as one batched network.
 """
 
 from __future__ import annotations
 
 from maxent_portfolio.agents.agent import Agent
+from maxent_portfolio.agents.batched import train_batched
 from maxent_portfolio.agents.buffer import ReplayBuffer, ReplayBufferSamples
 from maxent_portfolio.agents.checkpoint import load_checkpoint
 from maxent_portfolio.agents.config import DEVICES, SACConfig, resolve_device
@@ -35,4 +38,4 @@ __all__ = ["DEVICES", "NETWORKS", "NETWORK_BUILDERS", "POLICIES", "POLICY_HEADS"
            "DirichletHead", "LogisticNormalHead", "PolicyHead", "ReplayBuffer",
            "ReplayBufferSamples", "SACConfig", "effective_n", "env_seeds", "load_checkpoint",
            "make_head", "make_networks", "polyak_update", "resolve_device", "seed_everything",
-           "soft_target", "target_entropy", "train"]
+           "soft_target", "target_entropy", "train", "train_batched"]

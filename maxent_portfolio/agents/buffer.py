@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple, cast
 
 import torch
 from torch import Tensor
@@ -27,7 +28,26 @@ class ReplayBufferSamples(NamedTuple):
     dones: Tensor
 
 
-class ReplayBuffer:
+class _Ring:
+    """The write position of a ring of ``capacity`` rows, shared by both buffers."""
+
+    capacity: int
+    pos: int
+    full: bool
+    device: torch.device
+
+    def __len__(self) -> int:
+        return self.capacity if self.full else self.pos
+
+    def _slots(self, n: int) -> Tensor:
+        """The rows the next ``n`` transitions go to (oldest overwritten first); advances."""
+        idx = (torch.arange(n, device=self.device) + self.pos) % self.capacity
+        self.full = self.full or self.pos + n >= self.capacity
+        self.pos = (self.pos + n) % self.capacity
+        return idx
+
+
+class ReplayBuffer(_Ring):
     """Fixed-capacity FIFO of transitions, stored as float32 tensors on ``device``.
 
     Parameters
@@ -54,21 +74,15 @@ class ReplayBuffer:
         self.rewards = alloc()
         self.dones = alloc()
 
-    def __len__(self) -> int:
-        return self.capacity if self.full else self.pos
-
     def add(self, obs: Tensor, next_obs: Tensor, actions: Tensor, rewards: Tensor,
             dones: Tensor) -> None:
         """Append a batch of ``n`` transitions (one per vector-env member), shapes (n, ...)."""
-        n = obs.shape[0]
-        idx = (torch.arange(n, device=self.device) + self.pos) % self.capacity
+        idx = self._slots(obs.shape[0])
         self.observations[idx] = obs.to(self.device, torch.float32)
         self.next_observations[idx] = next_obs.to(self.device, torch.float32)
         self.actions[idx] = actions.to(self.device, torch.float32)
         self.rewards[idx] = rewards.to(self.device, torch.float32)
         self.dones[idx] = dones.to(self.device, torch.float32)
-        self.full = self.full or self.pos + n >= self.capacity
-        self.pos = (self.pos + n) % self.capacity
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None
                ) -> ReplayBufferSamples:
@@ -93,3 +107,84 @@ class ReplayBuffer:
             data = state[name]
             assert isinstance(data, Tensor)
             getattr(self, name)[: len(data)] = data.to(self.device)
+
+
+_FIELDS = ReplayBufferSamples._fields
+"""Storage tensors of a buffer, in :class:`ReplayBufferSamples` order."""
+
+
+class BatchedReplayBuffer(_Ring):
+    """One replay buffer per agent of a batched run, stored as tensors of shape (A, capacity, ...).
+
+    Agent ``a`` sees exactly the transitions, and (drawing from its own generator) the
+    minibatches, that a :class:`ReplayBuffer` of its solo run would: the rows are filled in the
+    same order and :meth:`sample` draws each agent's indices with the same ``torch.randint``
+    call; only the gather is one ``index_select`` for all agents.
+
+    Parameters
+    ----------
+    n_agents : int
+        ``A``, the agent axis.
+    capacity, obs_dim, action_dim : int
+        Per agent, as for :class:`ReplayBuffer`.
+    device : str or torch.device
+    """
+
+    def __init__(self, n_agents: int, capacity: int, obs_dim: int, action_dim: int,
+                 device: str | torch.device = "cpu") -> None:
+        self.n_agents, self.capacity = int(n_agents), int(capacity)
+        self.device = torch.device(device)
+        self.pos = 0
+        self.full = False
+        widths = {"observations": (obs_dim,), "actions": (action_dim,),
+                  "next_observations": (obs_dim,), "rewards": (), "dones": ()}
+        self.storage = {name: torch.zeros((self.n_agents, self.capacity, *widths[name]),
+                                          dtype=torch.float32, device=self.device)
+                        for name in _FIELDS}
+
+    def add(self, obs: Tensor, next_obs: Tensor, actions: Tensor, rewards: Tensor,
+            dones: Tensor) -> None:
+        """Append ``n`` transitions per agent: shapes (A, n, ...)."""
+        idx = self._slots(obs.shape[1])
+        values = {"observations": obs, "actions": actions, "next_observations": next_obs,
+                  "rewards": rewards, "dones": dones}
+        for name, value in values.items():
+            self.storage[name][:, idx] = value.to(self.device, torch.float32)
+
+    def sample(self, batch_size: int, draw: Callable[[int, Callable[[], Tensor]], Tensor]
+               ) -> ReplayBufferSamples:
+        """``batch_size`` transitions per agent, shapes (A, B, ...).
+
+        ``draw(a, fn)`` calls ``fn`` with agent ``a``'s generator as torch's default one
+        (:meth:`AgentStreams.draw <maxent_portfolio.agents.ensemble.AgentStreams.draw>`).
+        """
+        size = len(self)
+        idx = torch.stack([draw(a, lambda: torch.randint(size, (batch_size,), device=self.device))
+                           for a in range(self.n_agents)])
+        flat = (idx + torch.arange(self.n_agents, device=self.device)[:, None] * self.capacity
+                ).reshape(-1)
+        return ReplayBufferSamples(*(
+            torch.index_select(x.flatten(0, 1), 0, flat).reshape(self.n_agents, batch_size,
+                                                                 *x.shape[2:])
+            for x in self.storage.values()))
+
+    def member(self, a: int) -> ReplayBuffer:
+        """Agent ``a``'s buffer as a :class:`ReplayBuffer` whose tensors are views of this one."""
+        view = ReplayBuffer(1, 1, 1, self.device)
+        view.capacity, view.pos, view.full = self.capacity, self.pos, self.full
+        for name, x in self.storage.items():
+            setattr(view, name, x[a])
+        return view
+
+    def state_dict(self) -> dict[str, Tensor | int | bool]:
+        """The filled part only, as :meth:`ReplayBuffer.state_dict` saves it."""
+        n = len(self)
+        saved: dict[str, Tensor | int | bool] = {"pos": self.pos, "full": self.full}
+        saved.update({name: x[:, :n].clone() for name, x in self.storage.items()})
+        return saved
+
+    def load_state_dict(self, state: dict[str, Tensor | int | bool]) -> None:
+        self.pos, self.full = int(state["pos"]), bool(state["full"])
+        filled = len(self)  # the rows state_dict saved
+        for name, x in self.storage.items():
+            x[:, :filled] = cast(Tensor, state[name]).to(self.device)

@@ -81,6 +81,47 @@ def _mlp(sizes: list[int], n_members: int | None = None, last_act: bool = False)
     return nn.Sequential(*layers)
 
 
+def agent_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``A`` stacked ``nn.Linear`` layers on ``A`` inputs: (A, R, i) -> (A, R, o).
+
+    ``weight`` (A, o, i) and ``bias`` (A, o) are the layers' parameters stacked along the agent
+    axis (``torch.func.stack_module_state``), so one ``baddbmm`` serves every agent.
+    """
+    if bias is None:
+        return torch.bmm(x, weight.transpose(1, 2))
+    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+
+def expand_members(x: Tensor, n_members: int) -> Tensor:
+    """Every agent's input repeated for its ``E`` critic members: (A, ...) -> (A * E, ...)."""
+    return x.unsqueeze(1).expand(x.shape[0], n_members, *x.shape[1:]).flatten(0, 1)
+
+
+def batched_sequential(seq: nn.Sequential, params: dict[str, Tensor], prefix: str, h: Tensor,
+                       frozen: bool = False, start: int = 0) -> Tensor:
+    """``seq[start:](h)`` for ``A`` agents whose parameters are stacked in ``params``.
+
+    ``nn.Linear`` layers take ``h`` of shape (A, R, i); :class:`EnsembleLinear` layers of ``E``
+    members take (A * E, R, i), agent-major, their stacked (A, E, ...) parameters flattened
+    (detached if ``frozen``). Parameter-free layers (ReLU) apply as they are.
+    """
+    for i, layer in enumerate(seq):
+        if i < start:
+            continue
+        name = f"{prefix}.{i}"
+        if isinstance(layer, nn.Linear):
+            h = agent_linear(h, params[f"{name}.weight"], params.get(f"{name}.bias"))
+        elif isinstance(layer, EnsembleLinear):
+            weight = params[f"{name}.weight"].flatten(0, 1)
+            bias = params[f"{name}.bias"].flatten(0, 1)
+            if frozen:
+                weight, bias = weight.detach(), bias.detach()
+            h = ensemble_affine(h, weight, bias)
+        else:
+            h = layer(h)
+    return h
+
+
 class _Tokens(nn.Module):
     """Splits a flat observation into per-asset tokens (B, K, F + 2), cash last."""
 
@@ -100,6 +141,15 @@ class _Tokens(nn.Module):
         feats = torch.cat([feats, self.cash_features.expand(b, 1, f)], dim=1)
         w = obs[:, n * f:].unsqueeze(-1) * (n + 1)
         return torch.cat([feats, w, self.is_cash.expand(b, -1, -1)], dim=-1)
+
+    def batched(self, cash_features: Tensor, obs: Tensor) -> Tensor:
+        """Tokens (A, B, K, F + 2) of ``A`` agents' observations (A, B, obs_dim); ``cash_features``
+        (A, F) stacked."""
+        a, b, n, f = obs.shape[0], obs.shape[1], self.n_assets, self.n_features
+        feats = obs[..., : n * f].reshape(a, b, n, f)
+        feats = torch.cat([feats, cash_features[:, None, None, :].expand(a, b, 1, f)], dim=2)
+        w = obs[..., n * f:].unsqueeze(-1) * (n + 1)
+        return torch.cat([feats, w, self.is_cash.expand(a, b, -1, -1)], dim=-1)
 
 
 class SharedActor(nn.Module):
@@ -122,6 +172,17 @@ class SharedActor(nn.Module):
     def forward(self, obs: Tensor) -> Tensor:
         h = self.phi(self.tokens(obs))  # (B, K, H)
         return self.psi(self.own(h) + self.context(h.mean(1, keepdim=True)))
+
+    def batched(self, params: dict[str, Tensor], obs: Tensor) -> Tensor:
+        """``A`` actors at once: stacked ``params``, obs (A, B, obs_dim) -> (A, B, K, P)."""
+        tok = self.tokens.batched(params["tokens.cash_features"], obs)
+        a, b, k, d = tok.shape
+        h = batched_sequential(self.phi, params, "phi", tok.reshape(a, b * k, d))
+        context = agent_linear(h.reshape(a, b, k, -1).mean(2), params["context.weight"], None)
+        own = agent_linear(h, params["own.weight"], params["own.bias"]).reshape(a, b, k, -1)
+        out = batched_sequential(self.psi, params, "psi",
+                                 (own + context.unsqueeze(2)).reshape(a, b * k, -1))
+        return out.reshape(a, b, k, -1)
 
 
 class SharedCritic(nn.Module):
@@ -166,6 +227,29 @@ class SharedCritic(nn.Module):
         return (self._q(tok, action, frozen=False),
                 self._q(tok.detach(), pi_action, frozen=True))
 
+    def _batched_q(self, params: dict[str, Tensor], tok: Tensor, action: Tensor, frozen: bool
+                   ) -> Tensor:
+        """Q (A, E, B) of ``A`` agents from tokens (A, B, K, F + 2) and actions (A, B, K)."""
+        tok = torch.cat([tok, action.unsqueeze(-1) * action.shape[-1]], -1)
+        a, b, k, d = tok.shape
+        h = expand_members(tok.reshape(a, b * k, d), self.n_members)
+        h = batched_sequential(self.phi, params, "phi", h, frozen)
+        h = batched_sequential(self.rho, params, "rho", h.reshape(-1, b, k, h.shape[-1]).mean(2),
+                               frozen)
+        return h.reshape(a, self.n_members, b)
+
+    def batched(self, params: dict[str, Tensor], obs: Tensor, action: Tensor) -> Tensor:
+        """``A`` critics at once: stacked ``params``, (A, B, obs_dim), (A, B, K) -> (A, E, B)."""
+        tok = self.tokens.batched(params["tokens.cash_features"], obs)
+        return self._batched_q(params, tok, action, frozen=False)
+
+    def batched_pair(self, params: dict[str, Tensor], obs: Tensor, action: Tensor,
+                     pi_action: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`forward_pair` of ``A`` critics, each (A, E, B)."""
+        tok = self.tokens.batched(params["tokens.cash_features"], obs)
+        return (self._batched_q(params, tok, action, frozen=False),
+                self._batched_q(params, tok.detach(), pi_action, frozen=True))
+
 
 class MLPActor(nn.Module):
     """Plain MLP on the flat observation, emitting (B, K, P)."""
@@ -178,6 +262,11 @@ class MLPActor(nn.Module):
 
     def forward(self, obs: Tensor) -> Tensor:
         return self.net(obs).reshape(obs.shape[0], self.k, self.n_params)
+
+    def batched(self, params: dict[str, Tensor], obs: Tensor) -> Tensor:
+        """``A`` actors at once: stacked ``params``, obs (A, B, obs_dim) -> (A, B, K, P)."""
+        out = batched_sequential(self.net, params, "net", obs)
+        return out.reshape(*obs.shape[:2], self.k, self.n_params)
 
 
 class MLPCritic(nn.Module):
@@ -227,6 +316,35 @@ class MLPCritic(nn.Module):
         h_pi = torch.baddbmm(h_obs.detach(), pi_action.unsqueeze(0).expand(e, -1, -1),
                              w_act.detach())
         return q, self._rest(h_pi, frozen=True)
+
+    def _batched_first(self, params: dict[str, Tensor], obs: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`_first` of ``A`` agents: ``b + obs W_obs`` (A * E, B, H), ``W_act``
+        (A * E, K, H)."""
+        weight = params["net.0.weight"].flatten(0, 1)
+        d = obs.shape[-1]
+        w_obs, w_act = weight.split([d, weight.shape[1] - d], 1)
+        h_obs = torch.baddbmm(params["net.0.bias"].flatten(0, 1),
+                              expand_members(obs, self.n_members), w_obs)
+        return h_obs, w_act
+
+    def _batched_q(self, params: dict[str, Tensor], h: Tensor, frozen: bool, a: int) -> Tensor:
+        h = batched_sequential(self.net, params, "net", h, frozen, start=1)
+        return h.reshape(a, self.n_members, -1)
+
+    def batched(self, params: dict[str, Tensor], obs: Tensor, action: Tensor) -> Tensor:
+        """``A`` critics at once: stacked ``params``, (A, B, obs_dim), (A, B, K) -> (A, E, B)."""
+        h_obs, w_act = self._batched_first(params, obs)
+        h = torch.baddbmm(h_obs, expand_members(action, self.n_members), w_act)
+        return self._batched_q(params, h, False, obs.shape[0])
+
+    def batched_pair(self, params: dict[str, Tensor], obs: Tensor, action: Tensor,
+                     pi_action: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`forward_pair` of ``A`` critics, each (A, E, B)."""
+        h_obs, w_act = self._batched_first(params, obs)
+        e, a = self.n_members, obs.shape[0]
+        q = torch.baddbmm(h_obs, expand_members(action, e), w_act)
+        h_pi = torch.baddbmm(h_obs.detach(), expand_members(pi_action, e), w_act.detach())
+        return self._batched_q(params, q, False, a), self._batched_q(params, h_pi, True, a)
 
 
 NetworkBuilder = Callable[[int, int, int, tuple[int, ...] | None], tuple[nn.Module, nn.Module]]

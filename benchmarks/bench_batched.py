@@ -1,0 +1,108 @@
+"""Batched seeds: K agents as one batched network against K solo runs, in updates per CPU second.
+
+Run: ``.venv/bin/python benchmarks/bench_batched.py [--quick]``.
+
+* **K = 8 vs solo** - one :meth:`BatchedSAC.update <maxent_portfolio.agents.ensemble.BatchedSAC.
+  update>` of 8 agents against one :meth:`SAC.update <maxent_portfolio.agents.sac.SAC.update>`,
+  same network, batch and sizes, one torch thread, buffers pre-filled with random transitions.
+  The ratio is aggregate agent-updates per second over solo updates per second: 4x means a seed
+  costs a quarter of a solo run. Configurations: the defaults (``shared`` (32, 32) per token and
+  ``mlp`` (256, 256), N = 20, batch 256) and small ones (N = 4, batch 64, hidden (32, 32)) where
+  per-operation overhead, not arithmetic, sets the time.
+* **K = 1 vs solo** - the batched path's overhead on one agent.
+* **vmap vs baddbmm** - the same K = 8 update through ``torch.func.vmap`` over
+  ``functional_call`` against the networks' own batched forwards (one ``baddbmm`` per layer).
+
+Only the gradient updates are timed (sampling the minibatch included). Times are CPU seconds of
+this process, best of interleaved rounds, as in ``bench_sac.py``.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+import torch  # noqa: E402
+from bench_sac import interleaved  # noqa: E402
+
+from maxent_portfolio.agents import SAC, SACConfig  # noqa: E402
+from maxent_portfolio.agents.buffer import BatchedReplayBuffer, ReplayBuffer  # noqa: E402
+from maxent_portfolio.agents.ensemble import BatchedSAC  # noqa: E402
+
+torch.set_num_threads(1)
+FEATURES = 7
+FILL = 5_000
+
+#: (label, network, n_assets, batch, hidden)
+SETTINGS = [("shared default", "shared", 20, 256, None),
+            ("mlp default", "mlp", 20, 256, (256, 256)),
+            ("shared small", "shared", 4, 64, (32, 32)),
+            ("mlp small", "mlp", 4, 64, (32, 32))]
+
+
+def _transitions(obs_dim: int, k: int) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(0)
+    obs = torch.randn(FILL, obs_dim, generator=g)
+    obs[:, -k:] = 1.0 / k
+    actions = torch.distributions.Dirichlet(torch.ones(k)).sample((FILL,))
+    return obs, obs.roll(1, 0), actions, torch.randn(FILL, generator=g) * 0.01, torch.zeros(FILL)
+
+
+def solo(network: str, n_assets: int, batch: int, hidden: tuple[int, ...] | None
+         ) -> Callable[[], object]:
+    """One solo SAC update on a filled buffer."""
+    sac = SAC(n_assets, FEATURES, SACConfig(network=network, hidden=hidden, batch_size=batch))
+    buf = ReplayBuffer(FILL, sac.obs_dim, sac.k)
+    buf.add(*_transitions(sac.obs_dim, sac.k))
+    return lambda: sac.update(buf.sample(batch))
+
+
+def batched(k: int, network: str, n_assets: int, batch: int, hidden: tuple[int, ...] | None,
+            use_vmap: bool = False) -> Callable[[], object]:
+    """One batched update of ``k`` agents (seeds 0 .. k - 1) on filled buffers."""
+    configs = [SACConfig(network=network, hidden=hidden, batch_size=batch, seed=s)
+               for s in range(k)]
+    model = BatchedSAC(n_assets, FEATURES, configs, use_vmap=use_vmap)
+    buf = BatchedReplayBuffer(k, FILL, model.obs_dim, model.k)
+    buf.add(*(x.expand(k, *x.shape) for x in _transitions(model.obs_dim, model.k)))
+    return lambda: model.update(buf.sample(batch, model.streams.draw))
+
+
+def bench(quick: bool, k: int = 8) -> None:
+    n, rounds = (3, 2) if quick else (10, 4)
+    print(f"\n## Aggregate gradient updates per CPU second: {k} batched seeds vs one solo run "
+          "(1 thread)")
+    print(f"{'setting':16s} {'solo upd/s':>11s} {'K=1 upd/s':>10s} {f'K={k} agent-upd/s':>17s} "
+          f"{'vmap agent-upd/s':>17s}  ratios")
+    for label, network, n_assets, batch, hidden in SETTINGS:
+        if quick and "default" in label and network == "shared":
+            n_here = 2
+        else:
+            n_here = n
+        rates = interleaved({
+            "solo": solo(network, n_assets, batch, hidden),
+            "one": batched(1, network, n_assets, batch, hidden),
+            "batched": batched(k, network, n_assets, batch, hidden),
+            "vmap": batched(k, network, n_assets, batch, hidden, use_vmap=True)},
+            n=n_here, rounds=rounds)
+        agent_rate, vmap_rate = rates["batched"] * k, rates["vmap"] * k
+        print(f"{label:16s} {rates['solo']:11.1f} {rates['one']:10.1f} {agent_rate:17.1f} "
+              f"{vmap_rate:17.1f}  K={k}/solo {agent_rate / rates['solo']:.2f}x  "
+              f"K=1/solo {rates['one'] / rates['solo']:.2f}x  "
+              f"baddbmm/vmap {agent_rate / vmap_rate:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds: a smoke test")
+    args = parser.parse_args()
+    bench(args.quick)
+
+
+if __name__ == "__main__":
+    main()
