@@ -13,7 +13,8 @@ class EnvConfig(Section):
 
     ``allocate`` rebuilds the same observation at each rebalance, so ``lookback`` is also the
     history the agent needs before its first decision. The env decides at the dates of
-    ``decision_period`` (by default the run's rebalance schedule), the states ``allocate`` sees;
+    ``decision_period`` (``rebalance``: the run's rebalance schedule, the states ``allocate`` sees;
+    daily by default);
     ``episode_length`` counts those decisions.
     """
 
@@ -28,10 +29,10 @@ class EnvConfig(Section):
                                   file_only=True)
     eta: float = option(0.01, "Moving-moment rate of the dsr and mean-var rewards, in (0, 1).",
                         gt=0, lt=1, file_only=True)
-    decision_period: str | None = option(
-        None, "Training decision interval, a rebalance schedule (daily, weekly, monthly, "
-        "every:K, ...): the agent trains on the decisions it is judged on; none means the run's "
-        "--rebalance.")
+    decision_period: str = option(
+        "daily", "Training decision interval, a rebalance schedule (daily, weekly, monthly, "
+        "every:K, ...), or rebalance: the run's --rebalance, so the agent trains on the "
+        "decisions it is judged on. Daily until the development protocol chooses.")
 
     @field_validator("reward")
     @classmethod
@@ -40,11 +41,11 @@ class EnvConfig(Section):
 
     @field_validator("decision_period")
     @classmethod
-    def _decision_period(cls, value: str | None) -> str | None:
+    def _decision_period(cls, value: str) -> str:
         from maxent_portfolio.envs.decisions import decision_schedule
         from maxent_portfolio.errors import ConfigError
 
-        if value is not None:
+        if value != "rebalance":
             try:
                 decision_schedule(value)
             except ConfigError as exc:

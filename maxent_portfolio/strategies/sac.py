@@ -2,13 +2,14 @@
 
 ``fit`` trains on the fold's training window only: the first ``1 - validation_fraction`` of it
 feeds the batched environment, the last part is the validation slice evaluated during training
-(never test data). Both environments decide at the dates of the rebalance schedule the agent is
-judged on (``env.decision_period``, by default the run's ``--rebalance``). ``allocate``
+(never test data). Both environments decide at the dates of ``env.decision_period``: daily by
+default, or ``rebalance``, the schedule the agent is judged on (the run's ``--rebalance``).
+``allocate``
 rebuilds the environment's observation at the decision date from the trailing ``lookback``
 returns and the drifted weights, and returns the policy's deterministic action (the Dirichlet
 mean, or the softmax of the logistic-normal mean).
 
-Not registered here: the integrator calls ``register(SACStrategy)``.
+Registered lazily by :mod:`maxent_portfolio.strategies.registry` (importing it imports torch).
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ class SACStrategy(Strategy):
     periods_per_year : int, optional
         Of the data, for annualised features; inferred from the dates when None.
     rebalance : str, optional
-        The run's rebalance schedule: the decision period when ``env.decision_period`` is None
-        (default: the engine's default schedule, monthly).
+        The run's rebalance schedule: the decision period when ``env.decision_period`` is
+        ``rebalance`` (default: the engine's default schedule, monthly).
     **options
         Any single field of the three sections.
 
@@ -98,11 +99,13 @@ class SACStrategy(Strategy):
         self.sac = cast(SACConfig, built["sac"])
         self.env = cast(EnvConfig, built["env"])
         self.costs = cast(CostModel, built["costs"])
-        period = self.env.decision_period or rebalance or ScheduleConfig().rebalance
+        follows = self.env.decision_period == "rebalance"
+        period = (rebalance or ScheduleConfig().rebalance) if follows else \
+            self.env.decision_period
         try:
             decision_schedule(period)
         except ConfigError as exc:
-            source = "--decision-period" if self.env.decision_period else "--rebalance"
+            source = "--rebalance" if follows else "--decision-period"
             raise ConfigError(f"sac decides at {source}: {exc}") from None
         self.decision_period = period
         self.seed = seed
