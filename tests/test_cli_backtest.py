@@ -225,7 +225,7 @@ def test_train_seeds_writes_one_checkpoint_per_seed(tmp_path: Path) -> None:
     assert "sac-seed5.pt exists" in again.stderr
     bad = cli("train", "--seeds", "0", "--out", str(tmp_path / "x.pt"), cwd=REPO)
     assert bad.returncode == 2 and bad.stderr.strip() == "error: invalid seeds 0: must be " \
-        "at least 1"
+        ">= 1"
     cold = cli("train", "--alpha", "0", "--out", str(tmp_path / "x.pt"), cwd=REPO)
     assert cold.returncode == 2 and "invalid alpha 0.0" in cold.stderr
     usage = cli("train", "--seeds", "many", "--out", str(tmp_path / "x.pt"), cwd=REPO)

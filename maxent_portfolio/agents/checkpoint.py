@@ -24,8 +24,8 @@ from maxent_portfolio.files import atomic_path
 CHECKPOINT_VERSION = 1
 """Format version; a file with another one is refused."""
 
-RUN_ONLY = frozenset({"total_steps", "eval_every", "checkpoint_every", "log_every",
-                      "num_threads", "device"})
+RUN_ONLY = frozenset({"total_steps", "train_steps", "eval_every", "checkpoint_every",
+                      "log_every", "num_threads", "device"})
 """Config fields a resumed run may change (how long and how it is watched, not what it learns)."""
 
 
