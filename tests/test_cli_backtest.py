@@ -142,6 +142,12 @@ def test_errors_mid_run_are_one_line_with_or_without_the_progress_bar(
     assert not out.exists() and not (tmp_path / "reports").exists()
 
 
+def _answer_ctrl_c() -> None:
+    """A shell without job control starts background jobs with SIGINT ignored, and the child
+    inherits that; restore the default so the test's Ctrl-C reaches the CLI wherever it runs."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_interrupted_backtest_leaves_no_partial_run(tmp_path: Path) -> None:
     out = tmp_path / "run"
@@ -149,7 +155,8 @@ def test_interrupted_backtest_leaves_no_partial_run(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "maxent_portfolio", "backtest", "--strategies",
          "sac,equal-weight", "--train-steps", "200000", "--out", str(out), "--quiet"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_answer_ctrl_c)
     deadline = time.time() + 120
     # Wait until work has started (a partial directory exists), then interrupt.
     while time.time() < deadline and not list(tmp_path.glob(".run.partial-*")) \

@@ -357,8 +357,12 @@ def test_env_and_config_must_agree_on_num_envs() -> None:
 
 
 def test_ctrl_c_during_a_strategy_fit_checkpoints_then_interrupts(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     """In a backtest, Ctrl-C saves the fold's checkpoint and still stops the backtest."""
+    # Python raises KeyboardInterrupt only if SIGINT was not ignored when it started (as in a
+    # background job of a shell without job control): install the handler it would have.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     import maxent_portfolio.strategies.sac as module
 
     real_train = module.train
