@@ -7,6 +7,7 @@ stale; regenerate it with ``make errors-doc``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -202,17 +203,25 @@ CASES = [
 ]
 
 
+@contextlib.contextmanager
+def isolation(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh working directory and registry for one case (plug-ins register globally)."""
+    monkeypatch.chdir(tmp)
+    monkeypatch.setenv("MAXENT_PORTFOLIO_CACHE", str(tmp / ".cache"))
+    tables = (registry.STRATEGIES, plugins._loaded, plugins._broken)
+    saved = [dict(table) for table in tables]
+    try:
+        yield tmp
+    finally:
+        for live, old in zip(tables, saved, strict=True):
+            live.clear()
+            live.update(old)  # type: ignore[attr-defined]
+
+
 @pytest.fixture
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh working directory and registry for each case (plug-ins register globally)."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MAXENT_PORTFOLIO_CACHE", str(tmp_path / ".cache"))
-    saved = (dict(registry.STRATEGIES), dict(plugins._loaded), dict(plugins._broken))
-    yield tmp_path
-    for live, old in zip((registry.STRATEGIES, plugins._loaded, plugins._broken), saved,
-                         strict=True):
-        live.clear()
-        live.update(old)  # type: ignore[attr-defined]
+    with isolation(tmp_path, monkeypatch) as tmp:
+        yield tmp
 
 
 def run_case(case: Case, tmp: Path, capsys: pytest.CaptureFixture[str]) -> str:
@@ -269,17 +278,8 @@ def test_docs_errors_md_matches_the_cases(tmp_path_factory: pytest.TempPathFacto
     cases = [c for c in CASES if not c.needs_cpu_only or not torch.cuda.is_available()]
     messages = []
     for case in cases:
-        tmp = tmp_path_factory.mktemp("case")
-        monkeypatch.chdir(tmp)
-        monkeypatch.setenv("MAXENT_PORTFOLIO_CACHE", str(tmp / ".cache"))
-        saved = (dict(registry.STRATEGIES), dict(plugins._loaded), dict(plugins._broken))
-        try:
+        with isolation(tmp_path_factory.mktemp("case"), monkeypatch) as tmp:
             messages.append((case, run_case(case, tmp, capsys)))
-        finally:
-            for live, old in zip((registry.STRATEGIES, plugins._loaded, plugins._broken),
-                                 saved, strict=True):
-                live.clear()
-                live.update(old)  # type: ignore[attr-defined]
     assert len(messages) >= 60
     text = render(messages)
     if WRITE:

@@ -82,12 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as exc:
         err.print(f"{'terminated' if exc.terminated else 'interrupted'}: {exc}", markup=False)
         return 143 if exc.terminated else 130
-    except Terminated:
-        err.print("terminated", markup=False)
-        return 143
-    except KeyboardInterrupt:
-        err.print("interrupted", markup=False)
-        return 130
+    except KeyboardInterrupt:  # typer usually turns it into exit code 130 (handled above)
+        terminated = _state["terminated"]
+        err.print("terminated" if terminated else "interrupted", markup=False)
+        return 143 if terminated else 130
     except SystemExit as exc:  # typer/click exits for --help and usage errors
         return int(exc.code or 0)
     except typer.TyperException as exc:  # usage errors: one line, the reason and where to look
