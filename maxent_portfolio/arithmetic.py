@@ -118,6 +118,38 @@ def step(target: np.ndarray, drifted: np.ndarray, *, growth: np.ndarray,
     return net_of_cost(gross, cost), gross, turnover, cost, positions / value[..., None]
 
 
+def partial_rebalance(target: np.ndarray, drifted: np.ndarray, trade_rate: float = 1.0,
+                      no_trade_band: float = 0.0) -> np.ndarray:
+    """The weights actually traded to when a policy asks for ``target``: costs in the policy.
+
+    The trade moves ``trade_rate`` of the way from the drifted weights to the target,
+    ``w = w_- + kappa (target - w_-)`` (partial rebalancing), and is skipped (``w = w_-``)
+    when its two-way turnover over the risky assets is below ``no_trade_band``. ``kappa = 1``
+    with no band is a full rebalance to ``target``, returned unchanged. The training env, the
+    one-step model and the ``sac`` strategy's ``allocate`` all execute through this rule, so
+    the agent is judged on the trades it trained on.
+
+    Parameters
+    ----------
+    target, drifted : ndarray of shape (B, M)
+        Weights on the simplex, cash last.
+    trade_rate : float in (0, 1]
+    no_trade_band : float >= 0
+        Smallest turnover worth trading.
+
+    Returns
+    -------
+    ndarray of shape (B, M), on the simplex (a convex combination of two simplex points)
+    """
+    if trade_rate == 1.0 and no_trade_band == 0.0:
+        return target
+    moved = drifted + trade_rate * (target - drifted)
+    if no_trade_band > 0.0:
+        turnover = np.add.reduce(np.abs(moved - drifted)[..., :-1], axis=-1)
+        moved = np.where((turnover < no_trade_band)[..., None], drifted, moved)
+    return moved
+
+
 def cap_weights(weights: np.ndarray, max_weight: float) -> np.ndarray:
     """Cap each risky weight at ``max_weight``, handing the excess to uncapped assets pro rata.
 

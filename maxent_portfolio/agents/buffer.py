@@ -19,6 +19,8 @@ class ReplayBufferSamples(NamedTuple):
     rewards : Tensor of shape (B,)
     dones : Tensor of shape (B,)
         1.0 where the episode *terminated* at this step (never for truncation, which bootstraps).
+    positions : Tensor of shape (B,), int64, or None
+        The date position of each state, for the one-step model (None when not stored).
     """
 
     observations: Tensor
@@ -26,6 +28,7 @@ class ReplayBufferSamples(NamedTuple):
     next_observations: Tensor
     rewards: Tensor
     dones: Tensor
+    positions: Tensor | None = None
 
 
 class _Ring:
@@ -59,7 +62,7 @@ class ReplayBuffer(_Ring):
     """
 
     def __init__(self, capacity: int, obs_dim: int, action_dim: int,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", positions: bool = False) -> None:
         self.capacity = int(capacity)
         self.device = torch.device(device)
         self.pos = 0
@@ -73,43 +76,62 @@ class ReplayBuffer(_Ring):
         self.actions = alloc(action_dim)
         self.rewards = alloc()
         self.dones = alloc()
+        self.positions: Tensor | None = (
+            torch.zeros(self.capacity, dtype=torch.int64, device=self.device) if positions
+            else None)
 
     def add(self, obs: Tensor, next_obs: Tensor, actions: Tensor, rewards: Tensor,
-            dones: Tensor) -> None:
-        """Append a batch of ``n`` transitions (one per vector-env member), shapes (n, ...)."""
+            dones: Tensor, positions: Tensor | None = None) -> None:
+        """Append a batch of ``n`` transitions (one per vector-env member), shapes (n, ...).
+
+        ``positions`` (n,) are the states' date positions, required when the buffer stores them.
+        """
         idx = self._slots(obs.shape[0])
         self.observations[idx] = obs.to(self.device, torch.float32)
         self.next_observations[idx] = next_obs.to(self.device, torch.float32)
         self.actions[idx] = actions.to(self.device, torch.float32)
         self.rewards[idx] = rewards.to(self.device, torch.float32)
         self.dones[idx] = dones.to(self.device, torch.float32)
+        if self.positions is not None:
+            if positions is None:
+                raise ValueError("this buffer stores positions: pass them to add()")
+            self.positions[idx] = positions.to(self.device, torch.int64)
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None
                ) -> ReplayBufferSamples:
         """Uniformly sample ``batch_size`` transitions with replacement."""
         idx = torch.randint(len(self), (batch_size,), device=self.device, generator=generator)
         # index_select is several times cheaper than advanced indexing for a row gather
-        return ReplayBufferSamples(*(torch.index_select(x, 0, idx) for x in (
-            self.observations, self.actions, self.next_observations, self.rewards, self.dones)))
+        rows = [torch.index_select(x, 0, idx) for x in (
+            self.observations, self.actions, self.next_observations, self.rewards, self.dones)]
+        positions = None if self.positions is None else torch.index_select(self.positions, 0, idx)
+        return ReplayBufferSamples(*rows, positions=positions)
 
     def state_dict(self) -> dict[str, Tensor | int | bool]:
         """Only the filled part is saved, so a checkpoint grows with the data, not the capacity."""
         n = len(self)
-        return {"pos": self.pos, "full": self.full,
-                "observations": self.observations[:n].clone(),
-                "next_observations": self.next_observations[:n].clone(),
-                "actions": self.actions[:n].clone(), "rewards": self.rewards[:n].clone(),
-                "dones": self.dones[:n].clone()}
+        saved: dict[str, Tensor | int | bool] = {
+            "pos": self.pos, "full": self.full,
+            "observations": self.observations[:n].clone(),
+            "next_observations": self.next_observations[:n].clone(),
+            "actions": self.actions[:n].clone(), "rewards": self.rewards[:n].clone(),
+            "dones": self.dones[:n].clone()}
+        if self.positions is not None:
+            saved["positions"] = self.positions[:n].clone()
+        return saved
 
     def load_state_dict(self, state: dict[str, Tensor | int | bool]) -> None:
         self.pos, self.full = int(state["pos"]), bool(state["full"])
-        for name in ("observations", "next_observations", "actions", "rewards", "dones"):
+        names = ["observations", "next_observations", "actions", "rewards", "dones"]
+        if self.positions is not None:
+            names.append("positions")
+        for name in names:
             data = state[name]
             assert isinstance(data, Tensor)
             getattr(self, name)[: len(data)] = data.to(self.device)
 
 
-_FIELDS = ReplayBufferSamples._fields
+_FIELDS = ReplayBufferSamples._fields[:5]
 """Storage tensors of a buffer, in :class:`ReplayBufferSamples` order."""
 
 

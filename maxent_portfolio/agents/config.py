@@ -50,6 +50,15 @@ class SACConfig(Section):
         "shared", f"Networks: {' or '.join(NETWORKS)} (shared: a per-asset encoder for any "
         "number of assets; mlp: a flat MLP).")
     device: str = option("auto", "Torch device: cpu, cuda, or auto (cuda when available).")
+    one_step_model: bool = option(
+        False, "Use the env's exact one-step model: the critic learns only the continuation "
+        "value and the actor takes the exact reward (and cost gradient) of its samples "
+        "(rewards log or drawdown).")
+    reference: float | None = option(
+        None, "Concentration c of a reference policy Dirichlet(c, ..., c) centred on equal "
+        "weights: the entropy bonus becomes minus the KL divergence to it, so the hot end of "
+        "the dial is equal weights and --diversification sets the KL budget. Unset: plain "
+        "entropy.", gt=0)
 
     num_envs: int = option(4, "Parallel training episodes in the batched env.", ge=1,
                            file_only=True)

@@ -63,10 +63,14 @@ class PolicySample(NamedTuple):
     log_prob : Tensor of shape (B,)
         ``log pi(w | s)`` of the unfloored draw ``w``, so that ``E[-log_prob]`` is the entropy;
         differentiable with respect to the head's parameters.
+    log_weights : Tensor of shape (B, K) or None
+        ``log w`` of the unfloored draw (float64 for the Dirichlet), for densities of other
+        distributions at the same point (the reference policy's).
     """
 
     action: Tensor
     log_prob: Tensor
+    log_weights: Tensor | None = None
 
 
 def clamp_simplex(w: Tensor, floor: float = SAMPLE_FLOOR) -> Tensor:
@@ -221,7 +225,7 @@ class DirichletHead(PolicyHead):
         conc = self.concentration(x)
         w, log_w = _DirichletLogSample.apply(conc)
         log_prob = _dirichlet_log_prob_log_space(conc.double(), log_w).to(conc.dtype)
-        return PolicySample(clamp_simplex(w), log_prob)
+        return PolicySample(clamp_simplex(w), log_prob, log_w)
 
     def log_prob(self, x: Tensor, w: Tensor) -> Tensor:
         """Log-density at ``w`` (B, K), clamped to the floor first -> (B,)."""
@@ -303,7 +307,7 @@ class LogisticNormalHead(PolicyHead):
         """Reparameterised sample; the action is floored, the log-prob is the draw's own."""
         mu, log_std, z, log_w = self._draw(x)
         w = clamp_simplex(self._to_simplex(z))
-        return PolicySample(w, self._log_prob_z(mu, log_std, z, log_w))
+        return PolicySample(w, self._log_prob_z(mu, log_std, z, log_w), log_w)
 
     def log_prob(self, x: Tensor, w: Tensor) -> Tensor:
         """Exact log-density at ``w`` (B, K) -> (B,)."""
@@ -467,6 +471,39 @@ def _logistic_normal_target(k: int, diversification: float) -> float:
     log_sigma = brentq(lambda v: logistic_normal_reference(k, math.exp(v))[1] - n_target,
                        lo, hi, xtol=1e-10)
     return logistic_normal_reference(k, math.exp(log_sigma))[0]
+
+
+def reference_log_density(log_w: Tensor, concentration: float) -> Tensor:
+    """Log-density of the reference policy ``Dirichlet(c 1_K)`` at ``exp(log_w)`` (B, K) -> (B,).
+
+    Its mean is equal weights over the ``K`` components (the assets and cash); ``c > 1``
+    concentrates it around them.
+    """
+    k = log_w.shape[-1]
+    c = float(concentration)
+    return ((c - 1.0) * log_w.sum(-1) + math.lgamma(k * c) - k * math.lgamma(c)).to(log_w.dtype)
+
+
+def symmetric_dirichlet_kl(k: int, a: float, b: float) -> float:
+    """``KL(Dirichlet(a 1_K) || Dirichlet(b 1_K))`` in nats, closed form."""
+    from scipy.special import digamma
+
+    return float(math.lgamma(k * a) - k * math.lgamma(a) - math.lgamma(k * b)
+                 + k * math.lgamma(b) + k * (a - b) * (digamma(a) - digamma(k * a)))
+
+
+def reference_kl_budget(k: int, diversification: float, concentration: float) -> float:
+    """The dial with a reference policy: how far (in KL) the policy may move from it.
+
+    The budget is ``KL(Dirichlet(c_d 1_K) || Dirichlet(c 1_K))`` where ``Dirichlet(c_d 1_K)`` is
+    the Dirichlet dial's symmetric member at ``diversification`` (:meth:`DirichletHead.
+    target_entropy`): a lower setting allows a policy as far from the reference as a more
+    concentrated member is. The Dirichlet head holds that member, so the budget is reachable.
+    """
+    _check_dial(k, diversification)
+    n_target = 1.0 + diversification * ((k + 1) / 2 - 1.0)
+    c_d = min((n_target - 1.0) / (k - n_target), 1.0)
+    return symmetric_dirichlet_kl(k, c_d, concentration)
 
 
 def target_entropy(policy: str, k: int, diversification: float) -> float:

@@ -30,7 +30,13 @@ from torch.func import functional_call
 
 from maxent_portfolio.agents.buffer import ReplayBufferSamples
 from maxent_portfolio.agents.config import SACConfig
-from maxent_portfolio.agents.distributions import make_head
+from maxent_portfolio.agents.distributions import (
+    PolicySample,
+    make_head,
+    reference_kl_budget,
+    reference_log_density,
+)
+from maxent_portfolio.agents.model import OneStepModel
 from maxent_portfolio.agents.networks import make_networks
 
 
@@ -83,8 +89,16 @@ class SAC(nn.Module):
         self.autotune = config.alpha is None
         init = config.initial_alpha if self.autotune else max(float(config.alpha or 0), 1e-30)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(init)), requires_grad=self.autotune)
-        self.target_entropy = (config.target_entropy if config.target_entropy is not None
-                               else self.head.target_entropy(config.diversification))
+        if config.target_entropy is not None:
+            self.target_entropy = config.target_entropy
+        elif config.reference is not None:  # the relative entropy -KL(pi || reference)
+            self.target_entropy = -reference_kl_budget(self.k, config.diversification,
+                                                       config.reference)
+        else:
+            self.target_entropy = self.head.target_entropy(config.diversification)
+        self.model: OneStepModel | None = None
+        """The env's exact one-step model, set by the training loop when
+        ``config.one_step_model``; :meth:`losses` then learns the continuation value."""
         groups: list[dict[str, Any]] = [
             {"params": list(self.actor.parameters()), "lr": config.policy_lr},
             {"params": list(self.qf.parameters()), "lr": config.q_lr},
@@ -103,16 +117,52 @@ class SAC(nn.Module):
             return torch.tensor(float(self.config.alpha or 0.0))
         return self.log_alpha.detach().exp()
 
+    def log_ratio(self, pi: PolicySample) -> Tensor:
+        """``log pi(a|s)``, less the reference's ``log rho(a)`` with a reference policy: the
+        quantity whose expectation the entropy bonus and the temperature act on (B,)."""
+        if self.config.reference is None:
+            return pi.log_prob
+        assert pi.log_weights is not None
+        return pi.log_prob - reference_log_density(pi.log_weights,
+                                                   self.config.reference).to(pi.log_prob.dtype)
+
+    @torch.no_grad()
+    def critic_target(self, batch: ReplayBufferSamples) -> Tensor:
+        """The soft Bellman target ``y`` of the twin critics (B,), drawing ``a' ~ pi(.|s')``.
+
+        Replay SAC: ``y = r + gamma (1 - done) (min Q'(s', a') - alpha log pi(a'|s'))``. With the
+        one-step model the critics hold the continuation value ``C`` and
+        ``y = gamma (1 - done) (r(s', a') + min C'(s', a') - alpha log pi(a'|s'))``, ``r`` exact.
+        With a reference policy ``log pi`` is ``log pi - log rho``. Rewards are scaled by
+        ``reward_scale``.
+        """
+        alpha, model = self.alpha, self.model
+        scale, gamma = self.config.reward_scale, self.config.gamma
+        next_pi = self.head.sample(self.actor(batch.next_observations))
+        min_qf_next_target = self.qf_target(batch.next_observations, next_pi.action).min(0).values
+        next_log_ratio = self.log_ratio(next_pi)
+        if model is None:
+            return soft_target(batch.rewards * scale, batch.dones, min_qf_next_target,
+                               next_log_ratio, alpha, gamma)
+        if batch.positions is None:
+            raise ValueError("the one-step model needs the states' positions in the batch")
+        following = model.next_positions(batch.positions)
+        next_reward = model.step(following, batch.next_observations, next_pi.action).rewards
+        return gamma * (1.0 - batch.dones) * (scale * next_reward + min_qf_next_target
+                                              - alpha * next_log_ratio)
+
     def losses(self, batch: ReplayBufferSamples) -> SACLosses:
-        """Critic, actor and temperature losses of one minibatch (one graph)."""
+        """Critic, actor and temperature losses of one minibatch (one graph).
+
+        With the one-step model the critic ``C`` learns the continuation value: its target is
+        ``gamma (1 - done) (r(s', a') + min C'(s', a') - alpha log pi(a'|s'))`` with the exact
+        reward of ``a'`` at ``s'``, and the actor maximises ``r(s, a) + min C(s, a) - alpha
+        log pi(a|s)`` with the exact reward of its own sample, so ``Q = r + C`` and the soft
+        Bellman backup is the usual one.
+        """
         alpha = self.alpha
-        with torch.no_grad():
-            next_pi = self.head.sample(self.actor(batch.next_observations))
-            qf_next_target = self.qf_target(batch.next_observations, next_pi.action)
-            min_qf_next_target = qf_next_target.min(0).values
-            next_q_value = soft_target(batch.rewards * self.config.reward_scale, batch.dones,
-                                       min_qf_next_target, next_pi.log_prob, alpha,
-                                       self.config.gamma)
+        model = self.model
+        next_q_value = self.critic_target(batch)
         pi = self.head.sample(self.actor(batch.observations))
         pair = getattr(self.qf, "forward_pair", None)
         if pair is not None:  # one pass shares the observation part of both critic inputs
@@ -124,9 +174,14 @@ class SAC(nn.Module):
             qf_pi = functional_call(self.qf, frozen, (batch.observations, pi.action))
         qf_loss = (qf_values - next_q_value).pow(2).mean(1).sum()  # qf1_loss + qf2_loss
         min_qf_pi = qf_pi.min(0).values
-        actor_loss = (alpha * pi.log_prob - min_qf_pi).mean()
+        if model is not None:  # Q(s, a) = r(s, a) + C(s, a), r exact and differentiable
+            assert batch.positions is not None
+            reward = model.step(batch.positions, batch.observations, pi.action).rewards
+            min_qf_pi = min_qf_pi + self.config.reward_scale * reward
+        log_ratio = self.log_ratio(pi)
+        actor_loss = (alpha * log_ratio - min_qf_pi).mean()
         if self.autotune:
-            alpha_loss = -(self.log_alpha * (pi.log_prob.detach() + self.target_entropy)).mean()
+            alpha_loss = -(self.log_alpha * (log_ratio.detach() + self.target_entropy)).mean()
         else:
             alpha_loss = torch.zeros(())
         return SACLosses(qf_loss, actor_loss, alpha_loss, qf_values, pi.log_prob, pi.action)

@@ -35,6 +35,7 @@ from maxent_portfolio.agents.checkpoint import (
 )
 from maxent_portfolio.agents.config import SACConfig, resolve_device
 from maxent_portfolio.agents.distributions import effective_n
+from maxent_portfolio.agents.model import OneStepModel
 from maxent_portfolio.agents.sac import SAC, SACLosses
 from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.seeding import env_seeds, evaluation_seed
@@ -251,7 +252,10 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
     sac = SAC(n_assets, n_features, config).to(device)
     if init_from is not None:
         sac.load_state_dict(init_from.sac.state_dict())
-    buffer = ReplayBuffer(config.buffer_size, sac.obs_dim, sac.k, device)
+    if config.one_step_model:
+        sac.model = OneStepModel.from_env(env, device)
+    buffer = ReplayBuffer(config.buffer_size, sac.obs_dim, sac.k, device,
+                          positions=config.one_step_model)
     agent = Agent(sac, config, buffer=buffer)
     episode_returns = np.zeros(env.num_envs)
     last_return = float("nan")
@@ -300,11 +304,12 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
                     torch.ones(env.num_envs, sac.k, device=device)).sample()
             else:
                 actions = sac.act(obs)
+            positions = torch.as_tensor(env.positions) if config.one_step_model else None
             next_obs_np, rewards, terminations, truncations, infos = env.step(
                 actions.double().cpu().numpy())
             real_next = _final_observations(next_obs_np, infos)
             buffer.add(obs, torch.as_tensor(real_next), actions,
-                       torch.as_tensor(rewards), torch.as_tensor(terminations))
+                       torch.as_tensor(rewards), torch.as_tensor(terminations), positions)
             episode_returns += rewards
             done = np.logical_or(terminations, truncations)
             if done.any():

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from gymnasium import spaces
 
-from maxent_portfolio.arithmetic import compact_rate
+from maxent_portfolio.arithmetic import compact_rate, partial_rebalance
 from maxent_portfolio.arithmetic import step as arithmetic_step
 from maxent_portfolio.data.market import MarketData
 from maxent_portfolio.envs.decisions import DecisionClock, interval_growth
@@ -253,6 +253,14 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
     holdings the later ones start from. An interval the end of the data cuts short ends there.
     ``daily`` steps one period at a time, bit-identical to the daily env of earlier versions.
 
+    ## Execution
+
+    The action names a target; the trade is
+    :func:`~maxent_portfolio.arithmetic.partial_rebalance` of it: ``trade_rate`` (in (0, 1],
+    default 1) of the way from the drifted weights to the target, and no trade at all when that
+    move's turnover is below ``no_trade_band`` (default 0). The ``sac`` strategy's ``allocate``
+    executes its actions by the same rule, so training and backtest trade alike.
+
     ## Action Space
 
     ``action_mode="simplex"`` (default): ``Box(0, 1, (N + 1,), float32)``, one non-negative
@@ -347,6 +355,7 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
     - ``risk_aversion``: ``lambda`` of ``mean-var`` and ``drawdown`` (default 1).
     - ``eta``: moving-moment rate of ``dsr`` and ``mean-var``, in (0, 1) (default 0.01).
     - ``decision_period``: the rebalance schedule the agent decides on (default ``"daily"``).
+    - ``trade_rate``, ``no_trade_band``: how an action is executed (see *Execution*).
 
     Raises ``ConfigError`` on a bad argument and ``DataError`` when the data cannot hold one
     episode.
@@ -365,7 +374,8 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
                  cost_bps: float = 10.0, lookback: int = 60, reward: str = "log",
                  episode_length: int | None = 252, action_mode: str = "simplex",
                  cash_return: float | pd.Series = 0.0, risk_aversion: float = 1.0,
-                 eta: float = 0.01, decision_period: str | int | Schedule = "daily") -> None:
+                 eta: float = 0.01, decision_period: str | int | Schedule = "daily",
+                 trade_rate: float = 1.0, no_trade_band: float = 0.0) -> None:
         if reward not in REWARD_FUNCTIONS:  # the registry itself: a reward added at run time too
             raise ConfigError(f"unknown reward {reward!r}: use one of "
                               f"{', '.join(REWARD_FUNCTIONS)}")
@@ -380,6 +390,8 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         self.eta = _check_number("eta", eta, 0.0, 1.0, open_low=True)
         if self.eta == 1.0:
             raise ConfigError("eta must be in (0, 1), got 1")
+        self.trade_rate = _check_number("trade_rate", trade_rate, 0.0, 1.0, open_low=True)
+        self.no_trade_band = _check_number("no_trade_band", no_trade_band, 0.0, 2.0)
         self.reward_kind = reward
         self.action_mode = action_mode
         self.episode_length = None if episode_length is None else int(episode_length)
@@ -495,7 +507,8 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         a = np.asarray(action, dtype=np.float64)
         if a.shape != (self.n_assets + 1,):
             raise ValueError(f"action must have shape ({self.n_assets + 1},), got {a.shape}")
-        target = to_weights(a[None, :], self.action_mode)
+        target = partial_rebalance(to_weights(a[None, :], self.action_mode), self._weights,
+                                   self.trade_rate, self.no_trade_band)
         end = int(self.clock.following[t])
         net, gross, turnover, cost, drifted = arithmetic_step(
             target, self._weights, growth=self.held_growth[t: t + 1], cost_rate=self._cost_rate)

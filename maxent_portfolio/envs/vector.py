@@ -12,7 +12,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from maxent_portfolio.arithmetic import compact_rate
+from maxent_portfolio.arithmetic import compact_rate, partial_rebalance
 from maxent_portfolio.arithmetic import step as arithmetic_step
 from maxent_portfolio.data.market import MarketData
 from maxent_portfolio.envs.features import observation_batch
@@ -94,7 +94,8 @@ class PortfolioVectorEnv(VectorEnv):
                  episode_length: int | None = 252, action_mode: str = "simplex",
                  cash_return: float | pd.Series = 0.0, risk_aversion: float = 1.0,
                  eta: float = 0.01, seed: int | None = None,
-                 decision_period: str | int | Schedule = "daily") -> None:
+                 decision_period: str | int | Schedule = "daily", trade_rate: float = 1.0,
+                 no_trade_band: float = 0.0) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) \
                 or num_envs < 1:
             raise ConfigError(f"num_envs must be a positive integer, got {num_envs!r}")
@@ -103,7 +104,7 @@ class PortfolioVectorEnv(VectorEnv):
             raise ConfigError(f"seed must be a non-negative integer or None, got {seed!r}")
         self.env = PortfolioEnv(universe, start, end, cost_bps, lookback, reward,
                                 episode_length, action_mode, cash_return, risk_aversion, eta,
-                                decision_period)
+                                decision_period, trade_rate, no_trade_band)
         """A template single env: validation, spaces, ``observation_at`` and ``position``."""
         env = self.env
         self.num_envs = int(num_envs)
@@ -131,6 +132,13 @@ class PortfolioVectorEnv(VectorEnv):
         self._cost_rate = compact_rate(self.market.cost_rate)
         self._mode, self._reward = env.action_mode, env.reward_kind
         self._lambda, self._eta = env.risk_aversion, env.eta
+
+    @property
+    def positions(self) -> np.ndarray:
+        """The date position of every episode's current state (a copy), shape (num_envs,):
+        what the one-step model (:mod:`maxent_portfolio.agents.model`) needs of a state
+        besides its observation."""
+        return self._t.copy()
 
     def observation_at(self, t: int, weights: np.ndarray) -> np.ndarray:
         """See :meth:`PortfolioEnv.observation_at`."""
@@ -260,7 +268,8 @@ class PortfolioVectorEnv(VectorEnv):
         if a.shape != (self.num_envs, self.n_assets + 1):
             raise ValueError(f"actions must have shape ({self.num_envs}, {self.n_assets + 1}), "
                              f"got {a.shape}")
-        target = to_weights(a, self._mode)
+        target = partial_rebalance(to_weights(a, self._mode), self._weights,
+                                   self.env.trade_rate, self.env.no_trade_band)
         t = self._t
         end = np.take(self._following, t)
         net, gross, turnover, cost, drifted = arithmetic_step(

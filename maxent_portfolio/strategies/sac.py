@@ -7,7 +7,8 @@ default, or ``rebalance``, the schedule the agent is judged on (the run's ``--re
 ``allocate``
 rebuilds the environment's observation at the decision date from the trailing ``lookback``
 returns and the drifted weights, and returns the policy's deterministic action (the Dirichlet
-mean, or the softmax of the logistic-normal mean).
+mean, or the softmax of the logistic-normal mean), executed as the env executes actions
+(``env.trade_rate``, ``env.no_trade_band``).
 
 Registered lazily by :mod:`maxent_portfolio.strategies.registry` (importing it imports torch).
 """
@@ -24,7 +25,7 @@ from pydantic import ValidationError
 
 from maxent_portfolio.agents import Agent, train
 from maxent_portfolio.agents.config import SACConfig, resolve_device
-from maxent_portfolio.arithmetic import CostModel
+from maxent_portfolio.arithmetic import CostModel, partial_rebalance
 from maxent_portfolio.config import ScheduleConfig
 from maxent_portfolio.envs.config import EnvConfig
 from maxent_portfolio.envs.decisions import DecisionClock, decision_schedule
@@ -209,7 +210,9 @@ class SACStrategy(Strategy):
         # judges it on.
         env_options: dict[str, Any] = {"cost_bps": self.costs.bps(assets), "lookback": lookback,
                        "reward": self.env.reward, "risk_aversion": self.env.risk_aversion,
-                       "eta": self.env.eta, "decision_period": self.decision_period}
+                       "eta": self.env.eta, "decision_period": self.decision_period,
+                       "trade_rate": self.env.trade_rate,
+                       "no_trade_band": self.env.no_trade_band}
         room = DecisionClock.build(self.decision_period, pd.DatetimeIndex(train_part.index))
         episode = min(self.env.episode_length, room.steps_from(lookback - 1))
         env = PortfolioVectorEnv(num_envs=config.num_envs,
@@ -257,7 +260,9 @@ class SACStrategy(Strategy):
         weights = current.reindex([*self._assets, CASH], fill_value=0.0).to_numpy(dtype=float)
         obs = latest_observation(history.to_numpy(dtype=float), weights, self.env.lookback,
                                  self._periods_per_year)
-        w = self.agent_.act(obs, deterministic=True)
+        # Executed as the env executes it in training (partial rebalancing, no-trade band).
+        w = partial_rebalance(self.agent_.act(obs, deterministic=True)[None], weights[None],
+                              self.env.trade_rate, self.env.no_trade_band)[0]
         entropy, neff = self.agent_.policy_stats(obs)
         self.entropy_.append(float(entropy[0]))
         self.effective_n_.append(float(neff[0]))

@@ -1,0 +1,142 @@
+"""The exact one-step model of the portfolio env, in torch: rewards and next states of any action.
+
+Prices are exogenous: what the market does after a decision does not depend on the portfolio.
+So for a replayed state (a date position ``t`` and the drifted weights ``w_-`` of its
+observation) the reward and the next state of *any* action follow from the data, exactly as
+the env computes them (:func:`maxent_portfolio.arithmetic.step` with the interval's growth
+``G_t``, the cost on the executed trade of
+:func:`~maxent_portfolio.arithmetic.partial_rebalance`):
+
+    w = w_- + kappa (a - w_-)         (no trade if its turnover is below the band)
+    r(s, a) = phi(log((1 - sum_i c_i |w_i - w_-,i|) (w . G_t)))
+    s'(a) = (features of t', w * G_t / (w . G_t))
+
+with ``phi`` the reward (``log``: identity; ``drawdown``: ``g - lambda max(0, -g)``). With it
+SAC's critic learns only the continuation value ``C(s, a) = Q(s, a) - r(s, a)`` and the actor
+takes the exact reward of its fresh samples, with its exact gradient through the cost term
+(model-based value expansion with a perfect one-step model, Feinberg et al. 2018); see
+:meth:`maxent_portfolio.agents.sac.SAC.losses`. Rewards with moving moments (``dsr``,
+``mean-var``) depend on the episode's past, not on the state, so they have no such model.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from maxent_portfolio.errors import ConfigError
+
+MODEL_REWARDS = ("log", "drawdown")
+"""Rewards that are a function of the state and the action alone."""
+
+
+class ModelStep(NamedTuple):
+    """What the model says of actions at replayed states.
+
+    Attributes
+    ----------
+    rewards : Tensor of shape (B,)
+        The env's reward of each action (unscaled).
+    valid : Tensor of shape (B,)
+        1.0 where the data holds the interval decided at the position, else 0.0 (the last
+        date of a window: its reward is unknown and counted as 0).
+    """
+
+    rewards: Tensor
+    valid: Tensor
+
+
+def execute(target: Tensor, drifted: Tensor, trade_rate: float, no_trade_band: float) -> Tensor:
+    """:func:`maxent_portfolio.arithmetic.partial_rebalance` in torch (differentiable in
+    ``target`` outside the band)."""
+    if trade_rate == 1.0 and no_trade_band == 0.0:
+        return target
+    moved = drifted + trade_rate * (target - drifted)
+    if no_trade_band > 0.0:
+        turnover = (moved - drifted)[..., :-1].abs().sum(-1, keepdim=True)
+        moved = torch.where(turnover < no_trade_band, drifted, moved)
+    return moved
+
+
+class OneStepModel:
+    """The env's dynamics as lookup tables on the training device.
+
+    Parameters
+    ----------
+    held_growth : ndarray of shape (T - 1, M)
+        Row ``t``: each asset's growth over the interval decided at ``t`` (the env's).
+    cost_rate : float or ndarray of shape (M - 1,)
+    n_assets : int
+    reward : str
+        One of :data:`MODEL_REWARDS`.
+    risk_aversion : float
+        ``lambda`` of the drawdown reward.
+    trade_rate, no_trade_band : float
+        The env's execution rule.
+    following : ndarray of shape (T,), int64, optional
+        The next decision position after each position (the env's clock); needed by
+        :meth:`next_positions`.
+    device : str or torch.device
+    """
+
+    def __init__(self, held_growth: np.ndarray, cost_rate: np.ndarray | float, n_assets: int,
+                 reward: str, risk_aversion: float = 1.0, trade_rate: float = 1.0,
+                 no_trade_band: float = 0.0, following: np.ndarray | None = None,
+                 device: str | torch.device = "cpu") -> None:
+        if reward not in MODEL_REWARDS:
+            raise ConfigError(f"the one-step model needs a reward of the state and action alone "
+                              f"({' or '.join(MODEL_REWARDS)}), not {reward!r}")
+        self.device = torch.device(device)
+        self.growth = torch.as_tensor(np.asarray(held_growth), dtype=torch.float64,
+                                      device=self.device)
+        self.cost_rate = torch.as_tensor(np.broadcast_to(np.asarray(cost_rate, dtype=float),
+                                                         (n_assets,)).copy(),
+                                         dtype=torch.float64, device=self.device)
+        self.n_assets = n_assets
+        self.reward, self.risk_aversion = reward, float(risk_aversion)
+        self.trade_rate, self.no_trade_band = float(trade_rate), float(no_trade_band)
+        self.following = None if following is None else torch.as_tensor(
+            np.asarray(following, dtype=np.int64), device=self.device)
+
+    @classmethod
+    def from_env(cls, env: Any, device: str | torch.device = "cpu") -> OneStepModel:
+        """The model of a :class:`~maxent_portfolio.envs.PortfolioVectorEnv` (or single env)."""
+        single = getattr(env, "env", env)
+        return cls(single.held_growth, single.market.cost_rate, single.n_assets,
+                   single.reward_kind, single.risk_aversion, single.trade_rate,
+                   single.no_trade_band, single.clock.following, device)
+
+    def next_positions(self, positions: Tensor) -> Tensor:
+        """The position of the next state after a decision at ``positions`` (B,)."""
+        if self.following is None:
+            raise ValueError("this model was built without the decision clock")
+        return self.following.index_select(0, positions)
+
+    def drifted(self, observations: Tensor) -> Tensor:
+        """The drifted weights ``w_-`` an observation ends with, (B, M) float64."""
+        return observations[..., -(self.n_assets + 1):].double()
+
+    def step(self, positions: Tensor, observations: Tensor, actions: Tensor) -> ModelStep:
+        """Rewards of ``actions`` (B, M) at states ``(positions (B,), observations (B, obs))``.
+
+        Computed in float64 from the stored float32 observation's weights, so it equals the
+        env's reward up to float32 rounding of those weights; differentiable in ``actions``.
+        """
+        valid = positions < self.growth.shape[0]
+        rows = torch.where(valid, positions, torch.zeros_like(positions))
+        growth = self.growth.index_select(0, rows)
+        before = self.drifted(observations)
+        before = before / before.sum(-1, keepdim=True)
+        traded = execute(actions.double(), before, self.trade_rate, self.no_trade_band)
+        cost = ((traded - before)[..., :-1].abs() * self.cost_rate).sum(-1)
+        g = torch.log1p(-cost) + torch.log((traded * growth).sum(-1))
+        if self.reward == "drawdown":
+            g = g - self.risk_aversion * torch.clamp(-g, min=0.0)
+        mask = valid.to(g.dtype)
+        return ModelStep((g * mask).to(actions.dtype), mask.to(actions.dtype))
+
+
+__all__ = ["MODEL_REWARDS", "ModelStep", "OneStepModel", "execute"]
