@@ -64,7 +64,12 @@ INVESTABLE = [(name, FAST_PARAMS.get(name, {}))
 # The window estimators in their other refit mode (the defaults are covered above).
 OTHER_MODES = [("min-variance", {"refit": "rebalance"}), ("max-sharpe", {"refit": "rebalance"}),
                ("risk-parity", {"refit": "rebalance"}), ("hrp", {"refit": "rebalance"}),
-               ("inverse-volatility", {"refit": "fold"})]
+               ("inverse-volatility", {"refit": "fold"}),
+               # Every agent lever on: the exact model reads the fold's prices, so it must not
+               # read past the window either.
+               ("sac", {**FAST_PARAMS["sac"], "one_step_model": True, "reference": 4.0,
+                        "trade_rate": 0.5, "no_trade_band": 0.02,
+                        "decision_period": "rebalance"})]
 
 
 @pytest.mark.parametrize(("name", "params"), INVESTABLE + OTHER_MODES)
