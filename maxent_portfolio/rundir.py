@@ -1,7 +1,9 @@
 """The run directory: what a backtest writes, and its provenance.
 
 Contents: ``metrics.csv``, ``returns.csv``, ``weights/<strategy>.csv`` (target weights at each
-rebalance), ``config.json`` (the resolved option tree), ``provenance.json`` (data hash,
+rebalance), ``learning.csv`` (a learning strategy's training curves: per fold, the training
+return, validation growth, temperature, entropy and effective N against steps),
+``config.json`` (the resolved option tree), ``provenance.json`` (data hash,
 package versions, folds and every derived seed), ``results/`` (everything needed to render
 again) and whatever the renderer adds (the HTML report).
 """
@@ -99,6 +101,12 @@ def write_run(outcome: RunOutcome, folder: Path,
         targets = res.targets.copy()
         targets.index.name = "date"
         targets.to_csv(folder / "weights" / f"{safe_name(res.name)}.csv")
+    learning = [r.learning.assign(strategy=r.name) for r in outcome.results
+                if r.learning is not None and len(r.learning)]
+    if learning:
+        table = pd.concat(learning, ignore_index=True)
+        table[["strategy", *[c for c in table.columns if c != "strategy"]]].to_csv(
+            folder / "learning.csv", index=False)
     write_json(folder / "config.json", outcome.config.to_dict())
     write_json(folder / "provenance.json", provenance(outcome))
     save_results(outcome.results, folder / "results")

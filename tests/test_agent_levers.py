@@ -3,6 +3,7 @@ and the reference policy, each checked against an independent computation."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -243,7 +244,7 @@ def test_symmetric_dirichlet_kl_matches_monte_carlo() -> None:
 
 def test_the_kl_budget_shrinks_as_the_dial_rises() -> None:
     budgets = [reference_kl_budget(21, d, 5.0) for d in (0.1, 0.25, 0.5, 0.75, 1.0)]
-    assert all(x > y > 0 for x, y in zip(budgets, budgets[1:], strict=False))
+    assert all(x > y > 0 for x, y in itertools.pairwise(budgets))
 
 
 def test_a_reference_changes_the_temperature_target_and_the_hot_end_is_equal_weight() -> None:

@@ -63,6 +63,9 @@ def test_backtest_writes_a_complete_run_directory(tmp_path: Path) -> None:
         f"fold-{i}.pt" for i in range(folds)]
     page = (out / "index.html").read_text(encoding="utf-8")
     assert all(name in page for name in names)
+    learning = pd.read_csv(out / "learning.csv")  # the agent's curves, every fold
+    assert set(learning["strategy"]) == {"sac"} and set(learning["fold"]) == set(range(folds))
+    assert "Learning curves" in page and "fig-learning-0" in page
 
     again = cli("backtest", "--strategies", "equal-weight", "--out", str(out), cwd=REPO)
     assert again.returncode == 2 and "already exists" in again.stderr

@@ -37,6 +37,9 @@ class Agent:
         True when training stopped early (signal or callback) after saving a checkpoint.
     buffer : ReplayBuffer or None
         The replay buffer of the run that produced the agent (None when loaded from a file).
+    selected_step : int or None
+        With ``model_selection = "best-validation"``: the step of the validation record whose
+        networks the agent holds (None: the last networks).
     """
 
     sac: SAC
@@ -45,6 +48,7 @@ class Agent:
     history: list[dict[str, float]] = field(default_factory=list)
     interrupted: bool = False
     buffer: ReplayBuffer | None = None
+    selected_step: int | None = None
 
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """Weights (B, K) or (K,) for observations (B, obs_dim) or (obs_dim,)."""
@@ -64,7 +68,8 @@ class Agent:
         """Save networks and config only (no buffer) for inference, atomically."""
         save_checkpoint({"config": config_dict(self.config),
                          "dims": [self.sac.n_assets, self.sac.n_features],
-                         "model": self.sac.state_dict(), "step": self.step}, path)
+                         "model": self.sac.state_dict(), "step": self.step,
+                         "history": self.history, "selected_step": self.selected_step}, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str = "cpu") -> Agent:
@@ -83,7 +88,10 @@ class Agent:
             raise DataError(f"corrupt checkpoint {path}: {type(exc).__name__}") from exc
         device = resolve_device(device)
         config.device = device
-        return cls(sac.to(device), config, int(state.get("step", 0)))
+        selected = state.get("selected_step")
+        return cls(sac.to(device), config, int(state.get("step", 0)),
+                   list(state.get("history", [])),
+                   selected_step=None if selected is None else int(selected))
 
 
 __all__ = ["Agent"]

@@ -102,10 +102,10 @@ class ReplayBuffer(_Ring):
         """Uniformly sample ``batch_size`` transitions with replacement."""
         idx = torch.randint(len(self), (batch_size,), device=self.device, generator=generator)
         # index_select is several times cheaper than advanced indexing for a row gather
-        rows = [torch.index_select(x, 0, idx) for x in (
-            self.observations, self.actions, self.next_observations, self.rewards, self.dones)]
+        obs, actions, next_obs, rewards, dones = (torch.index_select(x, 0, idx) for x in (
+            self.observations, self.actions, self.next_observations, self.rewards, self.dones))
         positions = None if self.positions is None else torch.index_select(self.positions, 0, idx)
-        return ReplayBufferSamples(*rows, positions=positions)
+        return ReplayBufferSamples(obs, actions, next_obs, rewards, dones, positions)
 
     def state_dict(self) -> dict[str, Tensor | int | bool]:
         """Only the filled part is saved, so a checkpoint grows with the data, not the capacity."""

@@ -13,6 +13,7 @@ from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.options import Section, describe_error, one_of, option
 
 DEVICES = ("auto", "cpu", "cuda")
+MODEL_SELECTIONS = ("last", "best-validation")
 
 
 def resolve_device(device: str) -> str:
@@ -59,6 +60,10 @@ class SACConfig(Section):
         "weights: the entropy bonus becomes minus the KL divergence to it, so the hot end of "
         "the dial is equal weights and --diversification sets the KL budget. Unset: plain "
         "entropy.", gt=0)
+    model_selection: str = option(
+        "last", "Which networks a fold keeps: last (the end of training) or best-validation "
+        "(the snapshot with the highest log growth on the validation slice, the tail of the "
+        "training window; never test data).")
 
     num_envs: int = option(4, "Parallel training episodes in the batched env.", ge=1,
                            file_only=True)
@@ -112,6 +117,11 @@ class SACConfig(Section):
     def _registered(cls, value: str, info: ValidationInfo) -> str:
         return one_of(value, POLICIES if info.field_name == "policy" else NETWORKS, " or ")
 
+    @field_validator("model_selection")
+    @classmethod
+    def _model_selection(cls, value: str) -> str:
+        return one_of(value, MODEL_SELECTIONS, " or ")
+
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
@@ -132,6 +142,9 @@ class SACConfig(Section):
     def _buffer(self) -> SACConfig:
         if self.buffer_size < self.num_envs:
             raise ValueError("buffer_size must hold one step of every env")
+        if self.model_selection == "best-validation" and self.validation_fraction == 0:
+            raise ValueError("model_selection best-validation needs a validation slice "
+                             "(validation_fraction > 0)")
         return self
 
     def validate(self) -> None:  # type: ignore[override]

@@ -12,6 +12,7 @@ live here too.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import random
 import signal
@@ -260,6 +261,8 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
     episode_returns = np.zeros(env.num_envs)
     last_return = float("nan")
     update_credit = 0.0  # gradient updates owed: utd_ratio * num_envs per step, paid whole
+    updates = 0
+    best: dict[str, Any] | None = None  # the best-validation snapshot: step, growth, model
 
     path = Path(checkpoint_path) if checkpoint_path is not None else None
     if resume and path is not None and path.exists():
@@ -275,6 +278,8 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
             episode_returns = state["episode_returns"].numpy().copy()
             last_return = float(state["last_return"])
             update_credit = float(state["update_credit"])
+            updates = int(state["updates"])
+            best = state["best"]
             agent.step = int(state["step"])
             agent.history = list(state["history"])
         except (KeyError, TypeError, RuntimeError, ValueError, AttributeError) as exc:
@@ -290,7 +295,8 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
             "obs": torch.as_tensor(obs_np),
             "episode_returns": torch.as_tensor(episode_returns),
             "last_return": last_return, "update_credit": update_credit,
-            "step": agent.step, "history": agent.history, "data": data}, path)
+            "updates": updates, "best": best, "step": agent.step, "history": agent.history,
+            "data": data}, path)
 
     updates_per_step = config.utd_ratio * env.num_envs
     first_step = agent.step
@@ -323,6 +329,7 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
                     batch = buffer.sample(config.batch_size)
                     last = sac.update(batch)
                     update_credit -= 1.0
+                    updates += 1
             agent.step += 1
 
             log = agent.step % config.log_every == 0 or agent.step == config.total_steps
@@ -330,7 +337,9 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
                         and (agent.step % config.eval_every == 0
                              or agent.step == config.total_steps))
             if log or validate:
-                record = {"step": float(agent.step), "episode_return": last_return,
+                record = {"step": float(agent.step),
+                          "transitions": float(agent.step * env.num_envs),
+                          "updates": float(updates), "episode_return": last_return,
                           "alpha": float(sac.alpha)}
                 if last is not None:  # policy_stats' quantities, averaged over the last minibatch
                     entropy, neff = sac.policy_stats(batch.observations)
@@ -338,6 +347,11 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
                                                                 float(neff.mean()))
                 if validate:
                     record.update(evaluate(sac, eval_env, config.device, config.seed))
+                    growth = record["eval_log_growth"]
+                    if config.model_selection == "best-validation" and (
+                            best is None or growth > best["growth"]):
+                        best = {"step": agent.step, "growth": growth,
+                                "model": copy.deepcopy(sac.state_dict())}
                 agent.history.append(record)
                 bar.update(agent.step, record)
             if config.checkpoint_every and agent.step % config.checkpoint_every == 0:
@@ -348,6 +362,10 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
                 break
         if agent.step != first_step or not resume:  # a no-op resume leaves the file as it is
             checkpoint()
+    if best is not None and not agent.interrupted:
+        # The checkpoint keeps the last state (to resume); the agent is the selected snapshot.
+        sac.load_state_dict(best["model"])
+        agent.selected_step = int(best["step"])
     if reraise_signal and stop.signum is not None:
         signal.raise_signal(stop.signum)  # the previous handler is back in place
     return agent

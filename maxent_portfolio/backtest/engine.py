@@ -136,6 +136,8 @@ class BacktestResult:
     periods_per_year: int = 252
     extras: dict[str, pd.Series] = field(default_factory=dict)
     """Strategy-specific series for reports, e.g. the SAC policy's entropy."""
+    learning: pd.DataFrame | None = None
+    """Training diagnostics of a learning strategy (``Strategy.learning``), e.g. SAC's curves."""
 
     @property
     def equity(self) -> pd.Series:
@@ -364,6 +366,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
     result = _assemble(strategy, returns, r_ext, columns, np.array(targets),
                        np.array(decisions), np.array(seg_end), rate, folds, periods_per_year)
     result.extras = dict(strategy.extras())
+    result.learning = strategy.learning()
     return result
 
 

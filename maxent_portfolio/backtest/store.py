@@ -33,9 +33,11 @@ def save_results(results: list[BacktestResult], folder: Path) -> None:
         trades.to_parquet(folder / f"{stem}.trades.parquet")
         if res.extras:
             pd.DataFrame(res.extras).to_parquet(folder / f"{stem}.extras.parquet")
+        if res.learning is not None:
+            res.learning.to_parquet(folder / f"{stem}.learning.parquet")
         index.append({"name": res.name, "stem": stem, "investable": res.investable,
                       "periods_per_year": res.periods_per_year, "folds": res.folds,
-                      "extras": sorted(res.extras)})
+                      "extras": sorted(res.extras), "learning": res.learning is not None})
     (folder / "results.json").write_text(json.dumps(index, indent=2), encoding="utf-8")
 
 
@@ -59,7 +61,9 @@ def load_results(folder: Path) -> list[BacktestResult]:
                 drifted=frames["drifted"], turnover=trades["turnover"], costs=trades["costs"],
                 folds=item["folds"], investable=item["investable"],
                 periods_per_year=item["periods_per_year"],
-                extras={c: extras_df[c].dropna() for c in extras_df.columns}))
+                extras={c: extras_df[c].dropna() for c in extras_df.columns},
+                learning=(pd.read_parquet(folder / f"{stem}.learning.parquet")
+                          if item.get("learning") else None)))
         return out
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"cannot read stored results in {folder}: {exc}") from exc

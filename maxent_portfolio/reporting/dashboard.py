@@ -586,6 +586,24 @@ def render_dashboard(results: Sequence[BacktestResult], metrics: pd.DataFrame,
     turnover_svg = plots.figure_to_svg(plots.turnover_figure(annual, styles), "fig-turnover") \
         if not annual.empty else '<p class="muted">No rebalances recorded.</p>'
 
+    # Learning curves (every seed of a learning strategy, gathered under its name)
+    learning_parts: dict[str, list[pd.DataFrame]] = {}
+    for r in results:
+        if r.learning is not None and len(r.learning):
+            base = r.name.split("-seed")[0]
+            learning_parts.setdefault(base, []).append(r.learning)
+    learning = None
+    if learning_parts:
+        figures = "".join(
+            f"<h3>{esc(name)}</h3><figure>"
+            + plots.figure_to_svg(plots.learning_figure(pd.concat(parts)), f"fig-learning-{i}")
+            + "</figure>" for i, (name, parts) in enumerate(learning_parts.items()))
+        learning = Section("learning", "Learning", "Learning curves", _trusted(
+            '<p class="muted">Per walk-forward fold, against training transitions: the '
+            "deterministic policy's log growth on the validation slice (the tail of the training "
+            "window, never test data), the policy's effective N and the temperature. The "
+            "numbers are in <code>learning.csv</code>.</p>", figures))
+
     strategy_keys = [r.name for r in results]
     chart_keys = strategy_keys + ([bench_name] if bench_name in equity and bench_name
                                   not in strategy_keys else [])
@@ -622,6 +640,7 @@ def render_dashboard(results: Sequence[BacktestResult], metrics: pd.DataFrame,
                          f"<figure>{div_svg}</figure>")),
         Section("turnover", "Turnover", "Turnover", _trusted(
             legend_html(info, strategy_keys), f"<figure>{turnover_svg}</figure>")),
+        *([learning] if learning else []),
         Section("folds", "Folds", "Walk-forward folds", _trusted(folds_html(all_folds))),
         Section("tearsheets", "Tear sheets", "Tear sheets",
                 _trusted(tearsheets_html(tearsheets, info))),

@@ -293,6 +293,39 @@ def diversification_figure(effective_n: Mapping[str, pd.Series],
     return fig
 
 
+def learning_figure(curves: pd.DataFrame) -> Figure:
+    """A learning strategy's training curves against transitions, one thin line per fold.
+
+    Parameters
+    ----------
+    curves : pd.DataFrame
+        Rows of ``learning.csv`` (one strategy, every seed): ``fold``, ``transitions``,
+        ``val_growth``, ``entropy``, ``effective_n``, ``alpha``. Seeds are summarised by their
+        median at each (fold, transitions); the thick line is the median over folds.
+    """
+    panels = (("val_growth", "validation\nlog growth / yr"), ("entropy", "policy entropy"),
+              ("effective_n", "policy\neffective N"), ("alpha", "temperature \u03b1"))
+    fig, axes = _new_figure(7.6, rows=4)
+    median = curves.groupby(["fold", "transitions"])[[p for p, _ in panels]].median()
+    folds = sorted(median.index.get_level_values(0).unique())
+    colors = matplotlib.colormaps["viridis"](np.linspace(0.1, 0.9, max(len(folds), 1)))
+    with styled():
+        for ax, (column, label) in zip(axes, panels, strict=True):
+            for fold, color in zip(folds, colors, strict=True):
+                line = median.loc[fold, column].dropna()
+                ax.plot(line.index, line.to_numpy(), color=color, lw=0.8, alpha=0.7)
+            overall = median[column].groupby(level="transitions").median().dropna()
+            ax.plot(overall.index, overall.to_numpy(), color="black", lw=2.0)
+            ax.set_ylabel(label)
+        axes[3].set_yscale("log")
+        axes[3].set_xlabel("training transitions in the fold")
+        axes[0].axhline(0.0, color="grey", lw=0.6)
+        axes[0].set_title("Learning curves: one line per fold (early folds purple, late "
+                          "yellow), black the median")
+        fig.subplots_adjust(left=LEFT, right=RIGHT, bottom=0.07, top=0.95)
+    return fig
+
+
 def turnover_figure(annual: pd.DataFrame, styles: Mapping[str, LineStyle]) -> Figure:
     """Grouped bars of two-way turnover (buys plus sells) per calendar year.
 
@@ -327,5 +360,6 @@ def turnover_figure(annual: pd.DataFrame, styles: Mapping[str, LineStyle]) -> Fi
 __all__ = [
     "BENCHMARK_COLOR", "CASH_COLOR", "OTHER_COLOR", "PALETTE", "LineStyle", "allocation_figure",
     "diversification_figure", "drawdown", "equity_drawdown_figure", "figure_to_svg",
+    "learning_figure",
     "quiet_matplotlib", "turnover_figure",
 ]

@@ -131,6 +131,14 @@ class Strategy:
         """
         return {}
 
+    def learning(self) -> pd.DataFrame | None:
+        """Training diagnostics of a learning strategy, one row per record (or None).
+
+        The engine stores them in ``BacktestResult.learning``; a run writes them to
+        ``learning.csv`` and the dashboard plots them (the ``sac`` strategy's learning curves).
+        """
+        return None
+
     def reset(self) -> None:
         """Forget online state before a new backtest. Default: nothing to forget."""
 

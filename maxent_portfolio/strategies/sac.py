@@ -34,6 +34,36 @@ from maxent_portfolio.options import Section, describe_error
 from maxent_portfolio.seeding import fold_seed
 from maxent_portfolio.strategies.base import CASH, Strategy, StrategyContext
 
+LEARNING_COLUMNS = ("fold", "step", "transitions", "updates", "train_return", "val_growth",
+                    "val_effective_n", "alpha", "entropy", "effective_n", "selected")
+"""Columns of ``learning.csv``: one row per training record of a fold."""
+
+
+def learning_records(agent: Agent, fold: int, validation_years: float) -> list[dict[str, Any]]:
+    """A fold's training records as rows of :data:`LEARNING_COLUMNS`.
+
+    ``train_return`` is the mean total reward of the latest finished training episodes;
+    ``val_growth`` the deterministic policy's log growth on the validation slice, annualised
+    (divided by the slice's length in years); ``selected`` marks the record whose networks the
+    fold kept (the last one, or the best validation with ``model_selection=best-validation``).
+    """
+    rows: list[dict[str, Any]] = []
+    kept = agent.selected_step
+    last_eval = max((r["step"] for r in agent.history if "eval_log_growth" in r), default=None)
+    for record in agent.history:
+        growth = record.get("eval_log_growth", float("nan"))
+        chosen = record["step"] == (kept if kept is not None else last_eval)
+        rows.append({"fold": fold, "step": int(record["step"]),
+                     "transitions": record.get("transitions", float("nan")),
+                     "updates": record.get("updates", float("nan")),
+                     "train_return": record["episode_return"],
+                     "val_growth": growth / validation_years,
+                     "val_effective_n": record.get("eval_effective_n", float("nan")),
+                     "alpha": record["alpha"], "entropy": record.get("entropy", float("nan")),
+                     "effective_n": record.get("effective_n", float("nan")),
+                     "selected": bool(chosen and "eval_log_growth" in record)})
+    return rows
+
 
 class SACStrategy(Strategy):
     """Soft Actor-Critic with a Dirichlet or logistic-normal policy over assets plus cash.
@@ -63,6 +93,8 @@ class SACStrategy(Strategy):
     ----------
     decision_period : str
         The schedule the training env decides on.
+    learning_ : list of dict
+        Every fold's training records (:meth:`learning`): the learning curves.
     entropy_, effective_n_ : list of float
         Policy entropy and effective N ``1 / E[sum w^2]`` of the policy at every decision.
     decision_dates_ : list of pd.Timestamp
@@ -151,6 +183,7 @@ class SACStrategy(Strategy):
         self.entropy_: list[float] = []
         self.effective_n_: list[float] = []
         self.decision_dates_: list[pd.Timestamp] = []
+        self.learning_: list[dict[str, Any]] = []
 
     def _split(self, returns: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         """Training part and validation part (with ``lookback`` rows of warm-up history)."""
@@ -171,10 +204,11 @@ class SACStrategy(Strategy):
         """
         path = None if self.checkpoint_dir is None else \
             Path(self.checkpoint_dir) / f"fold-{self._fold}.pt"
-        self.train_window(returns, checkpoint_path=path,
-                          resume=path is not None and path.exists())
-        if path is not None and self.agent_ is not None:
-            self.agent_.save(path)
+        agent = self.train_window(returns, checkpoint_path=path,
+                                  resume=path is not None and path.exists())
+        if path is not None:
+            agent.save(path)
+        self.learning_ += learning_records(agent, self._fold, self._validation_years)
         self._fold += 1
         return self
 
@@ -220,8 +254,10 @@ class SACStrategy(Strategy):
                                  episode_length=episode, **env_options)
         eval_env = None
         self.validation_window_: tuple[pd.Timestamp, pd.Timestamp] | None = None
+        self._validation_years = float("nan")
         if val_part is not None and len(val_part) >= min_rows:
             self.validation_window_ = (val_part.index[lookback], val_part.index[-1])
+            self._validation_years = (len(val_part) - lookback) / ppy
             eval_env = PortfolioEnv(MarketData.from_returns(val_part, periods_per_year=ppy),
                                     episode_length=None, **env_options)
             if not config.eval_every:
@@ -268,6 +304,10 @@ class SACStrategy(Strategy):
         self.effective_n_.append(float(neff[0]))
         self.decision_dates_.append(pd.Timestamp(history.index[-1]))
         return pd.Series(w, index=[*self._assets, CASH])
+
+    def learning(self) -> pd.DataFrame:
+        """The learning curves of every fold (see :func:`learning_records`)."""
+        return pd.DataFrame(self.learning_, columns=list(LEARNING_COLUMNS))
 
     def extras(self) -> dict[str, pd.Series]:
         """Per-decision policy entropy and effective N, for ``BacktestResult.extras``."""
