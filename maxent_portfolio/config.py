@@ -11,8 +11,8 @@ section                   options
                           CostModel`, shared by the engine and the training env)
 ``walk_forward``          train_years, test_years, purge_days, rolling
 ``schedule``              rebalance, max_weight
-``env``                   lookback, reward, episode length (:class:`~maxent_portfolio.envs.
-                          config.EnvConfig`)
+``env``                   lookback, features, reward, episode length, decisions and
+                          execution (:class:`~maxent_portfolio.envs.config.EnvConfig`)
 ``sac``                   the agent (:class:`~maxent_portfolio.agents.config.SACConfig`)
 ``report``                rf, html
 ========================  ===============================================================

@@ -83,6 +83,7 @@ CASES = [
     Case("unknown network", ["backtest", "--network", "cnn"], "network"),
     Case("unknown reward", ["backtest", "--reward", "sortino"], "reward"),
     Case("lookback below 2", ["backtest", "--lookback", "1"], "lookback"),
+    Case("unknown feature group", ["backtest", "--features", "base,sentiment"], "sentiment"),
     Case("no training steps", ["backtest", "--train-steps", "0"], "train-steps"),
     Case("unknown schedule", ["backtest", "--rebalance", "hourly"], "hourly"),
     Case("every:0 schedule", ["backtest", "--rebalance", "every:0"], "every:0"),

@@ -69,7 +69,9 @@ OTHER_MODES = [("min-variance", {"refit": "rebalance"}), ("max-sharpe", {"refit"
                # read past the window either.
                ("sac", {**FAST_PARAMS["sac"], "one_step_model": True, "reference": 4.0,
                         "trade_rate": 0.5, "no_trade_band": 0.02,
-                        "decision_period": "rebalance"})]
+                        "decision_period": "rebalance"}),
+               # Cross-sectional ranks and market context read every asset's window.
+               ("sac", {**FAST_PARAMS["sac"], "features": "base,ranks,context"})]
 
 
 @pytest.mark.parametrize(("name", "params"), INVESTABLE + OTHER_MODES)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from maxent_portfolio import ENV_ID, register_env
 from maxent_portfolio.envs.features import (
+    FEATURE_GROUPS,
     FEATURE_NAMES,
     compute_features,
     latest_observation,
@@ -21,6 +22,6 @@ from maxent_portfolio.envs.vector import PortfolioVectorEnv
 
 register_env()  # usually done already by `import maxent_portfolio`; a no-op then
 
-__all__ = ["ENV_ID", "FEATURE_NAMES", "REWARDS", "REWARD_FUNCTIONS", "PortfolioEnv",
-           "PortfolioVectorEnv", "compute_features", "compute_reward", "latest_observation",
-           "observation"]
+__all__ = ["ENV_ID", "FEATURE_GROUPS", "FEATURE_NAMES", "REWARDS", "REWARD_FUNCTIONS",
+           "PortfolioEnv", "PortfolioVectorEnv", "compute_features", "compute_reward",
+           "latest_observation", "observation"]

@@ -15,11 +15,17 @@ class EnvConfig(Section):
     history the agent needs before its first decision. The env decides at the dates of
     ``decision_period`` (``rebalance``: the run's rebalance schedule, the states ``allocate`` sees;
     daily by default);
-    ``episode_length`` counts those decisions.
+    ``episode_length`` counts those decisions. ``features`` chooses the observation's feature
+    groups (stored in canonical order, duplicates dropped).
     """
 
     lookback: int = option(60, "Feature window in periods; also the history needed before the "
                            "first decision.", ge=2)
+    features: str = option(
+        "base", "Feature groups of the agent's observation, a comma list: base (momentum, "
+        "volatility, drawdown per asset), ranks (cross-sectional ranks of mom_20, mom_60, "
+        "vol_60), context (equal-weight market momentum and volatility, mean pairwise "
+        "correlation); defined in help(maxent_portfolio.envs.PortfolioEnv).")
     reward: str = option("log", f"Training reward: {', '.join(REWARD_FUNCTIONS)} (log: the "
                          "log growth net of costs; each is defined in "
                          "help(maxent_portfolio.envs.PortfolioEnv)).")
@@ -45,6 +51,17 @@ class EnvConfig(Section):
     @classmethod
     def _reward(cls, value: str) -> str:
         return one_of(value, REWARD_FUNCTIONS)
+
+    @field_validator("features")
+    @classmethod
+    def _features(cls, value: str) -> str:
+        from maxent_portfolio.envs.features import feature_groups
+        from maxent_portfolio.errors import ConfigError
+
+        try:
+            return ",".join(feature_groups(value))  # canonical: base,ranks,context order
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("decision_period")
     @classmethod

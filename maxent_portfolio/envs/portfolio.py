@@ -25,8 +25,10 @@ from maxent_portfolio.arithmetic import step as arithmetic_step
 from maxent_portfolio.data.market import MarketData
 from maxent_portfolio.envs.decisions import DecisionClock, interval_growth
 from maxent_portfolio.envs.features import (
-    FEATURE_NAMES,
+    DEFAULT_FEATURES,
     compute_features,
+    feature_groups,
+    feature_names,
     observation,
     observation_bounds,
 )
@@ -69,6 +71,8 @@ class Market:
         Mean over assets of the mean squared log return over the lookback window ending at
         ``t``: the initial second moment of the differential Sharpe ratio.
     lookback, periods_per_year : int
+    feature_names : tuple of str
+        The F feature names, in order along the last axis of ``features``.
     """
 
     assets: list[str]
@@ -79,6 +83,7 @@ class Market:
     dsr_prior: np.ndarray
     lookback: int
     periods_per_year: int
+    feature_names: tuple[str, ...]
 
     @property
     def first(self) -> int:
@@ -125,18 +130,19 @@ def prepare_market(universe: str | Path | MarketData | pd.DataFrame = "sp500-20"
                    start: str | pd.Timestamp | None = None,
                    end: str | pd.Timestamp | None = None, cost_bps: float = 10.0,
                    lookback: int = 60, cash_return: float | pd.Series = 0.0,
-                   min_steps: int = 1) -> Market:
+                   min_steps: int = 1, features: str = DEFAULT_FEATURES) -> Market:
     """Validate the data arguments and precompute everything a step needs.
 
     Raises
     ------
     ConfigError
-        On a bad cost, lookback or cash return.
+        On a bad cost, lookback, cash return or feature group.
     DataError
         When fewer than ``min_steps`` steps fit after the first ``lookback`` returns.
     """
     if isinstance(lookback, bool) or not isinstance(lookback, int | np.integer) or lookback < 2:
         raise ConfigError(f"lookback must be an integer >= 2, got {lookback!r}")
+    groups = feature_groups(features)
     market = _resolve_universe(universe, start, end)
     frame = market.returns
     n_obs, n_assets = frame.shape
@@ -158,7 +164,7 @@ def prepare_market(universe: str | Path | MarketData | pd.DataFrame = "sp500-20"
     else:
         cash = np.full(n_obs, _check_number("cash_return", cash_return, -1.0, open_low=True))
     values = frame.to_numpy(dtype=float)
-    features = compute_features(values, int(lookback), market.periods_per_year)
+    tensor = compute_features(values, int(lookback), market.periods_per_year, groups)
     logs = np.log1p(values)
     mean_sq = np.zeros(n_obs + 1)
     np.cumsum((logs * logs).mean(axis=1), out=mean_sq[1:])
@@ -169,11 +175,12 @@ def prepare_market(universe: str | Path | MarketData | pd.DataFrame = "sp500-20"
         dates=pd.DatetimeIndex(frame.index),
         # C order: the envs gather whole rows every step (pandas hands values over F-ordered)
         growth=np.ascontiguousarray(1.0 + np.column_stack([values, cash])),
-        features=features,
+        features=tensor,
         cost_rate=rate / 1e4,
         dsr_prior=np.maximum(prior, DSR_MIN_VAR),
         lookback=int(lookback),
         periods_per_year=market.periods_per_year,
+        feature_names=feature_names(groups),
     )
 
 
@@ -274,21 +281,38 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Observation Space
 
-    ``Box(low, high, (N * F + N + 1,), float32)`` with finite bounds: the ``F = 7`` features of
+    ``Box(low, high, (N * F + N + 1,), float32)`` with finite bounds: the ``F`` features of
     each asset known at the close of ``t``, asset-major (``obs[:N * F].reshape(N, F)`` has one
-    row per asset), then the current drifted weights (N + 1, cash last, in [0, 1]). The
-    features, each computed from the last ``lookback`` returns only and clipped
-    (see :mod:`maxent_portfolio.envs.features`):
+    row per asset, its columns named by ``feature_names``), then the current drifted weights
+    (N + 1, cash last, in [0, 1]). ``features`` picks the feature groups, a comma list laid out
+    in the order base, ranks, context whatever order it names them in (default ``"base"``,
+    F = 7; all three give F = 13). Every feature is computed from the last ``lookback`` returns
+    only and clipped (see :mod:`maxent_portfolio.envs.features`):
 
-    | Num | Feature    | Definition (``x`` log return, ``s`` its lookback std)      | Bounds    |
-    |-----|------------|------------------------------------------------------------|-----------|
-    | 0   | ``ret_1``  | ``x_t / s``                                                | [-10, 10] |
-    | 1   | ``mom_5``  | ``sum(x, last h) / (s sqrt(h))``, ``h = min(5, lookback)`` | [-10, 10] |
-    | 2   | ``mom_20`` | the same, ``h = min(20, lookback)``                        | [-10, 10] |
-    | 3   | ``mom_60`` | the same, ``h = min(60, lookback)``                        | [-10, 10] |
-    | 4   | ``vol_20`` | annualised std of ``x`` over ``min(20, lookback)`` periods | [0, 10]   |
-    | 5   | ``vol_60`` | annualised std of ``x`` over ``min(60, lookback)`` periods | [0, 10]   |
-    | 6   | ``drawdown`` | ``log p_t - max log p`` over the last ``lookback + 1`` closes | [-10, 0]|
+    | Num | Feature         | Definition (``x`` log return, ``s`` its lookback std)  | Bounds    |
+    |-----|-----------------|--------------------------------------------------------|-----------|
+    |     | **base**        |                                                        |           |
+    | 0   | ``ret_1``       | ``x_t / s``                                            | [-10, 10] |
+    | 1   | ``mom_5``       | ``sum(x, last h) / (s sqrt(h))``, ``h = min(5, L)``    | [-10, 10] |
+    | 2   | ``mom_20``      | the same, ``h = min(20, L)`` (``L`` the lookback)      | [-10, 10] |
+    | 3   | ``mom_60``      | the same, ``h = min(60, L)``                           | [-10, 10] |
+    | 4   | ``vol_20``      | annualised std of ``x`` over ``min(20, L)`` periods    | [0, 10]   |
+    | 5   | ``vol_60``      | annualised std of ``x`` over ``min(60, L)`` periods    | [0, 10]   |
+    | 6   | ``drawdown``    | ``log p_t - max log p`` over the last ``L + 1`` closes | [-10, 0]  |
+    |     | **ranks**       | rank among the N assets at ``t``, scaled to [-1, 1]    |           |
+    |     |                 | (lowest -1, highest 1, ties averaged; 0 if N = 1), of: |           |
+    | +0  | ``rank_mom_20`` | ``mom_20``                                             | [-1, 1]   |
+    | +1  | ``rank_mom_60`` | ``mom_60``                                             | [-1, 1]   |
+    | +2  | ``rank_vol_60`` | ``vol_60``                                             | [-1, 1]   |
+    |     | **context**     | the same for every asset: ``y = log(1 + mean_i r_i)``, |           |
+    |     |                 | the equal-weight market's log return, ``u`` its        |           |
+    |     |                 | lookback std                                           |           |
+    | +0  | ``mkt_mom_60``  | ``sum(y, last h) / (u sqrt(h))``, ``h = min(60, L)``   | [-10, 10] |
+    | +1  | ``mkt_vol_20``  | annualised std of ``y`` over ``min(20, L)`` periods    | [0, 10]   |
+    | +2  | ``avg_corr``    | mean pairwise correlation of the assets' ``x`` over    | [-1, 1]   |
+    |     |                 | the last ``L`` periods (0 if N = 1)                    |           |
+
+    A group's ``Num`` counts on from the end of the groups before it.
 
     ## Rewards
 
@@ -356,6 +380,8 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
     - ``eta``: moving-moment rate of ``dsr`` and ``mean-var``, in (0, 1) (default 0.01).
     - ``decision_period``: the rebalance schedule the agent decides on (default ``"daily"``).
     - ``trade_rate``, ``no_trade_band``: how an action is executed (see *Execution*).
+    - ``features``: the feature groups of the observation, a comma list of ``base``, ``ranks``
+      and ``context`` (default ``"base"``; see *Observation Space*).
 
     Raises ``ConfigError`` on a bad argument and ``DataError`` when the data cannot hold one
     episode.
@@ -363,8 +389,9 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Attributes
 
     ``n_assets`` (N), ``n_features`` (F), ``obs_dim``, ``assets``, ``feature_names``,
-    ``dates``, ``market`` (the precomputed :class:`Market`), ``decision_period`` (as text) and
-    ``clock`` (its :class:`~maxent_portfolio.envs.decisions.DecisionClock`).
+    ``features`` (the groups as canonical text), ``dates``, ``market`` (the precomputed
+    :class:`Market`), ``decision_period`` (as text) and ``clock`` (its
+    :class:`~maxent_portfolio.envs.decisions.DecisionClock`).
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - gymnasium convention
@@ -375,7 +402,8 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
                  episode_length: int | None = 252, action_mode: str = "simplex",
                  cash_return: float | pd.Series = 0.0, risk_aversion: float = 1.0,
                  eta: float = 0.01, decision_period: str | int | Schedule = "daily",
-                 trade_rate: float = 1.0, no_trade_band: float = 0.0) -> None:
+                 trade_rate: float = 1.0, no_trade_band: float = 0.0,
+                 features: str = DEFAULT_FEATURES) -> None:
         if reward not in REWARD_FUNCTIONS:  # the registry itself: a reward added at run time too
             raise ConfigError(f"unknown reward {reward!r}: use one of "
                               f"{', '.join(REWARD_FUNCTIONS)}")
@@ -395,8 +423,10 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         self.reward_kind = reward
         self.action_mode = action_mode
         self.episode_length = None if episode_length is None else int(episode_length)
+        self.features = ",".join(feature_groups(features))
+        """The feature groups, as canonical text (``"base,ranks"``)."""
         self.market = prepare_market(universe, start, end, cost_bps, lookback, cash_return,
-                                     min_steps=self.episode_length or 1)
+                                     min_steps=self.episode_length or 1, features=self.features)
         m = self.market
         self.clock = DecisionClock.build(decision_period, m.dates)
         self.decision_period = self.clock.period
@@ -412,12 +442,12 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         """The second moment ``B`` a ``dsr`` episode starts from, by start position."""
         self._cost_rate = compact_rate(m.cost_rate)
         self.n_assets = len(m.assets)
-        self.n_features = len(FEATURE_NAMES)
+        self.feature_names = m.feature_names
+        self.n_features = len(self.feature_names)
         self.obs_dim = self.n_assets * self.n_features + self.n_assets + 1
         self.assets = list(m.assets)
-        self.feature_names = FEATURE_NAMES
         self.dates = m.dates
-        low, high = observation_bounds(self.n_assets)
+        low, high = observation_bounds(self.n_assets, self.features)
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
         bound = (0.0, 1.0) if action_mode == "simplex" else (-LOGIT_BOUND, LOGIT_BOUND)
         self.action_space = spaces.Box(bound[0], bound[1], (self.n_assets + 1,), np.float32)

@@ -15,7 +15,7 @@ from gymnasium.vector.utils import batch_space
 from maxent_portfolio.arithmetic import compact_rate, partial_rebalance
 from maxent_portfolio.arithmetic import step as arithmetic_step
 from maxent_portfolio.data.market import MarketData
-from maxent_portfolio.envs.features import observation_batch
+from maxent_portfolio.envs.features import DEFAULT_FEATURES, observation_batch
 from maxent_portfolio.envs.portfolio import PortfolioEnv, draw_start, to_weights
 from maxent_portfolio.envs.rewards import RewardState, compute_reward
 from maxent_portfolio.errors import ConfigError
@@ -78,9 +78,9 @@ class PortfolioVectorEnv(VectorEnv):
     ## Arguments
 
     ``num_envs`` and ``seed``, then the keyword arguments of :class:`PortfolioEnv`, among them
-    ``decision_period``. The episodes of a batch may hold intervals of different lengths; the
-    growth over the interval decided at each position is precomputed once
-    (:func:`~maxent_portfolio.envs.decisions.interval_growth`), so a step costs the same
+    ``decision_period`` and ``features``. The episodes of a batch may hold intervals of
+    different lengths; the growth over the interval decided at each position is precomputed
+    once (:func:`~maxent_portfolio.envs.decisions.interval_growth`), so a step costs the same
     whatever the period.
     """
 
@@ -95,7 +95,7 @@ class PortfolioVectorEnv(VectorEnv):
                  cash_return: float | pd.Series = 0.0, risk_aversion: float = 1.0,
                  eta: float = 0.01, seed: int | None = None,
                  decision_period: str | int | Schedule = "daily", trade_rate: float = 1.0,
-                 no_trade_band: float = 0.0) -> None:
+                 no_trade_band: float = 0.0, features: str = DEFAULT_FEATURES) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) \
                 or num_envs < 1:
             raise ConfigError(f"num_envs must be a positive integer, got {num_envs!r}")
@@ -104,7 +104,7 @@ class PortfolioVectorEnv(VectorEnv):
             raise ConfigError(f"seed must be a non-negative integer or None, got {seed!r}")
         self.env = PortfolioEnv(universe, start, end, cost_bps, lookback, reward,
                                 episode_length, action_mode, cash_return, risk_aversion, eta,
-                                decision_period, trade_rate, no_trade_band)
+                                decision_period, trade_rate, no_trade_band, features)
         """A template single env: validation, spaces, ``observation_at`` and ``position``."""
         env = self.env
         self.num_envs = int(num_envs)

@@ -4,11 +4,10 @@
 feeds the batched environment, the last part is the validation slice evaluated during training
 (never test data). Both environments decide at the dates of ``env.decision_period``: daily by
 default, or ``rebalance``, the schedule the agent is judged on (the run's ``--rebalance``).
-``allocate``
-rebuilds the environment's observation at the decision date from the trailing ``lookback``
-returns and the drifted weights, and returns the policy's deterministic action (the Dirichlet
-mean, or the softmax of the logistic-normal mean), executed as the env executes actions
-(``env.trade_rate``, ``env.no_trade_band``).
+``allocate`` rebuilds the environment's observation (its ``env.features`` groups) at the
+decision date from the trailing ``lookback`` returns and the drifted weights, and returns the
+policy's deterministic action (the Dirichlet mean, or the softmax of the logistic-normal mean),
+executed as the env executes actions (``env.trade_rate``, ``env.no_trade_band``).
 
 Registered lazily by :mod:`maxent_portfolio.strategies.registry` (importing it imports torch).
 """
@@ -246,7 +245,7 @@ class SACStrategy(Strategy):
                        "reward": self.env.reward, "risk_aversion": self.env.risk_aversion,
                        "eta": self.env.eta, "decision_period": self.decision_period,
                        "trade_rate": self.env.trade_rate,
-                       "no_trade_band": self.env.no_trade_band}
+                       "no_trade_band": self.env.no_trade_band, "features": self.env.features}
         room = DecisionClock.build(self.decision_period, pd.DatetimeIndex(train_part.index))
         episode = min(self.env.episode_length, room.steps_from(lookback - 1))
         env = PortfolioVectorEnv(num_envs=config.num_envs,
@@ -295,7 +294,7 @@ class SACStrategy(Strategy):
             raise ConfigError("the sac strategy must be fit before it can allocate")
         weights = current.reindex([*self._assets, CASH], fill_value=0.0).to_numpy(dtype=float)
         obs = latest_observation(history.to_numpy(dtype=float), weights, self.env.lookback,
-                                 self._periods_per_year)
+                                 self._periods_per_year, self.env.features)
         # Executed as the env executes it in training (partial rebalancing, no-trade band).
         w = partial_rebalance(self.agent_.act(obs, deterministic=True)[None], weights[None],
                               self.env.trade_rate, self.env.no_trade_band)[0]
