@@ -106,7 +106,7 @@ def markdown(table: pd.DataFrame) -> str:
     lines = ["| trial | flags | Sharpe median (range) | 1/N | turnover / yr | effective N | "
              "p vs 1/N | DSR | minutes |", "|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
-        lines.append(f"| {r.trial} | `{r.flags}` | {r.sharpe:.2f} ({r.sharpe_min:.2f}–"
+        lines.append(f"| {r.trial} | `{r.flags}` | {r.sharpe:.2f} ({r.sharpe_min:.2f}\u2013"
                      f"{r.sharpe_max:.2f}) | {r.sharpe_1n:.2f} | {r.turnover:.1f} | "
                      f"{r.effective_n:.1f} | {r.p_vs_1n:.3f} | {r.dsr:.2f} | {r.minutes:.1f} |")
     return "\n".join(lines)

@@ -68,4 +68,4 @@ def test_the_table_counts_every_trial(ablation: ModuleType, tmp_path: Path) -> N
         expected = _dsr_by_formula(r.to_numpy(), 5, float(np.var(sharpes, ddof=1)))
         assert row.dsr == pytest.approx(expected, rel=1e-6)
     text = ablation.markdown(table)
-    assert "| A | `(defaults)` | 0.80 (0.70–0.90) |" in text
+    assert "| A | `(defaults)` | 0.80 (0.70\u20130.90) |" in text
