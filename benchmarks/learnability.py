@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = args.keep if args.keep is not None else Path(tmp) / "run"
         command = backtest_command(csv, out, seeds=seeds, train_steps=steps, extra=extra)
         print(f"planted market: {N_ASSETS} assets x {N_DAYS} days, {DGP}", flush=True)
-        print("$ " + " ".join(command[1:]), flush=True)
+        print("$ python " + " ".join(command[1:]), flush=True)
         # The CLI runs this checkout's package, whatever the venv's editable install points to.
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
