@@ -61,7 +61,8 @@ def _signal_regression(returns: pd.DataFrame) -> float:
     squares on the values demeaned within each month (Frisch-Waugh-Lovell)."""
     x = np.log1p(returns.to_numpy())
     vol = np.linspace(0.20, 0.30, returns.shape[1])
-    month = returns.index.year * 12 + returns.index.month
+    index = pd.DatetimeIndex(returns.index)
+    month = index.year * 12 + index.month
     starts = [*np.flatnonzero(np.diff(month)) + 1, len(x)]
     ys, signals = [], []
     for start, stop in pairwise(starts):
