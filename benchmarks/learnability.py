@@ -70,6 +70,29 @@ def share_captured(growth: pd.Series, learner: str, low: str = "equal-weight",
     return float((growth[learner] - growth[low]) / (growth[high] - growth[low]))
 
 
+def signal_alignment(weights: pd.DataFrame, tilt: pd.DataFrame) -> float:
+    """Mean over decisions of the cross-sectional correlation of the risky weights chosen at a
+    close with the planted tilt of the next day: 0 for a policy blind to the signal.
+
+    Parameters
+    ----------
+    weights : pd.DataFrame of shape (n_decisions, n_assets [+ CASH])
+        Target weights by decision date (a run's ``weights/<strategy>.csv``).
+    tilt : pd.DataFrame of shape (n_days, n_assets)
+        The planted market's tilt in force on each day.
+    """
+    following = tilt.index.searchsorted(weights.index, side="right")
+    inside = following < len(tilt)
+    w = weights.loc[inside, tilt.columns].to_numpy()
+    a = tilt.to_numpy()[following[inside]]
+    w, a = w - w.mean(axis=1, keepdims=True), a - a.mean(axis=1, keepdims=True)
+    norm = np.sqrt((w * w).sum(axis=1) * (a * a).sum(axis=1))
+    varied = norm > 1e-12
+    if not varied.any():
+        return float("nan")
+    return float(np.mean((w * a).sum(axis=1)[varied] / norm[varied]))
+
+
 def backtest_command(csv: Path, out: Path, *, seeds: int, train_steps: int | None,
                      extra: Sequence[str]) -> list[str]:
     """The ``maxent-portfolio backtest`` command line of the benchmark."""
@@ -83,23 +106,31 @@ def backtest_command(csv: Path, out: Path, *, seeds: int, train_steps: int | Non
     return [*command, *extra]
 
 
-def report(run_dir: Path) -> list[str]:
-    """The benchmark's table from a run directory: G, shares, turnover."""
+def report(run_dir: Path, tilt: pd.DataFrame) -> list[str]:
+    """The benchmark's table from a run directory: G, shares, turnover, signal alignment."""
     returns = pd.read_csv(run_dir / "returns.csv", index_col="date", parse_dates=True)
     metrics = pd.read_csv(run_dir / "metrics.csv").set_index("strategy")
     growth = log_growth(returns.drop(columns=["benchmark"], errors="ignore"))
     seeds = sorted(c for c in growth.index if c.startswith("sac-seed"))
     lines = [f"out of sample {returns.index[0].date()} to {returns.index[-1].date()}, "
              f"{len(returns)} days, net of 10 bps",
-             f"{'strategy':<14}{'G':>9}{'share':>9}{'Sharpe':>9}{'turnover/yr':>13}"]
+             f"{'strategy':<14}{'G':>9}{'share':>9}{'Sharpe':>9}{'turnover/yr':>13}"
+             f"{'cash':>7}{'corr(w, tilt)':>15}"]
     for name in [*seeds, "sac", "equal-weight", "oracle"]:
         if name not in growth.index:
             continue
         share = share_captured(growth, name) if name.startswith("sac") else \
             {"equal-weight": 0.0, "oracle": 1.0}[name]
+        weights = pd.read_csv(run_dir / "weights" / f"{name}.csv", index_col="date",
+                              parse_dates=True)
+        alignment = signal_alignment(weights, tilt)
         lines.append(f"{name:<14}{growth[name]:>9.4f}{share:>9.3f}"
-                     f"{metrics.loc[name, 'sharpe']:>9.2f}{metrics.loc[name, 'turnover']:>13.2f}")
+                     f"{metrics.loc[name, 'sharpe']:>9.2f}{metrics.loc[name, 'turnover']:>13.2f}"
+                     f"{weights.get('CASH', pd.Series(0.0)).mean():>7.2f}"
+                     + (f"{alignment:>15.3f}" if np.isfinite(alignment) else f"{'-':>15}"))
     shares = [share_captured(growth, s) for s in seeds]
+    lines.append("corr(w, tilt): mean cross-sectional correlation of the weights chosen with "
+                 "the planted tilt of the next day (0: blind to the signal)")
     lines.append(f"share of the oracle's excess log growth over 1/N captured by SAC: median "
                  f"{np.median(shares):.3f} over {len(shares)} seeds "
                  f"({', '.join(f'{s:.3f}' for s in shares)})")
@@ -141,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"backtest failed with exit code {done.returncode}", file=sys.stderr)
             return done.returncode
         print(f"backtest took {time.perf_counter() - start:.0f} s")
-        print("\n".join(report(out)))
+        print("\n".join(report(out, market.tilt)))
     return 0
 
 

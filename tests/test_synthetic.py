@@ -3,12 +3,14 @@ learnability benchmark (benchmarks/learnability.py)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
 import sys
 from itertools import pairwise
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -154,6 +156,34 @@ def test_oracle_beats_equal_weight_net_of_costs() -> None:
     diff = np.log1p(oracle.returns) - np.log1p(one_over_n.returns)
     excess, se = diff.mean() * 252, diff.std() * np.sqrt(252 / len(diff))
     assert excess > 3 * se > 0
+
+
+def _learnability() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("learnability",
+                                                  REPO / "benchmarks" / "learnability.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_signal_alignment_by_hand() -> None:
+    alignment = _learnability().signal_alignment
+    days = pd.bdate_range("2001-01-01", periods=4)
+    tilt = pd.DataFrame([[-1.0, 0.0, 1.0], [3.0, 2.0, 1.0], [0.0, 1.0, 2.0], [0.0, 0.0, 0.0]],
+                        index=days, columns=["A", "B", "C"])
+    # Weights chosen on day 0 meet day 1's tilt (both decreasing: corr +1; day 0's own tilt
+    # would give -1), day 1's meet day 2's (increasing: corr -1).
+    weights = pd.DataFrame([[0.5, 0.3, 0.1, 0.1], [0.5, 0.3, 0.1, 0.1]], index=days[:2],
+                           columns=["A", "B", "C", "CASH"])
+    assert alignment(weights.iloc[:1], tilt) == pytest.approx(1.0)
+    assert alignment(weights, tilt) == pytest.approx(0.0)  # (+1 - 1) / 2
+    # A decision facing a flat tilt (day 3) or with equal weights carries no information.
+    flat = pd.DataFrame([[0.2, 0.3, 0.5]], index=days[2:3], columns=["A", "B", "C"])
+    assert np.isnan(alignment(flat, tilt))
+    assert alignment(pd.DataFrame([[0.1, 0.2, 0.7], [0.3, 0.3, 0.3]], index=days[:2],
+                                  columns=["A", "B", "C"]), tilt) == pytest.approx(
+        np.corrcoef([0.1, 0.2, 0.7], [3.0, 2.0, 1.0])[0, 1])
 
 
 @pytest.mark.slow
