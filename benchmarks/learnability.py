@@ -1,8 +1,8 @@
 """Learnability: how much of a planted signal's growth does the SAC agent capture, out of sample?
 
 Run: ``.venv/bin/python benchmarks/learnability.py [--quick] [--train-steps N] [CLI ARGS ...]``
-(about 20-30 minutes on 2 cores at the quick preset's budget; ``--quick`` is a one-minute smoke
-run). ``run_all.py --only learnability`` (or ``--all``) runs it too; it is not a speed
+(about 5 minutes on a busy 2-core VM at the quick preset's budget; ``--quick`` is a 20-second
+smoke run). ``run_all.py --only learnability`` (or ``--all``) runs it too; it is not a speed
 benchmark, so a plain ``make bench`` leaves it out.
 
 The market is :func:`maxent_portfolio.data.synthetic.planted_market` with the DGP ``DGP`` below
@@ -20,9 +20,12 @@ prints each strategy's ``G`` and each seed's share of the oracle's excess growth
 
     share = (G_sac - G_1/N) / (G_oracle - G_1/N)
 
-1 is the oracle's growth, 0 is 1/N's, negative is worse than 1/N. Arguments after the script's
-own go to ``maxent-portfolio backtest`` unchanged (e.g. ``--decision-period rebalance
---one-step-model true``), so the agent's levers can be compared on the same market.
+1 is the oracle's growth, 0 is 1/N's, negative is worse than 1/N. Beside it, whether a policy
+sees the signal at all: ``corr(w, tilt)``, see :func:`signal_alignment`.
+
+Arguments after the script's own go to ``maxent-portfolio backtest`` unchanged (e.g.
+``--decision-period rebalance --one-step-model``), so the agent's levers can be compared on the
+same market.
 """
 
 from __future__ import annotations
