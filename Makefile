@@ -34,7 +34,8 @@ lint: $(STAMP)
 
 # The peers (vectorbt, stable-baselines3) with torch pinned, so the resolver keeps the CPU build.
 # If they cannot be installed the benchmarks still run and run_all names the missing peer.
-# `make bench BENCH_ARGS="--quick --only engine"`: see benchmarks/run_all.py.
+# `make bench BENCH_ARGS="--quick --only engine"`: see benchmarks/run_all.py; BENCH_ARGS=--all
+# adds the slow opt-in ones (learnability).
 BENCH_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]" "$(TORCH)" \

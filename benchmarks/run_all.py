@@ -5,10 +5,13 @@ Usage::
     .venv/bin/python benchmarks/run_all.py                   # every bench_*.py, full size
     .venv/bin/python benchmarks/run_all.py --quick           # reduced sizes: a smoke test
     .venv/bin/python benchmarks/run_all.py --only engine,sac # a subset, in that order
+    .venv/bin/python benchmarks/run_all.py --all             # the opt-in ones too
     make bench                                               # installs the peers, runs all
 
 Each ``bench_<name>.py`` beside this file is a benchmark named ``<name>`` (``--only`` also takes
-``bench_<name>`` or the file name). Each runs in its own subprocess with this interpreter, so one
+``bench_<name>`` or the file name). The files of ``OPT_IN`` are benchmarks too, but slow and not
+speed comparisons, so they run only when named in ``--only`` or with ``--all``
+(``make bench BENCH_ARGS=--all``). Each runs in its own subprocess with this interpreter, so one
 that fails is reported and the others still run. Its output streams through as it comes. At the
 end a summary says which ran, which failed (with the exit code and last line printed), the time
 taken, and gathers each benchmark's ratios: every line with a figure followed by ``x``, our
@@ -36,7 +39,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +49,9 @@ from maxent_portfolio.errors import ConfigError, UserError
 
 #: Peer packages a benchmark may compare against: import name -> pip name.
 PEERS: dict[str, str] = {"vectorbt": "vectorbt", "stable_baselines3": "stable-baselines3"}
+
+#: Opt-in benchmarks, name -> file beside this script: minutes long, run by --only or --all.
+OPT_IN: dict[str, str] = {"learnability": "learnability.py"}
 
 # A ratio as the benchmarks print it: "2.47x", "55x" (not "x64" or "0x1f").
 _RATIO = re.compile(r"\d+(?:\.\d+)?x(?!\w)")
@@ -72,8 +78,16 @@ def discover(directory: Path) -> dict[str, Path]:
             for path in sorted(directory.glob("bench_*.py"))}
 
 
-def select(found: Mapping[str, Path], only: str | None) -> list[str]:
-    """Names to run: all of ``found``, or those in the comma-separated ``only``, in its order.
+def discover_opt_in(directory: Path) -> dict[str, Path]:
+    """The benchmarks of ``OPT_IN`` whose file is in ``directory``, by name."""
+    return {name: directory / file for name, file in OPT_IN.items()
+            if (directory / file).is_file()}
+
+
+def select(found: Mapping[str, Path], only: str | None,
+           opt_in: Collection[str] = ()) -> list[str]:
+    """Names to run: those in the comma-separated ``only``, in its order, or else all of
+    ``found`` but those in ``opt_in``.
 
     Raises
     ------
@@ -81,7 +95,7 @@ def select(found: Mapping[str, Path], only: str | None) -> list[str]:
         If a name in ``only`` is not a benchmark in ``found``, or nothing is left to run.
     """
     if only is None:
-        names = list(found)
+        names = [name for name in found if name not in opt_in]
     else:
         names = []
         for raw in only.split(","):
@@ -177,6 +191,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="run only these benchmarks (engine, env, sac, ...), in this order")
     parser.add_argument("--quick", action="store_true",
                         help="pass --quick to each benchmark: reduced sizes, a smoke test")
+    parser.add_argument("--all", action="store_true",
+                        help=f"also run the opt-in benchmarks ({', '.join(OPT_IN)}): slow")
     parser.add_argument("--dir", type=Path, default=Path(__file__).resolve().parent,
                         help="where to find bench_*.py (default: beside this script)")
     return parser.parse_args(argv)
@@ -184,9 +200,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    found = discover(args.dir)
+    found = {**discover(args.dir), **discover_opt_in(args.dir)}
     try:
-        names = select(found, args.only)
+        names = select(found, args.only, () if args.all else OPT_IN)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -113,6 +113,26 @@ def test_quick_is_passed_down_and_success_exits_0(run_all: ModuleType, bench_dir
     assert "ran: beta; failed: none" in out
 
 
+def test_opt_in_benchmark_runs_only_when_asked(run_all: ModuleType, bench_dir: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    _script(bench_dir, "learnability.py", """
+        import sys
+        print("opt-in ran with", sys.argv[1:])
+    """)
+    assert run_all.main(["--dir", str(bench_dir), "--only", "beta"]) == 0
+    assert "opt-in ran" not in capsys.readouterr().out
+    run_all.main(["--dir", str(bench_dir)])
+    assert "opt-in ran" not in capsys.readouterr().out  # not by default
+    assert run_all.main(["--dir", str(bench_dir), "--only", "learnability", "--quick"]) == 0
+    assert "opt-in ran with ['--quick']" in capsys.readouterr().out
+    assert run_all.main(["--dir", str(bench_dir), "--all"]) == 1  # alpha still fails
+    assert "ran: beta, learnability; failed: alpha" in capsys.readouterr().out
+
+
+def test_real_opt_in_benchmarks_exist(run_all: ModuleType) -> None:
+    assert set(run_all.discover_opt_in(BENCHMARKS)) == set(run_all.OPT_IN)
+
+
 def test_missing_peer_is_named_and_the_benchmark_still_runs(
         run_all: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
