@@ -56,7 +56,9 @@ def _transitions(obs_dim: int, k: int) -> tuple[torch.Tensor, ...]:
 def solo(network: str, n_assets: int, batch: int, hidden: tuple[int, ...] | None
          ) -> Callable[[], object]:
     """One solo SAC update on a filled buffer."""
-    sac = SAC(n_assets, FEATURES, SACConfig(network=network, hidden=hidden, batch_size=batch))
+    # Replay SAC on a filled buffer: the update both paths share (batched training has no model).
+    config = SACConfig(network=network, hidden=hidden, batch_size=batch, one_step_model=False)
+    sac = SAC(n_assets, FEATURES, config)
     buf = ReplayBuffer(FILL, sac.obs_dim, sac.k)
     buf.add(*_transitions(sac.obs_dim, sac.k))
     return lambda: sac.update(buf.sample(batch))
@@ -65,7 +67,8 @@ def solo(network: str, n_assets: int, batch: int, hidden: tuple[int, ...] | None
 def batched(k: int, network: str, n_assets: int, batch: int, hidden: tuple[int, ...] | None,
             use_vmap: bool = False) -> Callable[[], object]:
     """One batched update of ``k`` agents (seeds 0 .. k - 1) on filled buffers."""
-    configs = [SACConfig(network=network, hidden=hidden, batch_size=batch, seed=s)
+    configs = [SACConfig(network=network, hidden=hidden, batch_size=batch, seed=s,
+                         one_step_model=False)
                for s in range(k)]
     model = BatchedSAC(n_assets, FEATURES, configs, use_vmap=use_vmap)
     buf = BatchedReplayBuffer(k, FILL, model.obs_dim, model.k)

@@ -36,7 +36,8 @@ def _env(num_envs: int) -> PortfolioVectorEnv:
 
 def _tiny(**kw: object) -> SACConfig:
     base: dict[str, object] = dict(total_steps=20, num_envs=2, learning_starts=8, batch_size=16,
-                                   hidden=(16, 16), utd_ratio=1.0, log_every=5, seed=3)
+                                   hidden=(16, 16), utd_ratio=1.0, log_every=5, seed=3,
+                                   one_step_model=False)  # batched: replay SAC only
     base.update(kw)
     return SACConfig.from_dict(base)
 
@@ -228,3 +229,11 @@ def test_sigterm_checkpoints_the_batch_and_stops(tmp_path: Path) -> None:
                            checkpoint_path=path, callback=terminate)
     assert [(a.interrupted, a.step) for a in agents] == [(True, 6), (True, 6)]
     assert path.exists()
+
+
+@pytest.mark.parametrize("option", [{"one_step_model": True}, {"reference": 3.0},
+                                    {"model_selection": "best-validation"}])
+def test_levers_batched_training_lacks_are_refused(option: dict[str, object]) -> None:
+    with pytest.raises(ConfigError, match="batched training does not support") as info:
+        train_batched(_env(4), [_tiny(**option), _tiny(seed=4, **option)], progress=False)
+    assert "\n" not in str(info.value)

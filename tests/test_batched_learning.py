@@ -17,7 +17,7 @@ def _config(seed: int) -> SACConfig:
     return SACConfig.from_dict(dict(
         total_steps=90, num_envs=4, learning_starts=25, utd_ratio=1.0, batch_size=64,
         hidden=(32, 32), gamma=0.5, policy_lr=3e-3, q_lr=3e-3, log_every=50, seed=seed,
-        diversification=0.2))
+        diversification=0.2, one_step_model=False))
 
 
 def test_batched_agents_overweight_the_drifting_asset_like_a_solo_agent() -> None:

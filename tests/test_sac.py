@@ -285,7 +285,8 @@ def test_sac_strategy_allocate_matches_the_env_observation() -> None:
     returns = _returns(n=200, seed=3)
     strategy = SACStrategy(train_steps=20, lookback=10, num_envs=2, episode_length=10,
                            device="cpu", validation_fraction=0.0, hidden=(8, 8),
-                           learning_starts=5, batch_size=8)
+                           learning_starts=5, batch_size=8, trade_rate=1.0,
+                           no_trade_band=0.0)  # full execution: allocate returns the action
     strategy.fit(returns)
     t = 150
     current = pd.Series([0.2, 0.3, 0.1, 0.4], index=[*returns.columns, CASH])

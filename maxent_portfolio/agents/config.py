@@ -52,9 +52,10 @@ class SACConfig(Section):
         "number of assets; mlp: a flat MLP).")
     device: str = option("auto", "Torch device: cpu, cuda, or auto (cuda when available).")
     one_step_model: bool = option(
-        False, "Use the env's exact one-step model: the critic learns only the continuation "
-        "value and the actor takes the exact reward (and cost gradient) of its samples "
-        "(rewards log or drawdown).")
+        True, "Use the env's exact one-step model: the critic learns only the continuation "
+        "value and the actor takes the exact reward (and cost gradient) of its samples. "
+        "Rewards log and drawdown only; dsr and mean-var, which depend on the episode's "
+        "past, train on replay alone. --no-one-step-model: plain replay SAC.")
     reference: float | None = option(
         None, "Concentration c of a reference policy Dirichlet(c, ..., c) centred on equal "
         "weights: the entropy bonus becomes minus the KL divergence to it, so the hot end of "

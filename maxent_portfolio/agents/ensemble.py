@@ -57,6 +57,13 @@ def check_batchable(configs: Sequence[SACConfig]) -> None:
     """
     if not configs:
         raise ConfigError("train_batched needs at least one config")
+    unsupported = [name for name, on in (
+        ("one_step_model", configs[0].one_step_model),
+        ("reference", configs[0].reference is not None),
+        ("model_selection=best-validation", configs[0].model_selection != "last")) if on]
+    if unsupported:
+        raise ConfigError(f"batched training does not support {', '.join(unsupported)} yet: "
+                          "train these agents one by one (train)")
     first = config_dict(configs[0])
     for i, config in enumerate(configs[1:], start=1):
         other = config_dict(config)

@@ -49,6 +49,11 @@ class ModelStep(NamedTuple):
     valid: Tensor
 
 
+def uses_model_reward(env: Any) -> bool:
+    """True when the (vector) env's reward has a one-step model (:data:`MODEL_REWARDS`)."""
+    return getattr(getattr(env, "env", env), "reward_kind", None) in MODEL_REWARDS
+
+
 def execute(target: Tensor, drifted: Tensor, trade_rate: float, no_trade_band: float) -> Tensor:
     """:func:`maxent_portfolio.arithmetic.partial_rebalance` in torch (differentiable in
     ``target`` outside the band)."""

@@ -36,7 +36,7 @@ from maxent_portfolio.agents.checkpoint import (
 )
 from maxent_portfolio.agents.config import SACConfig, resolve_device
 from maxent_portfolio.agents.distributions import effective_n
-from maxent_portfolio.agents.model import OneStepModel
+from maxent_portfolio.agents.model import OneStepModel, uses_model_reward
 from maxent_portfolio.agents.sac import SAC, SACLosses
 from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.seeding import env_seeds, evaluation_seed
@@ -253,10 +253,11 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
     sac = SAC(n_assets, n_features, config).to(device)
     if init_from is not None:
         sac.load_state_dict(init_from.sac.state_dict())
-    if config.one_step_model:
+    # Rewards with moving moments (dsr, mean-var) have no one-step model: replay alone.
+    use_model = config.one_step_model and uses_model_reward(env)
+    if use_model:
         sac.model = OneStepModel.from_env(env, device)
-    buffer = ReplayBuffer(config.buffer_size, sac.obs_dim, sac.k, device,
-                          positions=config.one_step_model)
+    buffer = ReplayBuffer(config.buffer_size, sac.obs_dim, sac.k, device, positions=use_model)
     agent = Agent(sac, config, buffer=buffer)
     episode_returns = np.zeros(env.num_envs)
     last_return = float("nan")
@@ -310,7 +311,7 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
                     torch.ones(env.num_envs, sac.k, device=device)).sample()
             else:
                 actions = sac.act(obs)
-            positions = torch.as_tensor(env.positions) if config.one_step_model else None
+            positions = torch.as_tensor(env.positions) if use_model else None
             next_obs_np, rewards, terminations, truncations, infos = env.step(
                 actions.double().cpu().numpy())
             real_next = _final_observations(next_obs_np, infos)

@@ -38,14 +38,16 @@ class EnvConfig(Section):
     decision_period: str = option(
         "daily", "Training decision interval, a rebalance schedule (daily, weekly, monthly, "
         "every:K, ...), or rebalance: the run's --rebalance, so the agent trains on the "
-        "decisions it is judged on. Daily until the development protocol chooses.")
+        "decisions it is judged on. Daily: the development protocol found rebalance worse "
+        "(docs/agent.md).")
     trade_rate: float = option(
-        1.0, "Partial rebalancing: each decision trades this fraction of the way from the "
+        0.25, "Partial rebalancing: each decision trades this fraction of the way from the "
         "drifted weights to the policy's target (1: all the way), in training and in the "
-        "backtest alike.", gt=0, le=1)
+        "backtest alike. Default chosen on the development protocol (docs/agent.md).",
+        gt=0, le=1)
     no_trade_band: float = option(
-        0.0, "Skip a trade whose two-way turnover is below this (0.05 = 5% of the book), in "
-        "training and in the backtest alike.", ge=0, lt=2)
+        0.05, "Skip a trade whose two-way turnover is below this (0.05 = 5% of the book; 0: "
+        "always trade), in training and in the backtest alike.", ge=0, lt=2)
 
     @field_validator("reward")
     @classmethod
