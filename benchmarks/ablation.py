@@ -42,12 +42,37 @@ PROTOCOL = ["--preset", "quick", "--universe", "sp500-20", "--start", "1995-01-0
 """The development protocol's command line; a trial adds its own flags."""
 
 TRIALS: list[tuple[str, str]] = [
-    ("T0-baseline", ""),
-    ("T1-rebalance", "--decision-period rebalance"),
-    ("T2-rebal-model", "--decision-period rebalance --one-step-model"),
-    ("T3-daily-model", "--one-step-model"),
-    ("T4-rebal-model-rate", "--decision-period rebalance --one-step-model --trade-rate 0.5"),
-    ("T5-rebal-model-ref", "--decision-period rebalance --one-step-model --reference 4"),
+    # The flags are relative to the defaults of the time: replay SAC, daily decisions, full
+    # rebalancing (trade rate 1, no band), the quick preset's 6,000 steps per fold.
+    ("T0-baseline", "--no-one-step-model --trade-rate 1 --no-trade-band 0 --train-steps 6000"),
+    ("T1-rebalance", "--no-one-step-model --trade-rate 1 --no-trade-band 0 --train-steps 6000 "
+                     "--decision-period rebalance"),
+    ("T2-rebal-model", "--trade-rate 1 --no-trade-band 0 --train-steps 6000 "
+                       "--decision-period rebalance --one-step-model"),
+    ("T3-daily-model", "--trade-rate 1 --no-trade-band 0 --train-steps 6000 --one-step-model"),
+    ("T4-rebal-model-rate", "--no-trade-band 0 --train-steps 6000 --decision-period rebalance "
+                            "--one-step-model --trade-rate 0.5"),
+    ("T5-rebal-model-ref", "--trade-rate 1 --no-trade-band 0 --train-steps 6000 "
+                           "--decision-period rebalance --one-step-model --reference 4"),
+    ("T6-daily-model-rate25", "--no-trade-band 0 --train-steps 6000 --one-step-model "
+                              "--trade-rate 0.25"),
+    ("T7-daily-model-ref4-d1", "--trade-rate 1 --no-trade-band 0 --train-steps 6000 "
+                               "--one-step-model --reference 4 --diversification 1"),
+    ("T8-daily-model-rate25-band5", "--train-steps 6000 --one-step-model --trade-rate 0.25 "
+                                    "--no-trade-band 0.05"),
+    ("T9-daily-model-features", "--trade-rate 1 --no-trade-band 0 --train-steps 6000 "
+                                "--one-step-model --features base,ranks,context"),
+    ("T10-daily-model-rate25-ref4-d1", "--no-trade-band 0 --train-steps 6000 --one-step-model "
+                                       "--trade-rate 0.25 --reference 4 --diversification 1"),
+    ("T11-daily-model-rate25-bestval", "--no-trade-band 0 --train-steps 6000 --one-step-model "
+                                       "--trade-rate 0.25 --model-selection best-validation"),
+    ("T12-daily-model-rate25-budget2x", "--no-trade-band 0 --one-step-model --trade-rate 0.25 "
+                                        "--train-steps 12000"),
+    # The full preset's walk-forward (3 years of training, yearly refits) on the same period.
+    ("T13-fullwf-rate25-band5", "--preset full --one-step-model --trade-rate 0.25 "
+                                "--no-trade-band 0.05 --train-steps 2000"),
+    ("T14-fullwf-rate25-band5-6k", "--preset full --one-step-model --trade-rate 0.25 "
+                                   "--no-trade-band 0.05 --train-steps 6000"),
 ]
 """Every configuration tried on the development protocol, in the order tried."""
 

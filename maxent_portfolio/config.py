@@ -209,9 +209,11 @@ def _leaves(model: type[BaseModel], prefix: str = "") -> Iterator[OptionSpec]:
         extra = field_extra(model, name)
         if extra.get("internal"):
             continue
+        flag = f"--{name.replace('_', '-')}"
+        if info.annotation is bool:  # a switch both ways: a default of True can be turned off
+            flag = f"{flag}/--no-{flag[2:]}"
         yield OptionSpec(f"{prefix}{name}", model, name, bool(extra.get("file_only")),
-                         extra.get("flag") or f"--{name.replace('_', '-')}",
-                         extra.get("short"))
+                         extra.get("flag") or flag, extra.get("short"))
 
 
 def option_index() -> dict[str, OptionSpec]:

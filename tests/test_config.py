@@ -161,3 +161,27 @@ def test_a_bare_year_is_a_whole_year_and_quick_counts_back_from_the_end() -> Non
     market = load_market(cfg)  # the quick preset: the last 13 calendar years up to the end
     assert str(market.returns.index[0].year) == "1993"  # the first return of 1993
     assert str(market.returns.index[-1].date()) == "2005-12-30"
+
+
+def test_a_switch_that_defaults_on_can_be_turned_off() -> None:
+    """Every boolean flag is a pair (``--x/--no-x``), so a default of True is not a trap."""
+    import typer
+    from typer.testing import CliRunner
+
+    from maxent_portfolio.cli.options import tree_options
+
+    seen: dict[str, object] = {}
+    app = typer.Typer()
+
+    @app.command()
+    @tree_options("sac")
+    def probe(overrides: dict[str, object]) -> None:
+        seen.update(overrides)
+
+    assert RunConfig().sac.one_step_model is True
+    result = CliRunner().invoke(app, ["--no-one-step-model"])
+    assert result.exit_code == 0, result.output
+    assert seen == {"sac.one_step_model": False}
+    seen.clear()
+    CliRunner().invoke(app, ["--one-step-model"])
+    assert seen == {"sac.one_step_model": True}
