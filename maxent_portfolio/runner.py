@@ -215,8 +215,8 @@ _STOPS = {signal.SIGINT, signal.SIGTERM}
 
 def _start_worker(events: SimpleQueue[tuple[float, str]] | None) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)  # blocked by the driver while spawning
-    # A terminal's Ctrl-C reaches the whole process group; the driver alone answers it, by
-    # killing the pool (training's own handler, while it trains, would only checkpoint).
+    # A terminal's Ctrl-C reaches the whole process group; the driver answers it by killing
+    # the pool (while SAC trains, its own handler would checkpoint first: to no use here).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _EVENTS[0] = events
 
