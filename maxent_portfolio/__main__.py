@@ -2,4 +2,5 @@
 
 from maxent_portfolio.cli import run
 
-run()
+if __name__ == "__main__":  # not when a worker process of ``--jobs`` imports it
+    run()

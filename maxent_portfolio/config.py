@@ -17,7 +17,7 @@ section                   options
 ``report``                rf, html
 ========================  ===============================================================
 
-plus the run-level ``preset``, ``strategies``, ``plugins``, ``seed`` and ``seeds``.
+plus the run-level ``preset``, ``strategies``, ``plugins``, ``seed``, ``seeds`` and ``jobs``.
 
 Precedence, lowest first: the defaults, the preset, the ``--config`` file, the CLI flags. A
 config file may use the sections as tables (``[sac] alpha = 0.2``) or flat keys
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -146,6 +147,9 @@ class RunConfig(Section):
                        "(maxent_portfolio.seeding).", ge=0)
     seeds: int = option(1, "Agents trained per fold for seeded strategies (sac): each is "
                         "reported, plus their mean.", ge=1)
+    jobs: int = option(os.cpu_count() or 1, "Processes training a run's learning jobs at once "
+                       "(each seed of sac is one); default: the number of CPU cores. The "
+                       "results are identical for every value.", ge=1)
     data: DataConfig = DataConfig()
     costs: CostModel = CostModel()
     walk_forward: WalkForwardConfig = WalkForwardConfig()

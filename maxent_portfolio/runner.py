@@ -7,9 +7,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import signal
+import sys
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.queues import SimpleQueue
 from pathlib import Path
 from typing import Protocol
 
@@ -20,7 +25,7 @@ from maxent_portfolio.backtest.store import safe_name
 from maxent_portfolio.backtest.walkforward import Fold, WalkForward
 from maxent_portfolio.config import RunConfig
 from maxent_portfolio.data.market import MarketData
-from maxent_portfolio.errors import DataError
+from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.files import atomic_directory
 from maxent_portfolio.seeding import strategy_seeds
 from maxent_portfolio.strategies.base import Strategy, StrategyContext
@@ -155,11 +160,160 @@ def context(plan: Plan, job: Job, checkpoint_dir: Path | None = None,
     return StrategyContext(plan.config, plan.market.periods_per_year, job.seed, folder, progress)
 
 
+Advance = Callable[[float, str], None]
+"""``advance(amount, description)``: where a job reports its progress."""
+
+
+def _backtest_job(plan: Plan, job: Job, weight: float, checkpoint_dir: Path | None,
+                  advance: Advance | None) -> BacktestResult:
+    """Backtest one job; its progress adds up to ``weight`` (its ``Strategy.work``)."""
+    config, market, folds = plan.config, plan.market, plan.folds
+    done = 0.0
+
+    def report(amount: float, status: str) -> None:
+        nonlocal done
+        done += amount
+        if advance is not None:
+            advance(amount, f"{job.label}: {status}")
+
+    strategy = job.strategy.from_context(
+        context(plan, job, checkpoint_dir, report if advance is not None else None))
+
+    def on_fold(i: int, fold: Fold) -> None:
+        if advance is not None:
+            advance(0, f"{job.label}: fold {i + 1}/{len(folds)}")
+
+    result = run_backtest(
+        market.returns, strategy, splits=folds, rebalance=config.schedule.rebalance,
+        costs=config.costs, max_weight=config.schedule.max_weight,
+        periods_per_year=market.periods_per_year, on_fold=on_fold)
+    result.name = job.label
+    result.returns = result.returns.rename(job.label)
+    if advance is not None:
+        advance(max(weight - done, 0.0), f"{job.label}: done")
+    return result
+
+
+def pooled_jobs(plan: Plan, weights: dict[Job, float]) -> list[Job]:
+    """The jobs worth a worker process, longest first (ties in plan order).
+
+    A strategy that declares more work than the default unit per fold (``Strategy.work``)
+    learns (SAC counts training transitions); the baselines take a few seconds and stay in the
+    driver. With ``config.jobs == 1``, or fewer than two such jobs, there is no pool.
+    """
+    slow = [job for job in plan.jobs if weights[job] > len(plan.folds)]
+    if plan.config.jobs < 2 or len(slow) < 2:
+        return []
+    return sorted(slow, key=lambda job: -weights[job])
+
+
+# A worker process's progress channel (its jobs, with the plan's data, come with each task).
+_EVENTS: list[SimpleQueue[tuple[float, str]] | None] = [None]
+
+_STOPS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _start_worker(events: SimpleQueue[tuple[float, str]] | None) -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)  # blocked by the driver while spawning
+    # A terminal's Ctrl-C reaches the whole process group; the driver answers it by killing
+    # the pool (while SAC trains, its own handler would checkpoint first: to no use here).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _EVENTS[0] = events
+
+
+def _worker_job(config: RunConfig, market: MarketData, folds: list[Fold], label: str,
+                name: str, seed: int, weight: float, checkpoint_dir: Path | None
+                ) -> BacktestResult:
+    """Backtest one job in a worker; the strategy comes by name (plug-in modules get a
+    per-process name, so their classes cannot be pickled by reference)."""
+    from maxent_portfolio.strategies.plugins import load_plugins
+    from maxent_portfolio.strategies.registry import available_strategies
+
+    events = _EVENTS[0]
+    load_plugins(config.plugins)
+    strategy = available_strategies().get(name)
+    if strategy is None:
+        raise ConfigError(f"strategy {name!r} is not registered in a worker process: register "
+                          "it in a plug-in file, or use --jobs 1")
+    if "torch" in sys.modules:  # one thread per worker: the workers share the cores
+        import torch
+
+        torch.set_num_threads(1)
+
+    def advance(amount: float, description: str) -> None:
+        events.put((amount, description))  # type: ignore[union-attr]
+
+    return _backtest_job(Plan(config, market, folds, []), Job(label, strategy, seed), weight,
+                         checkpoint_dir, advance if events is not None else None)
+
+
+def _stop_pool(executor: ProcessPoolExecutor) -> None:
+    """Cancel the jobs not started and kill the workers, waiting until they are gone: their
+    checkpoints are in the partial run directory, which is removed next."""
+    processes = list((executor._processes or {}).values())  # public only from Python 3.14
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.kill()
+    for process in processes:
+        process.join()
+
+
+def _run_pool(plan: Plan, pooled: list[Job], weights: dict[Job, float],
+              checkpoint_dir: Path | None, progress: Progress | None
+              ) -> dict[Job, BacktestResult]:
+    """Every job: ``pooled`` in worker processes, the others in this process meanwhile."""
+    ctx = multiprocessing.get_context("spawn")  # fork after torch has threads is unsafe
+    # A SimpleQueue writes at once, so a job's events are all sent before its result.
+    events: SimpleQueue[tuple[float, str]] | None = \
+        ctx.SimpleQueue() if progress is not None else None
+
+    def relay() -> None:
+        while events is not None and progress is not None and not events.empty():
+            progress.advance(*events.get())
+
+    def advance(amount: float, description: str) -> None:
+        relay()
+        if progress is not None:
+            progress.advance(amount, description)
+
+    # Ctrl-C or SIGTERM waits until the workers are spawned and known to the pool (a worker
+    # interrupted while it starts would outlive the run); the workers inherit the mask.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+    executor = ProcessPoolExecutor(max_workers=min(plan.config.jobs, len(pooled)),
+                                   mp_context=ctx, initializer=_start_worker,
+                                   initargs=(events,))
+    try:
+        try:
+            futures = {executor.submit(_worker_job, plan.config, plan.market, plan.folds,
+                                       job.label, job.strategy.name, job.seed, weights[job],
+                                       checkpoint_dir): job for job in pooled}
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        results = {job: _backtest_job(plan, job, weights[job], checkpoint_dir,
+                                      advance if progress is not None else None)
+                   for job in plan.jobs if job not in futures.values()}
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            relay()
+            for future in finished:
+                results[futures[future]] = future.result()  # a worker's error, raised here
+        executor.shutdown()
+        relay()
+    except BaseException:  # an error, Ctrl-C or SIGTERM: no worker outlives the run
+        _stop_pool(executor)
+        raise
+    return results
+
+
 def run(plan: Plan, progress: Progress | None = None,
         checkpoint_dir: Path | None = None) -> RunOutcome:
     """Backtest every job of ``plan`` on the same out-of-sample dates, net of the same costs.
 
-    Learning strategies that checkpoint (SAC) save their models in ``checkpoint_dir``.
+    Learning strategies that checkpoint (SAC) save their models in ``checkpoint_dir``. With
+    ``config.jobs > 1`` the learning jobs (:func:`pooled_jobs`) run in as many worker
+    processes (spawned, one torch thread each) while the others run here; every job is seeded
+    on its own, so the results, and their order, are those of ``jobs=1``.
     """
     from maxent_portfolio.measures import metrics_table
 
@@ -170,32 +324,14 @@ def run(plan: Plan, progress: Progress | None = None,
     if progress is not None:
         progress.start(sum(weights.values()))
 
-    results: list[BacktestResult] = []
-    for job in plan.jobs:
-        done = 0.0
-
-        def report(amount: float, status: str, label: str = job.label) -> None:
-            nonlocal done
-            done += amount
-            if progress is not None:
-                progress.advance(amount, f"{label}: {status}")
-
-        strategy = job.strategy.from_context(
-            context(plan, job, checkpoint_dir, report if progress is not None else None))
-
-        def on_fold(i: int, fold: Fold, label: str = job.label) -> None:
-            if progress is not None:
-                progress.advance(0, f"{label}: fold {i + 1}/{len(folds)}")
-
-        result = run_backtest(
-            market.returns, strategy, splits=folds, rebalance=config.schedule.rebalance,
-            costs=config.costs, max_weight=config.schedule.max_weight,
-            periods_per_year=market.periods_per_year, on_fold=on_fold)
-        result.name = job.label
-        result.returns = result.returns.rename(job.label)
-        results.append(result)
-        if progress is not None:
-            progress.advance(max(weights[job] - done, 0.0), f"{job.label}: done")
+    pooled = pooled_jobs(plan, weights)
+    if pooled:
+        by_job = _run_pool(plan, pooled, weights, checkpoint_dir, progress)
+    else:
+        advance = progress.advance if progress is not None else None
+        by_job = {job: _backtest_job(plan, job, weights[job], checkpoint_dir, advance)
+                  for job in plan.jobs}
+    results = [by_job[job] for job in plan.jobs]
 
     names = list(dict.fromkeys(config.strategies))
     for name in plan.seeded:
@@ -226,4 +362,4 @@ def backtest_to_directory(plan: Plan, out: Path | None = None,
 
 
 __all__ = ["Job", "Plan", "Progress", "RunOutcome", "backtest_to_directory", "context",
-           "load_market", "prepare", "run", "walk_forward"]
+           "load_market", "pooled_jobs", "prepare", "run", "walk_forward"]

@@ -91,6 +91,7 @@ CASES = [
     Case("unknown preset", ["backtest", "--preset", "huge"], "preset"),
     Case("no seeds", ["backtest", "--seeds", "0"], "seeds"),
     Case("negative seed", ["backtest", "--seed", "-1"], "seed"),
+    Case("no worker processes", ["backtest", "--jobs", "0"], "jobs"),
     Case("weight cap above 1", ["backtest", "--max-weight", "2"], "max-weight"),
     Case("zero test window", ["backtest", "--test-years", "0"], "test-years"),
     Case("negative training window", ["backtest", "--train-years", "-1"], "train-years"),

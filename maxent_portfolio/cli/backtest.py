@@ -100,6 +100,8 @@ def backtest(
     out of sample, net of costs, with weights chosen at a close earning the next period's
     return. The run directory gets metrics.csv, returns.csv, weights/, config.json,
     provenance.json and an HTML dashboard (index.html) with a tear sheet per strategy.
+    The agents of a learning strategy (one per --seeds) train in --jobs worker processes at
+    once, the other strategies meanwhile; the numbers do not depend on --jobs.
 
     Example: maxent-portfolio backtest -s equal-weight,min-variance,eg --rebalance weekly
     """
