@@ -450,3 +450,15 @@ def test_benchmark_time_zone_need_not_match_results(run: Run) -> None:
     curve = dash._benchmark_equity(aware, xlim)
     assert curve is not None and curve.index.tz is None
     assert curve.index[0] >= xlim[0] and curve.index[-1] <= xlim[1]
+
+
+def test_a_benchmark_named_like_the_strategy_gets_its_own_label(tmp_path: Path) -> None:
+    """factor-etfs is benchmarked on equal-weight: its equal-weight sheet must still render."""
+    rng = np.random.default_rng(5)
+    index = pd.bdate_range("2020-01-01", periods=300)
+    returns = pd.Series(rng.normal(0.0004, 0.01, 300), index=index)
+    bench = pd.Series(rng.normal(0.0003, 0.01, 300), index=index, name="equal-weight")
+    path = write_tearsheet(returns, bench, tmp_path / "equal-weight.html",
+                           title="equal-weight: run", name="equal-weight")
+    page = path.read_text(encoding="utf-8")
+    assert "benchmark (equal-weight)" in page

@@ -85,6 +85,8 @@ def prepare_inputs(returns: pd.Series, benchmark: pd.Series | None, name: str
     if benchmark is None:
         return clean, None
     bench_name = str(benchmark.name) if benchmark.name is not None else "benchmark"
+    if bench_name == name:  # e.g. factor-etfs, benchmarked on equal-weight: QuantStats joins
+        bench_name = f"benchmark ({bench_name})"  # the two by name, so they must differ
     bench = _clean(benchmark, bench_name)
     if len(bench.index.intersection(clean.index)) < 2:
         raise ValueError(f"benchmark {bench_name!r} shares fewer than two dates with {name!r}")
