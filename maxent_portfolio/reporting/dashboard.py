@@ -601,8 +601,8 @@ def render_dashboard(results: Sequence[BacktestResult], metrics: pd.DataFrame,
         learning = Section("learning", "Learning", "Learning curves", _trusted(
             '<p class="muted">Per walk-forward fold, against training transitions: the '
             "deterministic policy's log growth on the validation slice (the tail of the training "
-            "window, never test data), the policy's effective N and the temperature. The "
-            "numbers are in <code>learning.csv</code>.</p>", figures))
+            "window, never test data), the policy's entropy and effective N, and the "
+            "temperature. The numbers are in <code>learning.csv</code>.</p>", figures))
 
     strategy_keys = [r.name for r in results]
     chart_keys = strategy_keys + ([bench_name] if bench_name in equity and bench_name
