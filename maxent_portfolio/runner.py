@@ -164,47 +164,76 @@ Advance = Callable[[float, str], None]
 """``advance(amount, description)``: where a job reports its progress."""
 
 
-def _backtest_job(plan: Plan, job: Job, weight: float, checkpoint_dir: Path | None,
-                  advance: Advance | None) -> BacktestResult:
-    """Backtest one job; its progress adds up to ``weight`` (its ``Strategy.work``)."""
+Unit = tuple[Job, ...]
+"""Jobs that run together in one process: a seed group (``Strategy.seed_batch`` seeds of one
+strategy, linked by ``Strategy.join``), or one job alone."""
+
+
+def job_units(plan: Plan) -> list[Unit]:
+    """The run's units: consecutive seeds of a seeded strategy in groups of its
+    ``seed_batch``, every other job alone. The groups depend on the configuration only (not
+    on ``jobs``), so neither do the results."""
+    units: list[Unit] = []
+    for name in dict.fromkeys(job.strategy.name for job in plan.jobs):
+        jobs = [job for job in plan.jobs if job.strategy.name == name]
+        size = max(jobs[0].strategy.seed_batch(context(plan, jobs[0])), 1) \
+            if name in plan.seeded else 1
+        units += [tuple(jobs[i:i + size]) for i in range(0, len(jobs), size)]
+    return units
+
+
+def _backtest_unit(plan: Plan, unit: Unit, weights: dict[Job, float],
+                   checkpoint_dir: Path | None, advance: Advance | None
+                   ) -> list[BacktestResult]:
+    """Backtest a unit's jobs in turn; each job's progress adds up to its ``weights`` entry
+    (its ``Strategy.work``)."""
     config, market, folds = plan.config, plan.market, plan.folds
-    done = 0.0
+    done = dict.fromkeys(unit, 0.0)
 
-    def report(amount: float, status: str) -> None:
-        nonlocal done
-        done += amount
+    def reporter(job: Job) -> Advance:
+        def report(amount: float, status: str) -> None:
+            done[job] += amount
+            if advance is not None:
+                advance(amount, f"{job.label}: {status}")
+        return report
+
+    strategies = [job.strategy.from_context(
+        context(plan, job, checkpoint_dir, reporter(job) if advance is not None else None))
+        for job in unit]
+    if len(unit) > 1:
+        unit[0].strategy.join(strategies)
+    results = []
+    for job, strategy in zip(unit, strategies, strict=True):
+        def on_fold(i: int, fold: Fold, job: Job = job) -> None:
+            if advance is not None:
+                advance(0, f"{job.label}: fold {i + 1}/{len(folds)}")
+
+        result = run_backtest(
+            market.returns, strategy, splits=folds, rebalance=config.schedule.rebalance,
+            costs=config.costs, max_weight=config.schedule.max_weight,
+            periods_per_year=market.periods_per_year, on_fold=on_fold)
+        result.name = job.label
+        result.returns = result.returns.rename(job.label)
         if advance is not None:
-            advance(amount, f"{job.label}: {status}")
-
-    strategy = job.strategy.from_context(
-        context(plan, job, checkpoint_dir, report if advance is not None else None))
-
-    def on_fold(i: int, fold: Fold) -> None:
-        if advance is not None:
-            advance(0, f"{job.label}: fold {i + 1}/{len(folds)}")
-
-    result = run_backtest(
-        market.returns, strategy, splits=folds, rebalance=config.schedule.rebalance,
-        costs=config.costs, max_weight=config.schedule.max_weight,
-        periods_per_year=market.periods_per_year, on_fold=on_fold)
-    result.name = job.label
-    result.returns = result.returns.rename(job.label)
-    if advance is not None:
-        advance(max(weight - done, 0.0), f"{job.label}: done")
-    return result
+            advance(max(weights[job] - done[job], 0.0), f"{job.label}: done")
+        results.append(result)
+    return results
 
 
-def pooled_jobs(plan: Plan, weights: dict[Job, float]) -> list[Job]:
-    """The jobs worth a worker process, longest first (ties in plan order).
+def pooled_units(plan: Plan, units: list[Unit], weights: dict[Job, float]) -> list[Unit]:
+    """The units worth a worker process, longest first (ties in plan order).
 
     A strategy that declares more work than the default unit per fold (``Strategy.work``)
     learns (SAC counts training transitions); the baselines take a few seconds and stay in the
-    driver. With ``config.jobs == 1``, or fewer than two such jobs, there is no pool.
+    driver. With ``config.jobs == 1``, or fewer than two such units, there is no pool.
     """
-    slow = [job for job in plan.jobs if weights[job] > len(plan.folds)]
+    def weight(unit: Unit) -> float:
+        return sum(weights[job] for job in unit)
+
+    slow = [unit for unit in units if weight(unit) > len(plan.folds) * len(unit)]
     if plan.config.jobs < 2 or len(slow) < 2:
         return []
-    return sorted(slow, key=lambda job: -weights[job])
+    return sorted(slow, key=lambda unit: -weight(unit))
 
 
 # A worker process's progress channel (its jobs, with the plan's data, come with each task).
@@ -221,11 +250,12 @@ def _start_worker(events: SimpleQueue[tuple[float, str]] | None) -> None:
     _EVENTS[0] = events
 
 
-def _worker_job(config: RunConfig, market: MarketData, folds: list[Fold], label: str,
-                name: str, seed: int, weight: float, checkpoint_dir: Path | None
-                ) -> BacktestResult:
-    """Backtest one job in a worker; the strategy comes by name (plug-in modules get a
-    per-process name, so their classes cannot be pickled by reference)."""
+def _worker_unit(config: RunConfig, market: MarketData, folds: list[Fold], name: str,
+                 members: list[tuple[str, int, float]], checkpoint_dir: Path | None
+                 ) -> list[BacktestResult]:
+    """Backtest one unit in a worker: ``members`` are its jobs' ``(label, seed, weight)``. The
+    strategy comes by name (plug-in modules get a per-process name, so their classes cannot
+    be pickled by reference)."""
     from maxent_portfolio.strategies.plugins import load_plugins
     from maxent_portfolio.strategies.registry import available_strategies
 
@@ -243,8 +273,11 @@ def _worker_job(config: RunConfig, market: MarketData, folds: list[Fold], label:
     def advance(amount: float, description: str) -> None:
         events.put((amount, description))  # type: ignore[union-attr]
 
-    return _backtest_job(Plan(config, market, folds, []), Job(label, strategy, seed), weight,
-                         checkpoint_dir, advance if events is not None else None)
+    seeded = [name] if len(members) > 1 else []
+    unit = tuple(Job(label, strategy, seed) for label, seed, _ in members)
+    return _backtest_unit(Plan(config, market, folds, list(unit), seeded), unit,
+                          {job: w for job, (_, _, w) in zip(unit, members, strict=True)},
+                          checkpoint_dir, advance if events is not None else None)
 
 
 def _stop_pool(executor: ProcessPoolExecutor) -> None:
@@ -258,10 +291,10 @@ def _stop_pool(executor: ProcessPoolExecutor) -> None:
         process.join()
 
 
-def _run_pool(plan: Plan, pooled: list[Job], weights: dict[Job, float],
+def _run_pool(plan: Plan, units: list[Unit], pooled: list[Unit], weights: dict[Job, float],
               checkpoint_dir: Path | None, progress: Progress | None
               ) -> dict[Job, BacktestResult]:
-    """Every job: ``pooled`` in worker processes, the others in this process meanwhile."""
+    """Every unit: ``pooled`` in worker processes, the others in this process meanwhile."""
     ctx = multiprocessing.get_context("spawn")  # fork after torch has threads is unsafe
     # A SimpleQueue writes at once, so a job's events are all sent before its result.
     events: SimpleQueue[tuple[float, str]] | None = \
@@ -284,20 +317,24 @@ def _run_pool(plan: Plan, pooled: list[Job], weights: dict[Job, float],
                                    initargs=(events,))
     try:
         try:
-            futures = {executor.submit(_worker_job, plan.config, plan.market, plan.folds,
-                                       job.label, job.strategy.name, job.seed, weights[job],
-                                       checkpoint_dir): job for job in pooled}
+            futures = {executor.submit(
+                _worker_unit, plan.config, plan.market, plan.folds, unit[0].strategy.name,
+                [(job.label, job.seed, weights[job]) for job in unit], checkpoint_dir): unit
+                for unit in pooled}
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-        results = {job: _backtest_job(plan, job, weights[job], checkpoint_dir,
-                                      advance if progress is not None else None)
-                   for job in plan.jobs if job not in futures.values()}
+        results: dict[Job, BacktestResult] = {}
+        for unit in units:
+            if unit not in futures.values():
+                results.update(zip(unit, _backtest_unit(
+                    plan, unit, weights, checkpoint_dir,
+                    advance if progress is not None else None), strict=True))
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             relay()
-            for future in finished:
-                results[futures[future]] = future.result()  # a worker's error, raised here
+            for future in finished:  # a worker's error, raised here
+                results.update(zip(futures[future], future.result(), strict=True))
         executor.shutdown()
         relay()
     except BaseException:  # an error, Ctrl-C or SIGTERM: no worker outlives the run
@@ -313,7 +350,8 @@ def run(plan: Plan, progress: Progress | None = None,
     Learning strategies that checkpoint (SAC) save their models in ``checkpoint_dir``. With
     ``config.jobs > 1`` the learning jobs (:func:`pooled_jobs`) run in as many worker
     processes (spawned, one torch thread each) while the others run here; every job is seeded
-    on its own, so the results, and their order, are those of ``jobs=1``.
+    on its own, so the results, and their order, are those of ``jobs=1``. Seed groups
+    (:func:`job_units`) train together in one process, whatever ``jobs`` is.
     """
     from maxent_portfolio.measures import metrics_table
 
@@ -324,13 +362,16 @@ def run(plan: Plan, progress: Progress | None = None,
     if progress is not None:
         progress.start(sum(weights.values()))
 
-    pooled = pooled_jobs(plan, weights)
+    units = job_units(plan)
+    pooled = pooled_units(plan, units, weights)
     if pooled:
-        by_job = _run_pool(plan, pooled, weights, checkpoint_dir, progress)
+        by_job = _run_pool(plan, units, pooled, weights, checkpoint_dir, progress)
     else:
         advance = progress.advance if progress is not None else None
-        by_job = {job: _backtest_job(plan, job, weights[job], checkpoint_dir, advance)
-                  for job in plan.jobs}
+        by_job = {}
+        for unit in units:
+            by_job.update(zip(unit, _backtest_unit(plan, unit, weights, checkpoint_dir,
+                                                   advance), strict=True))
     results = [by_job[job] for job in plan.jobs]
 
     names = list(dict.fromkeys(config.strategies))
@@ -361,5 +402,5 @@ def backtest_to_directory(plan: Plan, out: Path | None = None,
     return outcome, final
 
 
-__all__ = ["Job", "Plan", "Progress", "RunOutcome", "backtest_to_directory", "context",
-           "load_market", "pooled_jobs", "prepare", "run", "walk_forward"]
+__all__ = ["Job", "Plan", "Progress", "RunOutcome", "Unit", "backtest_to_directory", "context",
+           "job_units", "load_market", "pooled_units", "prepare", "run", "walk_forward"]

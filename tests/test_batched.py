@@ -16,6 +16,7 @@ from maxent_portfolio.agents import Agent, SACConfig, train
 from maxent_portfolio.agents.batched import train_batched
 from maxent_portfolio.agents.buffer import BatchedReplayBuffer, ReplayBuffer
 from maxent_portfolio.agents.ensemble import AgentStreams, BatchedSAC
+from maxent_portfolio.agents.training import evaluate
 from maxent_portfolio.envs import PortfolioEnv, PortfolioVectorEnv
 from maxent_portfolio.errors import ConfigError, DataError
 
@@ -37,7 +38,7 @@ def _env(num_envs: int) -> PortfolioVectorEnv:
 def _tiny(**kw: object) -> SACConfig:
     base: dict[str, object] = dict(total_steps=20, num_envs=2, learning_starts=8, batch_size=16,
                                    hidden=(16, 16), utd_ratio=1.0, log_every=5, seed=3,
-                                   one_step_model=False)  # batched: replay SAC only
+                                   one_step_model=False)
     base.update(kw)
     return SACConfig.from_dict(base)
 
@@ -231,9 +232,58 @@ def test_sigterm_checkpoints_the_batch_and_stops(tmp_path: Path) -> None:
     assert path.exists()
 
 
-@pytest.mark.parametrize("option", [{"one_step_model": True}, {"reference": 3.0},
-                                    {"model_selection": "best-validation"}])
-def test_levers_batched_training_lacks_are_refused(option: dict[str, object]) -> None:
-    with pytest.raises(ConfigError, match="batched training does not support") as info:
-        train_batched(_env(4), [_tiny(**option), _tiny(seed=4, **option)], progress=False)
-    assert "\n" not in str(info.value)
+LEVERS = [{"one_step_model": True}, {"reference": 3.0},
+          {"one_step_model": True, "reference": 3.0, "model_selection": "best-validation"}]
+
+
+def _validation_env() -> PortfolioEnv:
+    return PortfolioEnv(_returns(80, seed=5), lookback=10, episode_length=None)
+
+
+@pytest.mark.parametrize("levers", LEVERS)
+def test_batched_agents_with_the_levers_match_their_solo_runs(levers: dict[str, object]) -> None:
+    """The one-step model, the reference policy and best-validation selection, batched: each
+    agent follows its solo run (float tolerance), records and selected snapshot included."""
+    configs = [_tiny(seed=s, total_steps=16, eval_every=4, **levers) for s in (3, 11)]
+    agents = train_batched(_env(4), configs, progress=False, eval_env=_validation_env())
+    for agent, config in zip(agents, configs, strict=True):
+        solo = train(_env(2), config, progress=False, eval_env=_validation_env())
+        assert solo.buffer is not None and agent.buffer is not None
+        if config.one_step_model:
+            assert torch.equal(agent.buffer.positions, solo.buffer.positions)
+        for key, value in _state(solo).items():
+            torch.testing.assert_close(_state(agent)[key], value, rtol=1e-4, atol=1e-5, msg=key)
+        assert agent.selected_step == solo.selected_step
+        assert [sorted(r) for r in agent.history] == [sorted(r) for r in solo.history]
+        for mine, theirs in zip(agent.history, solo.history, strict=True):
+            for key, value in theirs.items():
+                assert mine[key] == pytest.approx(value, rel=1e-3, abs=1e-4, nan_ok=True), key
+
+
+def test_best_validation_batched_keeps_each_agents_own_best_snapshot() -> None:
+    configs = [_tiny(seed=s, total_steps=20, eval_every=4, model_selection="best-validation")
+               for s in (3, 4)]
+    agents = train_batched(_env(4), configs, progress=False, eval_env=_validation_env())
+    for agent in agents:
+        growth = {int(r["step"]): r["eval_log_growth"] for r in agent.history
+                  if "eval_log_growth" in r}
+        assert agent.selected_step == max(growth, key=lambda k: growth[k])
+        # the kept networks score the recorded best growth on the validation slice
+        replay = evaluate(agent.sac, _validation_env(), "cpu", agent.config.seed)
+        assert replay["eval_log_growth"] == pytest.approx(growth[agent.selected_step], rel=1e-9)
+
+
+def test_resumed_batched_run_with_the_levers_is_bit_exact(tmp_path: Path) -> None:
+    levers = LEVERS[-1]
+    configs = [_tiny(seed=s, total_steps=24, eval_every=6, checkpoint_every=5, **levers)
+               for s in (3, 4)]
+    full = train_batched(_env(4), configs, progress=False, eval_env=_validation_env())
+    path = tmp_path / "batch.pt"
+    stopped = train_batched(_env(4), configs, progress=False, checkpoint_path=path,
+                            eval_env=_validation_env(), callback=lambda step, agents: step == 15)
+    assert all(a.interrupted for a in stopped)
+    resumed = train_batched(_env(4), configs, progress=False, checkpoint_path=path,
+                            resume=True, eval_env=_validation_env())
+    assert all(_equal(a, b) for a, b in zip(full, resumed, strict=True))
+    assert [a.selected_step for a in full] == [a.selected_step for a in resumed]
+    np.testing.assert_equal([a.history for a in full], [a.history for a in resumed])

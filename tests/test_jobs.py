@@ -18,7 +18,7 @@ from maxent_portfolio.cli.options import flag_specs
 from maxent_portfolio.config import OPTIONS, resolve_config
 from maxent_portfolio.data.market import MarketData
 from maxent_portfolio.errors import ConfigError
-from maxent_portfolio.runner import Job, Plan, RunOutcome, pooled_jobs, prepare, run
+from maxent_portfolio.runner import Job, Plan, RunOutcome, pooled_units, prepare, run
 from maxent_portfolio.strategies.base import Strategy
 from maxent_portfolio.strategies.baselines import EqualWeight
 
@@ -117,10 +117,14 @@ def test_the_pool_takes_two_or_more_learning_jobs_longest_first(
     def plan(jobs: int, chosen: list[Job]) -> Plan:
         return Plan(resolve_config(overrides={"jobs": jobs}), market, folds, chosen)
 
-    assert pooled_jobs(plan(2, [cheap, a, b, c]), weights) == [b, a, c]
-    assert pooled_jobs(plan(1, [cheap, a, b, c]), weights) == []
-    assert pooled_jobs(plan(4, [cheap, a]), weights) == []  # one learning job: no pool
-    assert pooled_jobs(plan(2, [cheap, a]), {cheap: 2.0, a: 2.0}) == []
+    def pooled(p: Plan, w: dict[Job, float]) -> list[Job]:
+        units = [(job,) for job in p.jobs]
+        return [unit[0] for unit in pooled_units(p, units, w)]
+
+    assert pooled(plan(2, [cheap, a, b, c]), weights) == [b, a, c]
+    assert pooled(plan(1, [cheap, a, b, c]), weights) == []
+    assert pooled(plan(4, [cheap, a]), weights) == []  # one learning job: no pool
+    assert pooled(plan(2, [cheap, a]), {cheap: 2.0, a: 2.0}) == []
 
 
 @pytest.mark.slow

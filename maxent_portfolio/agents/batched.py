@@ -10,6 +10,7 @@ are independent and each is deterministic for its seed; checkpoints resume bit-e
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 from collections.abc import Callable, Sequence
@@ -28,8 +29,8 @@ from maxent_portfolio.agents.checkpoint import (
     save_checkpoint,
 )
 from maxent_portfolio.agents.config import SACConfig, resolve_device
-from maxent_portfolio.agents.distributions import effective_n
-from maxent_portfolio.agents.ensemble import BatchedLosses, BatchedSAC, check_batchable
+from maxent_portfolio.agents.ensemble import BatchedSAC, check_batchable
+from maxent_portfolio.agents.model import OneStepModel, uses_model_reward
 from maxent_portfolio.agents.training import (
     _final_observations,
     _Progress,
@@ -60,17 +61,23 @@ def _batched_env(env_or_market: Any, num_envs: int, env_options: dict[str, Any] 
     return PortfolioVectorEnv(num_envs, env_or_market, **(env_options or {}))
 
 
-def _records(model: BatchedSAC, step: int, last_return: np.ndarray,
-             last: BatchedLosses | None) -> list[dict[str, float]]:
-    """One training record per agent (the keys of ``Agent.history``)."""
+def _records(model: BatchedSAC, step: int, transitions: int, updates: int,
+             last_return: np.ndarray, observations: torch.Tensor | None
+             ) -> list[dict[str, float]]:
+    """One training record per agent, with the keys of a solo run's ``Agent.history``.
+
+    Entropy and effective N are :meth:`SAC.policy_stats` of each agent's latest minibatch, as
+    :func:`~maxent_portfolio.agents.training.train` records them.
+    """
     alpha = model.alpha.tolist()
     records = []
     for a in range(model.n_agents):
-        record = {"step": float(step), "episode_return": float(last_return[a]),
+        record = {"step": float(step), "transitions": float(transitions),
+                  "updates": float(updates), "episode_return": float(last_return[a]),
                   "alpha": float(alpha[a])}
-        if last is not None:
-            record["entropy"] = float(-last.log_prob[a].detach().mean())
-            record["effective_n"] = float(effective_n(last.actions[a].detach()).mean())
+        if observations is not None:
+            entropy, neff = model.member(a).policy_stats(observations[a])
+            record["entropy"], record["effective_n"] = float(entropy.mean()), float(neff.mean())
         records.append(record)
     return records
 
@@ -80,7 +87,8 @@ def train_batched(env_or_market: Any, configs: Sequence[SACConfig], *,
                   checkpoint_path: str | os.PathLike[str] | None = None, resume: bool = False,
                   eval_env: Any = None, init_from: Sequence[Agent] | None = None,
                   callback: Callable[[int, list[Agent]], bool] | None = None,
-                  reraise_signal: bool = False) -> list[Agent]:
+                  reraise_signal: bool = False, data: dict[str, Any] | None = None
+                  ) -> list[Agent]:
     """Train one SAC agent per config, all in one batched network.
 
     Parameters
@@ -112,6 +120,13 @@ def train_batched(env_or_market: Any, configs: Sequence[SACConfig], *,
         True stops like an interrupt.
     reraise_signal : bool
         As for :func:`~maxent_portfolio.agents.training.train`.
+    data : dict, optional
+        What the env's data is, stored in the checkpoint; a resume on other data is refused.
+
+    The levers of a solo run apply to every agent: the exact one-step model
+    (``one_step_model``, one model of the shared window for the whole batch), the reference
+    policy and ``model_selection="best-validation"`` (each agent keeps the snapshot of its own
+    best validation growth).
 
     Returns
     -------
@@ -138,12 +153,20 @@ def train_batched(env_or_market: Any, configs: Sequence[SACConfig], *,
     model = BatchedSAC(n_assets, n_features, configs, device)
     for a, init in enumerate(init_from or []):
         model.load_member(a, init.sac)
-    buffer = BatchedReplayBuffer(n_agents, config.buffer_size, model.obs_dim, model.k, device)
+    # Rewards with moving moments (dsr, mean-var) have no one-step model: replay alone.
+    use_model = config.one_step_model and uses_model_reward(env)
+    if use_model:
+        model.model = OneStepModel.from_env(env, device)
+    buffer = BatchedReplayBuffer(n_agents, config.buffer_size, model.obs_dim, model.k, device,
+                                 positions=use_model)
     agents = [Agent(model.members[a], c) for a, c in enumerate(configs)]
     step = 0
     episode_returns = np.zeros(env.num_envs)
     last_return = np.full(n_agents, np.nan)
     update_credit = 0.0
+    updates = 0
+    # Per agent, the best-validation snapshot: step, growth, networks (model_selection).
+    best: list[dict[str, Any] | None] = [None] * n_agents
 
     path = Path(checkpoint_path) if checkpoint_path is not None else None
     if resume and path is not None and path.exists():
@@ -153,7 +176,9 @@ def train_batched(env_or_market: Any, configs: Sequence[SACConfig], *,
             raise ConfigError(f"cannot resume from {path}: it is not a batched run of "
                               f"{n_agents} agents")
         for saved_config, c in zip(saved, configs, strict=True):
-            check_resumable({"config": saved_config}, c, path)
+            check_resumable({"config": saved_config, "data": state.get("data"),
+                             "step": state.get("step", 0)}, c, path,
+                            data=data)
         try:
             model.load_state_dict(state["model"])
             buffer.load_state_dict(state["buffer"])
@@ -163,6 +188,8 @@ def train_batched(env_or_market: Any, configs: Sequence[SACConfig], *,
             episode_returns = state["episode_returns"].numpy().copy()
             last_return = state["last_return"].numpy().copy()
             update_credit = float(state["update_credit"])
+            updates = int(state["updates"])
+            best = list(state["best"])
             step = int(state["step"])
             for agent, history in zip(agents, state["histories"], strict=True):
                 agent.history = list(history)
@@ -180,7 +207,8 @@ def train_batched(env_or_market: Any, configs: Sequence[SACConfig], *,
             "rng": list(model.streams.states), "env": env_state(env),
             "obs": torch.as_tensor(obs_np), "episode_returns": torch.as_tensor(episode_returns),
             "last_return": torch.as_tensor(last_return), "update_credit": update_credit,
-            "step": step, "histories": [agent.history for agent in agents]}
+            "updates": updates, "best": best, "step": step,
+            "histories": [agent.history for agent in agents], "data": data}
 
     def warm_up_actions() -> torch.Tensor:
         uniform = torch.ones(n, model.k, device=device)
@@ -188,7 +216,8 @@ def train_batched(env_or_market: Any, configs: Sequence[SACConfig], *,
                             for a in range(n_agents)])
 
     updates_per_step = config.utd_ratio * n
-    last: BatchedLosses | None = None
+    first_step = step
+    last_observations: torch.Tensor | None = None
     interrupted = False
     bar = _Progress(config.total_steps, step, enabled=progress)
     with _StopFlag() as stop, deterministic_algorithms(), bar:
@@ -196,12 +225,14 @@ def train_batched(env_or_market: Any, configs: Sequence[SACConfig], *,
             obs = torch.as_tensor(obs_np, dtype=torch.float32, device=device)
             obs = obs.reshape(n_agents, n, -1)
             actions = warm_up_actions() if step < config.learning_starts else model.act(obs)
+            positions = (torch.as_tensor(env.positions).reshape(n_agents, n) if use_model
+                         else None)
             next_obs_np, rewards, terminations, truncations, infos = env.step(
                 actions.reshape(n_agents * n, -1).double().cpu().numpy())
             real_next = _final_observations(next_obs_np, infos)
             buffer.add(obs, torch.as_tensor(real_next).reshape(n_agents, n, -1), actions,
                        torch.as_tensor(rewards).reshape(n_agents, n),
-                       torch.as_tensor(terminations).reshape(n_agents, n))
+                       torch.as_tensor(terminations).reshape(n_agents, n), positions)
             episode_returns += rewards
             done = np.logical_or(terminations, truncations)
             for a, rows in enumerate(done.reshape(n_agents, n)):
@@ -213,19 +244,28 @@ def train_batched(env_or_market: Any, configs: Sequence[SACConfig], *,
             if step >= config.learning_starts:
                 update_credit += updates_per_step
                 while update_credit >= 1.0:
-                    last = model.update(buffer.sample(config.batch_size, model.streams.draw))
+                    batch = buffer.sample(config.batch_size, model.streams.draw)
+                    model.update(batch)
+                    last_observations = batch.observations
                     update_credit -= 1.0
+                    updates += 1
             step += 1
 
             log = step % config.log_every == 0 or step == config.total_steps
             validate = (eval_env is not None and config.eval_every > 0
                         and (step % config.eval_every == 0 or step == config.total_steps))
             if log or validate:
-                records = _records(model, step, last_return, last)
+                records = _records(model, step, step * n, updates, last_return,
+                                   last_observations)
                 for a, (agent, record) in enumerate(zip(agents, records, strict=True)):
                     if validate:
                         record.update(evaluate(model.member(a), eval_env, config.device,
                                                configs[a].seed))
+                        growth = record["eval_log_growth"]
+                        if config.model_selection == "best-validation" and (
+                                best[a] is None or growth > best[a]["growth"]):  # type: ignore[index]
+                            best[a] = {"step": step, "growth": growth,
+                                       "model": copy.deepcopy(model.member(a).state_dict())}
                     agent.history.append(record)
                 bar.update(step, {k: float(np.mean([r.get(k, np.nan) for r in records]))
                                   for k in records[0]})
@@ -239,10 +279,15 @@ def train_batched(env_or_market: Any, configs: Sequence[SACConfig], *,
             if asked or stop.raised:
                 interrupted = step < config.total_steps
                 break
-        checkpoint()
+        if step != first_step or not resume:  # a no-op resume leaves the file as it is
+            checkpoint()
     for a, agent in enumerate(agents):
         model.member(a)
         agent.step, agent.interrupted, agent.buffer = step, interrupted, buffer.member(a)
+        kept = best[a]
+        if kept is not None and not interrupted:  # the checkpoint keeps the last state
+            agent.sac.load_state_dict(kept["model"])
+            agent.selected_step = int(kept["step"])
     if reraise_signal and stop.signum is not None:
         signal.raise_signal(stop.signum)
     return agents

@@ -153,7 +153,7 @@ class BatchedReplayBuffer(_Ring):
     """
 
     def __init__(self, n_agents: int, capacity: int, obs_dim: int, action_dim: int,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", positions: bool = False) -> None:
         self.n_agents, self.capacity = int(n_agents), int(capacity)
         self.device = torch.device(device)
         self.pos = 0
@@ -163,15 +163,23 @@ class BatchedReplayBuffer(_Ring):
         self.storage = {name: torch.zeros((self.n_agents, self.capacity, *widths[name]),
                                           dtype=torch.float32, device=self.device)
                         for name in _FIELDS}
+        if positions:  # the states' date positions, for the one-step model
+            self.storage["positions"] = torch.zeros((self.n_agents, self.capacity),
+                                                    dtype=torch.int64, device=self.device)
 
     def add(self, obs: Tensor, next_obs: Tensor, actions: Tensor, rewards: Tensor,
-            dones: Tensor) -> None:
-        """Append ``n`` transitions per agent: shapes (A, n, ...)."""
+            dones: Tensor, positions: Tensor | None = None) -> None:
+        """Append ``n`` transitions per agent: shapes (A, n, ...); ``positions`` (A, n) are
+        required when the buffer stores them."""
         idx = self._slots(obs.shape[1])
         values = {"observations": obs, "actions": actions, "next_observations": next_obs,
                   "rewards": rewards, "dones": dones}
         for name, value in values.items():
             self.storage[name][:, idx] = value.to(self.device, torch.float32)
+        if "positions" in self.storage:
+            if positions is None:
+                raise ValueError("this buffer stores positions: pass them to add()")
+            self.storage["positions"][:, idx] = positions.to(self.device, torch.int64)
 
     def sample(self, batch_size: int, draw: Callable[[int, Callable[[], Tensor]], Tensor]
                ) -> ReplayBufferSamples:
@@ -188,11 +196,11 @@ class BatchedReplayBuffer(_Ring):
         return ReplayBufferSamples(*(
             torch.index_select(x.flatten(0, 1), 0, flat).reshape(self.n_agents, batch_size,
                                                                  *x.shape[2:])
-            for x in self.storage.values()))
+            for x in self.storage.values()))  # storage order: the samples' fields, positions last
 
     def member(self, a: int) -> ReplayBuffer:
         """Agent ``a``'s buffer as a :class:`ReplayBuffer` whose tensors are views of this one."""
-        view = ReplayBuffer(1, 1, 1, self.device)
+        view = ReplayBuffer(1, 1, 1, self.device, positions="positions" in self.storage)
         view.capacity, view.pos, view.full = self.capacity, self.pos, self.full
         for name, x in self.storage.items():
             setattr(view, name, x[a])

@@ -66,6 +66,12 @@ class SACConfig(Section):
         "(the snapshot with the highest log growth on the validation slice, the tail of the "
         "training window; never test data).")
 
+    seed_batch: int = option(
+        1, "Seeds of a --seeds K run trained together as one batched network, in groups of "
+        "this many consecutive seeds (1: each seed alone). A batched seed follows its solo run "
+        "to float rounding; groups do not depend on --jobs, so neither do the results. It pays "
+        "on a GPU; on a CPU the arithmetic of the default networks grows with the group, so "
+        "--jobs is the faster lever (docs/speed.md).", ge=1)
     num_envs: int = option(4, "Parallel training episodes in the batched env.", ge=1,
                            file_only=True)
     warm_start: bool = option(True, "Start each fold's training from the previous fold's "

@@ -40,6 +40,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from maxent_portfolio.agents.buffer import ReplayBufferSamples
 from maxent_portfolio.agents.checkpoint import config_dict
 from maxent_portfolio.agents.config import SACConfig
+from maxent_portfolio.agents.model import OneStepModel
 from maxent_portfolio.agents.sac import SAC, polyak_update, soft_target
 from maxent_portfolio.errors import ConfigError
 
@@ -57,13 +58,6 @@ def check_batchable(configs: Sequence[SACConfig]) -> None:
     """
     if not configs:
         raise ConfigError("train_batched needs at least one config")
-    unsupported = [name for name, on in (
-        ("one_step_model", configs[0].one_step_model),
-        ("reference", configs[0].reference is not None),
-        ("model_selection=best-validation", configs[0].model_selection != "last")) if on]
-    if unsupported:
-        raise ConfigError(f"batched training does not support {', '.join(unsupported)} yet: "
-                          "train these agents one by one (train)")
     first = config_dict(configs[0])
     for i, config in enumerate(configs[1:], start=1):
         other = config_dict(config)
@@ -230,6 +224,8 @@ class BatchedSAC:
             groups.append({"params": [self.log_alpha], "lr": config.alpha_lr})
         self.optimizer = torch.optim.Adam(groups, fused=True)
         self.gamma, self.tau, self.reward_scale = config.gamma, config.tau, config.reward_scale
+        self.model: OneStepModel | None = None
+        """The env's one-step model (shared by every agent), set by the training loop."""
 
     # -- the batched networks ------------------------------------------------------------------
 
@@ -259,10 +255,15 @@ class BatchedSAC:
         return out
 
     def sample(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Actions (A, B, K) and log-probabilities (A, B), each agent from its own stream."""
+        """Actions (A, B, K) and log-ratios (A, B), each agent from its own stream.
+
+        The log-ratio is ``log pi(a|s)``, less the reference's ``log rho(a)`` with a reference
+        policy (:meth:`SAC.log_ratio <maxent_portfolio.agents.sac.SAC.log_ratio>`).
+        """
         draws = [self.streams.draw(a, partial(self.head.sample, x[a]))
                  for a in range(self.n_agents)]
-        return (torch.stack([d.action for d in draws]), torch.stack([d.log_prob for d in draws]))
+        log_ratio = [self.members[0].log_ratio(d) for d in draws]  # the reference is shared
+        return torch.stack([d.action for d in draws]), torch.stack(log_ratio)
 
     @property
     def alpha(self) -> Tensor:
@@ -277,21 +278,46 @@ class BatchedSAC:
         The same three losses as :meth:`SAC.losses <maxent_portfolio.agents.sac.SAC.losses>`,
         per agent.
         """
-        alpha = self.alpha[:, None]
+        alpha, model, scale = self.alpha[:, None], self.model, self.reward_scale
         with torch.no_grad():
             next_action, next_log_prob = self.sample(self.actor(batch.next_observations))
             qf_next_target = self.qf_target(batch.next_observations, next_action)
             min_qf_next_target = qf_next_target.min(1).values
-            next_q_value = soft_target(batch.rewards * self.reward_scale, batch.dones,
-                                       min_qf_next_target, next_log_prob, alpha, self.gamma)
+            if model is None:
+                next_q_value = soft_target(batch.rewards * scale, batch.dones,
+                                           min_qf_next_target, next_log_prob, alpha, self.gamma)
+            else:  # the critics hold the continuation value C; r(s', a') is exact
+                next_reward = self._model_reward(model.next_positions(
+                    self._positions(batch).flatten()).reshape(next_action.shape[:2]),
+                    batch.next_observations, next_action)
+                next_q_value = self.gamma * (1.0 - batch.dones) * (
+                    scale * next_reward + min_qf_next_target - alpha * next_log_prob)
         action, log_prob = self.sample(self.actor(batch.observations))
         qf_values, qf_pi = self.qf_pair(batch.observations, batch.actions, action)
         qf_loss = (qf_values - next_q_value[:, None]).pow(2).mean(2).sum(1)
-        actor_loss = (alpha * log_prob - qf_pi.min(1).values).mean(1)
+        min_qf_pi = qf_pi.min(1).values
+        if model is not None:  # Q(s, a) = r(s, a) + C(s, a), r exact and differentiable
+            min_qf_pi = min_qf_pi + scale * self._model_reward(
+                self._positions(batch), batch.observations, action)
+        actor_loss = (alpha * log_prob - min_qf_pi).mean(1)
         alpha_loss = -(self.log_alpha[:, None] * (log_prob.detach()
                                                   + self.target_entropy[:, None])).mean(1)
         alpha_loss = torch.where(self.autotune, alpha_loss, torch.zeros_like(alpha_loss))
         return BatchedLosses(qf_loss, actor_loss, alpha_loss, qf_values, log_prob, action)
+
+    @staticmethod
+    def _positions(batch: ReplayBufferSamples) -> Tensor:
+        if batch.positions is None:
+            raise ValueError("the one-step model needs the states' positions in the batch")
+        return batch.positions
+
+    def _model_reward(self, positions: Tensor, observations: Tensor, actions: Tensor) -> Tensor:
+        """The one-step model's rewards (A, B): every agent trains on the same window, so one
+        model serves the flattened agent axis."""
+        assert self.model is not None
+        a, b = actions.shape[:2]
+        return self.model.step(positions.reshape(a * b), observations.reshape(a * b, -1),
+                               actions.reshape(a * b, -1)).rewards.reshape(a, b)
 
     def update(self, batch: ReplayBufferSamples) -> BatchedLosses:
         """One gradient step of every agent, then the Polyak update of the target critics.

@@ -10,7 +10,7 @@ The weights returned earn the returns of ``t + 1`` onward.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, TypeVar
@@ -94,6 +94,20 @@ class Strategy:
     def work(cls, context: StrategyContext, n_folds: int) -> float:
         """Units of work of one backtest, for the progress bar (default: one per fold)."""
         return float(n_folds)
+
+    @classmethod
+    def seed_batch(cls, context: StrategyContext) -> int:
+        """How many seeds of a ``seeded`` strategy one instance group trains together
+        (:meth:`join`); 1 (the default) runs every seed on its own."""
+        return 1
+
+    @classmethod
+    def join(cls, members: Sequence[Strategy]) -> None:
+        """Link the instances of one seed group before their backtests (a no-op by default).
+
+        The run calls it with the group's instances, built by :meth:`from_context` in seed
+        order, then backtests them one after the other in the same process.
+        """
 
     def fit(self, returns: pd.DataFrame) -> Strategy:
         """Learn from a training window of simple returns, shape (n_observations, n_assets).

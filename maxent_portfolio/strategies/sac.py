@@ -15,7 +15,8 @@ Registered lazily by :mod:`maxent_portfolio.strategies.registry` (importing it i
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -144,6 +145,8 @@ class SACStrategy(Strategy):
         self.periods_per_year = periods_per_year
         self.checkpoint_dir: Path | None = None
         self.progress_callback: Callable[[int, str], None] | None = None
+        self.batch: SeedBatch | None = None
+        """The seed group this instance trains in (set by :meth:`join`), or None: alone."""
         self.reset()
 
     @classmethod
@@ -155,6 +158,16 @@ class SACStrategy(Strategy):
         if context.progress is not None:
             strategy.progress_callback = context.progress
         return strategy
+
+    @classmethod
+    def seed_batch(cls, context: StrategyContext) -> int:
+        return context.config.sac.seed_batch
+
+    @classmethod
+    def join(cls, members: Sequence[Strategy]) -> None:
+        """Train these seeds together, fold by fold, as one batched network (:class:`SeedBatch`)."""
+        if len(members) > 1:
+            SeedBatch([cast(SACStrategy, m) for m in members])
 
     @classmethod
     def work(cls, context: StrategyContext, n_folds: int) -> float:
@@ -261,30 +274,46 @@ class SACStrategy(Strategy):
                                     episode_length=None, **env_options)
             if not config.eval_every:
                 config.eval_every = max(config.total_steps // 5, 1)
-        init = self.agent_ if self.sac.warm_start and self.agent_ is not None else None
-        if init is not None and (init.sac.n_assets, init.config.policy, init.config.network) \
-                != (env.n_assets, config.policy, config.network):
-            init = None
-        callback = None
-        if self.progress_callback is not None:
-            report, last = self.progress_callback, [0]
-
-            def callback(step: int, agent: Agent) -> bool:
-                if step % config.log_every == 0 or step == config.total_steps:
-                    report((step - last[0]) * config.num_envs,
-                           f"fold {self._fold + 1} step {step * config.num_envs}")
-                    last[0] = step
-                return False
-
+        init = self.warm_start_from(env.n_assets, config)
         identity = {"first": str(pd.Timestamp(returns.index[0]).date()),
                     "last": str(pd.Timestamp(returns.index[-1]).date()), "assets": assets,
                     "hash": frame_hash(returns)}
-        self.agent_ = train(env, config, progress=progress, checkpoint_path=checkpoint_path,
-                            resume=resume, eval_env=eval_env, init_from=init, callback=callback,
-                            reraise_signal=True, data=identity)
         self._assets = assets
         self._periods_per_year = ppy
+        if self.batch is not None:
+            fold = _FoldSetup(self._fold, config, train_part, ppy, episode, env_options,
+                              eval_env, identity, progress)
+            self.agent_ = self.batch.agent(self, fold)
+            return self.agent_
+        self.agent_ = train(env, config, progress=progress, checkpoint_path=checkpoint_path,
+                            resume=resume, eval_env=eval_env, init_from=init,
+                            callback=self._report(config, 1), reraise_signal=True,
+                            data=identity)
         return self.agent_
+
+    def warm_start_from(self, env_assets: int, config: SACConfig) -> Agent | None:
+        """The previous fold's agent, when warm starts are on and it fits this fold."""
+        init = self.agent_ if self.sac.warm_start and self.agent_ is not None else None
+        if init is not None and (init.sac.n_assets, init.config.policy, init.config.network) \
+                != (env_assets, config.policy, config.network):
+            return None
+        return init
+
+    def _report(self, config: SACConfig, n_agents: int) -> Callable[[int, Any], bool] | None:
+        """A training callback reporting this fold's transitions to ``progress_callback``."""
+        if self.progress_callback is None:
+            return None
+        report, last = self.progress_callback, [0]
+
+        def callback(step: int, agent: Any) -> bool:
+            if step % config.log_every == 0 or step == config.total_steps:
+                report((step - last[0]) * config.num_envs,
+                       f"fold {self._fold + 1} step {step * config.num_envs}"
+                       + (f" ({n_agents} seeds batched)" if n_agents > 1 else ""))
+                last[0] = step
+            return False
+
+        return callback
 
     def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
         """Deterministic action at the last date of ``history`` given drifted ``current``."""
@@ -320,3 +349,95 @@ class SACStrategy(Strategy):
     def __setstate__(self, state: dict[str, object]) -> None:
         vars(self).update(state)
         self.progress_callback = None
+
+
+@dataclass
+class _FoldSetup:
+    """What one member of a seed group hands :class:`SeedBatch` for a fold."""
+
+    fold: int
+    config: SACConfig
+    train_part: pd.DataFrame
+    periods_per_year: int
+    episode_length: int
+    env_options: dict[str, Any]
+    eval_env: Any
+    identity: dict[str, Any]
+    progress: bool
+
+
+class SeedBatch:
+    """The seeds of one ``sac`` run trained together, fold by fold, as one batched network.
+
+    The engine backtests the members one after the other: the first to reach fold ``i``
+    trains every member's agent for it in one :func:`~maxent_portfolio.agents.batched.
+    train_batched` call (each warm-started from its own previous agent), the others take
+    theirs. Every member must bring the same training window; a fold's agents are dropped once
+    every member has taken its own.
+
+    Parameters
+    ----------
+    members : list of SACStrategy
+        In seed order; each gets ``batch`` set to this group.
+    """
+
+    def __init__(self, members: list[SACStrategy]) -> None:
+        self.members = members
+        self._agents: dict[int, list[Agent]] = {}
+        self._identity: dict[int, dict[str, Any]] = {}
+        self._waiting: dict[int, set[int]] = {}
+        self._last: list[Agent] | None = None  # the latest fold's agents: warm starts
+        for member in members:
+            member.batch = self
+
+    def agent(self, member: SACStrategy, setup: _FoldSetup) -> Agent:
+        """``member``'s trained agent of fold ``setup.fold`` (training the group if first)."""
+        index = self.members.index(member)
+        fold = setup.fold
+        if fold not in self._agents:
+            self._agents[fold] = self._train(setup)
+            self._identity[fold] = setup.identity
+            self._waiting[fold] = set(range(len(self.members)))
+        elif self._identity[fold] != setup.identity:
+            raise ConfigError(f"seed {member.seed} of a seed batch brought another training "
+                              f"window for fold {fold + 1} than its group")
+        agent = self._agents[fold][index]
+        self._waiting[fold].discard(index)
+        if not self._waiting[fold]:
+            del self._agents[fold], self._identity[fold], self._waiting[fold]
+        return agent
+
+    def _train(self, setup: _FoldSetup) -> list[Agent]:
+        from maxent_portfolio.agents.batched import train_batched
+        from maxent_portfolio.data.market import MarketData
+        from maxent_portfolio.envs import PortfolioVectorEnv
+
+        configs = [m.sac_config(setup.fold) for m in self.members]
+        config = setup.config
+        env = PortfolioVectorEnv(
+            num_envs=config.num_envs * len(configs),
+            universe=MarketData.from_returns(setup.train_part,
+                                             periods_per_year=setup.periods_per_year),
+            episode_length=setup.episode_length, **setup.env_options)
+        if setup.eval_env is not None:
+            for c in configs:
+                c.eval_every = config.eval_every
+        last = self._last
+        init = last if config.warm_start and last is not None and all(
+            (a.sac.n_assets, a.config.policy, a.config.network)
+            == (env.n_assets, config.policy, config.network) for a in last) else None
+        reports = [m._report(config, len(configs)) for m in self.members]
+
+        def callback(step: int, agents: list[Agent]) -> bool:
+            for report in reports:
+                if report is not None:
+                    report(step, agents)
+            return False
+
+        agents = train_batched(env, configs, progress=setup.progress, eval_env=setup.eval_env,
+                               init_from=init, callback=callback, reraise_signal=True,
+                               data=setup.identity)
+        for agent in agents:
+            agent.buffer = None  # the group keeps agents until every member took its own
+        self._last = agents
+        return agents
