@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +15,9 @@ from maxent_portfolio.config import resolve_config
 from maxent_portfolio.data.market import MarketData
 from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.runner import job_units, prepare, run
+from maxent_portfolio.strategies.base import StrategyContext
+from maxent_portfolio.strategies.sac import SACStrategy
+from tests.test_cli_backtest import REPO, cli
 
 torch.set_num_threads(1)
 
@@ -58,3 +65,52 @@ def test_a_batched_seed_group_follows_the_solo_seeds_and_ignores_jobs(
     pd.testing.assert_frame_equal(learning[["fold", "step", "transitions", "updates"]],
                                   solo["learning:sac-seed3"][["fold", "step", "transitions",
                                                               "updates"]])
+
+
+@pytest.mark.slow
+def test_train_cli_writes_one_model_per_seed_of_a_batch(tmp_path: Path) -> None:
+    from maxent_portfolio.agents import Agent
+
+    args = ["train", "--start", "2010-01-01", "--end", "2012-12-31", "--train-steps", "96",
+            "--seed", "5", "--seeds", "2", "--seed-batch", "2", "--quiet",
+            "--out", str(tmp_path / "sac.pt")]
+    res = cli(*args, cwd=REPO)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert not (tmp_path / "sac-seeds5-6.pt").exists()  # the batch's file goes once done
+    agents = [Agent.load(tmp_path / f"sac-seed{s}.pt") for s in (5, 6)]
+    assert [a.config.seed for a in agents] == [5, 6] and agents[0].step == 24
+    finished = cli(*args, "--resume", cwd=REPO)
+    assert finished.returncode == 0 and "seed 6: already trained" in finished.stdout
+
+
+def test_an_interrupted_seed_batch_resumes_bit_exactly(synthetic_returns: pd.DataFrame,
+                                                       tmp_path: Path) -> None:
+    """Ctrl-C while a batch trains: one checkpoint of the batch; resumed, every seed ends
+    with the uninterrupted run's weights."""
+    config = resolve_config(overrides={**TINY, "seeds": 2, "sac.seed_batch": 2})
+    returns = synthetic_returns.iloc[:300, :3]
+
+    def group(stop_at: float | None = None) -> list[SACStrategy]:
+        members = [SACStrategy.from_context(StrategyContext(config, 252, s)) for s in (2, 3)]
+        SACStrategy.join(members)
+        done = [0.0]
+
+        def report(units: float, status: str) -> None:
+            done[0] += units
+            if stop_at is not None and done[0] >= stop_at:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        members[0].progress_callback = report
+        return members
+
+    whole = [m.train_window(returns) for m in group()]
+    path = tmp_path / "batch.pt"
+    with pytest.raises(KeyboardInterrupt):
+        group(stop_at=40)[0].train_window(returns, checkpoint_path=path)
+    assert path.exists()
+    members = group()
+    resumed = [m.train_window(returns, checkpoint_path=path, resume=True) for m in members]
+    for a, b in zip(whole, resumed, strict=True):
+        assert a.config.seed == b.config.seed
+        for key, value in a.sac.state_dict().items():
+            assert torch.equal(b.sac.state_dict()[key], value), key

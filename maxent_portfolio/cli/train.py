@@ -40,6 +40,9 @@ def train(
       maxent-portfolio train --end 2015-12-31 --train-steps 50000 --out sac.pt
 
       maxent-portfolio train --end 2015-12-31 --seeds 3 --out sac.pt   (sac-seed0.pt ...)
+
+      maxent-portfolio train --end 2015-12-31 --seeds 4 --seed-batch 4 --out sac.pt
+      (one batched network; resumable from sac-seeds0-3.pt until all four files are written)
     """
     from maxent_portfolio.runner import load_market
     from maxent_portfolio.strategies.base import StrategyContext
@@ -53,17 +56,38 @@ def train(
                               "another --out")
         if not path.exists():
             check_writable_dir(path, "checkpoint")
-    if resume and not any(path.exists() for path in runs.values()):
+    batches = [batch_path(out_file, g) for g in seed_groups(list(runs), cfg.sac.seed_batch)
+               if len(g) > 1]
+    if resume and not any(path.exists() for path in [*runs.values(), *batches]):
         raise ConfigError(f"nothing to resume: {', '.join(map(str, runs.values()))} "
                           f"{'does' if len(runs) == 1 else 'do'} not exist")
     market = load_market(cfg)
+    strategies = {s: SACStrategy.from_context(StrategyContext(cfg, market.periods_per_year, s))
+                  for s in runs}
+    groups = seed_groups(list(runs), cfg.sac.seed_batch)
+    for group in groups:
+        SACStrategy.join([strategies[s] for s in group])
     for run_seed, path in runs.items():
-        strategy = SACStrategy.from_context(
-            StrategyContext(cfg, market.periods_per_year, run_seed))
+        strategy = strategies[run_seed]
+        group = next(g for g in groups if run_seed in g)
+        # A batched group trains once, into one resumable file; its seeds' files follow.
+        batch_file = None if len(group) == 1 else batch_path(out_file, group)
+        train_file = path if batch_file is None else batch_file
+        if batch_file is not None and resume and not batch_file.exists() and all(
+                runs[s].exists() for s in group):
+            out.print(f"seed {run_seed}: already trained", markup=False, highlight=False)
+            out.print(str(path), markup=False, highlight=False)
+            continue
         try:
-            agent = strategy.train_window(market.returns, checkpoint_path=path,
-                                          resume=resume and path.exists(), progress=not quiet)
+            agent = strategy.train_window(market.returns, checkpoint_path=train_file,
+                                          resume=resume and train_file.exists(),
+                                          progress=not quiet and run_seed == group[0])
+            if batch_file is not None:
+                agent.save(path)
+                if run_seed == group[-1]:
+                    batch_file.unlink()
         except KeyboardInterrupt as exc:
+            path = train_file
             term = isinstance(exc, Terminated)
             if path.exists():
                 raise Interrupted(f"checkpoint saved to {path}; continue with --resume",
@@ -82,6 +106,16 @@ def train(
                   + (f" (validation {window[0].date()}..{window[1].date()})" if window else "")
                   + (f"; {summary}" if summary else ""), markup=False, highlight=False)
         out.print(str(path), markup=False, highlight=False)
+
+
+def seed_groups(seeds: list[int], size: int) -> list[list[int]]:
+    """Consecutive seeds in groups of ``size`` (``--seed-batch``), as a backtest groups them."""
+    return [seeds[i:i + size] for i in range(0, len(seeds), size)]
+
+
+def batch_path(out_file: Path, group: list[int]) -> Path:
+    """The resumable checkpoint of a batched seed group: ``<stem>-seeds<a>-<b><suffix>``."""
+    return out_file.with_name(f"{out_file.stem}-seeds{group[0]}-{group[-1]}{out_file.suffix}")
 
 
 def seed_paths(out_file: Path, seed: int, seeds: int) -> dict[int, Path]:

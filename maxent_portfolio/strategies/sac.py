@@ -282,7 +282,7 @@ class SACStrategy(Strategy):
         self._periods_per_year = ppy
         if self.batch is not None:
             fold = _FoldSetup(self._fold, config, train_part, ppy, episode, env_options,
-                              eval_env, identity, progress)
+                              eval_env, identity, progress, checkpoint_path, resume)
             self.agent_ = self.batch.agent(self, fold)
             return self.agent_
         self.agent_ = train(env, config, progress=progress, checkpoint_path=checkpoint_path,
@@ -364,12 +364,16 @@ class _FoldSetup:
     eval_env: Any
     identity: dict[str, Any]
     progress: bool
+    checkpoint_path: Path | None = None
+    resume: bool = False
 
 
 class SeedBatch:
     """The seeds of one ``sac`` run trained together, fold by fold, as one batched network.
 
-    The engine backtests the members one after the other: the first to reach fold ``i``
+    The first member to train fold ``i`` passes the group's checkpoint path (one file for
+    the batch, resumable); the engine backtests the members one after the other: the first to
+    reach fold ``i``
     trains every member's agent for it in one :func:`~maxent_portfolio.agents.batched.
     train_batched` call (each warm-started from its own previous agent), the others take
     theirs. Every member must bring the same training window; a fold's agents are dropped once
@@ -436,7 +440,8 @@ class SeedBatch:
 
         agents = train_batched(env, configs, progress=setup.progress, eval_env=setup.eval_env,
                                init_from=init, callback=callback, reraise_signal=True,
-                               data=setup.identity)
+                               data=setup.identity, checkpoint_path=setup.checkpoint_path,
+                               resume=setup.resume)
         for agent in agents:
             agent.buffer = None  # the group keeps agents until every member took its own
         self._last = agents
