@@ -12,6 +12,10 @@ Run: ``.venv/bin/python benchmarks/bench_batched.py [--quick]``.
 * **K = 1 vs solo** - the batched path's overhead on one agent.
 * **vmap vs baddbmm** - the same K = 8 update through ``torch.func.vmap`` over
   ``functional_call`` against the networks' own batched forwards (one ``baddbmm`` per layer).
+* **K = 8 vs stable-baselines3** - aggregate agent-updates/s of 8 batched agents (our mlp
+  (256, 256) and our default shared network) against SB3's SAC ``train`` step with an MLP
+  (256, 256) on sp500-20 through ``PortfolioEnv``, batch 256, one thread (needs the ``bench``
+  extra; skipped without stable-baselines3).
 
 Only the gradient updates are timed (sampling the minibatch included). Times are CPU seconds of
 this process, best of interleaved rounds, as in ``bench_sac.py``.
@@ -100,11 +104,44 @@ def bench(quick: bool, k: int = 8) -> None:
               f"baddbmm/vmap {agent_rate / vmap_rate:.2f}x")
 
 
+def bench_vs_sb3(quick: bool, k: int = 8) -> None:
+    """K batched agents' aggregate updates/s against stable-baselines3's SAC on sp500-20."""
+    try:
+        from stable_baselines3 import SAC as SB3SAC
+    except ImportError:
+        print("stable-baselines3 not installed: `pip install stable-baselines3` for the "
+              "comparison")
+        return
+    from maxent_portfolio.envs import PortfolioEnv
+
+    env = PortfolioEnv("sp500-20", episode_length=252)
+    n_assets, features, batch = env.n_assets, env.n_features, 256
+    model = SB3SAC("MlpPolicy", env, batch_size=batch, learning_starts=0, seed=0,
+                   policy_kwargs={"net_arch": [256, 256]}, device="cpu", verbose=0)
+    model.learn(total_timesteps=600)  # fill its buffer with real transitions
+    torch.set_num_threads(1)
+    global FEATURES
+    FEATURES = features
+    rates = interleaved({
+        "sb3": lambda: model.train(1, batch),
+        "mlp": batched(k, "mlp", n_assets, batch, (256, 256)),
+        "shared": batched(k, "shared", n_assets, batch, None)},
+        n=2 if quick else 6, rounds=2 if quick else 4)
+    print(f"\n## {k} batched agents against stable-baselines3 SAC (sp500-20: N={n_assets}, "
+          f"batch {batch}, 1 thread)")
+    print(f"stable-baselines3 SAC mlp (256,256): {rates['sb3']:7.1f} upd/s")
+    for name, label in (("mlp", "mlp (256,256)"), ("shared", "shared (32,32)")):
+        agent_rate = rates[name] * k
+        print(f"ours K={k} batched {label}: {agent_rate:7.1f} agent-upd/s  "
+              f"aggregate over SB3: {agent_rate / rates['sb3']:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds: a smoke test")
     args = parser.parse_args()
     bench(args.quick)
+    bench_vs_sb3(args.quick)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ CHECKPOINT_VERSION = 1
 """Format version; a file with another one is refused."""
 
 RUN_ONLY = frozenset({"total_steps", "train_steps", "eval_every", "checkpoint_every",
-                      "log_every", "num_threads", "device"})
+                      "log_every", "num_threads", "device", "compile"})
 """Config fields a resumed run may change (how long and how it is watched, not what it learns)."""
 
 

@@ -72,6 +72,10 @@ class SACConfig(Section):
         "to float rounding; groups do not depend on --jobs, so neither do the results. It pays "
         "on a GPU; on a CPU the arithmetic of the default networks grows with the group, so "
         "--jobs is the faster lever (docs/speed.md).", ge=1)
+    compile: bool = option(
+        False, "torch.compile the actor and critics of solo training (a graph that fails to "
+        "compile runs eager). Off by default: on the CPU measured (benchmarks/bench_compile.py) "
+        "it slowed the update; it may pay on a GPU.")
     num_envs: int = option(4, "Parallel training episodes in the batched env.", ge=1,
                            file_only=True)
     warm_start: bool = option(True, "Start each fold's training from the previous fold's "

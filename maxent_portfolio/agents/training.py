@@ -37,7 +37,7 @@ from maxent_portfolio.agents.checkpoint import (
 from maxent_portfolio.agents.config import SACConfig, resolve_device
 from maxent_portfolio.agents.distributions import effective_n
 from maxent_portfolio.agents.model import OneStepModel, uses_model_reward
-from maxent_portfolio.agents.sac import SAC, SACLosses
+from maxent_portfolio.agents.sac import SAC, SACLosses, compile_networks
 from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.seeding import env_seeds, evaluation_seed
 
@@ -253,6 +253,8 @@ def train(env: Any, config: SACConfig, *, progress: bool = True,
     sac = SAC(n_assets, n_features, config).to(device)
     if init_from is not None:
         sac.load_state_dict(init_from.sac.state_dict())
+    if config.compile:
+        compile_networks(sac)
     # Rewards with moving moments (dsr, mean-var) have no one-step model: replay alone.
     use_model = config.one_step_model and uses_model_reward(env)
     if use_model:
