@@ -16,6 +16,8 @@ Run: ``.venv/bin/python benchmarks/bench_batched.py [--quick]``.
   (256, 256) and our default shared network) against SB3's SAC ``train`` step with an MLP
   (256, 256) on sp500-20 through ``PortfolioEnv``, batch 256, one thread (needs the ``bench``
   extra; skipped without stable-baselines3).
+* **GPU** - with a CUDA device, the K = 8 vs solo comparison again on it, in synchronised wall
+  time (skipped, and said so, without one).
 
 Only the gradient updates are timed (sampling the minibatch included). Times are CPU seconds of
 this process, best of interleaved rounds, as in ``bench_sac.py``.
@@ -136,12 +138,52 @@ def bench_vs_sb3(quick: bool, k: int = 8) -> None:
               f"aggregate over SB3: {agent_rate / rates['sb3']:.2f}x")
 
 
+def bench_gpu(quick: bool, k: int = 8) -> None:
+    """The same K vs solo comparison on the GPU, in wall time (synchronised), if there is one."""
+    if not torch.cuda.is_available():
+        print("\nno CUDA device: GPU figures skipped")
+        return
+    import time
+
+    device = torch.device("cuda")
+
+    def rate(fn: Callable[[], object], n: int) -> float:
+        for _ in range(3):
+            fn()
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        torch.cuda.synchronize()
+        return n / (time.perf_counter() - start)
+
+    print(f"\n## On {torch.cuda.get_device_name(device)}: {k} batched seeds vs one solo run "
+          "(wall time)")
+    for label, network, n_assets, batch, hidden in SETTINGS:
+        config = SACConfig(network=network, hidden=hidden, batch_size=batch, device="cuda")
+        sac = SAC(n_assets, FEATURES, config).to(device)
+        buf = ReplayBuffer(FILL, sac.obs_dim, sac.k, device)
+        buf.add(*(x.to(device) for x in _transitions(sac.obs_dim, sac.k)))
+        configs = [config.model_copy(update={"seed": s}) for s in range(k)]
+        model = BatchedSAC(n_assets, FEATURES, configs, device)
+        bbuf = BatchedReplayBuffer(k, FILL, model.obs_dim, model.k, device)
+        bbuf.add(*(x.to(device).expand(k, *x.shape)
+                   for x in _transitions(model.obs_dim, model.k)))
+        n = 10 if quick else 50
+        solo_rate = rate(lambda s=sac, b=buf, size=batch: s.update(b.sample(size)), n)
+        agent_rate = k * rate(
+            lambda m=model, b=bbuf, size=batch: m.update(b.sample(size, m.streams.draw)), n)
+        print(f"{label:16s} solo {solo_rate:8.1f} upd/s  K={k} {agent_rate:8.1f} agent-upd/s  "
+              f"K={k}/solo {agent_rate / solo_rate:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds: a smoke test")
     args = parser.parse_args()
     bench(args.quick)
     bench_vs_sb3(args.quick)
+    bench_gpu(args.quick)
 
 
 if __name__ == "__main__":

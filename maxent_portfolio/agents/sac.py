@@ -61,7 +61,7 @@ def compile_networks(sac: SAC) -> None:
     sac.qf.compile()
     pair = getattr(sac.qf, "forward_pair", None)
     if pair is not None:  # an instance attribute: the module's state is untouched
-        sac.qf.forward_pair = torch.compile(pair)  # type: ignore[method-assign]
+        sac.qf.forward_pair = torch.compile(pair)  # type: ignore[assignment]
 
 
 def soft_target(rewards: Tensor, dones: Tensor, min_qf_next_target: Tensor, next_log_prob: Tensor,
