@@ -16,6 +16,8 @@ Run: ``.venv/bin/python benchmarks/bench_batched.py [--quick]``.
   (256, 256) and our default shared network) against SB3's SAC ``train`` step with an MLP
   (256, 256) on sp500-20 through ``PortfolioEnv``, batch 256, one thread (needs the ``bench``
   extra; skipped without stable-baselines3).
+* **end to end** - 3 seeds trained as one batch (env steps, actions, updates, the one-step
+  model: the defaults) against 3 solo runs one after the other, CPU seconds.
 * **GPU** - with a CUDA device, the K = 8 vs solo comparison again on it, in synchronised wall
   time (skipped, and said so, without one).
 
@@ -138,6 +140,37 @@ def bench_vs_sb3(quick: bool, k: int = 8) -> None:
               f"aggregate over SB3: {agent_rate / rates['sb3']:.2f}x")
 
 
+def bench_end_to_end(quick: bool, k: int = 3) -> None:
+    """Training ``k`` seeds end to end (env steps, actions, updates, the one-step model) as
+    one batch against ``k`` solo runs one after the other, in CPU seconds."""
+    import time
+
+    from maxent_portfolio.agents import train
+    from maxent_portfolio.agents.batched import train_batched
+    from maxent_portfolio.data import load_universe
+    from maxent_portfolio.envs import PortfolioVectorEnv
+
+    market = load_universe("sp500-20", start="2000-01-01", end="2009-12-31")
+    options = {"lookback": 60, "episode_length": 252, "trade_rate": 0.25,
+               "no_trade_band": 0.05, "cost_bps": 10}
+    steps = 150 if quick else 600
+
+    def configs() -> list[SACConfig]:
+        return [SACConfig(total_steps=steps, seed=s) for s in range(k)]
+
+    start = time.process_time()
+    for config in configs():
+        train(PortfolioVectorEnv(config.num_envs, market, **options), config, progress=False)
+    solo_seconds = time.process_time() - start
+    start = time.process_time()
+    train_batched(PortfolioVectorEnv(4 * k, market, **options), configs(), progress=False)
+    batched_seconds = time.process_time() - start
+    print(f"\n## Training {k} seeds end to end (sp500-20, {steps} vector steps of 4 episodes, "
+          "the defaults, 1 thread)")
+    print(f"one after the other {solo_seconds:6.1f} CPU s  batched {batched_seconds:6.1f} CPU s"
+          f"  batched over sequential: {solo_seconds / batched_seconds:.2f}x")
+
+
 def bench_gpu(quick: bool, k: int = 8) -> None:
     """The same K vs solo comparison on the GPU, in wall time (synchronised), if there is one."""
     if not torch.cuda.is_available():
@@ -183,6 +216,7 @@ def main() -> None:
     args = parser.parse_args()
     bench(args.quick)
     bench_vs_sb3(args.quick)
+    bench_end_to_end(args.quick)
     bench_gpu(args.quick)
 
 
