@@ -361,6 +361,10 @@ def train_menu(env: Any, config: SACConfig, *, checkpoint_path: str | os.PathLik
     if resume and path is not None and path.exists():
         state = load_checkpoint(path)
         check_resumable(state, config, path, dims, data)
+        if "optimizer" not in state:  # a finished fold's model (MenuAgent.save): nothing to do
+            finished = MenuAgent.load(path, config.device)
+            finished.config = config
+            return finished
         try:
             sac.load_state_dict(state["model"])
             sac.optimizer.load_state_dict(state["optimizer"])

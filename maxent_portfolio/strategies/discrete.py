@@ -126,20 +126,17 @@ class SACDiscreteStrategy(SACStrategy):
         self._fold += 1
         return self
 
-    def train_window(self, returns: pd.DataFrame, *,  # type: ignore[override]
-                     checkpoint_path: Path | None = None, resume: bool = False,
-                     progress: bool = False) -> MenuAgent:
-        """Precompute the menu over ``returns`` and train the agent on it.
+    def menu_env(self, returns: pd.DataFrame, num_envs: int) -> MenuVectorEnv:
+        """The training env of a window: the menu's targets over ``returns``, precomputed.
 
         The menu's targets start once ``lookback`` returns exist, and the paper portfolios need
         ``lookback`` more, so the env sees ``returns`` from row ``lookback`` on and decides
         from row ``2 lookback - 1``.
         """
-        from maxent_portfolio.data.market import MarketData, frame_hash
+        from maxent_portfolio.data.market import MarketData
         from maxent_portfolio.data.validate import infer_periods_per_year
         from maxent_portfolio.envs import PortfolioVectorEnv
 
-        config = self.sac_config(self._fold)
         lookback = self.env.lookback
         ppy = self.periods_per_year or infer_periods_per_year(
             pd.DatetimeIndex(returns.index), "the training window")
@@ -154,12 +151,23 @@ class SACDiscreteStrategy(SACStrategy):
         room = DecisionClock.build(self.decision_period, pd.DatetimeIndex(part.index))
         episode = min(self.env.episode_length, room.steps_from(lookback - 1))
         inner = PortfolioVectorEnv(
-            num_envs=config.num_envs, universe=MarketData.from_returns(part, periods_per_year=ppy),
+            num_envs=num_envs, universe=MarketData.from_returns(part, periods_per_year=ppy),
             episode_length=episode, cost_bps=self.costs.bps(assets), lookback=lookback,
             reward=self.env.reward, risk_aversion=self.env.risk_aversion, eta=self.env.eta,
             decision_period=self.decision_period, trade_rate=self.env.trade_rate,
             no_trade_band=self.env.no_trade_band)
-        env = MenuVectorEnv(inner, targets[lookback:], table[lookback:])
+        self._periods_per_year = ppy
+        return MenuVectorEnv(inner, targets[lookback:], table[lookback:])
+
+    def train_window(self, returns: pd.DataFrame, *,  # type: ignore[override]
+                     checkpoint_path: Path | None = None, resume: bool = False,
+                     progress: bool = False) -> MenuAgent:
+        """Precompute the menu over ``returns`` (:meth:`menu_env`) and train the agent on it."""
+        from maxent_portfolio.data.market import frame_hash
+
+        config = self.sac_config(self._fold)
+        env = self.menu_env(returns, config.num_envs)
+        assets = [str(c) for c in returns.columns]
         init = self.agent_ if self.sac.warm_start else None
         callback = None
         if self.progress_callback is not None:
@@ -180,7 +188,6 @@ class SACDiscreteStrategy(SACStrategy):
                                  reraise_signal=True)
         self.book.fit(returns)  # the members as the engine fits them for the test window
         self._assets = assets
-        self._periods_per_year = ppy
         return self.agent_
 
     def probabilities(self, history: pd.DataFrame, current: pd.Series
