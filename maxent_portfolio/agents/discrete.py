@@ -298,11 +298,12 @@ class MenuAgent:
 
 # --- the loop -----------------------------------------------------------------------------------
 
-def train_menu(env: Any, config: SACConfig, *, checkpoint_path: str | os.PathLike[str] | None = None,
-               resume: bool = False, init_from: MenuAgent | None = None,
+def train_menu(env: Any, config: SACConfig, *,
+               checkpoint_path: str | os.PathLike[str] | None = None, resume: bool = False,
+               init_from: MenuAgent | None = None,
                callback: Callable[[int, MenuAgent], bool] | None = None,
                data: dict[str, Any] | None = None, reraise_signal: bool = False) -> MenuAgent:
-    """Train discrete SAC on a batched menu env (:class:`~maxent_portfolio.envs.menu.MenuVectorEnv`).
+    """Train discrete SAC on a batched menu env (a ``MenuVectorEnv``).
 
     Each step collects ``num_envs`` transitions: a menu entry drawn from ``pi(.|s)`` per episode
     (uniform during the ``learning_starts`` warm-up), executed by the env; the update-to-data

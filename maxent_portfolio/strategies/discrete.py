@@ -150,10 +150,12 @@ class SACDiscreteStrategy(SACStrategy):
         part = returns.iloc[lookback:]
         room = DecisionClock.build(self.decision_period, pd.DatetimeIndex(part.index))
         episode = min(self.env.episode_length, room.steps_from(lookback - 1))
+        # sac's env options: the costs, frequency and decision dates the engine judges it on.
+        options: dict[str, Any] = {"cost_bps": self.costs.bps(assets), "lookback": lookback}
         inner = PortfolioVectorEnv(
             num_envs=num_envs, universe=MarketData.from_returns(part, periods_per_year=ppy),
-            episode_length=episode, cost_bps=self.costs.bps(assets), lookback=lookback,
-            reward=self.env.reward, risk_aversion=self.env.risk_aversion, eta=self.env.eta,
+            episode_length=episode, **options, reward=self.env.reward,
+            risk_aversion=self.env.risk_aversion, eta=self.env.eta,
             decision_period=self.decision_period, trade_rate=self.env.trade_rate,
             no_trade_band=self.env.no_trade_band)
         self._periods_per_year = ppy

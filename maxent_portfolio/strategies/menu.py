@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from maxent_portfolio.backtest.engine import validate_weights
+from maxent_portfolio.backtest.engine import WEIGHT_TOLERANCE, validate_weights
 from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.strategies.base import CASH, Strategy, StrategyContext
 from maxent_portfolio.strategies.menuconfig import MenuConfig
@@ -48,6 +48,26 @@ def build_menu(names: list[str], context: StrategyContext | None = None) -> list
             raise ConfigError(f"--menu: {name!r} cannot be on the menu: it {why}")
         members.append(build_strategy(name, context) if context is not None else cls())
     return members
+
+
+def member_weights(raw: object, columns: list[str], name: str, when: object) -> np.ndarray:
+    """A member's ``allocate`` output as weights over ``columns`` (cash last), checked.
+
+    A valid Series takes a numpy fast path (the menu asks every member at every date); anything
+    else gets the engine's :func:`~maxent_portfolio.backtest.engine.validate_weights` and its
+    one-line error naming the strategy and the date.
+    """
+    if isinstance(raw, pd.Series) and raw.dtype.kind == "f":
+        labels = list(raw.index)
+        if labels == columns or labels == columns[:-1]:
+            w = raw.to_numpy(dtype=float)
+            if len(w) < len(columns):
+                w = np.append(w, 0.0)
+            if np.isfinite(w).all() and w.min() >= -WEIGHT_TOLERANCE \
+                    and abs(w.sum() - 1.0) <= WEIGHT_TOLERANCE:
+                w = np.clip(w, 0.0, None)
+                return w / w.sum()
+    return validate_weights(raw, columns, name, when)
 
 
 class MenuBook:
@@ -100,7 +120,7 @@ class MenuBook:
         rows = []
         for i, (name, member) in enumerate(zip(self.names, self.members, strict=True)):
             raw = member.allocate(history, pd.Series(drifted[i], index=columns))
-            rows.append(validate_weights(raw, columns, name, when))
+            rows.append(member_weights(raw, columns, name, when))
         return np.stack(rows)
 
     def _append(self, history: pd.DataFrame) -> None:
@@ -187,10 +207,10 @@ class MenuBlend(Strategy):
 
     def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
         columns = [*map(str, history.columns), CASH]
-        rows = [validate_weights(member.allocate(history, current), columns, name,
-                                 history.index[-1])
+        rows = [member_weights(member.allocate(history, current), columns, name,
+                               history.index[-1])
                 for name, member in zip(self.book.names, self.book.members, strict=True)]
         return pd.Series(np.mean(rows, axis=0), index=columns)
 
 
-__all__ = ["MenuBlend", "MenuBook", "build_menu"]
+__all__ = ["MenuBlend", "MenuBook", "build_menu", "member_weights"]
