@@ -265,6 +265,24 @@ def test_the_top_option_holds_the_most_probable_strategy(tilts: list[str]) -> No
     np.testing.assert_allclose(held, targets[int(np.argmax(probs))])
 
 
+def test_the_dashboard_shows_the_menu_probabilities_and_the_entropy() -> None:
+    from maxent_portfolio.reporting import dashboard
+
+    result = _backtest(_small(), _dominated_market(400))
+    result.name = "sac-discrete"
+    probs = dashboard.menu_probabilities(result)
+    assert probs is not None and list(probs.columns) == ["equal-weight", "min-variance", "eg"]
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
+    assert len(probs) == len(result.extras["policy_entropy"]) > 0
+    section = dashboard.menu_section([result], (result.returns.index[0],
+                                                result.returns.index[-1]), [])
+    assert section is not None and section.id == "menu"
+    assert "<svg" in section.html and "min-variance" in section.html
+    assert dashboard.menu_section([_backtest(_blend(["equal-weight", "eg"]),
+                                             _dominated_market(400))], (
+        result.returns.index[0], result.returns.index[-1]), []) is None
+
+
 # --- determinism and resume ---------------------------------------------------------------------
 
 def _small(seed: int = 5, **options: object) -> SACDiscreteStrategy:
