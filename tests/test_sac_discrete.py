@@ -6,6 +6,7 @@ it wraps and against pandas; the agent on a synthetic market where one menu stra
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from collections.abc import Iterator
@@ -156,6 +157,35 @@ def test_paper_features_match_pandas() -> None:
     wealth = np.vstack([np.zeros(2), logs.iloc[-10:].cumsum().to_numpy()])
     np.testing.assert_allclose(features[-1, 4:], wealth[-1] - wealth.max(0))
     assert np.isnan(features[9]).all() and np.isfinite(features[10]).all()
+
+
+def test_the_menu_env_executes_a_choice_as_its_strategy_weights_in_the_portfolio_env() -> None:
+    returns = _dominated_market(200)
+    env = _small(episode_length=5).menu_env(returns, 3)
+    twin = copy.deepcopy(env.inner)  # sac's env, stepped with the chosen weights directly
+    obs, _ = env.reset(seed=4)
+    twin.reset(seed=4)
+    rng = np.random.default_rng(0)
+    resets = 0
+    for _ in range(12):  # through two autoresets
+        t = twin.positions
+        k = rng.integers(3, size=3)
+        obs, reward, _, truncated, infos = env.step(k)
+        _, expected, _, _, twin_infos = twin.step(env.targets[t, k])
+        np.testing.assert_array_equal(reward, expected)
+        w = twin_infos["weights"]
+        distance = 0.5 * np.abs(w[:, None, :] - env.targets[twin.positions]).sum(-1)
+        np.testing.assert_allclose(obs[:, -3:], distance, atol=1e-6)
+        np.testing.assert_allclose(obs[:, :-3], env.table[twin.positions], atol=1e-5)
+        if truncated.any():
+            resets += 1
+            ended = np.flatnonzero(truncated)
+            last = env.inner.clock.following[t[ended]]
+            final_w = twin_infos["final_info"]["weights"][ended]
+            np.testing.assert_allclose(
+                infos["final_obs"][ended, -3:],
+                0.5 * np.abs(final_w[:, None, :] - env.targets[last]).sum(-1), atol=1e-6)
+    assert resets == 2 and env.obs_dim == 4 * 3 + 3
 
 
 # --- a market where one menu strategy dominates -------------------------------------------------

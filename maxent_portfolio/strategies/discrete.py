@@ -16,7 +16,6 @@ of training are kept. Registered lazily (importing it imports torch).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -220,7 +219,6 @@ class SACDiscreteStrategy(SACStrategy):
                               self.env.no_trade_band)[0]
         self.probabilities_.append(probs)
         self.entropy_.append(float(-(probs * np.log(np.maximum(probs, 1e-300))).sum()))
-        self.effective_n_.append(math.exp(self.entropy_[-1]))
         self.decision_dates_.append(pd.Timestamp(history.index[-1]))
         return pd.Series(w, index=[*self._assets, CASH])
 
