@@ -386,3 +386,18 @@ def test_a_bad_menu_is_one_clear_line(menu: list[str], message: str) -> None:
 def test_best_validation_is_refused() -> None:
     with pytest.raises(ConfigError, match="model-selection"):
         SACDiscreteStrategy(model_selection="best-validation")
+
+
+def test_the_menu_options_from_a_file_table_a_flat_key_and_a_flag(tmp_path: Path) -> None:
+    from maxent_portfolio.config import resolve_config
+
+    table = tmp_path / "table.toml"
+    table.write_text('[menu]\nmenu = ["eg", "hrp"]\nmenu_hold = "top"\nmenu_refit_every = 21\n')
+    flat = tmp_path / "flat.toml"
+    flat.write_text('menu = "eg,hrp,momentum"\n')
+    assert resolve_config(file=table).menu == MenuConfig(menu=["eg", "hrp"], menu_hold="top",
+                                                         menu_refit_every=21)
+    assert resolve_config(file=flat).menu.menu == ["eg", "hrp", "momentum"]
+    assert resolve_config(overrides={"menu.menu": "eg, hrp"}).menu.menu == ["eg", "hrp"]
+    assert resolve_config().menu.menu == ["equal-weight", "min-variance", "inverse-volatility",
+                                          "momentum", "hrp", "eg"]
