@@ -401,3 +401,40 @@ def test_the_menu_options_from_a_file_table_a_flat_key_and_a_flag(tmp_path: Path
     assert resolve_config(overrides={"menu.menu": "eg, hrp"}).menu.menu == ["eg", "hrp"]
     assert resolve_config().menu.menu == ["equal-weight", "min-variance", "inverse-volatility",
                                           "momentum", "hrp", "eg"]
+
+
+@pytest.mark.slow
+def test_the_cli_runs_sac_discrete_with_a_plug_in_on_the_menu(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    idx = pd.bdate_range("2012-01-02", periods=700)
+    rng = np.random.default_rng(8)
+    prices = pd.DataFrame(100 * np.cumprod(1 + rng.normal(3e-4, 0.01, (700, 3)), axis=0),
+                          index=idx, columns=["X", "Y", "Z"])
+    prices.index.name = "date"
+    prices.to_csv(tmp_path / "mine.csv")
+    (tmp_path / "tilt.py").write_text(
+        "import pandas as pd\n"
+        "from maxent_portfolio.strategies.base import Strategy\n\n"
+        "class Tilt(Strategy):\n"
+        "    name = 'tilt'\n"
+        "    description = 'two thirds in the first asset'\n"
+        "    def allocate(self, history, current):\n"
+        "        w = pd.Series(1 / 3 / (history.shape[1] - 1), index=history.columns)\n"
+        "        w.iloc[0] = 2 / 3\n"
+        "        return w\n")
+    out = tmp_path / "run"
+    res = subprocess.run(
+        [sys.executable, "-m", "maxent_portfolio", "backtest", "--universe", "mine.csv",
+         "-s", "sac-discrete,menu-blend", "--menu", "equal-weight,tilt,eg", "--plugin",
+         "tilt.py", "--train-years", "1", "--test-years", "1", "--train-steps", "64",
+         "--seeds", "2", "--jobs", "1", "--lookback", "20", "--out", str(out), "--quiet"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
+    assert res.returncode == 0, res.stderr[-3000:]
+    for name in ("sac-discrete-seed0", "sac-discrete-seed1", "sac-discrete", "menu-blend"):
+        assert (out / "weights" / f"{name}.csv").is_file(), name
+    learning = pd.read_csv(out / "learning.csv")
+    assert set(learning["strategy"]) >= {"sac-discrete-seed0", "sac-discrete-seed1"}
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert 'id="menu"' in page and "tilt" in page
