@@ -318,8 +318,8 @@ def test_the_dashboard_shows_the_menu_probabilities_and_the_entropy() -> None:
 # --- determinism and resume ---------------------------------------------------------------------
 
 def _small(seed: int = 5, **options: object) -> SACDiscreteStrategy:
-    return SACDiscreteStrategy(menu=["equal-weight", "min-variance", "eg"], train_steps=160,
-                               seed=seed, **{**FAST, **options})
+    return SACDiscreteStrategy(menu=["equal-weight", "min-variance", "eg"], seed=seed,
+                               **{"train_steps": 160, **FAST, **options})
 
 
 def test_same_seed_same_decisions_other_seed_other_decisions() -> None:
@@ -365,6 +365,10 @@ def test_a_fold_resumes_from_its_checkpoint_in_a_run_directory(tmp_path: Path) -
     again.checkpoint_dir = tmp_path
     again.fit(returns.iloc[:200])  # the finished fold is loaded, not retrained
     assert again.agent_ is not None and _same_networks(saved, again.agent_)
+    longer = _small(train_steps=320)
+    longer.checkpoint_dir = tmp_path
+    with pytest.raises(ConfigError, match="finished model of 160 steps"):
+        longer.fit(returns.iloc[:200])
 
 
 # --- refused input ------------------------------------------------------------------------------

@@ -362,7 +362,11 @@ def train_menu(env: Any, config: SACConfig, *,
     if resume and path is not None and path.exists():
         state = load_checkpoint(path)
         check_resumable(state, config, path, dims, data)
-        if "optimizer" not in state:  # a finished fold's model (MenuAgent.save): nothing to do
+        if "optimizer" not in state:  # a finished fold's model (MenuAgent.save)
+            if int(state.get("step", 0)) < config.total_steps:
+                raise ConfigError(f"cannot resume from {path}: it holds a finished model of "
+                                  f"{int(state.get('step', 0)) * config.num_envs} steps, "
+                                  "without the replay buffer to train on")
             finished = MenuAgent.load(path, config.device)
             finished.config = config
             return finished
