@@ -14,6 +14,8 @@ section                   options
 ``env``                   lookback, features, reward, episode length, decisions and
                           execution (:class:`~maxent_portfolio.envs.config.EnvConfig`)
 ``sac``                   the agent (:class:`~maxent_portfolio.agents.config.SACConfig`)
+``menu``                  the strategies ``sac-discrete`` and ``menu-blend`` choose from
+                          (:class:`~maxent_portfolio.strategies.menuconfig.MenuConfig`)
 ``report``                rf, html
 ========================  ===============================================================
 
@@ -45,6 +47,7 @@ from maxent_portfolio.arithmetic import CostModel
 from maxent_portfolio.envs.config import EnvConfig
 from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.options import Section, describe_error, field_extra, one_of, option
+from maxent_portfolio.strategies.menuconfig import MenuConfig
 
 DEFAULT_STRATEGIES = ("sac", "equal-weight", "buy-and-hold", "inverse-volatility",
                       "min-variance", "hrp", "eg")
@@ -156,6 +159,7 @@ class RunConfig(Section):
     schedule: ScheduleConfig = ScheduleConfig()
     env: EnvConfig = EnvConfig()
     sac: SACConfig = SACConfig()
+    menu: MenuConfig = MenuConfig()
     report: ReportConfig = ReportConfig()
 
     @field_validator("strategies")

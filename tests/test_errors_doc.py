@@ -202,6 +202,12 @@ CASES = [
     Case("report of a folder that is no run", ["report", "somewhere"], "somewhere",
          _file("somewhere/keep", "")),
     Case("data show of an unknown universe", ["data", "show", "nowhere"], "nowhere"),
+    Case("unknown strategy on the menu",
+         ["backtest", "-s", "sac-discrete", "--menu", "equal-weight,nope", *FAST], "nope"),
+    Case("a learning strategy on the menu",
+         ["backtest", "-s", "menu-blend", "--menu", "equal-weight,sac", *FAST], "sac"),
+    Case("a strategy twice on the menu", ["backtest", "--menu", "eg,hrp,eg"], "eg"),
+    Case("unknown menu holding", ["backtest", "--menu-hold", "all"], "menu-hold"),
 ]
 
 

@@ -58,6 +58,10 @@ def _until_cut(result: BacktestResult, cut: pd.Timestamp) -> tuple[pd.DataFrame,
 FAST_PARAMS: dict[str, dict[str, object]] = {
     "sac": {"train_steps": 64, "device": "cpu", "episode_length": 40, "lookback": 20,
             "num_envs": 1, "decision_period": "monthly"},
+    # Half the default menu (the other half below); daily decisions over the precomputed menu.
+    "sac-discrete": {"train_steps": 64, "device": "cpu", "episode_length": 40, "lookback": 20,
+                     "num_envs": 1, "learning_starts": 8,
+                     "menu": ["inverse-volatility", "hrp", "eg"]},
 }
 INVESTABLE = [(name, FAST_PARAMS.get(name, {}))
               for name, cls in available_strategies().items() if cls.investable]
@@ -71,7 +75,11 @@ OTHER_MODES = [("min-variance", {"refit": "rebalance"}), ("max-sharpe", {"refit"
                         "trade_rate": 0.5, "no_trade_band": 0.02,
                         "decision_period": "rebalance"}),
                # Cross-sectional ranks and market context read every asset's window.
-               ("sac", {**FAST_PARAMS["sac"], "features": "base,ranks,context"})]
+               ("sac", {**FAST_PARAMS["sac"], "features": "base,ranks,context"}),
+               # Holding the top strategy, on the schedule it is judged on.
+               ("sac-discrete", {**FAST_PARAMS["sac-discrete"], "menu_hold": "top",
+                                 "decision_period": "rebalance",
+                                 "menu": ["equal-weight", "min-variance", "momentum"]})]
 
 
 @pytest.mark.parametrize(("name", "params"), INVESTABLE + OTHER_MODES)

@@ -84,7 +84,8 @@ def metrics_rich_table(metrics: pd.DataFrame, title: str) -> Table:
 
 
 @app.command(rich_help_panel="Backtesting")
-@tree_options("", "data", "costs", "walk_forward", "schedule", "env", "sac", "report")
+@tree_options("", "data", "costs", "walk_forward", "schedule", "env", "sac", "menu",
+              "report")
 def backtest(
     overrides: dict[str, Any],
     config: Path = CONFIG_OPTION,

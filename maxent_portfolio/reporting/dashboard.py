@@ -248,6 +248,51 @@ def policy_entropy(result: BacktestResult) -> pd.Series | None:
     return None
 
 
+MENU_PREFIX = "menu:"
+"""Prefix of the ``extras`` keys holding a menu policy's probabilities (``sac-discrete``)."""
+
+
+def menu_probabilities(result: BacktestResult) -> pd.DataFrame | None:
+    """A menu policy's probabilities by date (one column per menu strategy), or None."""
+    columns = {k[len(MENU_PREFIX):]: pd.to_numeric(v, errors="coerce")
+               for k, v in result.extras.items()
+               if k.startswith(MENU_PREFIX) and isinstance(v, pd.Series)}
+    if not columns:
+        return None
+    frame = pd.DataFrame(columns).dropna()
+    if frame.empty:
+        return None
+    frame.index = pd.DatetimeIndex(frame.index)
+    return frame.sort_index()
+
+
+def menu_section(results: Sequence[BacktestResult], xlim: tuple[pd.Timestamp, pd.Timestamp],
+                 folds: Sequence[pd.Timestamp]) -> Section | None:
+    """The card of menu probabilities and mixture entropy, one figure per menu strategy
+    (the mean over seeds when there are several), or None without one."""
+    chosen: dict[str, BacktestResult] = {}
+    for r in results:
+        base = r.name.split("-seed")[0]
+        if menu_probabilities(r) is not None and (base not in chosen or r.name == base):
+            chosen[base] = r
+    if not chosen:
+        return None
+    parts = []
+    for i, r in enumerate(chosen.values()):
+        probs = menu_probabilities(r)
+        assert probs is not None
+        colors = _allocation_colors(list(probs.columns))
+        svg = plots.figure_to_svg(plots.menu_figure(probs, policy_entropy(r), colors, xlim,
+                                                    folds), f"fig-menu-{i}")
+        parts.append(f"<h3>{esc(r.name)}</h3>" + _asset_legend(list(probs.columns), colors)
+                     + f"<figure>{svg}</figure>")
+    return Section("menu", "Menu", "Menu probabilities and entropy", _trusted(
+        '<p class="muted">The probability the policy gives each menu strategy at each decision '
+        "(the weights held are the mixture of the strategies' weights by these probabilities) "
+        "and the mixture's entropy, which the temperature holds near the --diversification "
+        "target. With several seeds, their mean.</p>", *parts))
+
+
 def fold_starts(results: Sequence[BacktestResult]) -> list[pd.Timestamp]:
     """Distinct test-window start dates of the walk-forward folds of all results."""
     starts = {pd.Timestamp(f["test_start"]) for res in results for f in res.folds
@@ -572,6 +617,8 @@ def render_dashboard(results: Sequence[BacktestResult], metrics: pd.DataFrame,
                 "with prices in between).</p>", _asset_legend(list(grouped.columns), colors),
                 f"<figure>{svg}</figure>"))
 
+    menu = menu_section(results, xlim, folds)
+
     # Diversification and entropy
     eff = {r.name: effective_n_series(r.holdings) for r in results if len(r.holdings)}
     entropy = {r.name: series for r in results
@@ -635,6 +682,7 @@ def render_dashboard(results: Sequence[BacktestResult], metrics: pd.DataFrame,
             legend_html(info, chart_keys), f"<figure>{equity_svg}</figure>",
             '<p class="muted">Dashed grey lines: start of each walk-forward test window.</p>')),
         *([allocation] if allocation else []),
+        *([menu] if menu else []),
         Section("diversification", "Diversification", "Diversification and policy entropy",
                 _trusted(legend_html(info, strategy_keys), entropy_note,
                          f"<figure>{div_svg}</figure>")),
@@ -703,6 +751,7 @@ def write_dashboard(path: Path | str, results: Sequence[BacktestResult], metrics
 
 __all__ = [
     "Section", "SeriesInfo", "annual_turnover", "esc", "fold_starts", "format_metric",
-    "group_weights", "legend_html", "metric_descriptions", "metrics_table_html", "pick_allocation",
-    "policy_entropy", "render_dashboard", "script_json", "write_dashboard",
+    "group_weights", "legend_html", "menu_probabilities", "menu_section", "metric_descriptions",
+    "metrics_table_html", "pick_allocation", "policy_entropy", "render_dashboard", "script_json",
+    "write_dashboard",
 ]

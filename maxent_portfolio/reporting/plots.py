@@ -261,6 +261,45 @@ def allocation_figure(weights: pd.DataFrame, colors: Sequence[str],
     return fig
 
 
+def menu_figure(probabilities: pd.DataFrame, entropy: pd.Series | None, colors: Sequence[str],
+                xlim: tuple[pd.Timestamp, pd.Timestamp],
+                folds: Sequence[pd.Timestamp]) -> Figure:
+    """A menu policy's probabilities as a stacked area and, below, the mixture's entropy.
+
+    Parameters
+    ----------
+    probabilities : pd.DataFrame of shape (n_decisions, K)
+        ``pi(k|s)`` per decision date, one column per menu strategy, rows summing to 1.
+    entropy : pd.Series or None
+        ``-sum_k pi log pi`` per decision date (nats); drawn against ``log K``, the even blend's.
+    colors : sequence of str
+        One colour per column.
+    """
+    rows = 2 if entropy is not None else 1
+    fig, axes = _new_figure(6.0 if rows == 2 else 4.2, rows=rows,
+                            height_ratios=(1.6, 1.0) if rows == 2 else None)
+    with styled():
+        values = np.clip(probabilities.to_numpy(dtype=float).T * 100.0, 0.0, None)
+        axes[0].stackplot(probabilities.index, values, colors=list(colors), linewidth=0.0,
+                          step="post")
+        axes[0].set_ylim(0.0, 100.0)
+        axes[0].set_ylabel("probability (%)")
+        axes[0].set_title("Menu probabilities π(k | s) at each decision")
+        axes[0].grid(False)
+        axes[0].set_axisbelow(False)
+        if entropy is not None:
+            axes[1].plot(entropy.index, entropy.to_numpy(dtype=float), color="black", lw=1.0,
+                         drawstyle="steps-post")
+            log_k = float(np.log(probabilities.shape[1]))
+            axes[1].axhline(log_k, color="grey", lw=0.8, ls="--")
+            axes[1].set_ylim(0.0, 1.08 * log_k)
+            axes[1].set_ylabel("entropy (nats)")
+            axes[1].set_title("Entropy of the mixture (dashed: log K, the even blend)")
+        _decorate_time_axes(fig, axes, xlim, folds, bottom=0.08 if rows == 2 else 0.1,
+                            top=0.94 if rows == 2 else 0.92)
+    return fig
+
+
 def diversification_figure(effective_n: Mapping[str, pd.Series],
                            entropy: Mapping[str, pd.Series], styles: Mapping[str, LineStyle],
                            xlim: tuple[pd.Timestamp, pd.Timestamp],

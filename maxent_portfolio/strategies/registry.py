@@ -44,7 +44,9 @@ def register(cls: S, *, replace: bool = False) -> S:
 
 
 # Registered on first use: importing the SAC agent imports torch, which baselines never need.
-_LAZY = {"sac": ("maxent_portfolio.strategies.sac", "SACStrategy")}
+_LAZY = {"sac": ("maxent_portfolio.strategies.sac", "SACStrategy"),
+         "sac-discrete": ("maxent_portfolio.strategies.discrete", "SACDiscreteStrategy"),
+         "menu-blend": ("maxent_portfolio.strategies.menu", "MenuBlend")}
 
 
 def _load_lazy(name: str) -> None:
