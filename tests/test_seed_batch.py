@@ -43,6 +43,10 @@ def test_seed_groups_are_consecutive_seeds_whatever_the_jobs(
         assert [[job.label for job in unit] for unit in units] == [
             ["sac-seed2", "sac-seed3"], ["sac-seed4", "sac-seed5"], ["sac-seed6"],
             ["equal-weight"]]
+    # sac-discrete has no batched trainer: its seeds stay alone whatever --seed-batch says.
+    config = resolve_config(overrides={**TINY, "strategies": ["sac-discrete"], "seeds": 2,
+                                       "sac.seed_batch": 2})
+    assert [len(unit) for unit in job_units(prepare(config, market))] == [1, 1]
     with pytest.raises(ConfigError, match="invalid seed-batch 0: must be >= 1"):
         resolve_config(overrides={"sac.seed_batch": 0})
 

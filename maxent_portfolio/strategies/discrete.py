@@ -100,6 +100,12 @@ class SACDiscreteStrategy(SACStrategy):
             strategy.progress_callback = context.progress
         return strategy
 
+    @classmethod
+    def seed_batch(cls, context: StrategyContext) -> int:
+        """1: discrete SAC has no batched trainer, so its seeds train alone (``--jobs`` still
+        runs them in parallel)."""
+        return 1
+
     def __repr__(self) -> str:
         return (f"SACDiscreteStrategy(seed={self.seed}, menu={self.menu.menu!r}, "
                 f"menu_hold={self.menu.menu_hold!r}, train_steps={self.sac.train_steps}, "
