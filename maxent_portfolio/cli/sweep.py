@@ -139,11 +139,12 @@ def _render_frontier(outcome: Any, folder: Path) -> None:
 def _print_summary(stats: dict[str, Any], computed: int) -> None:
     out.print(f"{stats['cells']} cells ({computed} computed now); best cell "
               f"{stats['best_cell']}: Sharpe {stats['best_cell_sharpe']:.2f}, DSR over "
-              f"{stats['cells']} trials {stats['dsr_best_cell']:.3f}", markup=False)
+              f"{stats['cells']} trials {stats['dsr_best_cell']:.3f}", markup=False,
+              soft_wrap=True)
     for row in stats["per_cost"]:
         cost = "run costs" if row["cost_bps"] is None else f"{row['cost_bps']:g} bps"
         ew = row["equal_weight_sharpe"]
         out.print(f"{cost}: best {stats['dial']} {row['best_setting']:g}, Sharpe "
                   f"{row['best_setting_sharpe']:.2f} (mean of seeds) vs 1/N "
                   f"{'-' if ew is None else f'{ew:.2f}'}, p = {row['p_vs_equal_weight']:.3f}; "
-                  f"PBO {row['pbo']:.2f}", markup=False)
+                  f"PBO {row['pbo']:.2f}", markup=False, soft_wrap=True)

@@ -38,8 +38,8 @@ def seed_spread(table: pd.DataFrame, dial: str) -> pd.DataFrame:
                       effective_n_max=("effective_n", "max"),
                       turnover=("turnover", "mean"),
                       policy_entropy=("policy_entropy", "mean")).reset_index()
-    out.insert(out.columns.get_loc("sharpe_max") + 1, "sharpe_range",
-               out["sharpe_max"] - out["sharpe_min"])
+    position = list(out.columns).index("sharpe_max") + 1
+    out.insert(position, "sharpe_range", out["sharpe_max"] - out["sharpe_min"])
     return out
 
 
