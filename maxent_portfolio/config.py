@@ -299,7 +299,10 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 def config_file_values(data: Mapping[str, Any], path: str | Path) -> dict[str, Any]:
     """A parsed config file's run options (a ``[backtest]`` table, or the top level) as
-    ``{option path: value}``."""
+    ``{option path: value}``. A ``[sweep]`` table is the ``sweep`` command's grid
+    (:mod:`maxent_portfolio.sweep.config`): the run's options of such a file serve a backtest
+    too."""
+    data = {k: v for k, v in data.items() if k != "sweep"}
     data = data.get("backtest", data)  # allow a [backtest] table
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: [backtest] must be a table of options")

@@ -214,3 +214,9 @@ def test_a_directory_of_another_sweep_or_of_something_else_is_refused(
     (tmp_path / "plain").mkdir()
     with pytest.raises(ConfigError, match="is not a sweep directory"):
         SweepStore(tmp_path / "plain", plan_for(small_csv)).open()
+
+
+def test_shipped_sweep_example_is_valid() -> None:
+    run, sweep = resolve_sweep(REPO / "strategies" / "sweep.toml", {}, {})
+    assert run.preset == "full" and sweep.dial_values == [0.25, 0.5, 0.75, 1.0]
+    assert sweep.seeds == 3 and len(grid_cells(run, sweep)) == 12
