@@ -73,14 +73,15 @@ def test_defaults_sweep_the_diversification_dial() -> None:
 
 
 @pytest.mark.parametrize(("values", "text"), [
-    ({"alpha": [0.1], "diversification": [0.5]}, "--alpha or --diversification, not both"),
+    ({"alpha": [0.1], "diversification": [0.5]},
+     "invalid diversification [0.5]: sweep --alpha or --diversification, not both"),
     ({"alpha": [0.0]}, "invalid alpha [0.0]: temperatures must be > 0, got 0"),
     ({"diversification": [1.5]}, "invalid diversification [1.5]: dial values must be in (0, 1]"),
     ({"cost_bps": [5.0, 5.0]}, "values must not repeat"),
     ({"cost_bps": [-1.0]}, "costs must be >= 0 bps"),
     ({"alpha": ["hot"]}, "invalid alpha 'hot': expected a number"),
     ({"backend": "spark"}, "invalid backend 'spark': use local or ray"),
-    ({"address": "auto"}, "--address joins a Ray cluster: it needs --backend ray"),
+    ({"address": "auto"}, "invalid address 'auto': joining a Ray cluster needs --backend ray"),
     ({"pbo_partitions": 5}, "invalid pbo-partitions 5: must be even"),
     ({"seeds": 0}, "invalid seeds 0: must be >= 1"),
 ])
@@ -98,8 +99,8 @@ def test_config_file_holds_the_grid_and_flags_override_it(tmp_path: Path) -> Non
     assert run.sac.train_steps == 300 and run.costs.cost_bps == 5.0
     assert sweep.alpha == [0.05, 0.2] and sweep.seeds == 2 and sweep.cost_bps == [7.0]
     file.write_text("[sweep]\nalpha = [0.05]\ndiversification = [0.5]\n")
-    with pytest.raises(ConfigError, match=f"in {file}: sweep --alpha or --diversification, "
-                                          "not both"):
+    with pytest.raises(ConfigError, match=f"diversification \\[0.5\\] in {file}: sweep "
+                                          "--alpha or --diversification, not both"):
         resolve_sweep(file, {}, {})
 
 

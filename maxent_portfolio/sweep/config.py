@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import ValidationError, field_validator
 
 from maxent_portfolio.config import (
     RunConfig,
@@ -77,25 +77,31 @@ class SweepConfig(Section):
             raise ValueError("values must not repeat")
         return [float(v) for v in value]
 
+    @field_validator("diversification")
+    @classmethod
+    def _one_dial(cls, value: list[float] | None, info: Any) -> list[float] | None:
+        if value is not None and info.data.get("alpha") is not None:  # alpha is checked first
+            raise ValueError("sweep --alpha or --diversification, not both")
+        return value
+
     @field_validator("backend")
     @classmethod
     def _backend(cls, value: str) -> str:
         return one_of(value, BACKENDS, " or ")
 
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None, info: Any) -> str | None:
+        if value is not None and info.data.get("backend") != "ray":  # backend is checked first
+            raise ValueError("joining a Ray cluster needs --backend ray")
+        return value
+
     @field_validator("pbo_partitions")
     @classmethod
     def _even(cls, value: int) -> int:
         if value % 2:
-            raise ValueError(f"must be even, got {value}")
+            raise ValueError("must be even")
         return value
-
-    @model_validator(mode="after")
-    def _one_dial(self) -> SweepConfig:
-        if self.alpha is not None and self.diversification is not None:
-            raise ValueError("sweep --alpha or --diversification, not both")
-        if self.address is not None and self.backend != "ray":
-            raise ValueError("--address joins a Ray cluster: it needs --backend ray")
-        return self
 
     @property
     def dial(self) -> str:
