@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +203,38 @@ def test_interrupted_sweep_resumes_without_recomputing(small_csv: Path,
     pd.testing.assert_frame_equal(without_time(out / "sweep.csv"),
                                   without_time(tmp_path / "whole" / "sweep.csv"))
     assert resumed.statistics == whole.statistics
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_only_complete_cells_and_the_rerun_finishes(small_csv: Path,
+                                                                   tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    grid = tmp_path / "grid.toml"
+    grid.write_text("[sac]\nlearning_starts = 8\nbatch_size = 32\n"
+                    "[sweep]\nalpha = [0.02, 2.0]\nseeds = 2\n")
+    flags = ["--config", str(grid), "--universe", str(small_csv), "--train-years", "1",
+             "--test-years", "1", "--train-steps", "400", "--lookback", "20", "--device", "cpu",
+             "--jobs", "2", "--out", str(out), "--quiet", "--no-html"]
+    proc = subprocess.Popen([sys.executable, "-m", "maxent_portfolio", "sweep", *flags],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and \
+            not list((out / "cells").glob("*.json")):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1] == "interrupted"
+    files = list((out / "cells").iterdir())
+    # Two workers: the first two cells end together, the last two had not: no partial file.
+    assert 1 <= len(files) < 4 and all(f.suffix == ".json" for f in files)
+    for f in files:
+        assert CellResult.from_json(json.loads(f.read_text())).cell.dial == "alpha"
+    assert not (out / "sweep.csv").exists()
+    done = cli("sweep", *flags)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(pd.read_csv(out / "sweep.csv")) == 4
 
 
 def test_a_directory_of_another_sweep_or_of_something_else_is_refused(
