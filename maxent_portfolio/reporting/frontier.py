@@ -64,9 +64,11 @@ def frontier_figure(settings: pd.DataFrame, references: pd.DataFrame, dial: str)
                         xerr=[x - rows["effective_n_min"], rows["effective_n_max"] - x],
                         fmt="o-", color=color, capsize=3, linewidth=1.2, markersize=6,
                         label=f"sac, {cost_label(cost)}")
-            for _, row in rows.iterrows():
+            for k, (_, row) in enumerate(rows.iterrows()):
+                # Staggered, so settings that land on one point stay readable.
                 ax.annotate(f"{SYMBOL[dial]}={row[dial]:g}", (row["effective_n"], row["sharpe"]),
-                            xytext=(6, 6), textcoords="offset points", fontsize=8, color=color)
+                            xytext=(6, 4 + 10 * (k % 4)), textcoords="offset points",
+                            fontsize=8, color=color)
             for name, marker, label in (("equal-weight", "s", "1/N"),
                                         ("min-variance", "^", "min-variance")):
                 ref = _same_cost(references[references["name"] == name], cost)
@@ -77,9 +79,15 @@ def frontier_figure(settings: pd.DataFrame, references: pd.DataFrame, dial: str)
         _benchmark_line(ax, references)
         ax.set_xlabel("mean effective N (1 / sum w\u00b2, cash counted)")
         ax.set_ylabel("Sharpe ratio, net of costs")
-        ax.legend(loc="best", fontsize=8, frameon=False)
-        fig.subplots_adjust(left=plots.LEFT, right=plots.RIGHT, bottom=0.11, top=0.96)
+        _legend_below(ax)
+        fig.subplots_adjust(left=plots.LEFT, right=plots.RIGHT, bottom=0.2, top=0.96)
     return fig
+
+
+def _legend_below(ax: Any) -> None:
+    """The legend under the axes, clear of the points."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=4, fontsize=8,
+              frameon=False)
 
 
 def _benchmark_line(ax: Any, references: pd.DataFrame) -> None:
@@ -113,8 +121,8 @@ def dial_figure(settings: pd.DataFrame, references: pd.DataFrame, dial: str) -> 
         ax.set_xlabel("temperature \u03b1 (fixed)" if dial == "alpha"
                       else "diversification dial d (entropy target)")
         ax.set_ylabel("Sharpe ratio, net of costs")
-        ax.legend(loc="best", fontsize=8, frameon=False)
-        fig.subplots_adjust(left=plots.LEFT, right=plots.RIGHT, bottom=0.13, top=0.95)
+        _legend_below(ax)
+        fig.subplots_adjust(left=plots.LEFT, right=plots.RIGHT, bottom=0.25, top=0.95)
     return fig
 
 

@@ -96,7 +96,10 @@ def frontier_statistics(table: pd.DataFrame, returns: pd.DataFrame, dial: str,
         pbo, note = float("nan"), ""
         if settings.shape[1] < 2:
             note = "one setting: nothing is chosen"
-        else:
+        elif (settings.to_numpy() == settings.to_numpy()[:, :1]).all():
+            # Every split is then a tie at the median (lambda = 0), counted as overfit.
+            note = "the settings' returns are identical: the dial changed nothing"
+        if settings.shape[1] >= 2:
             try:
                 result = probability_of_backtest_overfitting(settings.to_numpy(), partitions)
                 pbo = result.pbo
