@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from maxent_portfolio.errors import ConfigError
+from maxent_portfolio.errors import ConfigError, UserError
 from maxent_portfolio.sweep import (
     CellResult,
     SweepConfig,
@@ -235,6 +235,21 @@ def test_ctrl_c_leaves_only_complete_cells_and_the_rerun_finishes(small_csv: Pat
     done = cli("sweep", *flags)
     assert done.returncode == 0, done.stderr[-2000:]
     assert len(pd.read_csv(out / "sweep.csv")) == 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["local", "ray"])
+def test_a_cell_refusing_its_data_is_a_user_error_on_both_backends(
+        small_csv: Path, tmp_path: Path, backend: str) -> None:
+    if backend == "ray" and importlib.util.find_spec("ray") is None:
+        pytest.skip("ray cannot be imported: pip install 'maxent-portfolio[ray]'")
+    run, sweep = resolve_sweep(None, {"data.universe": str(small_csv), **TINY,
+                                      "env.lookback": 400},
+                               {"alpha": [0.1, 1.0], "seeds": 1, "jobs": 2,
+                                "backend": backend})
+    with pytest.raises(UserError, match="SAC needs at least 402 training returns"):
+        run_sweep(prepare_sweep(run, sweep), tmp_path / "s")
+    assert list((tmp_path / "s" / "cells").iterdir()) == []
 
 
 def test_a_directory_of_another_sweep_or_of_something_else_is_refused(

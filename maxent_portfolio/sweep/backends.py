@@ -16,8 +16,9 @@ import signal
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
+from typing import Any
 
-from maxent_portfolio.errors import ConfigError
+from maxent_portfolio.errors import ConfigError, UserError
 from maxent_portfolio.sweep.cells import Cell, CellResult, SweepData, run_cells
 
 OnDone = Callable[[CellResult], None]
@@ -109,14 +110,26 @@ def start_ray(jobs: int, address: str | None) -> bool:
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, saved) if p)
     try:
-        ray.init(num_cpus=jobs, include_dashboard=False, logging_level="ERROR",
-                 log_to_driver=False, configure_logging=True)
+        # "local": a new instance, never a cluster found through RAY_ADDRESS or `ray start`.
+        ray.init(address="local", num_cpus=jobs, include_dashboard=False,
+                 logging_level="ERROR", log_to_driver=False)
     finally:
         if saved is None:
             os.environ.pop("PYTHONPATH", None)
         else:
             os.environ["PYTHONPATH"] = saved
     return True
+
+
+def _get(ray: Any, ref: Any) -> list[CellResult]:
+    """A task's results; its error raised here, a user error as itself (one line)."""
+    try:
+        return list(ray.get(ref))
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, UserError):
+            raise cause from None
+        raise
 
 
 def run_ray(data: SweepData, cells: list[Cell], jobs: int, address: str | None,
@@ -133,7 +146,7 @@ def run_ray(data: SweepData, cells: list[Cell], jobs: int, address: str | None,
             done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
             for ref in done:
                 pending.pop(ref)
-                for result in ray.get(ref):  # a task's error is raised here
+                for result in _get(ray, ref):
                     on_done(result)
     except BaseException:
         for ref in pending:
