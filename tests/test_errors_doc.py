@@ -216,6 +216,8 @@ CASES = [
          "holds a different sweep", _file("old/sweep.json", '{"grid": {"seeds": 9}}')),
     Case("sweep into a directory that is no sweep", ["sweep", "--out", "mine"],
          "not a sweep directory", _file("mine/notes.txt", "x")),
+    Case("sweep directory under a file", ["sweep", "--out", "notes.txt/sweep"], "notes.txt",
+         _file("notes.txt", "x")),
 ]
 
 

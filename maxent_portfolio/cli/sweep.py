@@ -20,6 +20,7 @@ from maxent_portfolio.cli import app, out
 from maxent_portfolio.cli.backtest import RichProgress
 from maxent_portfolio.cli.options import CONFIG_OPTION, flag_specs, tree_options
 from maxent_portfolio.config import shown
+from maxent_portfolio.files import check_writable_dir
 from maxent_portfolio.sweep.config import SweepConfig
 
 GRID = tuple(SweepConfig.model_fields)
@@ -114,6 +115,8 @@ def sweep(
     from maxent_portfolio.sweep import prepare_sweep, resolve_sweep, run_sweep
 
     run_config, sweep_config = resolve_sweep(config, overrides, grid)
+    if out_dir is not None and not out_dir.exists():  # an existing one may be resumed
+        check_writable_dir(out_dir, "sweep directory")
     plan = prepare_sweep(run_config, sweep_config)
     folder = out_dir
     if folder is None:
