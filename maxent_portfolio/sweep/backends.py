@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -98,13 +99,23 @@ def start_ray(jobs: int, address: str | None) -> bool:
     ray = _import_ray()
     if ray.is_initialized():
         return False
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        _init_ray(ray, jobs, address)
+    finally:  # ray.init replaces the driver's SIGTERM handler: keep the CLI's clean exit
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, sigterm)
+    return True
+
+
+def _init_ray(ray: Any, jobs: int, address: str | None) -> None:
     if address is not None:
         try:
             ray.init(address=address, logging_level="ERROR", log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ConfigError(f"cannot join the Ray cluster at {address!r}: "
                               f"{str(exc).splitlines()[0] if str(exc) else exc}") from None
-        return True
+        return
     # The local workers import this package from where the driver does.
     root = str(Path(__file__).resolve().parents[2])
     saved = os.environ.get("PYTHONPATH")
@@ -118,7 +129,6 @@ def start_ray(jobs: int, address: str | None) -> bool:
             os.environ.pop("PYTHONPATH", None)
         else:
             os.environ["PYTHONPATH"] = saved
-    return True
 
 
 def _get(ray: Any, ref: Any) -> list[CellResult]:
