@@ -70,3 +70,20 @@ def test_bad_inputs_are_refused(matrix: np.ndarray, partitions: int, error: type
                                 text: str) -> None:
     with pytest.raises(error, match=text):
         probability_of_backtest_overfitting(matrix, n_partitions=partitions)
+
+
+@pytest.mark.parametrize(("partitions", "periods", "candidates"),
+                         [(4, 400, 3), (8, 480, 5), (16, 640, 7)])
+def test_equals_an_independent_implementation(partitions: int, periods: int,
+                                              candidates: int) -> None:
+    """holdout-backtest (PyPI, MIT) implements CSCV on its own: same logits, same PBO (on
+    whole blocks; it spreads a remainder over the first blocks where this leaves it out)."""
+    holdout = pytest.importorskip("holdout.pbo", reason="holdout-backtest is not installed "
+                                  "(the dev extra has it)")
+    rng = np.random.default_rng(partitions)
+    m = rng.normal(0.0003, 0.01, size=(periods, candidates)) \
+        + rng.normal(0.0, 0.0003, size=candidates)
+    theirs = holdout.probability_of_backtest_overfitting(m, n_blocks=partitions)
+    ours = probability_of_backtest_overfitting(m, n_partitions=partitions)
+    np.testing.assert_allclose(ours.logits, theirs.logits, rtol=0, atol=1e-12)
+    assert ours.pbo == theirs.pbo
