@@ -17,6 +17,8 @@ from maxent_portfolio.sweep import SweepOutcome, prepare_sweep, resolve_sweep, r
 HOSTILE = '<img src=x onerror="window.pwned=1">'
 
 
+pytestmark = pytest.mark.usefixtures("restored_registry")
+
 @pytest.fixture(scope="module")
 def outcome(tmp_path_factory: pytest.TempPathFactory) -> SweepOutcome:
     """Two settings x two seeds on a market named like an attack, with a benchmark."""

@@ -35,6 +35,8 @@ TINY = {"walk_forward.train_years": 1.0, "walk_forward.test_years": 1.0,
 """Options of a sweep that runs in seconds: short training, few updates."""
 
 
+pytestmark = pytest.mark.usefixtures("restored_registry")
+
 @pytest.fixture(scope="module")
 def small_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three assets, three years of business days of seeded prices."""
