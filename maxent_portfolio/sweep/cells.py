@@ -57,10 +57,16 @@ class Cell:
         """The run's options with this cell's dial value and costs."""
         sac = base.sac.model_copy(update={self.dial: self.value} if self.dial == "alpha" else
                                   {"diversification": self.value, "alpha": None})
-        costs = base.costs if self.cost_bps is None else \
-            base.costs.model_copy(update={"cost_bps": self.cost_bps})
-        return base.model_copy(update={"sac": sac, "costs": costs, "strategies": ["sac"],
-                                       "seeds": 1})
+        return with_costs(base, self.cost_bps).model_copy(
+            update={"sac": sac, "strategies": ["sac"], "seeds": 1})
+
+
+def with_costs(base: RunConfig, cost_bps: float | None) -> RunConfig:
+    """The run's options trading at ``cost_bps`` (None: the run's own costs)."""
+    if cost_bps is None:
+        return base
+    return base.model_copy(update={"costs": base.costs.model_copy(
+        update={"cost_bps": cost_bps})})
 
 
 def grid_cells(base: RunConfig, sweep: SweepConfig) -> list[Cell]:
@@ -151,4 +157,4 @@ def run_cells(data: SweepData, cells: list[Cell]) -> list[CellResult]:
 
 
 __all__ = ["CELL_COLUMNS", "Cell", "CellResult", "SweepData", "backtest", "cell_measures",
-           "grid_cells", "run_cells"]
+           "grid_cells", "run_cells", "with_costs"]

@@ -35,6 +35,7 @@ from maxent_portfolio.sweep.cells import (
     SweepData,
     backtest,
     grid_cells,
+    with_costs,
 )
 from maxent_portfolio.sweep.config import SweepConfig
 from maxent_portfolio.sweep.statistics import frontier_statistics, seed_spread
@@ -161,9 +162,8 @@ def reference_points(plan: SweepPlan) -> tuple[pd.DataFrame, pd.DataFrame]:
     costs = plan.sweep.cost_bps if plan.sweep.cost_bps is not None else [None]
     rows, columns = [], {}
     for cost in costs:
-        cell_config = Cell("diversification", config.sac.diversification, cost, 0).config(config)
         for name in REFERENCES:
-            result = backtest(data, cell_config, name, config.seed)
+            result = backtest(data, with_costs(config, cost), name, config.seed)
             column = f"{name}@{cost_value(config, cost)}"
             columns[column] = result.returns
             rows.append({"name": name, "cost_bps": cost_value(config, cost), "column": column,
