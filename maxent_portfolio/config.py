@@ -298,6 +298,23 @@ def _flatten_file(data: Mapping[str, Any], origin: str) -> dict[str, Any]:
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Read a TOML, YAML or JSON run configuration into ``{option path: value}``."""
+    return config_file_values(parse_config_file(path), path)
+
+
+def config_file_values(data: Mapping[str, Any], path: str | Path) -> dict[str, Any]:
+    """A parsed config file's run options (a ``[backtest]`` table, or the top level) as
+    ``{option path: value}``. A ``[sweep]`` table is the ``sweep`` command's grid
+    (:mod:`maxent_portfolio.sweep.config`): the run's options of such a file serve a backtest
+    too."""
+    data = {k: v for k, v in data.items() if k != "sweep"}
+    data = data.get("backtest", data)  # allow a [backtest] table
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: [backtest] must be a table of options")
+    return _flatten_file(data, str(path))
+
+
+def parse_config_file(path: str | Path) -> dict[str, Any]:
+    """The table a TOML, YAML or JSON config file holds, as parsed (not yet checked)."""
     p = Path(path)
     if p.is_dir():
         raise ConfigError(f"config file {p} is a directory")
@@ -319,10 +336,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"cannot parse config file {p}: {str(exc).splitlines()[0]}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"config file {p} must hold a table of options")
-    data = data.get("backtest", data)  # allow a [backtest] table
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {p}: [backtest] must be a table of options")
-    return _flatten_file(data, str(p))
+    return data
 
 
 def build_config(values: Mapping[str, Any], where: str = "") -> RunConfig:
@@ -344,6 +358,12 @@ def resolve_config(file: str | Path | None = None,
     With ``presets=False`` (the ``train`` command) no preset applies: the tree's defaults do.
     """
     from_file = read_config_file(file) if file else {}
+    return resolve_values(from_file, overrides, presets, file)
+
+
+def resolve_values(from_file: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
+                   presets: bool = True, file: str | Path | None = None) -> RunConfig:
+    """:func:`resolve_config` on a file's values already read (``{option path: value}``)."""
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     if from_file:  # a bad value in the file is reported with the file's name
         build_config(from_file, f" in {file}")
@@ -357,4 +377,5 @@ def resolve_config(file: str | Path | None = None,
 
 __all__ = ["DEFAULT_STRATEGIES", "OPTIONS", "PRESETS", "DataConfig", "OptionSpec",
            "ReportConfig", "RunConfig", "ScheduleConfig", "WalkForwardConfig", "build_config",
-           "preset_default", "read_config_file", "resolve_config"]
+           "config_file_values", "parse_config_file", "preset_default", "read_config_file",
+           "resolve_config", "resolve_values"]

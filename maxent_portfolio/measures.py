@@ -25,7 +25,7 @@ Conventions (one place, used everywhere):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -544,6 +544,79 @@ def jobson_korkie_memmel_test(returns_a: ArrayLike,
     return SharpeDifferenceTest(diff, se, _p_value(diff, se))
 
 
+class BacktestOverfitting(NamedTuple):
+    """Outcome of CSCV: the PBO and the logit of every train/test split."""
+
+    pbo: float
+    logits: np.ndarray
+    """Shape (C(S, S/2),): ``ln(w / (1 - w))`` of the in-sample winner's out-of-sample relative
+    rank ``w``, one per combination of training blocks, in :func:`itertools.combinations` order."""
+    n_partitions: int
+    rows_used: int
+
+
+def _per_period_sharpe(block: np.ndarray) -> np.ndarray:
+    """Mean over sample deviation (``ddof=1``) of each column of a (T, N) block."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return block.mean(axis=0) / block.std(axis=0, ddof=1)
+
+
+def probability_of_backtest_overfitting(
+        returns: np.ndarray | pd.DataFrame, n_partitions: int = 16,
+        metric: Callable[[np.ndarray], np.ndarray] | None = None) -> BacktestOverfitting:
+    """Probability of backtest overfitting by combinatorially symmetric cross-validation.
+
+    Bailey, Borwein, López de Prado & Zhu (2014), "The probability of backtest overfitting":
+    the rows of the (T, N) matrix of N candidates' returns are cut into ``S = n_partitions``
+    contiguous blocks of ``T // S`` rows (the last ``T % S`` rows are left out). For each of
+    the ``C(S, S/2)`` ways of choosing half the blocks as the training set ``J`` (the others,
+    ``J'``, are the test set), the candidate with the best ``metric`` on ``J`` is picked and
+    its relative rank on ``J'`` is ``w = rank / (N + 1)`` (rank 1 the worst, ties averaged);
+    ``lambda = ln(w / (1 - w))``. The PBO is the share of splits with ``lambda <= 0``: the
+    in-sample winner at or below the out-of-sample median.
+
+    Parameters
+    ----------
+    returns : array or DataFrame of shape (T, N)
+        Per-period returns of the N candidates (``N >= 2``) on the same T dates.
+    n_partitions : int
+        ``S``, even, ``>= 2``; each block needs at least 2 rows for the default metric.
+    metric : callable, optional
+        Maps a (t, N) block to N scores, higher better; default the per-period Sharpe ratio
+        (mean over the ``ddof=1`` deviation). NaN scores rank lowest.
+
+    Returns
+    -------
+    BacktestOverfitting
+    """
+    from itertools import combinations
+
+    m = np.asarray(returns, dtype=float)
+    if m.ndim != 2 or m.shape[1] < 2:
+        raise DataError(f"PBO needs returns of shape (T, N) with N >= 2, got {m.shape}")
+    if not np.isfinite(m).all():
+        raise DataError("PBO returns contain NaN or infinite values")
+    if n_partitions < 2 or n_partitions % 2:
+        raise ConfigError(f"PBO partitions must be an even number >= 2, got {n_partitions}")
+    score = _per_period_sharpe if metric is None else metric
+    size = m.shape[0] // n_partitions
+    if size < (2 if metric is None else 1):
+        raise DataError(f"PBO: {m.shape[0]} periods are too few for {n_partitions} partitions")
+    n = m.shape[1]
+    blocks = m[:size * n_partitions].reshape(n_partitions, size, n)
+    logits = []
+    for train in combinations(range(n_partitions), n_partitions // 2):
+        test = [b for b in range(n_partitions) if b not in train]
+        in_sample = np.nan_to_num(score(blocks[list(train)].reshape(-1, n)), nan=-np.inf)
+        out_sample = np.nan_to_num(score(blocks[test].reshape(-1, n)), nan=-np.inf)
+        best = int(np.argmax(in_sample))
+        w = float(stats.rankdata(out_sample)[best]) / (n + 1)
+        logits.append(np.log(w / (1.0 - w)))
+    lam = np.asarray(logits)
+    return BacktestOverfitting(float(np.mean(lam <= 0)), lam, n_partitions,
+                               size * n_partitions)
+
+
 # ----------------------------------------------------------------------------- summaries
 def _returns_of(x: BacktestResult | pd.Series) -> pd.Series:
     return x if isinstance(x, pd.Series) else x.returns
@@ -720,6 +793,7 @@ def metrics_table(results: Sequence[BacktestResult], reference: str | None = "eq
 
 __all__ = [
     "METRIC_DESCRIPTIONS",
+    "BacktestOverfitting",
     "SharpeDifferenceTest",
     "andrews_alpha",
     "annual_turnover",
@@ -744,6 +818,7 @@ __all__ = [
     "parzen_kernel",
     "per_period_rf",
     "probabilistic_sharpe_ratio",
+    "probability_of_backtest_overfitting",
     "quadratic_spectral_kernel",
     "sharpe",
     "sortino",

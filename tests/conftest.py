@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -40,3 +41,18 @@ def synthetic_returns() -> pd.DataFrame:
     sigma = np.array([0.01, 0.015, 0.008, 0.02, 0.012])
     data = rng.normal(mu, sigma, size=(len(idx), len(mu)))
     return pd.DataFrame(data, index=idx, columns=["AAA", "BBB", "CCC", "DDD", "EEE"])
+
+
+@pytest.fixture(scope="module")
+def restored_registry() -> Iterator[None]:
+    """Undo, after a module, the plug-ins its runs registered (``prepare`` loads
+    ``strategies/*.py`` of the working directory), so later modules see the registry as it
+    was."""
+    from maxent_portfolio.strategies import plugins, registry
+
+    tables = (registry.STRATEGIES, plugins._loaded, plugins._broken)
+    saved = [dict(table) for table in tables]
+    yield
+    for live, old in zip(tables, saved, strict=True):
+        live.clear()
+        live.update(old)  # type: ignore[attr-defined]

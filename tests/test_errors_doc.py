@@ -208,6 +208,22 @@ CASES = [
          ["backtest", "-s", "menu-blend", "--menu", "equal-weight,sac", *FAST], "sac"),
     Case("a strategy twice on the menu", ["backtest", "--menu", "eg,hrp,eg"], "eg"),
     Case("unknown menu holding", ["backtest", "--menu-hold", "all"], "menu-hold"),
+    # --- the sweep's grid -----------------------------------------------------------------------
+    Case("sweep of both dials", ["sweep", "--alpha", "0.1", "--diversification", "0.5"],
+         "--diversification"),
+    Case("sweep of a zero temperature", ["sweep", "--alpha", "0.1,0"], "alpha"),
+    Case("sweep of a repeated cost", ["sweep", "--cost-bps", "5,5"], "cost-bps"),
+    Case("sweep on an unknown backend", ["sweep", "--backend", "spark"], "backend"),
+    Case("sweep joining a cluster without Ray", ["sweep", "--address", "auto"], "address"),
+    Case("sweep with odd PBO partitions", ["sweep", "--pbo-partitions", "5"], "pbo-partitions"),
+    Case("sweep table with no seeds", ["sweep", "--config", "grid.toml"], "seeds",
+         _file("grid.toml", "[sweep]\nseeds = 0\n")),
+    Case("sweep into another sweep's directory", ["sweep", "--out", "old", "--no-html"],
+         "holds a different sweep", _file("old/sweep.json", '{"grid": {"seeds": 9}}')),
+    Case("sweep into a directory that is no sweep", ["sweep", "--out", "mine"],
+         "not a sweep directory", _file("mine/notes.txt", "x")),
+    Case("sweep directory under a file", ["sweep", "--out", "notes.txt/sweep"], "notes.txt",
+         _file("notes.txt", "x")),
 ]
 
 

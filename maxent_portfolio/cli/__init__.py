@@ -49,6 +49,7 @@ def _load_commands() -> None:
     # Imported for their side effect of registering commands on `app`.
     from maxent_portfolio.cli import backtest as _backtest  # noqa: F401
     from maxent_portfolio.cli import data as _data  # noqa: F401
+    from maxent_portfolio.cli import sweep as _sweep  # noqa: F401
     from maxent_portfolio.cli import train as _train  # noqa: F401
 
 

@@ -1,0 +1,153 @@
+"""The ``sweep`` command: the entropy frontier over a grid of SAC backtests.
+
+Its grid flags are generated from :class:`~maxent_portfolio.sweep.config.SweepConfig`; every
+backtest option applies too (from the option tree), except those the grid replaces
+(``--alpha``, ``--diversification``, ``--cost-bps``, ``--seeds``, ``--jobs``).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from maxent_portfolio.cli import app, out
+from maxent_portfolio.cli.backtest import RichProgress
+from maxent_portfolio.cli.options import CONFIG_OPTION, flag_specs, tree_options
+from maxent_portfolio.config import shown
+from maxent_portfolio.files import check_writable_dir
+from maxent_portfolio.sweep.config import SweepConfig
+
+GRID = tuple(SweepConfig.model_fields)
+RUN_PARTS = [spec.path for spec in flag_specs(
+    ["data", "costs", "walk_forward", "schedule", "env", "sac", "report", "preset", "plugins",
+     "seed"]) if spec.name not in GRID]
+"""The backtest options a sweep takes: all but the run-level ones the grid replaces."""
+
+
+def _is_list(name: str) -> bool:
+    annotation = SweepConfig.model_fields[name].annotation
+    return any(typing.get_origin(a) is list for a in typing.get_args(annotation))
+
+
+def _grid_type(name: str) -> Any:
+    """The type typer parses a grid flag as: lists as comma-separated text."""
+    if _is_list(name):
+        return str
+    annotation = SweepConfig.model_fields[name].annotation
+    members = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return members[0] if members else annotation
+
+
+def _grid_value(name: str, value: Any) -> Any:
+    """A comma-separated list as numbers (a word is kept, for the validator to name it)."""
+    if not _is_list(name):
+        return value
+    items: list[Any] = []
+    for part in str(value).split(","):
+        try:
+            items.append(float(part))
+        except ValueError:
+            items.append(part.strip())
+    return items
+
+
+def grid_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add one flag per :class:`SweepConfig` field (its help and default) to a command taking
+    ``grid``: the values given, None for those not given."""
+    own = inspect.signature(command)
+    hints = typing.get_type_hints(command)
+    kept = [p.replace(annotation=hints.get(name, p.annotation))
+            for name, p in own.parameters.items() if name != "grid"]
+    extra = []
+    for name, info in SweepConfig.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        option = typer.Option(None, f"--{name.replace('_', '-')}",
+                              help=f"{info.description} [default: {shown(default)}]",
+                              show_default=False, rich_help_panel="The grid (also keys of "
+                              "the sweep table of --config)")
+        extra.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option,
+                                       annotation=_grid_type(name)))
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        grid = {name: kwargs.pop(name, None) for name in GRID}
+        grid = {k: None if v is None else _grid_value(k, v) for k, v in grid.items()}
+        return command(grid=grid, **kwargs)
+
+    wrapper.__signature__ = own.replace(parameters=[*kept, *extra])  # type: ignore[attr-defined]
+    del wrapper.__wrapped__  # typer must read the new signature
+    wrapper.__annotations__ = {}
+    return wrapper
+
+
+@app.command(rich_help_panel="Backtesting")
+@tree_options(*RUN_PARTS)
+@grid_options
+def sweep(
+    grid: dict[str, Any],
+    overrides: dict[str, Any],
+    config: Path = CONFIG_OPTION,
+    out_dir: Path = typer.Option(None, "--out", "-o", help="Sweep directory: created, or "
+                                 "resumed when it holds this same sweep. [default: "
+                                 "reports/TIMESTAMP-UNIVERSE-sweep/]"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, no summary: print "
+                                                            "only the frontier's path."),
+) -> None:
+    """The entropy frontier: sac over a grid of dial values x costs x seeds, judged out of
+    sample.
+
+    Each cell is one walk-forward backtest of sac at one grid point and one seed, on the
+    run's data, engine and folds; equal-weight, min-variance and the benchmark are computed
+    once as reference points. Finished cells are stored as they complete, so the same
+    command with the same --out resumes after Ctrl-C. The directory gets sweep.csv (one row
+    per cell), settings.csv (the seed spread per setting), summary.json (the DSR of the best
+    cell, the PBO of choosing the best setting) and frontier.html.
+
+    Example: maxent-portfolio sweep --diversification 0.25,0.5,1 --seeds 3 --jobs 2
+    """
+    from maxent_portfolio.rundir import default_run_dir
+    from maxent_portfolio.sweep import prepare_sweep, resolve_sweep, run_sweep
+
+    run_config, sweep_config = resolve_sweep(config, overrides, grid)
+    if out_dir is not None and not out_dir.exists():  # an existing one may be resumed
+        check_writable_dir(out_dir, "sweep directory")
+    plan = prepare_sweep(run_config, sweep_config)
+    folder = out_dir
+    if folder is None:
+        base = default_run_dir(run_config)
+        folder = base.with_name(f"{base.name}-sweep")
+    render = _render_frontier if run_config.report.html else None
+    if quiet:
+        outcome = run_sweep(plan, folder, render=render)
+    else:
+        with RichProgress() as display:
+            outcome = run_sweep(plan, folder, progress=display, render=render)
+        _print_summary(outcome.statistics, len(outcome.computed))
+    target = folder / "frontier.html" if (folder / "frontier.html").exists() else folder
+    out.print(str(target), markup=False, highlight=False)
+
+
+def _render_frontier(outcome: Any, folder: Path) -> None:
+    from maxent_portfolio.reporting.frontier import write_frontier
+
+    write_frontier(outcome, folder / "frontier.html")
+
+
+def _print_summary(stats: dict[str, Any], computed: int) -> None:
+    out.print(f"{stats['cells']} cells ({computed} computed now); best cell "
+              f"{stats['best_cell']}: Sharpe {stats['best_cell_sharpe']:.2f}, DSR over "
+              f"{stats['cells']} trials {stats['dsr_best_cell']:.3f}", markup=False,
+              soft_wrap=True)
+    for row in stats["per_cost"]:
+        cost = "run costs" if row["cost_bps"] is None else f"{row['cost_bps']:g} bps"
+        ew = row["equal_weight_sharpe"]
+        out.print(f"{cost}: best {stats['dial']} {row['best_setting']:g}, Sharpe "
+                  f"{row['best_setting_sharpe']:.2f} (mean of seeds) vs 1/N "
+                  f"{'-' if ew is None else f'{ew:.2f}'}, p = {row['p_vs_equal_weight']:.3f}; "
+                  f"PBO {row['pbo']:.2f}", markup=False, soft_wrap=True)

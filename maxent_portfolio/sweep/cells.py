@@ -1,0 +1,160 @@
+"""The cells of a sweep and the function that runs them.
+
+A cell is one walk-forward backtest of ``sac`` at one grid point (dial value, cost) and one
+seed, on the run's data, engine and folds. :func:`run_cells` runs a list of cells and returns
+their result frames; every backend calls it, one cell per job for now. Cells that differ only
+in seed or temperature can later go to it as one list and train as one batched network.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from itertools import product
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from maxent_portfolio.backtest.engine import BacktestResult, run_backtest
+from maxent_portfolio.backtest.walkforward import Fold
+from maxent_portfolio.config import RunConfig
+from maxent_portfolio.data.market import MarketData
+from maxent_portfolio.measures import annual_turnover, effective_n, max_drawdown, sharpe
+from maxent_portfolio.seeding import strategy_seeds
+from maxent_portfolio.sweep.config import SweepConfig
+
+CELL_COLUMNS = ("sharpe", "turnover", "effective_n", "policy_entropy", "max_drawdown",
+                "train_seconds")
+"""Measures a worker computes for each cell (the driver adds the p-value against 1/N)."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One grid point and seed: ``sac`` with ``sac.<dial> = value`` and costs ``cost_bps``.
+
+    ``cost_bps`` None keeps the run's costs (which may be per asset).
+    """
+
+    dial: str
+    value: float
+    cost_bps: float | None
+    seed: int
+
+    @property
+    def key(self) -> str:
+        """A file-name-safe identity, e.g. ``alpha=0.1_cost=10_seed=0``."""
+        cost = "run" if self.cost_bps is None else f"{self.cost_bps!r}"
+        return f"{self.dial}={self.value!r}_cost={cost}_seed={self.seed}"
+
+    @property
+    def setting(self) -> tuple[float, float | None]:
+        """The grid point without the seed: cells of one setting differ only in seed."""
+        return self.value, self.cost_bps
+
+    def config(self, base: RunConfig) -> RunConfig:
+        """The run's options with this cell's dial value and costs."""
+        sac = base.sac.model_copy(update={self.dial: self.value} if self.dial == "alpha" else
+                                  {"diversification": self.value, "alpha": None})
+        return with_costs(base, self.cost_bps).model_copy(
+            update={"sac": sac, "strategies": ["sac"], "seeds": 1})
+
+
+def with_costs(base: RunConfig, cost_bps: float | None) -> RunConfig:
+    """The run's options trading at ``cost_bps`` (None: the run's own costs)."""
+    if cost_bps is None:
+        return base
+    return base.model_copy(update={"costs": base.costs.model_copy(
+        update={"cost_bps": cost_bps})})
+
+
+def grid_cells(base: RunConfig, sweep: SweepConfig) -> list[Cell]:
+    """Every cell, in grid order: dial values, then costs, then seeds."""
+    costs: list[float | None] = list(sweep.cost_bps) if sweep.cost_bps is not None else [None]
+    seeds = strategy_seeds(base.seed, sweep.seeds)
+    return [Cell(sweep.dial, v, c, s) for v, c, s in product(sweep.dial_values, costs, seeds)]
+
+
+@dataclass(frozen=True)
+class SweepData:
+    """What every cell shares: shipped to the workers once."""
+
+    config: RunConfig
+    market: MarketData
+    folds: list[Fold]
+
+
+@dataclass
+class CellResult:
+    """A cell's result frame: its measures and its net out-of-sample returns."""
+
+    cell: Cell
+    measures: dict[str, float]
+    returns: pd.Series
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data; floats as JSON numbers round-trip exactly (NaN as null)."""
+        def num(x: float) -> float | None:
+            return None if not math.isfinite(x) else float(x)
+
+        return {"cell": {"dial": self.cell.dial, "value": self.cell.value,
+                         "cost_bps": self.cell.cost_bps, "seed": self.cell.seed},
+                "measures": {k: num(v) for k, v in self.measures.items()},
+                "dates": [str(d.date()) for d in pd.DatetimeIndex(self.returns.index)],
+                "returns": [float(r) for r in self.returns.to_numpy(dtype=float)]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CellResult:
+        cell = Cell(**data["cell"])
+        measures = {k: float("nan") if v is None else float(v)
+                    for k, v in data["measures"].items()}
+        returns = pd.Series(data["returns"], index=pd.DatetimeIndex(data["dates"]),
+                            name=cell.key, dtype=float)
+        return cls(cell, measures, returns)
+
+
+def cell_measures(result: BacktestResult, rf: float) -> dict[str, float]:
+    """Sharpe (net), annual turnover, mean effective N of the holdings, mean policy entropy
+    and maximum drawdown of one backtest."""
+    ppy = result.periods_per_year
+    entropy = result.extras.get("policy_entropy")
+    return {"sharpe": sharpe(result.returns, ppy, rf),
+            "turnover": annual_turnover(result.turnover, len(result.returns), ppy),
+            "effective_n": effective_n(result.holdings),
+            "policy_entropy": float(np.mean(entropy)) if entropy is not None and len(entropy)
+            else float("nan"),
+            "max_drawdown": max_drawdown(result.returns)}
+
+
+def backtest(data: SweepData, config: RunConfig, name: str, seed: int) -> BacktestResult:
+    """One walk-forward backtest of strategy ``name`` with ``config`` on the shared data."""
+    from maxent_portfolio.strategies.base import StrategyContext
+    from maxent_portfolio.strategies.registry import available_strategies
+
+    market = data.market
+    strategy = available_strategies()[name].from_context(
+        StrategyContext(config, market.periods_per_year, seed))
+    result = run_backtest(market.returns, strategy, splits=data.folds,
+                          rebalance=config.schedule.rebalance, costs=config.costs,
+                          max_weight=config.schedule.max_weight,
+                          periods_per_year=market.periods_per_year)
+    result.name = name
+    return result
+
+
+def run_cells(data: SweepData, cells: list[Cell]) -> list[CellResult]:
+    """Run ``cells`` one after the other, here; each is seeded on its own, so where and in
+    which order they run changes nothing. ``train_seconds`` is the cell's wall time."""
+    out = []
+    for cell in cells:
+        start = time.perf_counter()
+        result = backtest(data, cell.config(data.config), "sac", cell.seed)
+        measures = cell_measures(result, data.config.report.rf)
+        measures["train_seconds"] = time.perf_counter() - start
+        out.append(CellResult(cell, measures, result.returns.rename(cell.key)))
+    return out
+
+
+__all__ = ["CELL_COLUMNS", "Cell", "CellResult", "SweepData", "backtest", "cell_measures",
+           "grid_cells", "run_cells", "with_costs"]

@@ -1,0 +1,153 @@
+"""The grid of a sweep: :class:`SweepConfig`, the owner of the ``sweep`` command's own options.
+
+A sweep runs the ``sac`` strategy at every point of a grid, dial values x costs x seeds, on
+one run's data, engine and folds (the run's options are a :class:`~maxent_portfolio.config.
+RunConfig`, resolved as for ``backtest``). The grid is set by the flags below or by the
+``[sweep]`` table of the ``--config`` file; flags override the file. The dial is either the
+fixed temperature ``alpha`` or the ``diversification`` target of the automatic temperature,
+never both.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError, field_validator
+
+from maxent_portfolio.config import (
+    RunConfig,
+    config_file_values,
+    parse_config_file,
+    resolve_values,
+)
+from maxent_portfolio.errors import ConfigError
+from maxent_portfolio.options import Section, describe_error, one_of, option
+
+BACKENDS = ("local", "ray")
+DEFAULT_DIAL = [0.25, 0.5, 0.75, 1.0]
+"""The diversification values swept when neither ``alpha`` nor ``diversification`` is given."""
+
+
+class SweepConfig(Section):
+    """The grid (dial x costs x seeds) and where its cells run."""
+
+    alpha: list[float] | None = option(
+        None, "Fixed SAC temperatures to sweep, comma-separated, each > 0 (higher = more "
+        "diversified); excludes --diversification.", min_length=1)
+    diversification: list[float] | None = option(
+        None, "Diversification dial values to sweep, comma-separated, each in (0, 1], with the "
+        "temperature tuned automatically; default 0.25,0.5,0.75,1 when --alpha is not given.",
+        min_length=1)
+    seeds: int = option(3, "Agents (seeds) trained per grid setting: their spread is the "
+                        "seed-to-seed variation.", ge=1)
+    cost_bps: list[float] | None = option(
+        None, "Transaction costs in bps to sweep, comma-separated; default: the run's costs "
+        "(a [costs] table of the config file).", min_length=1)
+    backend: str = option("local", "Where cells run: local (a process pool on this machine) "
+                          "or ray (Ray tasks, on a local instance or the --address cluster).")
+    address: str | None = option(None, "Address of a running Ray cluster to join, e.g. "
+                                 "ray://head:10001 or auto (--backend ray only); unset: start a "
+                                 "local Ray instance.")
+    jobs: int = option(os.cpu_count() or 1, "Cells run at once (worker processes or Ray "
+                       "CPUs); default: the number of CPU cores. The results are identical "
+                       "for every value and both backends.", ge=1)
+    pbo_partitions: int = option(8, "Even number S of blocks the out-of-sample period is cut "
+                                 "into for the probability of backtest overfitting (CSCV).",
+                                 ge=2)
+
+    @field_validator("alpha", "diversification", "cost_bps")
+    @classmethod
+    def _values(cls, value: list[float] | None, info: Any) -> list[float] | None:
+        if value is None:
+            return None
+        name = info.field_name
+        for v in value:
+            if not math.isfinite(v):
+                raise ValueError("values must be finite numbers")
+            if name == "alpha" and v <= 0:
+                raise ValueError(f"temperatures must be > 0, got {v:g}")
+            if name == "diversification" and not 0 < v <= 1:
+                raise ValueError(f"dial values must be in (0, 1], got {v:g}")
+            if name == "cost_bps" and v < 0:
+                raise ValueError(f"costs must be >= 0 bps, got {v:g}")
+        if len(set(value)) != len(value):
+            raise ValueError("values must not repeat")
+        return [float(v) for v in value]
+
+    @field_validator("diversification")
+    @classmethod
+    def _one_dial(cls, value: list[float] | None, info: Any) -> list[float] | None:
+        if value is not None and info.data.get("alpha") is not None:  # alpha is checked first
+            raise ValueError("sweep --alpha or --diversification, not both")
+        return value
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, value: str) -> str:
+        return one_of(value, BACKENDS, " or ")
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None, info: Any) -> str | None:
+        if value is not None and info.data.get("backend") != "ray":  # backend is checked first
+            raise ValueError("joining a Ray cluster needs --backend ray")
+        return value
+
+    @field_validator("pbo_partitions")
+    @classmethod
+    def _even(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError("must be even")
+        return value
+
+    @property
+    def dial(self) -> str:
+        """The swept field of the ``sac`` section: ``alpha`` or ``diversification``."""
+        return "alpha" if self.alpha is not None else "diversification"
+
+    @property
+    def dial_values(self) -> list[float]:
+        values = self.alpha if self.alpha is not None else self.diversification
+        return list(values) if values is not None else list(DEFAULT_DIAL)
+
+    def grid(self) -> dict[str, Any]:
+        """What defines the cells (not where they run): compared when a sweep resumes."""
+        return {"dial": self.dial, "values": self.dial_values, "cost_bps": self.cost_bps,
+                "seeds": self.seeds}
+
+
+def build_sweep(values: dict[str, Any], where: str = "") -> SweepConfig:
+    """A validated :class:`SweepConfig`; a bad value is one line naming the key."""
+    try:
+        return SweepConfig.model_validate(values)
+    except ValidationError as exc:
+        raise describe_error(exc, where) from None
+
+
+def resolve_sweep(file: str | Path | None, overrides: dict[str, Any],
+                  grid: dict[str, Any]) -> tuple[RunConfig, SweepConfig]:
+    """The run's options and the grid: defaults < preset < file < flags.
+
+    ``overrides`` are run options as ``{option path: value}``; ``grid`` the sweep's flags
+    given (None = not given). The file's ``[sweep]`` table holds the grid, its other keys the
+    run's options (as for ``backtest``).
+    """
+    raw = parse_config_file(file) if file else {}
+    table = raw.pop("sweep", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"config file {file}: [sweep] must be a table of grid options")
+    table = {str(k).replace("-", "_"): v for k, v in table.items()}
+    for key in ("alpha", "diversification", "cost_bps"):  # one value: a grid of one
+        if isinstance(table.get(key), int | float) and not isinstance(table[key], bool):
+            table[key] = [table[key]]
+    run = resolve_values(config_file_values(raw, file) if file else {}, overrides, True, file)
+    if table:
+        build_sweep(table, f" in {file}")
+    given = {k: v for k, v in grid.items() if v is not None}
+    return run, build_sweep({**table, **given})
+
+
+__all__ = ["BACKENDS", "DEFAULT_DIAL", "SweepConfig", "build_sweep", "resolve_sweep"]

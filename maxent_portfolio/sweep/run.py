@@ -1,0 +1,288 @@
+"""Run a sweep into a resumable directory: prepare, run the missing cells, write the outputs.
+
+The directory (``--out``) holds ``sweep.json`` (what defines the sweep: the grid, the run's
+options and the data's hash) and ``cells/<cell>.json``, one file per finished cell, each
+written atomically the moment its result reaches the driver. Ctrl-C therefore leaves only
+complete cells, and the same command with the same ``--out`` resumes: finished cells are
+read back, not recomputed. A different sweep in an existing directory is refused. Once every
+cell is in, ``sweep.csv``, ``returns.csv``, ``settings.csv``, ``summary.json`` and
+``frontier.html`` are written (each atomically).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from maxent_portfolio.config import RunConfig
+from maxent_portfolio.data.market import MarketData
+from maxent_portfolio.errors import ConfigError
+from maxent_portfolio.files import write_text
+from maxent_portfolio.measures import annual_turnover, effective_n, sharpe, summarize_returns
+from maxent_portfolio.runner import Progress
+from maxent_portfolio.sweep.backends import run_backend
+from maxent_portfolio.sweep.cells import (
+    CELL_COLUMNS,
+    Cell,
+    CellResult,
+    SweepData,
+    backtest,
+    grid_cells,
+    with_costs,
+)
+from maxent_portfolio.sweep.config import SweepConfig
+from maxent_portfolio.sweep.statistics import frontier_statistics, seed_spread
+
+REFERENCES = ("equal-weight", "min-variance")
+"""Strategies computed once per cost level as the frontier's reference points."""
+
+
+@dataclass
+class SweepPlan:
+    """A checked sweep: its grid, shared data and cells."""
+
+    sweep: SweepConfig
+    data: SweepData
+    cells: list[Cell]
+
+
+@dataclass
+class SweepOutcome:
+    """What a sweep computed: the cells' table, returns, references and statistics."""
+
+    plan: SweepPlan
+    table: pd.DataFrame
+    returns: pd.DataFrame
+    references: pd.DataFrame
+    settings: pd.DataFrame
+    statistics: dict[str, Any]
+    computed: list[str]
+    """Keys of the cells computed by this call (the others were resumed)."""
+
+
+def prepare_sweep(config: RunConfig, sweep: SweepConfig,
+                  market: MarketData | None = None) -> SweepPlan:
+    """Everything that can fail fast: plug-ins, the data, the folds, the grid."""
+    from maxent_portfolio.runner import prepare
+
+    base = config.model_copy(update={"strategies": ["sac", *REFERENCES], "seeds": 1,
+                                     "jobs": 1})
+    plan = prepare(base, market)
+    if sweep.cost_bps is not None and not isinstance(config.costs.cost_bps, float):
+        raise ConfigError("--cost-bps sweeps one cost for every asset; the config file's "
+                          "per-asset [costs.cost_bps] table cannot be combined with it")
+    data = SweepData(base.model_copy(update={"strategies": ["sac"]}), plan.market, plan.folds)
+    return SweepPlan(sweep, data, grid_cells(data.config, sweep))
+
+
+def identity(plan: SweepPlan) -> dict[str, Any]:
+    """What defines a sweep's cells (not where they run): stored in ``sweep.json``."""
+    market = plan.data.market
+    run = plan.data.config.to_dict()
+    run["report"].pop("html", None)  # how it is shown does not change a cell
+    return {"grid": plan.sweep.grid(), "run": run,
+            "data": {"universe": market.name, "hash": market.provenance.content_hash,
+                     "first": str(market.returns.index[0].date()),
+                     "last": str(market.returns.index[-1].date())}}
+
+
+def _first_difference(old: Any, new: Any, path: str = "") -> str | None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in dict.fromkeys([*old, *new]):
+            found = _first_difference(old.get(key), new.get(key), f"{path}.{key}" if path
+                                      else str(key))
+            if found:
+                return found
+        return None
+    return None if old == new else f"{path} is {old!r} there, {new!r} here"
+
+
+class SweepStore:
+    """The resumable directory of one sweep: ``sweep.json`` and ``cells/``."""
+
+    def __init__(self, folder: Path, plan: SweepPlan) -> None:
+        self.folder = folder
+        self.cells = folder / "cells"
+        self.identity = identity(plan)
+
+    def open(self) -> None:
+        """Create the directory, or check that an existing one holds this very sweep."""
+        marker = self.folder / "sweep.json"
+        if self.folder.exists():
+            if not marker.is_file():
+                raise ConfigError(f"{self.folder} exists and is not a sweep directory; choose "
+                                  "another --out")
+            try:
+                stored = json.loads(marker.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"cannot read {marker}: {exc}") from None
+            # JSON turns tuples into lists: compare like with like.
+            difference = _first_difference(stored, json.loads(json.dumps(self.identity)))
+            if difference:
+                raise ConfigError(f"{self.folder} holds a different sweep ({difference}); "
+                                  "rerun with the same options, or choose another --out")
+        else:
+            self.folder.mkdir(parents=True)
+            write_text(marker, json.dumps(self.identity, indent=2) + "\n")
+        self.cells.mkdir(exist_ok=True)
+
+    def load(self, cells: list[Cell]) -> dict[Cell, CellResult]:
+        """The cells already finished (a corrupt file is refused with its name)."""
+        done = {}
+        for cell in cells:
+            path = self.cells / f"{cell.key}.json"
+            if path.is_file():
+                try:
+                    done[cell] = CellResult.from_json(json.loads(path.read_text("utf-8")))
+                except (OSError, ValueError, KeyError, TypeError) as exc:
+                    raise ConfigError(f"corrupt sweep cell {path}: {exc}; delete it to "
+                                      "recompute that cell") from None
+        return done
+
+    def save(self, result: CellResult) -> None:
+        write_text(self.cells / f"{result.cell.key}.json",
+                   json.dumps(result.to_json()) + "\n")
+
+
+def reference_points(plan: SweepPlan) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Equal-weight and min-variance at each cost of the grid, and the benchmark, once.
+
+    Returns the reference table (``name``, ``cost_bps``, ``column``, ``sharpe``,
+    ``effective_n``, ``turnover``) and their returns (one column each).
+    """
+    data, config = plan.data, plan.data.config
+    ppy, rf = data.market.periods_per_year, config.report.rf
+    costs = plan.sweep.cost_bps if plan.sweep.cost_bps is not None else [None]
+    rows, columns = [], {}
+    for cost in costs:
+        for name in REFERENCES:
+            result = backtest(data, with_costs(config, cost), name, config.seed)
+            column = f"{name}@{cost_value(config, cost)}"
+            columns[column] = result.returns
+            rows.append({"name": name, "cost_bps": cost_value(config, cost), "column": column,
+                         "sharpe": sharpe(result.returns, ppy, rf),
+                         "effective_n": effective_n(result.holdings),
+                         "turnover": annual_turnover(result.turnover, len(result.returns),
+                                                     ppy)})
+    bench = data.market.benchmark
+    if bench is not None:
+        dates = next(iter(columns.values())).index
+        series = bench[bench.index.isin(dates)].dropna()
+        columns["benchmark"] = series
+        rows.append({"name": "benchmark", "cost_bps": float("nan"), "column": "benchmark",
+                     "sharpe": sharpe(series, ppy, rf), "effective_n": float("nan"),
+                     "turnover": float("nan")})
+    return pd.DataFrame(rows), pd.DataFrame(columns)
+
+
+def cost_value(config: RunConfig, cost: float | None) -> float:
+    """The cost a cell trades at, in bps (NaN for the run's per-asset costs)."""
+    if cost is not None:
+        return float(cost)
+    run = config.costs.cost_bps
+    return float(run) if isinstance(run, float) else float("nan")
+
+
+def cells_table(plan: SweepPlan, results: dict[Cell, CellResult],
+                references: pd.DataFrame, reference_returns: pd.DataFrame) -> pd.DataFrame:
+    """``sweep.csv``: one row per cell in grid order, with the p-value against 1/N."""
+    config, dial = plan.data.config, plan.sweep.dial
+    ppy, rf = plan.data.market.periods_per_year, config.report.rf
+    rows = []
+    for cell in plan.cells:
+        result = results[cell]
+        cost = cost_value(config, cell.cost_bps)
+        equal = references[(references["name"] == "equal-weight")
+                           & ((references["cost_bps"] == cost)
+                              | (references["cost_bps"].isna() & np.isnan(cost)))]
+        ew = reference_returns[equal["column"].iloc[0]]
+        p_value = summarize_returns(result.returns, ppy, rf, reference=ew)["p_sharpe_vs_ref"]
+        measures = result.measures
+        rows.append({dial: cell.value, "cost_bps": cost, "seed": cell.seed,
+                     **{k: measures[k] for k in CELL_COLUMNS if k != "train_seconds"},
+                     "p_vs_equal_weight": p_value,
+                     "train_seconds": measures["train_seconds"], "cell": cell.key})
+    return pd.DataFrame(rows)
+
+
+def run_sweep(plan: SweepPlan, out: Path, progress: Progress | None = None,
+              on_cell: Callable[[CellResult], None] | None = None,
+              render: Callable[[SweepOutcome, Path], None] | None = None) -> SweepOutcome:
+    """Run the cells not yet in ``out``, store each as it finishes, then write the outputs.
+
+    ``on_cell`` is called with each newly computed cell once it is stored.
+    """
+    store = SweepStore(out, plan)
+    store.open()
+    results = store.load(plan.cells)
+    todo = [cell for cell in plan.cells if cell not in results]
+    if progress is not None:
+        progress.start(len(plan.cells))
+        if results:
+            progress.advance(len(results), f"{len(results)} cells resumed")
+    computed: list[str] = []
+
+    def done(result: CellResult) -> None:
+        store.save(result)
+        results[result.cell] = result
+        computed.append(result.cell.key)
+        if progress is not None:
+            progress.advance(1, f"done {result.cell.key}")
+        if on_cell is not None:
+            on_cell(result)
+
+    sweep = plan.sweep
+    run_backend(sweep.backend, plan.data, todo, sweep.jobs, sweep.address, done)
+    references, reference_returns = reference_points(plan)
+    table = cells_table(plan, results, references, reference_returns)
+    returns = pd.concat([results[c].returns.rename(c.key) for c in plan.cells], axis=1)
+    statistics = frontier_statistics(
+        table, pd.concat([returns, reference_returns], axis=1), sweep.dial, references,
+        plan.data.market.periods_per_year, plan.data.config.report.rf, sweep.pbo_partitions)
+    outcome = SweepOutcome(plan, table, returns, references, seed_spread(table, sweep.dial),
+                           statistics, computed)
+    write_outputs(outcome, out, render)
+    return outcome
+
+
+def write_outputs(outcome: SweepOutcome, out: Path,
+                  render: Callable[[SweepOutcome, Path], None] | None) -> None:
+    """``sweep.csv``, ``settings.csv``, ``references.csv``, ``returns.csv``,
+    ``summary.json`` and, with ``render``, ``frontier.html``; each file atomic."""
+    def csv(name: str, frame: pd.DataFrame, index: bool = False) -> None:
+        write_text(out / name, frame.to_csv(index=index))
+
+    csv("sweep.csv", outcome.table.drop(columns="cell"))
+    csv("settings.csv", outcome.settings)
+    csv("references.csv", outcome.references.drop(columns="column"))
+    returns = outcome.returns.copy()
+    returns.index.name = "date"
+    csv("returns.csv", returns, index=True)
+    summary = {**outcome.statistics, "written_at": datetime.now(UTC).isoformat()}
+    write_text(out / "summary.json", json.dumps(_plain(summary), indent=2) + "\n")
+    if render is not None:
+        render(outcome, out)
+
+
+def _plain(value: Any) -> Any:
+    """Strict JSON: NaN as null, numpy scalars as Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+__all__ = ["REFERENCES", "SweepOutcome", "SweepPlan", "SweepStore", "cells_table",
+           "identity", "prepare_sweep", "reference_points", "run_sweep", "write_outputs"]
