@@ -43,11 +43,11 @@ def synthetic_returns() -> pd.DataFrame:
     return pd.DataFrame(data, index=idx, columns=["AAA", "BBB", "CCC", "DDD", "EEE"])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
 def restored_registry() -> Iterator[None]:
-    """Undo, after a module, the plug-ins its runs registered (``prepare`` loads
+    """Undo, after every module, the plug-ins its runs registered (``prepare`` loads
     ``strategies/*.py`` of the working directory), so later modules see the registry as it
-    was."""
+    was: the tests pass in any order."""
     from maxent_portfolio.strategies import plugins, registry
 
     tables = (registry.STRATEGIES, plugins._loaded, plugins._broken)

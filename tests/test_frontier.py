@@ -17,7 +17,6 @@ from maxent_portfolio.sweep import SweepOutcome, prepare_sweep, resolve_sweep, r
 HOSTILE = '<img src=x onerror="window.pwned=1">'
 
 
-pytestmark = pytest.mark.usefixtures("restored_registry")
 
 @pytest.fixture(scope="module")
 def outcome(tmp_path_factory: pytest.TempPathFactory) -> SweepOutcome:

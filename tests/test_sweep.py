@@ -26,6 +26,7 @@ from maxent_portfolio.sweep import (
     resolve_sweep,
     run_sweep,
 )
+from maxent_portfolio.sweep.cells import Cell, cell_groups
 from maxent_portfolio.sweep.run import SweepStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,7 +36,6 @@ TINY = {"walk_forward.train_years": 1.0, "walk_forward.test_years": 1.0,
 """Options of a sweep that runs in seconds: short training, few updates."""
 
 
-pytestmark = pytest.mark.usefixtures("restored_registry")
 
 @pytest.fixture(scope="module")
 def small_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -272,3 +272,53 @@ def test_shipped_sweep_example_is_valid() -> None:
     run, sweep = resolve_sweep(REPO / "strategies" / "sweep.toml", {}, {})
     assert run.preset == "full" and sweep.dial_values == [0.25, 0.5, 0.75, 1.0]
     assert sweep.seeds == 3 and len(grid_cells(run, sweep)) == 12
+
+
+# --- batched cells (--seed-batch) -----------------------------------------------------------
+
+def test_cell_groups_are_consecutive_cells_of_one_cost() -> None:
+    cells = [Cell("alpha", v, c, s) for v in (0.1, 0.2) for c in (5.0, 10.0) for s in (0, 1)]
+    groups = cell_groups(cells, 3)
+    assert [[(x.value, x.cost_bps, x.seed) for x in g] for g in groups] == [
+        [(0.1, 5.0, 0), (0.1, 5.0, 1), (0.2, 5.0, 0)], [(0.2, 5.0, 1)],
+        [(0.1, 10.0, 0), (0.1, 10.0, 1), (0.2, 10.0, 0)], [(0.2, 10.0, 1)]]
+    assert cell_groups(cells, 1) == [[cell] for cell in sorted(
+        cells, key=lambda c: c.cost_bps or 0.0)]
+
+
+def batched_plan(csv: Path, **grid: Any) -> Any:
+    run, sweep = resolve_sweep(None, {"data.universe": str(csv), **TINY, "sac.seed_batch": 2},
+                               {"alpha": [0.02, 0.5], "seeds": 2, "jobs": 1, **grid})
+    return prepare_sweep(run, sweep)
+
+
+@pytest.mark.slow
+def test_batched_cells_resume_and_match_on_every_backend(small_csv: Path,
+                                                         tmp_path: Path) -> None:
+    """Cells trained two at a time as one network: the same sweep.csv for --jobs 1 and 2
+    and Ray, an interrupted sweep resumes to it, and each cell follows its solo run."""
+    one = run_sweep(batched_plan(small_csv), tmp_path / "one")
+    run_sweep(batched_plan(small_csv, jobs=2), tmp_path / "two")
+    pd.testing.assert_frame_equal(without_time(tmp_path / "one" / "sweep.csv"),
+                                  without_time(tmp_path / "two" / "sweep.csv"))
+    solo = run_sweep(plan_for(small_csv), tmp_path / "solo")
+    pd.testing.assert_series_equal(one.table["sharpe"], solo.table["sharpe"], rtol=0,
+                                   atol=1e-4)
+    seen: list[CellResult] = []
+
+    def stop_after_first(result: CellResult) -> None:
+        seen.append(result)
+        raise KeyboardInterrupt
+
+    out = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(batched_plan(small_csv), out, on_cell=stop_after_first)
+    resumed = run_sweep(batched_plan(small_csv), out)
+    assert seen[0].cell.key not in resumed.computed and len(resumed.computed) == 3
+    pd.testing.assert_frame_equal(without_time(out / "sweep.csv"),
+                                  without_time(tmp_path / "one" / "sweep.csv"))
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("ray cannot be imported: pip install 'maxent-portfolio[ray]'")
+    run_sweep(batched_plan(small_csv, jobs=2, backend="ray"), tmp_path / "ray")
+    pd.testing.assert_frame_equal(without_time(tmp_path / "one" / "sweep.csv"),
+                                  without_time(tmp_path / "ray" / "sweep.csv"))

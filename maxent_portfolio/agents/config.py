@@ -67,8 +67,9 @@ class SACConfig(Section):
         "training window; never test data).")
 
     seed_batch: int = option(
-        1, "Seeds of a --seeds K run trained together as one batched network, in groups of "
-        "this many consecutive seeds (1: each seed alone). A batched seed follows its solo run "
+        1, "Seeds of a --seeds K run (in a sweep: cells of one cost level) trained together as "
+        "one batched network, in groups of this many (1: each alone). A batched seed follows "
+        "its solo run "
         "to float rounding; groups do not depend on --jobs, so neither do the results. It pays "
         "on a GPU; on a CPU the arithmetic of the default networks grows with the group, so "
         "--jobs is the faster lever (docs/speed.md).", ge=1)

@@ -1,7 +1,8 @@
 """Where a sweep's cells run: a local process pool, or Ray tasks.
 
 Both ship the shared data once (to each worker process, or to Ray's object store with
-``ray.put``), send each job a list of cells (one cell for now) and hand every finished
+``ray.put``), send each job a group of cells (one cell, or a batched group:
+:func:`~maxent_portfolio.sweep.cells.cell_groups`) and hand every finished
 :class:`~maxent_portfolio.sweep.cells.CellResult` to ``on_done`` in the driver as it arrives, so
 the driver stores it before the next one. Workers return result frames, never files. Each
 worker runs torch on one thread, so cells running side by side do not fight over cores, and a
@@ -47,22 +48,24 @@ def _pool_cells(cells: list[Cell]) -> list[CellResult]:
     return run_cells(data, cells)
 
 
-def run_local(data: SweepData, cells: list[Cell], jobs: int, on_done: OnDone) -> None:
-    """Run ``cells`` in ``jobs`` spawned worker processes (here, with ``jobs == 1``)."""
+def run_local(data: SweepData, groups: list[list[Cell]], jobs: int, on_done: OnDone) -> None:
+    """Run the cell ``groups`` in ``jobs`` spawned worker processes (here, with
+    ``jobs == 1``)."""
     from maxent_portfolio.runner import _stop_pool
 
-    if jobs < 2 or len(cells) < 2:
-        for cell in cells:
-            on_done(run_cells(data, [cell])[0])
+    if jobs < 2 or len(groups) < 2:
+        for group in groups:
+            for result in run_cells(data, group):
+                on_done(result)
         return
     ctx = multiprocessing.get_context("spawn")  # fork after torch has threads is unsafe
     # Ctrl-C waits until the workers are spawned and known to the pool (as in the runner).
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
-    executor = ProcessPoolExecutor(max_workers=min(jobs, len(cells)), mp_context=ctx,
+    executor = ProcessPoolExecutor(max_workers=min(jobs, len(groups)), mp_context=ctx,
                                    initializer=_start_worker, initargs=(data,))
     try:
         try:
-            futures = {executor.submit(_pool_cells, [cell]): cell for cell in cells}
+            futures = [executor.submit(_pool_cells, group) for group in groups]
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         pending = set(futures)
@@ -142,16 +145,17 @@ def _get(ray: Any, ref: Any) -> list[CellResult]:
         raise
 
 
-def run_ray(data: SweepData, cells: list[Cell], jobs: int, address: str | None,
+def run_ray(data: SweepData, groups: list[list[Cell]], jobs: int, address: str | None,
             on_done: OnDone) -> None:
-    """Run ``cells`` as Ray tasks of one CPU each; the data goes to the object store once."""
+    """Run the cell ``groups`` as Ray tasks of one CPU each; the data goes to the object
+    store once."""
     ray = _import_ray()
     started = start_ray(jobs, address)
-    pending: dict[object, Cell] = {}
+    pending: dict[object, list[Cell]] = {}
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(_ray_cells)
         shared = ray.put(data)
-        pending = {task.remote(shared, [cell]): cell for cell in cells}
+        pending = {task.remote(shared, group): group for group in groups}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
             for ref in done:
@@ -167,15 +171,15 @@ def run_ray(data: SweepData, cells: list[Cell], jobs: int, address: str | None,
             ray.shutdown()
 
 
-def run_backend(backend: str, data: SweepData, cells: list[Cell], jobs: int,
+def run_backend(backend: str, data: SweepData, groups: list[list[Cell]], jobs: int,
                 address: str | None, on_done: OnDone) -> None:
-    """Run ``cells`` on ``backend`` (``local`` or ``ray``)."""
-    if not cells:
+    """Run the cell ``groups`` on ``backend`` (``local`` or ``ray``)."""
+    if not groups:
         return
     if backend == "ray":
-        run_ray(data, cells, jobs, address, on_done)
+        run_ray(data, groups, jobs, address, on_done)
     else:
-        run_local(data, cells, jobs, on_done)
+        run_local(data, groups, jobs, on_done)
 
 
 __all__ = ["run_backend", "run_local", "run_ray", "start_ray"]

@@ -2,8 +2,9 @@
 
 A cell is one walk-forward backtest of ``sac`` at one grid point (dial value, cost) and one
 seed, on the run's data, engine and folds. :func:`run_cells` runs a list of cells and returns
-their result frames; every backend calls it, one cell per job for now. Cells that differ only
-in seed or temperature can later go to it as one list and train as one batched network.
+their result frames; every backend calls it with one group of :func:`cell_groups` per job:
+one cell, or (with ``--seed-batch B``) B cells of one cost level that differ only in seed and
+dial value, trained together as one batched network.
 """
 
 from __future__ import annotations
@@ -143,18 +144,56 @@ def backtest(data: SweepData, config: RunConfig, name: str, seed: int) -> Backte
     return result
 
 
+def cell_groups(cells: list[Cell], size: int) -> list[list[Cell]]:
+    """The sweep's jobs: ``size`` consecutive cells of one cost level at a time (``sac``'s
+    ``seed_batch``), in grid order. Cells of one cost differ only in seed and dial value,
+    which a batched network holds per agent. The groups follow from the grid and ``size``
+    alone, never from the backend, ``jobs`` or what a resumed sweep has left to do."""
+    groups: list[list[Cell]] = []
+    for cost in dict.fromkeys(cell.cost_bps for cell in cells):
+        same = [cell for cell in cells if cell.cost_bps == cost]
+        groups += [same[i:i + size] for i in range(0, len(same), max(size, 1))]
+    return groups
+
+
 def run_cells(data: SweepData, cells: list[Cell]) -> list[CellResult]:
-    """Run ``cells`` one after the other, here; each is seeded on its own, so where and in
-    which order they run changes nothing. ``train_seconds`` is the cell's wall time."""
-    out = []
-    for cell in cells:
+    """Run a group of cells here: one cell alone, or several cells of one cost level trained
+    together fold by fold as one batched network (:class:`~maxent_portfolio.strategies.sac.
+    SeedBatch`), then backtested one after the other. Each cell is seeded on its own, so
+    where the group runs changes nothing. ``train_seconds`` is the cell's wall time, or its
+    equal share of a batched group's."""
+    if len(cells) == 1:
+        cell = cells[0]
         start = time.perf_counter()
         result = backtest(data, cell.config(data.config), "sac", cell.seed)
-        measures = cell_measures(result, data.config.report.rf)
-        measures["train_seconds"] = time.perf_counter() - start
-        out.append(CellResult(cell, measures, result.returns.rename(cell.key)))
-    return out
+        seconds = time.perf_counter() - start
+        return [_cell_result(cell, result, data.config.report.rf, seconds)]
+    from maxent_portfolio.strategies.base import StrategyContext
+    from maxent_portfolio.strategies.sac import SACStrategy
+
+    market = data.market
+    start = time.perf_counter()
+    members = [SACStrategy.from_context(StrategyContext(cell.config(data.config),
+                                                        market.periods_per_year, cell.seed))
+               for cell in cells]
+    SACStrategy.join(members)
+    results = []
+    for cell, strategy in zip(cells, members, strict=True):
+        config = cell.config(data.config)
+        results.append(run_backtest(market.returns, strategy, splits=data.folds,
+                                    rebalance=config.schedule.rebalance, costs=config.costs,
+                                    max_weight=config.schedule.max_weight,
+                                    periods_per_year=market.periods_per_year))
+    share = (time.perf_counter() - start) / len(cells)
+    return [_cell_result(cell, result, data.config.report.rf, share)
+            for cell, result in zip(cells, results, strict=True)]
 
 
-__all__ = ["CELL_COLUMNS", "Cell", "CellResult", "SweepData", "backtest", "cell_measures",
-           "grid_cells", "run_cells", "with_costs"]
+def _cell_result(cell: Cell, result: BacktestResult, rf: float, seconds: float) -> CellResult:
+    measures = cell_measures(result, rf)
+    measures["train_seconds"] = seconds
+    return CellResult(cell, measures, result.returns.rename(cell.key))
+
+
+__all__ = ["CELL_COLUMNS", "Cell", "CellResult", "SweepData", "backtest", "cell_groups",
+           "cell_measures", "grid_cells", "run_cells", "with_costs"]

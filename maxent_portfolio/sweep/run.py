@@ -34,6 +34,7 @@ from maxent_portfolio.sweep.cells import (
     CellResult,
     SweepData,
     backtest,
+    cell_groups,
     grid_cells,
     with_costs,
 )
@@ -222,7 +223,10 @@ def run_sweep(plan: SweepPlan, out: Path, progress: Progress | None = None,
     store = SweepStore(out, plan)
     store.open()
     results = store.load(plan.cells)
-    todo = [cell for cell in plan.cells if cell not in results]
+    # A group with an unfinished cell runs whole (its members' numbers depend on the group),
+    # and only its unfinished cells are stored.
+    todo = [group for group in cell_groups(plan.cells, plan.data.config.sac.seed_batch)
+            if any(cell not in results for cell in group)]
     if progress is not None:
         progress.start(len(plan.cells))
         if results:
@@ -230,6 +234,8 @@ def run_sweep(plan: SweepPlan, out: Path, progress: Progress | None = None,
     computed: list[str] = []
 
     def done(result: CellResult) -> None:
+        if result.cell in results:  # finished before this run, recomputed with its group
+            return
         store.save(result)
         results[result.cell] = result
         computed.append(result.cell.key)
