@@ -57,8 +57,11 @@ def main() -> None:
                         "budget, one round (the workers' start weighs more)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="processes of the parallel run (default: the cores)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds of each run, the best kept (default: 2, quick 1)")
     args = parser.parse_args()
     seeds, steps, rounds = (2, 400, 1) if args.quick else (4, 4000, 2)
+    rounds = args.rounds or rounds
     print(f"{machine()}, load average {os.getloadavg()[0]:.1f}; sac x {seeds} seeds + "
           f"equal-weight, {steps} steps per fold, best of {rounds}")
     best: dict[int, float] = {}

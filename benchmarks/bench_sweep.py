@@ -48,8 +48,11 @@ def main() -> None:
                         "round (fixed costs weigh more)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="workers of the parallel runs (default: the cores)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds of the three runs, the best kept (default: 2, quick 1)")
     args = parser.parse_args()
     steps, rounds = (400, 1) if args.quick else (4000, 2)
+    rounds = args.rounds or rounds
     has_ray = importlib.util.find_spec("ray") is not None
     runs = [("local", 1), ("local", args.jobs), *([("ray", args.jobs)] if has_ray else [])]
     print(f"{machine()}, load average {os.getloadavg()[0]:.1f}; 8 cells (4 dial values x 2 "

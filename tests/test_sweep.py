@@ -180,6 +180,35 @@ def test_local_jobs_and_ray_give_identical_sweep_csv(small_csv: Path, tmp_path: 
     pd.testing.assert_frame_equal(without_time(tmp_path / "one" / "sweep.csv"),
                                   without_time(tmp_path / "ray" / "sweep.csv"))
     assert two.statistics["per_cost"] == one.statistics["per_cost"]
+    # --address: a cluster someone else started (here a process of this test), joined and left.
+    head = subprocess.Popen([sys.executable, "-c", RAY_HEAD], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    try:
+        assert head.stdout is not None
+        address = head.stdout.readline().strip()
+        assert address, "the Ray head did not start"
+        run_sweep(plan_for(small_csv, jobs=2, backend="ray", address=address),
+                  tmp_path / "joined")
+        assert not ray.is_initialized()  # disconnected; the cluster is its owner's to stop
+        assert head.poll() is None
+    finally:
+        assert head.stdin is not None
+        head.stdin.close()  # the head stops its cluster and exits
+        head.wait(timeout=120)
+    pd.testing.assert_frame_equal(without_time(tmp_path / "one" / "sweep.csv"),
+                                  without_time(tmp_path / "joined" / "sweep.csv"))
+
+
+# A Ray cluster of two CPUs for the --address test: prints its address, runs until stdin closes.
+RAY_HEAD = """
+import sys
+import ray
+context = ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+print(context.address_info["gcs_address"], flush=True)
+sys.stdin.read()
+ray.shutdown()
+"""
 
 
 @pytest.mark.slow

@@ -155,8 +155,9 @@ def render_frontier(outcome: SweepOutcome) -> str:
     cells = outcome.table.drop(columns="cell")
     refs = outcome.references.drop(columns="column")
     first, last = outcome.returns.index[0].date(), outcome.returns.index[-1].date()
+    n_costs = len(plan.sweep.cost_bps or [None])
     summary = (f"{len(plan.cells)} cells: {len(plan.sweep.dial_values)} {dial} values x "
-               f"{len(plan.sweep.cost_bps or [None])} cost levels x {plan.sweep.seeds} seeds; "
+               f"{n_costs} cost level{'s' if n_costs > 1 else ''} x {plan.sweep.seeds} seeds; "
                f"sac out of sample {first} to {last}, {len(plan.data.folds)} folds")
     bench = market.benchmark
     page = _environment().get_template("frontier.html.j2").render(
