@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -63,6 +64,14 @@ def learning_records(agent: Agent, fold: int, validation_years: float) -> list[d
                      "effective_n": record.get("effective_n", float("nan")),
                      "selected": bool(chosen and "eval_log_growth" in record)})
     return rows
+
+
+def warm_starts(previous: Agent | None, n_assets: int, config: SACConfig) -> bool:
+    """Whether a fold starts from ``previous``, the last fold's agent: warm starts on, and the
+    same assets, policy head and networks."""
+    return config.warm_start and previous is not None and (
+        previous.sac.n_assets, previous.config.policy, previous.config.network) == (
+        n_assets, config.policy, config.network)
 
 
 class SACStrategy(Strategy):
@@ -261,9 +270,10 @@ class SACStrategy(Strategy):
                        "no_trade_band": self.env.no_trade_band, "features": self.env.features}
         room = DecisionClock.build(self.decision_period, pd.DatetimeIndex(train_part.index))
         episode = min(self.env.episode_length, room.steps_from(lookback - 1))
-        env = PortfolioVectorEnv(num_envs=config.num_envs,
-                                 universe=MarketData.from_returns(train_part, periods_per_year=ppy),
-                                 episode_length=episode, **env_options)
+        # One training env per call: a seed group builds its own, of every member's episodes.
+        make_env = partial(PortfolioVectorEnv,
+                           universe=MarketData.from_returns(train_part, periods_per_year=ppy),
+                           episode_length=episode, **env_options)
         eval_env = None
         self.validation_window_: tuple[pd.Timestamp, pd.Timestamp] | None = None
         self._validation_years = float("nan")
@@ -274,30 +284,23 @@ class SACStrategy(Strategy):
                                     episode_length=None, **env_options)
             if not config.eval_every:
                 config.eval_every = max(config.total_steps // 5, 1)
-        init = self.warm_start_from(env.n_assets, config)
         identity = {"first": str(pd.Timestamp(returns.index[0]).date()),
                     "last": str(pd.Timestamp(returns.index[-1]).date()), "assets": assets,
                     "hash": frame_hash(returns)}
         self._assets = assets
         self._periods_per_year = ppy
         if self.batch is not None:
-            fold = _FoldSetup(self._fold, config, train_part, ppy, episode, env_options,
-                              eval_env, identity, progress, checkpoint_path, resume)
+            fold = _FoldSetup(self._fold, config, make_env, eval_env, identity, progress,
+                              checkpoint_path, resume)
             self.agent_ = self.batch.agent(self, fold)
             return self.agent_
+        env = make_env(num_envs=config.num_envs)
+        init = self.agent_ if warm_starts(self.agent_, env.n_assets, config) else None
         self.agent_ = train(env, config, progress=progress, checkpoint_path=checkpoint_path,
                             resume=resume, eval_env=eval_env, init_from=init,
                             callback=self._report(config, 1), reraise_signal=True,
                             data=identity)
         return self.agent_
-
-    def warm_start_from(self, env_assets: int, config: SACConfig) -> Agent | None:
-        """The previous fold's agent, when warm starts are on and it fits this fold."""
-        init = self.agent_ if self.sac.warm_start and self.agent_ is not None else None
-        if init is not None and (init.sac.n_assets, init.config.policy, init.config.network) \
-                != (env_assets, config.policy, config.network):
-            return None
-        return init
 
     def _report(self, config: SACConfig, n_agents: int) -> Callable[[int, Any], bool] | None:
         """A training callback reporting this fold's transitions to ``progress_callback``."""
@@ -357,10 +360,7 @@ class _FoldSetup:
 
     fold: int
     config: SACConfig
-    train_part: pd.DataFrame
-    periods_per_year: int
-    episode_length: int
-    env_options: dict[str, Any]
+    make_env: Callable[..., Any]  # make_env(num_envs=n): the fold's training env
     eval_env: Any
     identity: dict[str, Any]
     progress: bool
@@ -413,23 +413,16 @@ class SeedBatch:
 
     def _train(self, setup: _FoldSetup) -> list[Agent]:
         from maxent_portfolio.agents.batched import train_batched
-        from maxent_portfolio.data.market import MarketData
-        from maxent_portfolio.envs import PortfolioVectorEnv
 
         configs = [m.sac_config(setup.fold) for m in self.members]
         config = setup.config
-        env = PortfolioVectorEnv(
-            num_envs=config.num_envs * len(configs),
-            universe=MarketData.from_returns(setup.train_part,
-                                             periods_per_year=setup.periods_per_year),
-            episode_length=setup.episode_length, **setup.env_options)
+        env = setup.make_env(num_envs=config.num_envs * len(configs))
         if setup.eval_env is not None:
             for c in configs:
                 c.eval_every = config.eval_every
         last = self._last
-        init = last if config.warm_start and last is not None and all(
-            (a.sac.n_assets, a.config.policy, a.config.network)
-            == (env.n_assets, config.policy, config.network) for a in last) else None
+        init = last if last is not None and all(
+            warm_starts(a, env.n_assets, config) for a in last) else None
         reports = [m._report(config, len(configs)) for m in self.members]
 
         def callback(step: int, agents: list[Agent]) -> bool:

@@ -152,7 +152,7 @@ def cell_groups(cells: list[Cell], size: int) -> list[list[Cell]]:
     groups: list[list[Cell]] = []
     for cost in dict.fromkeys(cell.cost_bps for cell in cells):
         same = [cell for cell in cells if cell.cost_bps == cost]
-        groups += [same[i:i + size] for i in range(0, len(same), max(size, 1))]
+        groups += [same[i:i + size] for i in range(0, len(same), size)]
     return groups
 
 
