@@ -118,7 +118,7 @@ def bench_vs_sb3(quick: bool, k: int = 8) -> None:
         return
     from maxent_portfolio.envs import PortfolioEnv
 
-    env = PortfolioEnv("sp500-20", episode_length=252)
+    env = PortfolioEnv(universe="sp500-20", episode_length=252)
     n_assets, features, batch = env.n_assets, env.n_features, 256
     model = SB3SAC("MlpPolicy", env, batch_size=batch, learning_starts=0, seed=0,
                    policy_kwargs={"net_arch": [256, 256]}, device="cpu", verbose=0)
@@ -160,10 +160,12 @@ def bench_end_to_end(quick: bool, k: int = 3) -> None:
 
     start = time.process_time()
     for config in configs():
-        train(PortfolioVectorEnv(config.num_envs, market, **options), config, progress=False)
+        train(PortfolioVectorEnv(num_envs=config.num_envs, universe=market, **options), config,
+              progress=False)
     solo_seconds = time.process_time() - start
     start = time.process_time()
-    train_batched(PortfolioVectorEnv(4 * k, market, **options), configs(), progress=False)
+    train_batched(PortfolioVectorEnv(num_envs=4 * k, universe=market, **options), configs(),
+                  progress=False)
     batched_seconds = time.process_time() - start
     print(f"\n## Training {k} seeds end to end (sp500-20, {steps} vector steps of 4 episodes, "
           "the defaults, 1 thread)")

@@ -53,9 +53,9 @@ def synthetic(n_assets: int, n_obs: int = 2000, seed: int = 0) -> MarketData:
 
 def steppers(market: MarketData, batch: int) -> dict[str, Callable[[int], None]]:
     """``run(n)`` closures stepping each env kind ``n`` times with precomputed random actions."""
-    single = PortfolioEnv(market)
+    single = PortfolioEnv(universe=market)
     single.reset(seed=0)
-    vector = PortfolioVectorEnv(batch, market, seed=0)
+    vector = PortfolioVectorEnv(num_envs=batch, universe=market, seed=0)
     vector.reset()
     actions = np.random.default_rng(1).random((16, batch, market.n_assets + 1))
     actions = actions.astype(np.float32)
@@ -71,7 +71,7 @@ def steppers(market: MarketData, batch: int) -> dict[str, Callable[[int], None]]
 
     out = {"single": run_single, "vector": run_vector}
     if batch <= BATCH:
-        sync = SyncVectorEnv([lambda: PortfolioEnv(market) for _ in range(batch)],
+        sync = SyncVectorEnv([lambda: PortfolioEnv(universe=market) for _ in range(batch)],
                              autoreset_mode=AutoresetMode.SAME_STEP)
         sync.reset(seed=0)
 

@@ -91,7 +91,7 @@ def ours(n_assets: int, network: str, policy: str = "dirichlet",
 def bench_vs_sb3(quick: bool) -> None:
     from maxent_portfolio.envs import PortfolioEnv
 
-    env = PortfolioEnv("sp500-20", episode_length=252)
+    env = PortfolioEnv(universe="sp500-20", episode_length=252)
     n = env.n_assets
     try:
         from stable_baselines3 import SAC as SB3SAC

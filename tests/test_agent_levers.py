@@ -20,9 +20,9 @@ from maxent_portfolio.agents.distributions import (
     reference_log_density,
     symmetric_dirichlet_kl,
 )
-from maxent_portfolio.agents.model import OneStepModel
 from maxent_portfolio.arithmetic import partial_rebalance
 from maxent_portfolio.envs import PortfolioEnv, PortfolioVectorEnv
+from maxent_portfolio.envs.dynamics import OneStepModel
 from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.strategies.base import CASH
 from maxent_portfolio.strategies.sac import SACStrategy
@@ -69,7 +69,7 @@ def test_env_trades_the_fraction_and_respects_the_band() -> None:
     full_turnover = np.abs(target - start)[:-1].sum()  # 0.5
     for rate, band, expected in [(1.0, 0.0, full_turnover), (0.25, 0.0, 0.25 * full_turnover),
                                  (0.25, 0.2, 0.0), (0.5, 0.2, 0.5 * full_turnover)]:
-        env = PortfolioEnv(_returns(), lookback=10, episode_length=5, trade_rate=rate,
+        env = PortfolioEnv(universe=_returns(), lookback=10, episode_length=5, trade_rate=rate,
                            no_trade_band=band)
         env.reset(seed=0, options={"weights": start})
         _, _, _, _, info = env.step(target)

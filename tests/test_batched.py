@@ -150,7 +150,7 @@ def test_interrupted_then_resumed_batched_run_is_bit_exact(tmp_path: Path) -> No
 
 
 def test_returned_agents_save_load_act_and_evaluate(tmp_path: Path) -> None:
-    eval_env = PortfolioEnv(_returns(80, seed=5), lookback=10, episode_length=None)
+    eval_env = PortfolioEnv(universe=_returns(80, seed=5), lookback=10, episode_length=None)
     configs = [_tiny(seed=s, eval_every=10) for s in (3, 4)]
     agents = train_batched(_returns(), configs, env_options={"lookback": 10,
                                                             "episode_length": 10},
@@ -237,7 +237,7 @@ LEVERS = [{"one_step_model": True}, {"reference": 3.0},
 
 
 def _validation_env() -> PortfolioEnv:
-    return PortfolioEnv(_returns(80, seed=5), lookback=10, episode_length=None)
+    return PortfolioEnv(universe=_returns(80, seed=5), lookback=10, episode_length=None)
 
 
 @pytest.mark.parametrize("levers", LEVERS)

@@ -26,7 +26,7 @@ def test_batched_agents_overweight_the_drifting_asset_like_a_solo_agent() -> Non
     configs = [_config(0), _config(1)]
     agents = train_batched(_market(600, seed=1), configs, progress=False,
                            env_options={"lookback": LOOKBACK, "episode_length": 40})
-    held_out = PortfolioEnv(_market(260, seed=99), lookback=LOOKBACK, episode_length=None)
+    held_out = PortfolioEnv(universe=_market(260, seed=99), lookback=LOOKBACK, episode_length=None)
     equal = np.append(np.full(N_ASSETS, 1.0 / N_ASSETS), 0.0)
     equal_growth, _ = _run(held_out, lambda obs: equal)
     for agent in agents:

@@ -50,7 +50,8 @@ def decisions_of(env: PortfolioEnv, start: int, steps: int) -> list[int]:
 @pytest.mark.parametrize("period", ["daily", *PERIODS])
 def test_decisions_are_the_engines_for_a_fold_opening_at_the_start(market: MarketData,
                                                                    period: str) -> None:
-    env = PortfolioEnv(market, lookback=LOOKBACK, episode_length=None, decision_period=period)
+    env = PortfolioEnv(universe=market, lookback=LOOKBACK, episode_length=None,
+                       decision_period=period)
     last = len(env.dates) - 2
     for start in (LOOKBACK - 1, 123, 400, 401, 402, last - 30):
         engine = start + np.flatnonzero(Schedule.parse(period).flags(env.dates, start, last))
@@ -60,7 +61,8 @@ def test_decisions_are_the_engines_for_a_fold_opening_at_the_start(market: Marke
 
 
 def test_calendar_decisions_fall_on_period_ends(market: MarketData) -> None:
-    env = PortfolioEnv(market, lookback=LOOKBACK, episode_length=5, decision_period="monthly")
+    env = PortfolioEnv(universe=market, lookback=LOOKBACK, episode_length=5,
+                       decision_period="monthly")
     steps = decisions_of(env, 130, 5)  # mid-month start: a first, shorter interval
     dates = env.dates
     for t in steps[1:]:
@@ -70,7 +72,8 @@ def test_calendar_decisions_fall_on_period_ends(market: MarketData) -> None:
 
 
 def test_episode_length_counts_decisions_and_start_leaves_room(market: MarketData) -> None:
-    env = PortfolioEnv(market, lookback=LOOKBACK, episode_length=12, decision_period="monthly")
+    env = PortfolioEnv(universe=market, lookback=LOOKBACK, episode_length=12,
+                       decision_period="monthly")
     starts = set()
     for seed in range(40):
         env.reset(seed=seed)
@@ -90,23 +93,24 @@ def test_episode_length_counts_decisions_and_start_leaves_room(market: MarketDat
 
 def test_a_too_long_episode_or_a_drift_period_is_refused(market: MarketData) -> None:
     with pytest.raises(DataError, match="monthly decisions"):
-        PortfolioEnv(market, lookback=LOOKBACK, episode_length=100, decision_period="monthly")
+        PortfolioEnv(universe=market, lookback=LOOKBACK, episode_length=100,
+                     decision_period="monthly")
     with pytest.raises(ConfigError, match="--decision-period"):
-        PortfolioEnv(market, decision_period="drift:0.05")
+        PortfolioEnv(universe=market, decision_period="drift:0.05")
     with pytest.raises(ConfigError, match="--decision-period"):
-        PortfolioVectorEnv(2, market, decision_period="drift:0.05")
+        PortfolioVectorEnv(num_envs=2, universe=market, decision_period="drift:0.05")
     with pytest.raises(ConfigError, match="unknown rebalance schedule"):
-        PortfolioEnv(market, decision_period="fortnightly")
+        PortfolioEnv(universe=market, decision_period="fortnightly")
 
 
 # -- daily: the env of before, bit for bit -------------------------------------------------------
 
 
 def test_daily_steps_are_the_one_period_arithmetic_bit_for_bit(market: MarketData) -> None:
-    env = PortfolioEnv(market, lookback=LOOKBACK, episode_length=50, reward="dsr")
+    env = PortfolioEnv(universe=market, lookback=LOOKBACK, episode_length=50, reward="dsr")
     assert env.decision_period == "daily"
     assert np.shares_memory(env.held_growth, env.market.growth)  # the rows themselves
-    every1 = PortfolioEnv(market, lookback=LOOKBACK, episode_length=50, reward="dsr",
+    every1 = PortfolioEnv(universe=market, lookback=LOOKBACK, episode_length=50, reward="dsr",
                           decision_period="every:1")
     actions = np.random.default_rng(3).random((50, N + 1))
     env.reset(options={"start": 200})
@@ -151,7 +155,7 @@ def test_monthly_steps_equal_the_engines_periods(synthetic_returns: pd.DataFrame
     spy = Spy()
     result = run_backtest(returns, spy, splits=[Fold(0, opening, opening, n)], rebalance=period,
                           cost_bps=10.0)
-    env = PortfolioEnv(returns, lookback=LOOKBACK, cost_bps=10.0, episode_length=None,
+    env = PortfolioEnv(universe=returns, lookback=LOOKBACK, cost_bps=10.0, episode_length=None,
                        decision_period=period)
     obs, info = env.reset(options={"start": opening - 1})
     decisions = result.targets.index
@@ -187,7 +191,7 @@ def test_changing_returns_after_t_leaves_earlier_decisions_unchanged(
     perturbed.iloc[cut + 1:] = -3.0 * perturbed.iloc[cut + 1:]
     runs = []
     for returns in (synthetic_returns, perturbed):
-        env = PortfolioEnv(returns, lookback=LOOKBACK, episode_length=None,
+        env = PortfolioEnv(universe=returns, lookback=LOOKBACK, episode_length=None,
                            decision_period="monthly", reward="dsr")
         obs, info = env.reset(options={"start": 400})
         steps = [(obs, 0.0, info)]
@@ -216,8 +220,8 @@ def test_vector_env_equals_single_envs_monthly(market: MarketData, reward: str) 
     kwargs: dict[str, Any] = {"reward": reward, "episode_length": 4, "lookback": LOOKBACK,
                               "decision_period": "monthly"}
     b = 5
-    ours = PortfolioVectorEnv(b, market, **kwargs)
-    ref = SyncVectorEnv([lambda: PortfolioEnv(market, **kwargs) for _ in range(b)],
+    ours = PortfolioVectorEnv(num_envs=b, universe=market, **kwargs)
+    ref = SyncVectorEnv([lambda: PortfolioEnv(universe=market, **kwargs) for _ in range(b)],
                         autoreset_mode=AutoresetMode.SAME_STEP)
     obs, _ = ours.reset(seed=4)
     obs_ref, _ = ref.reset(seed=4)
@@ -243,14 +247,14 @@ def test_vector_env_equals_single_envs_monthly(market: MarketData, reward: str) 
 def test_vector_state_dict_resumes_monthly_episodes_exactly(market: MarketData) -> None:
     kwargs: dict[str, Any] = {"reward": "mean-var", "episode_length": 3, "lookback": LOOKBACK,
                               "decision_period": "monthly"}
-    env = PortfolioVectorEnv(3, market, seed=2, **kwargs)
+    env = PortfolioVectorEnv(num_envs=3, universe=market, seed=2, **kwargs)
     env.reset()
     actions = np.random.default_rng(8).random((10, 3, N + 1))
     for a in actions[:4]:  # mid-episode: the episodes are one step into their second run
         env.step(a)
     state = env.state_dict()
     later = [env.step(a) for a in actions[4:]]
-    resumed = PortfolioVectorEnv(3, market, **kwargs)
+    resumed = PortfolioVectorEnv(num_envs=3, universe=market, **kwargs)
     resumed.load_state_dict(state)
     for a, ref in zip(actions[4:], later, strict=True):
         obs, rew, _, trunc, info = resumed.step(a)
@@ -263,8 +267,8 @@ def test_vector_state_dict_resumes_monthly_episodes_exactly(market: MarketData) 
 
 
 def test_dsr_starts_from_a_second_moment_scaled_to_the_interval(market: MarketData) -> None:
-    daily = PortfolioEnv(market, lookback=LOOKBACK, reward="dsr", episode_length=2)
-    weekly = PortfolioEnv(market, lookback=LOOKBACK, reward="dsr", episode_length=2,
+    daily = PortfolioEnv(universe=market, lookback=LOOKBACK, reward="dsr", episode_length=2)
+    weekly = PortfolioEnv(universe=market, lookback=LOOKBACK, reward="dsr", episode_length=2,
                           decision_period="every:5")
     np.testing.assert_array_equal(weekly.dsr_prior, 5.0 * daily.dsr_prior)
     weekly.reset(options={"start": 300})
@@ -322,7 +326,7 @@ def test_sac_decides_at_the_runs_rebalance_unless_told(monkeypatch: pytest.Monke
     env, eval_env = built
     assert env.decision_period == eval_env.decision_period == "every:3"
     # 240 training rows: decisions every 3 from position 19 to the end fit 74 steps.
-    assert env.env.episode_length == 74 == env.clock.steps_from(LOOKBACK - 1)
+    assert env.config.episode_length == 74 == env.clock.steps_from(LOOKBACK - 1)
     with pytest.raises(ConfigError, match=r"--rebalance.*--decision-period"):
         _sac(**{"schedule.rebalance": "drift:0.05", "env.decision_period": "rebalance"})
     assert _sac(**{"schedule.rebalance": "drift:0.05"}).decision_period == "daily"  # type: ignore[attr-defined]

@@ -49,12 +49,12 @@ def rollout(env: PortfolioEnv, actions: np.ndarray) -> list[tuple]:
 @pytest.mark.parametrize("reward", ["log", "dsr", "mean-var", "drawdown"])
 @pytest.mark.parametrize("action_mode", ["simplex", "logits"])
 def test_check_env_passes(market: MarketData, reward: str, action_mode: str) -> None:
-    env = PortfolioEnv(market, reward=reward, action_mode=action_mode, episode_length=50)
+    env = PortfolioEnv(universe=market, reward=reward, action_mode=action_mode, episode_length=50)
     check_env(env, skip_render_check=True)
 
 
 def test_spaces_and_attributes(market: MarketData) -> None:
-    env = PortfolioEnv(market)
+    env = PortfolioEnv(universe=market)
     assert (env.n_assets, env.n_features) == (N, len(FEATURE_NAMES))
     # Row-major arrays: every step gathers whole rows (strided rows cost the vector env 2x).
     assert env.market.growth.flags.c_contiguous and env.market.features.flags.c_contiguous
@@ -65,7 +65,7 @@ def test_spaces_and_attributes(market: MarketData) -> None:
     assert np.isfinite(env.observation_space.high).all()
     assert env.action_space.shape == (N + 1,)
     assert (env.action_space.low == 0).all() and (env.action_space.high == 1).all()
-    logits = PortfolioEnv(market, action_mode="logits").action_space
+    logits = PortfolioEnv(universe=market, action_mode="logits").action_space
     assert (logits.low == -20).all() and (logits.high == 20).all()
 
 
@@ -96,7 +96,7 @@ def test_same_seed_same_episode(market: MarketData) -> None:
     actions = np.random.default_rng(0).random((120, N + 1)).astype(np.float32)
     runs = []
     for _ in range(2):
-        env = PortfolioEnv(market, reward="dsr", episode_length=40)
+        env = PortfolioEnv(universe=market, reward="dsr", episode_length=40)
         obs, info = env.reset(seed=11)
         runs.append(([obs], info["date"], rollout(env, actions)))
     (obs_a, date_a, steps_a), (obs_b, date_b, steps_b) = runs
@@ -107,13 +107,13 @@ def test_same_seed_same_episode(market: MarketData) -> None:
         assert a[1:4] == b[1:4]
         assert a[4]["date"] == b[4]["date"]
         np.testing.assert_array_equal(a[4]["weights"], b[4]["weights"])
-    other = PortfolioEnv(market, episode_length=40)
+    other = PortfolioEnv(universe=market, episode_length=40)
     starts = {other.reset(seed=s)[1]["date"] for s in range(5)}
     assert len(starts) > 1  # the start really is random
 
 
 def test_pickles_and_steps_identically(market: MarketData) -> None:
-    env = PortfolioEnv(market, reward="mean-var", episode_length=30)
+    env = PortfolioEnv(universe=market, reward="mean-var", episode_length=30)
     env.reset(seed=5)
     actions = np.random.default_rng(1).random((70, N + 1))
     rollout(env, actions[:10])
@@ -132,28 +132,28 @@ def test_pickles_and_steps_identically(market: MarketData) -> None:
 
 def test_observation_uses_data_up_to_t_only(synthetic_returns: pd.DataFrame) -> None:
     t = 300
-    base = PortfolioEnv(synthetic_returns, lookback=60)
+    base = PortfolioEnv(universe=synthetic_returns, lookback=60)
     weights = np.array([0.1, 0.2, 0.3, 0.1, 0.1, 0.2])
     obs = base.observation_at(t, weights)
 
     after = synthetic_returns.copy()
     after.iloc[t + 1:] = np.random.default_rng(3).normal(0, 0.05, after.iloc[t + 1:].shape)
-    np.testing.assert_array_equal(PortfolioEnv(after, lookback=60).observation_at(t, weights),
-                                  obs)
+    np.testing.assert_array_equal(
+        PortfolioEnv(universe=after, lookback=60).observation_at(t, weights), obs)
     before = synthetic_returns.copy()
     before.iloc[: t - 60 + 1] = 0.03  # outside the lookback window: unchanged too
-    np.testing.assert_allclose(PortfolioEnv(before, lookback=60).observation_at(t, weights),
-                               obs, atol=1e-5)
+    np.testing.assert_allclose(
+        PortfolioEnv(universe=before, lookback=60).observation_at(t, weights), obs, atol=1e-5)
 
     at_t = synthetic_returns.copy()
     at_t.iloc[t] += 0.02  # the same test must fail when the perturbation reaches t
-    changed = PortfolioEnv(at_t, lookback=60).observation_at(t, weights)
+    changed = PortfolioEnv(universe=at_t, lookback=60).observation_at(t, weights)
     assert not np.allclose(changed, obs, atol=1e-5)
 
 
 def test_features_match_their_definitions(synthetic_returns: pd.DataFrame) -> None:
     lookback, t = 60, 500
-    env = PortfolioEnv(synthetic_returns, lookback=lookback)
+    env = PortfolioEnv(universe=synthetic_returns, lookback=lookback)
     weights = np.eye(N + 1)[2]
     obs = env.observation_at(t, weights)
     feats = obs[: N * env.n_features].reshape(N, env.n_features)
@@ -173,7 +173,7 @@ def test_features_match_their_definitions(synthetic_returns: pd.DataFrame) -> No
 
 
 def test_latest_observation_matches_env(synthetic_returns: pd.DataFrame) -> None:
-    env = PortfolioEnv(synthetic_returns, lookback=40)
+    env = PortfolioEnv(universe=synthetic_returns, lookback=40)
     weights = np.array([0.2, 0.2, 0.2, 0.2, 0.1, 0.1])
     values = synthetic_returns.to_numpy()
     for t in (39, 400, len(values) - 1):
@@ -194,7 +194,7 @@ def test_features_are_clipped_and_finite() -> None:
     assert np.isnan(feats[:29]).all() and np.isfinite(feats[29:]).all()
     assert feats[150, 0, 4] == 10.0  # annualised volatility clipped at 1000%
     assert feats[150, 1, 6] == -10.0  # log drawdown clipped
-    env = PortfolioEnv(pd.DataFrame(r, index=idx), lookback=30, episode_length=None)
+    env = PortfolioEnv(universe=pd.DataFrame(r, index=idx), lookback=30, episode_length=None)
     obs, _ = env.reset(options={"start": 140})
     for _ in range(58):
         assert env.observation_space.contains(obs)
@@ -208,7 +208,7 @@ def test_features_are_clipped_and_finite() -> None:
 def test_equal_weight_reproduces_run_backtest(synthetic_returns: pd.DataFrame,
                                               cash_return: float) -> None:
     start = 250  # decision position of the first rebalance
-    env = PortfolioEnv(synthetic_returns, cost_bps=10.0, episode_length=None,
+    env = PortfolioEnv(universe=synthetic_returns, cost_bps=10.0, episode_length=None,
                        cash_return=cash_return)
     _, info = env.reset(options={"start": start})
     assert info["date"] == synthetic_returns.index[start]
@@ -243,7 +243,7 @@ def test_equal_weight_reproduces_run_backtest(synthetic_returns: pd.DataFrame,
 
 
 def test_start_by_date_and_initial_weights(market: MarketData) -> None:
-    env = PortfolioEnv(market, episode_length=5)
+    env = PortfolioEnv(universe=market, episode_length=5)
     day = market.returns.index[400]
     _, info = env.reset(options={"start": day})
     assert info["date"] == day
@@ -281,7 +281,7 @@ def test_action_maps() -> None:
 
 
 def test_first_step_turnover_from_cash(market: MarketData) -> None:
-    env = PortfolioEnv(market)
+    env = PortfolioEnv(universe=market)
     env.reset(seed=0)
     *_, info = env.step(np.array([2.0, 0.0, 0.0, 1.0, 0.0, 1.0]))  # -> 0.5, 0, 0, .25, 0, .25
     assert info["turnover"] == pytest.approx(0.75)
@@ -313,7 +313,7 @@ def _reference_rewards(kind: str, growth: np.ndarray, prior: float, lam: float,
 @pytest.mark.parametrize("kind", ["dsr", "mean-var", "drawdown"])
 def test_shaped_rewards_follow_their_definitions(synthetic_returns: pd.DataFrame,
                                                  kind: str) -> None:
-    env = PortfolioEnv(synthetic_returns, reward=kind, risk_aversion=3.0, eta=0.05,
+    env = PortfolioEnv(universe=synthetic_returns, reward=kind, risk_aversion=3.0, eta=0.05,
                        episode_length=80)
     env.reset(options={"start": 200})
     actions = np.random.default_rng(2).random((80, N + 1))
@@ -328,7 +328,7 @@ def test_shaped_rewards_follow_their_definitions(synthetic_returns: pd.DataFrame
 
 
 def test_log_rewards_sum_to_log_value(market: MarketData) -> None:
-    env = PortfolioEnv(market, episode_length=100)
+    env = PortfolioEnv(universe=market, episode_length=100)
     env.reset(seed=4)
     total, truncated = 0.0, False
     while not truncated:
@@ -350,23 +350,24 @@ def test_a_reward_is_one_registry_entry(market: MarketData,
         return 2.0 * growth, moments
 
     monkeypatch.setitem(REWARD_FUNCTIONS, "doubled", doubled)
-    env = PortfolioEnv(market, reward="doubled", episode_length=5)
+    env = PortfolioEnv(universe=market, reward="doubled", episode_length=5)
     env.reset(seed=0)
     _, reward, _, _, info = env.step(np.full(N + 1, 1.0 / (N + 1)))
     assert reward == 2.0 * np.log1p(info["net_return"])
-    vec = PortfolioVectorEnv(2, market, reward="doubled", episode_length=5, seed=0)
+    vec = PortfolioVectorEnv(num_envs=2, universe=market, reward="doubled", episode_length=5,
+                             seed=0)
     vec.reset()
     _, rewards, _, _, infos = vec.step(np.full((2, N + 1), 1.0 / (N + 1)))
     np.testing.assert_array_equal(rewards, 2.0 * np.log1p(infos["net_return"]))
     with pytest.raises(ConfigError, match="doubled"):  # the message lists the registry
-        PortfolioEnv(market, reward="sharpe")
+        PortfolioEnv(universe=market, reward="sharpe")
 
 
 # -- episodes -------------------------------------------------------------------------------------
 
 
 def test_episode_length_and_end_of_data(market: MarketData) -> None:
-    env = PortfolioEnv(market, episode_length=25)
+    env = PortfolioEnv(universe=market, episode_length=25)
     for seed in range(3):
         env.reset(seed=seed)
         flags = [env.step(env.action_space.sample())[2:4] for _ in range(25)]
@@ -379,7 +380,7 @@ def test_episode_length_and_end_of_data(market: MarketData) -> None:
     with pytest.raises(RuntimeError):
         env.step(env.action_space.sample())
 
-    whole = PortfolioEnv(market, episode_length=None)
+    whole = PortfolioEnv(universe=market, episode_length=None)
     _, info = whole.reset(seed=0)
     start = market.returns.index.get_loc(info["date"])
     count, truncated = 0, False
@@ -403,7 +404,7 @@ def test_bad_arguments_raise_config_error(market: MarketData, kwargs: dict) -> N
 
 def test_too_little_data_raises_data_error(synthetic_returns: pd.DataFrame) -> None:
     with pytest.raises(DataError):
-        PortfolioEnv(synthetic_returns.iloc[:100], lookback=60, episode_length=252)
+        PortfolioEnv(universe=synthetic_returns.iloc[:100], lookback=60, episode_length=252)
     with pytest.raises(DataError):
-        PortfolioEnv(synthetic_returns, start="2010-01-04", end="2010-02-26")
-    PortfolioEnv(synthetic_returns.iloc[:100], lookback=60, episode_length=40)
+        PortfolioEnv(universe=synthetic_returns, start="2010-01-04", end="2010-02-26")
+    PortfolioEnv(universe=synthetic_returns.iloc[:100], lookback=60, episode_length=40)

@@ -113,12 +113,12 @@ def test_base_is_unchanged_and_groups_come_in_canonical_order(
     np.testing.assert_array_equal(everything[..., :7], base)  # base first, exactly as alone
     np.testing.assert_array_equal(everything[..., 7:10],
                                   compute_features(values, 40, 252, "ranks"))
-    env = PortfolioEnv(synthetic_returns, lookback=40)
-    assert EnvConfig().features == env.features == "base"
+    env = PortfolioEnv(universe=synthetic_returns, lookback=40)
+    assert EnvConfig().features == env.config.features == "base"
     assert env.feature_names == FEATURE_NAMES and env.n_features == 7
     assert env.obs_dim == 5 * 7 + 6
-    wide = PortfolioEnv(synthetic_returns, lookback=40, features="context, ranks,base")
-    assert wide.features == "base,ranks,context" and wide.n_features == 13
+    wide = PortfolioEnv(universe=synthetic_returns, lookback=40, features="context, ranks,base")
+    assert wide.config.features == "base,ranks,context" and wide.n_features == 13
     assert wide.feature_names == (*FEATURE_NAMES, "rank_mom_20", "rank_mom_60", "rank_vol_60",
                                   "mkt_mom_60", "mkt_vol_20", "avg_corr")
     assert wide.observation_space.shape == (5 * 13 + 6,)
@@ -128,8 +128,8 @@ def test_base_is_unchanged_and_groups_come_in_canonical_order(
 def test_env_observation_equals_latest_observation(synthetic_returns: pd.DataFrame,
                                                    features: str) -> None:
     returns = synthetic_returns.iloc[:400]
-    env = PortfolioEnv(returns, lookback=40, features=features, episode_length=None)
-    vector = PortfolioVectorEnv(2, returns, lookback=40, features=features,
+    env = PortfolioEnv(universe=returns, lookback=40, features=features, episode_length=None)
+    vector = PortfolioVectorEnv(num_envs=2, universe=returns, lookback=40, features=features,
                                 episode_length=None, seed=0)
     weights = np.array([0.2, 0.2, 0.2, 0.2, 0.1, 0.1])
     values = returns.to_numpy()
@@ -173,7 +173,7 @@ def test_a_bad_group_is_one_line_naming_it(bad: str) -> None:
     with pytest.raises(ConfigError, match=r"invalid features .*base, ranks, context"):
         resolve_config(overrides={OPTIONS["features"].path: bad})
     with pytest.raises(ConfigError, match="feature group"):
-        PortfolioEnv(_returns(), lookback=10, features=bad)
+        PortfolioEnv(universe=_returns(), lookback=10, features=bad)
 
 
 def test_the_option_is_a_flag_and_stored_canonically() -> None:
@@ -201,7 +201,8 @@ def test_sac_strategy_fits_and_allocates_with_every_group() -> None:
     t = 150
     current = pd.Series([0.2, 0.3, 0.1, 0.4], index=[*returns.columns, CASH])
     w = strategy.allocate(returns.iloc[: t + 1], current)
-    env = PortfolioEnv(returns, lookback=10, episode_length=None, features="base,ranks,context")
+    env = PortfolioEnv(universe=returns, lookback=10, episode_length=None,
+                       features="base,ranks,context")
     expected = strategy.agent_.act(env.observation_at(t, current.to_numpy()))
     np.testing.assert_allclose(w.to_numpy(), expected, atol=1e-5)
     assert abs(w.sum() - 1) < 1e-9 and (w >= 0).all()

@@ -30,7 +30,8 @@ def _envs() -> tuple[PortfolioVectorEnv, PortfolioEnv]:
     returns = _returns()
     train_env = PortfolioVectorEnv(num_envs=2, universe=returns.iloc[:240], lookback=10,
                                    episode_length=10, cost_bps=10.0)
-    eval_env = PortfolioEnv(returns.iloc[230:], lookback=10, episode_length=None, cost_bps=10.0)
+    eval_env = PortfolioEnv(universe=returns.iloc[230:], lookback=10, episode_length=None,
+                            cost_bps=10.0)
     return train_env, eval_env
 
 

@@ -291,7 +291,7 @@ def test_sac_strategy_allocate_matches_the_env_observation() -> None:
     t = 150
     current = pd.Series([0.2, 0.3, 0.1, 0.4], index=[*returns.columns, CASH])
     w = strategy.allocate(returns.iloc[: t + 1], current)
-    env = PortfolioEnv(returns, lookback=10, episode_length=None)
+    env = PortfolioEnv(universe=returns, lookback=10, episode_length=None)
     # env positions index the returns rows; the features of row t use rows t-9..t
     expected = strategy.agent_.act(env.observation_at(t, current.to_numpy()))
     np.testing.assert_allclose(w.to_numpy(), expected, atol=1e-5)

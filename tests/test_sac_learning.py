@@ -54,7 +54,7 @@ def _train(config: SACConfig) -> Agent:
 @pytest.mark.parametrize("policy", ["dirichlet", "logistic-normal"])
 def test_policy_overweights_the_drifting_asset_and_beats_equal_weight(policy: str) -> None:
     agent = _train(_config(policy=policy, diversification=0.2))
-    held_out = PortfolioEnv(_market(260, seed=99), lookback=LOOKBACK, episode_length=None)
+    held_out = PortfolioEnv(universe=_market(260, seed=99), lookback=LOOKBACK, episode_length=None)
     growth, weights = _run(held_out, agent.act)
     equal = np.append(np.full(N_ASSETS, 1.0 / N_ASSETS), 0.0)  # 1/N over the risky assets
     equal_growth, _ = _run(held_out, lambda obs: equal)
@@ -63,7 +63,7 @@ def test_policy_overweights_the_drifting_asset_and_beats_equal_weight(policy: st
 
 
 def test_a_higher_diversification_target_gives_a_higher_effective_n() -> None:
-    held_out = PortfolioEnv(_market(160, seed=98), lookback=LOOKBACK, episode_length=None)
+    held_out = PortfolioEnv(universe=_market(160, seed=98), lookback=LOOKBACK, episode_length=None)
     mean_neff = []
     for dial in (0.3, 0.7, 1.0):
         agent = _train(_config(diversification=dial, alpha_lr=3e-2, total_steps=120))
@@ -73,7 +73,7 @@ def test_a_higher_diversification_target_gives_a_higher_effective_n() -> None:
 
 
 def test_a_higher_fixed_alpha_gives_a_higher_effective_n() -> None:
-    held_out = PortfolioEnv(_market(160, seed=97), lookback=LOOKBACK, episode_length=None)
+    held_out = PortfolioEnv(universe=_market(160, seed=97), lookback=LOOKBACK, episode_length=None)
     mean_neff = []
     for alpha in (0.003, 0.1, 3.0):
         agent = _train(_config(alpha=alpha, total_steps=120))

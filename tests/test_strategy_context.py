@@ -50,8 +50,8 @@ def test_sac_on_a_monthly_universe_allocates_from_the_training_envs_observation(
     strategy.allocate(returns.iloc[: t + 1], current)
 
     def env_observation(ppy: int) -> np.ndarray:
-        env = PortfolioEnv(MarketData.from_returns(returns, periods_per_year=ppy), lookback=12,
-                           episode_length=None)
+        env = PortfolioEnv(universe=MarketData.from_returns(returns, periods_per_year=ppy),
+                           lookback=12, episode_length=None)
         return env.observation_at(t, current.to_numpy())
 
     np.testing.assert_allclose(seen[0], env_observation(12), atol=1e-5)

@@ -24,7 +24,7 @@ def market(synthetic_returns: pd.DataFrame) -> MarketData:
 
 
 def sync_env(market: MarketData, **kwargs: object) -> SyncVectorEnv:
-    return SyncVectorEnv([lambda: PortfolioEnv(market, **kwargs) for _ in range(B)],
+    return SyncVectorEnv([lambda: PortfolioEnv(universe=market, **kwargs) for _ in range(B)],
                          autoreset_mode=AutoresetMode.SAME_STEP)
 
 
@@ -35,7 +35,7 @@ def dates(values: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("reward", ["log", "dsr", "mean-var", "drawdown"])
 def test_matches_sync_vector_env_of_single_envs(market: MarketData, reward: str) -> None:
     kwargs = {"reward": reward, "episode_length": 7}
-    ours = PortfolioVectorEnv(B, market, **kwargs)
+    ours = PortfolioVectorEnv(num_envs=B, universe=market, **kwargs)
     ref = sync_env(market, **kwargs)
     obs, info = ours.reset(seed=42)
     obs_ref, info_ref = ref.reset(seed=42)
@@ -71,7 +71,7 @@ def test_matches_sync_vector_env_of_single_envs(market: MarketData, reward: str)
 
 
 def test_autoreset_returns_new_episode_and_final_obs(market: MarketData) -> None:
-    env = PortfolioVectorEnv(B, market, episode_length=5, seed=1)
+    env = PortfolioVectorEnv(num_envs=B, universe=market, episode_length=5, seed=1)
     starts = np.arange(100, 100 + 10 * B, 10)
     env.reset(options={"start": starts})
     action = np.tile(np.append(np.full(N, 0.2), 0.0), (B, 1))
@@ -83,7 +83,7 @@ def test_autoreset_returns_new_episode_and_final_obs(market: MarketData) -> None
     assert trunc.all() and not term.any()
     assert info["_final_obs"].all() and info["_final_info"].all()
     final = info["final_info"]
-    single = PortfolioEnv(market)
+    single = PortfolioEnv(universe=market)
     for i in range(B):
         # final_obs is the observation at the episode's last close with the drifted weights.
         np.testing.assert_array_equal(info["final_obs"][i],
@@ -102,7 +102,7 @@ def test_autoreset_returns_new_episode_and_final_obs(market: MarketData) -> None
 def test_returned_infos_are_never_changed_afterwards(market: MarketData) -> None:
     """Infos share the env's state arrays (no copies per step); later resets must not write
     into an earlier step's arrays."""
-    env = PortfolioVectorEnv(B, market, seed=0, episode_length=3)
+    env = PortfolioVectorEnv(num_envs=B, universe=market, seed=0, episode_length=3)
     env.reset()
     actions = np.full((B, N + 1), 1.0 / (N + 1))
     kept = []
@@ -117,7 +117,7 @@ def test_returned_infos_are_never_changed_afterwards(market: MarketData) -> None
 
 
 def test_truncates_at_end_of_data(market: MarketData) -> None:
-    env = PortfolioVectorEnv(2, market, episode_length=None, seed=0)
+    env = PortfolioVectorEnv(num_envs=2, universe=market, episode_length=None, seed=0)
     last = len(market.returns) - 2
     env.reset(options={"start": [last - 1, last]})  # 2 steps and 1 step of data left
     action = np.full((2, N + 1), 1 / (N + 1))
@@ -129,12 +129,13 @@ def test_truncates_at_end_of_data(market: MarketData) -> None:
 
 
 def test_seeding_is_deterministic_and_per_env(market: MarketData) -> None:
-    a, b = PortfolioVectorEnv(B, market, seed=3), PortfolioVectorEnv(B, market)
+    a = PortfolioVectorEnv(num_envs=B, universe=market, seed=3)
+    b = PortfolioVectorEnv(num_envs=B, universe=market)
     obs_a, info_a = a.reset()
     obs_b, _info_b = b.reset(seed=3)
     np.testing.assert_array_equal(obs_a, obs_b)
     assert len(set(info_a["date"])) > 1  # sub-envs draw their own starts
-    single = PortfolioEnv(market)
+    single = PortfolioEnv(universe=market)
     for i in range(B):
         assert single.reset(seed=3 + i)[1]["date"] == info_a["date"][i]
     _, info_c = b.reset(seed=[3 + i for i in range(B)])
@@ -142,7 +143,7 @@ def test_seeding_is_deterministic_and_per_env(market: MarketData) -> None:
 
 
 def test_reset_options(market: MarketData) -> None:
-    env = PortfolioVectorEnv(3, market, episode_length=10, seed=0)
+    env = PortfolioVectorEnv(num_envs=3, universe=market, episode_length=10, seed=0)
     w = np.array([[0.5, 0, 0, 0, 0, 0.5], [0, 1.0, 0, 0, 0, 0], np.eye(N + 1)[-1]])
     obs, info = env.reset(options={"start": market.returns.index[300], "weights": w})
     np.testing.assert_array_equal(info["weights"], w)
@@ -165,7 +166,7 @@ def test_spaces_make_vec_and_pickle(market: MarketData) -> None:
     assert env.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
     assert env.observation_space.shape == (4, env.obs_dim)
     assert env.action_space.shape == (4, N + 1)
-    assert env.single_observation_space == PortfolioEnv(market).observation_space
+    assert env.single_observation_space == PortfolioEnv(universe=market).observation_space
     obs, _ = env.reset(seed=0)
     assert env.observation_space.contains(obs)
     clone = pickle.loads(pickle.dumps(env))
@@ -180,10 +181,10 @@ def test_spaces_make_vec_and_pickle(market: MarketData) -> None:
 
 def test_bad_arguments(market: MarketData) -> None:
     with pytest.raises(ConfigError):
-        PortfolioVectorEnv(0, market)
+        PortfolioVectorEnv(num_envs=0, universe=market)
     with pytest.raises(ConfigError):
-        PortfolioVectorEnv(2, market, reward="sharpe")
-    env = PortfolioVectorEnv(2, market)
+        PortfolioVectorEnv(num_envs=2, universe=market, reward="sharpe")
+    env = PortfolioVectorEnv(num_envs=2, universe=market)
     with pytest.raises(RuntimeError):
         env.step(np.zeros((2, N + 1)))
     env.reset(seed=0)
@@ -192,7 +193,7 @@ def test_bad_arguments(market: MarketData) -> None:
 
 
 def test_state_dict_resumes_the_same_episodes(market: MarketData) -> None:
-    env = PortfolioVectorEnv(3, market, reward="dsr", episode_length=4, seed=9)
+    env = PortfolioVectorEnv(num_envs=3, universe=market, reward="dsr", episode_length=4, seed=9)
     env.reset()
     actions = np.random.default_rng(5).random((12, 3, N + 1))
     for a in actions[:6]:
@@ -200,7 +201,7 @@ def test_state_dict_resumes_the_same_episodes(market: MarketData) -> None:
     state = env.state_dict()
     assert all(isinstance(x, list) for k, x in state.items() if k != "num_envs")
     later = [env.step(a) for a in actions[6:]]
-    resumed = PortfolioVectorEnv(3, market, reward="dsr", episode_length=4)
+    resumed = PortfolioVectorEnv(num_envs=3, universe=market, reward="dsr", episode_length=4)
     resumed.load_state_dict(state)
     for a, ref in zip(actions[6:], later, strict=True):
         obs, rew, _, trunc, info = resumed.step(a)
@@ -210,4 +211,4 @@ def test_state_dict_resumes_the_same_episodes(market: MarketData) -> None:
         np.testing.assert_array_equal(info["portfolio_value"], ref[4]["portfolio_value"])
     assert any(ref[3].any() for ref in later)  # the comparison spans an autoreset
     with pytest.raises(ConfigError):
-        PortfolioVectorEnv(2, market).load_state_dict(state)
+        PortfolioVectorEnv(num_envs=2, universe=market).load_state_dict(state)

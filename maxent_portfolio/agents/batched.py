@@ -30,7 +30,6 @@ from maxent_portfolio.agents.checkpoint import (
 )
 from maxent_portfolio.agents.config import SACConfig, resolve_device
 from maxent_portfolio.agents.ensemble import BatchedSAC, check_batchable
-from maxent_portfolio.agents.model import OneStepModel, uses_model_reward
 from maxent_portfolio.agents.training import (
     _final_observations,
     _Progress,
@@ -41,6 +40,7 @@ from maxent_portfolio.agents.training import (
     evaluate,
     restore_env_state,
 )
+from maxent_portfolio.envs.dynamics import OneStepModel, uses_model_reward
 from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.seeding import env_seeds
 
@@ -58,7 +58,7 @@ def _batched_env(env_or_market: Any, num_envs: int, env_options: dict[str, Any] 
         return env_or_market
     from maxent_portfolio.envs import PortfolioVectorEnv
 
-    return PortfolioVectorEnv(num_envs, env_or_market, **(env_options or {}))
+    return PortfolioVectorEnv(num_envs=num_envs, universe=env_or_market, **(env_options or {}))
 
 
 def _records(model: BatchedSAC, step: int, transitions: int, updates: int,

@@ -40,8 +40,8 @@ from torch.func import functional_call, stack_module_state, vmap
 from maxent_portfolio.agents.buffer import ReplayBufferSamples
 from maxent_portfolio.agents.checkpoint import config_dict
 from maxent_portfolio.agents.config import SACConfig
-from maxent_portfolio.agents.model import OneStepModel
 from maxent_portfolio.agents.sac import SAC, polyak_update, soft_target
+from maxent_portfolio.envs.dynamics import OneStepModel
 from maxent_portfolio.errors import ConfigError
 
 T = TypeVar("T")

@@ -36,8 +36,8 @@ from maxent_portfolio.agents.distributions import (
     reference_kl_budget,
     reference_log_density,
 )
-from maxent_portfolio.agents.model import OneStepModel
 from maxent_portfolio.agents.networks import make_networks
+from maxent_portfolio.envs.dynamics import OneStepModel
 
 
 def polyak_update(params: Iterable[Tensor], target_params: Iterable[Tensor], tau: float) -> None:

@@ -36,8 +36,8 @@ from maxent_portfolio.agents.checkpoint import (
 )
 from maxent_portfolio.agents.config import SACConfig, resolve_device
 from maxent_portfolio.agents.distributions import effective_n
-from maxent_portfolio.agents.model import OneStepModel, uses_model_reward
 from maxent_portfolio.agents.sac import SAC, SACLosses, compile_networks
+from maxent_portfolio.envs.dynamics import OneStepModel, uses_model_reward
 from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.seeding import env_seeds, evaluation_seed
 

@@ -1,11 +1,22 @@
-"""The ``env`` section of a run: how the training environment frames the task."""
+"""The ``env`` section of a run: how the training environment frames the task.
+
+The section is the one place an env option is declared and range-checked: every env is built
+from a validated section (:meth:`maxent_portfolio.envs.PortfolioEnv.from_config`; the keyword
+constructor validates its options through it too), and the section applies its own execution
+rule (:meth:`EnvConfig.execute`) and reward (:meth:`EnvConfig.reward_of`), for the envs and the
+strategies' ``allocate`` alike.
+"""
 
 from __future__ import annotations
 
-from pydantic import field_validator
+from typing import Any
 
-from maxent_portfolio.envs.rewards import REWARD_FUNCTIONS
-from maxent_portfolio.options import Section, one_of, option
+import numpy as np
+from pydantic import ValidationError, field_validator
+
+from maxent_portfolio.arithmetic import partial_rebalance
+from maxent_portfolio.envs.rewards import REWARD_FUNCTIONS, RewardState, compute_reward
+from maxent_portfolio.options import Section, describe_error, one_of, option
 
 
 class EnvConfig(Section):
@@ -29,8 +40,9 @@ class EnvConfig(Section):
     reward: str = option("log", f"Training reward: {', '.join(REWARD_FUNCTIONS)} (log: the "
                          "log growth net of costs; each is defined in "
                          "help(maxent_portfolio.envs.PortfolioEnv)).")
-    episode_length: int = option(252, "Steps (decisions) per training episode.", ge=1,
-                                 file_only=True)
+    episode_length: int | None = option(
+        252, "Steps (decisions) per training episode (None, from Python: to the end of the "
+        "data).", ge=1, file_only=True)
     risk_aversion: float = option(1.0, "Lambda of the mean-var and drawdown rewards.", ge=0,
                                   file_only=True)
     eta: float = option(0.01, "Moving-moment rate of the dsr and mean-var rewards, in (0, 1).",
@@ -78,5 +90,36 @@ class EnvConfig(Section):
                 raise ValueError(str(exc)) from None
         return value
 
+    def replace(self, **fields: Any) -> EnvConfig:
+        """A copy with ``fields`` changed, validated as a run's options are.
 
-__all__ = ["EnvConfig"]
+        Raises
+        ------
+        ConfigError
+            One line naming a bad field (or an unknown one) and its value.
+        """
+        try:
+            return type(self).model_validate({**self.model_dump(), **fields})
+        except ValidationError as exc:
+            raise describe_error(exc) from None
+
+    def execute(self, target: np.ndarray, drifted: np.ndarray) -> np.ndarray:
+        """The weights a decision for ``target`` (B, M) reaches from ``drifted`` (B, M): the
+        execution rule (``trade_rate``, ``no_trade_band``) of
+        :func:`~maxent_portfolio.arithmetic.partial_rebalance`."""
+        return partial_rebalance(target, drifted, self.trade_rate, self.no_trade_band)
+
+    def reward_of(self, growth: np.ndarray, moments: RewardState
+                  ) -> tuple[np.ndarray, RewardState]:
+        """The rewards of log growths ``growth`` (B,) and the moving moments after them:
+        :func:`~maxent_portfolio.envs.rewards.compute_reward` with this section's reward."""
+        return compute_reward(self.reward, growth, moments, self.risk_aversion, self.eta)
+
+
+TEXTBOOK_EXECUTION: dict[str, Any] = {"trade_rate": 1.0, "no_trade_band": 0.0}
+"""What the keyword constructor of an env changes in the section's defaults: every action
+traded in full, the textbook portfolio env (``gym.make``, the tests); a run trains on the
+section's own defaults."""
+
+
+__all__ = ["TEXTBOOK_EXECUTION", "EnvConfig"]

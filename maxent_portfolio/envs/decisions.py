@@ -169,7 +169,8 @@ def interval_growth(growth: np.ndarray, following: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     growth : ndarray of shape (T, M)
-        ``1 + r``, row ``t`` earned over ``t`` (:attr:`Market.growth`).
+        ``1 + r``, row ``t`` earned over ``t``
+        (:attr:`~maxent_portfolio.envs.market.Market.growth`).
     following : ndarray of shape (T,), int64
         :attr:`DecisionClock.following`.
 

@@ -3,45 +3,32 @@
 The arithmetic (rebalance cost, drift, net return) is :func:`maxent_portfolio.arithmetic.step`,
 the code the backtest engine uses, and the decision dates are the engine's
 (:mod:`maxent_portfolio.envs.decisions`), so an episode reproduces the engine's results on the
-same schedule. The helpers below (market preparation, action map) and the rewards
-(:mod:`maxent_portfolio.envs.rewards`) are batched over a leading axis and shared with
+same schedule. The env's options are a validated :class:`~maxent_portfolio.envs.config.EnvConfig`
+section, which also executes the actions and computes the rewards; the market's arrays are
+prepared by :func:`maxent_portfolio.envs.market.prepare_market`. Those and the helpers below
+(action map, random start) are batched over a leading axis and shared with
 :class:`maxent_portfolio.envs.vector.PortfolioVectorEnv`.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pandas as pd
 from gymnasium import spaces
 
-from maxent_portfolio.arithmetic import compact_rate, partial_rebalance
+from maxent_portfolio.arithmetic import compact_rate
 from maxent_portfolio.arithmetic import step as arithmetic_step
 from maxent_portfolio.data.market import MarketData
+from maxent_portfolio.envs.config import TEXTBOOK_EXECUTION, EnvConfig
 from maxent_portfolio.envs.decisions import DecisionClock, interval_growth
-from maxent_portfolio.envs.features import (
-    DEFAULT_FEATURES,
-    compute_features,
-    feature_groups,
-    feature_names,
-    observation,
-    observation_bounds,
-)
-from maxent_portfolio.envs.rewards import (
-    DSR_MIN_VAR,
-    REWARD_FUNCTIONS,
-    RewardState,
-    compute_reward,
-)
+from maxent_portfolio.envs.features import observation, observation_bounds
+from maxent_portfolio.envs.market import prepare_market
+from maxent_portfolio.envs.rewards import RewardState
 from maxent_portfolio.errors import ConfigError, DataError
-
-if TYPE_CHECKING:
-    from maxent_portfolio.backtest.engine import Schedule
 
 ACTION_MODES = ("simplex", "logits")
 """Accepted values of the ``action_mode`` argument."""
@@ -50,138 +37,6 @@ LOGIT_BOUND = 20.0
 """Bound of the ``logits`` action space: logits are clipped to ``[-20, 20]``."""
 
 _SIMPLEX_TOL = 1e-12
-
-
-@dataclass(frozen=True)
-class Market:
-    """Arrays an environment steps through, prepared once at construction.
-
-    Attributes
-    ----------
-    assets : list of str
-        N risky asset names; cash is the extra last weight.
-    dates : pd.DatetimeIndex of shape (T,)
-    growth : ndarray of shape (T, N + 1)
-        ``1 + r``: gross simple returns, cash last; row ``t`` earned over ``t`` (the drift
-        arithmetic's factor, computed once).
-    features : ndarray of shape (T, N, F), float32
-    cost_rate : ndarray of shape (N,)
-        Proportional cost per unit traded (bps / 1e4).
-    dsr_prior : ndarray of shape (T,)
-        Mean over assets of the mean squared log return over the lookback window ending at
-        ``t``: the initial second moment of the differential Sharpe ratio.
-    lookback, periods_per_year : int
-    feature_names : tuple of str
-        The F feature names, in order along the last axis of ``features``.
-    """
-
-    assets: list[str]
-    dates: pd.DatetimeIndex
-    growth: np.ndarray
-    features: np.ndarray
-    cost_rate: np.ndarray
-    dsr_prior: np.ndarray
-    lookback: int
-    periods_per_year: int
-    feature_names: tuple[str, ...]
-
-    @property
-    def first(self) -> int:
-        """First decision position: the first date with a full lookback window."""
-        return self.lookback - 1
-
-    @property
-    def last(self) -> int:
-        """Last decision position: the returns of ``last + 1`` are the last ones."""
-        return len(self.dates) - 2
-
-
-def _check_number(name: str, value: object, low: float, high: float = math.inf,
-                  open_low: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-        raise ConfigError(f"{name} must be a number, got {value!r}")
-    x = float(value)
-    if not math.isfinite(x) or x < low or (open_low and x == low) or x > high:
-        raise ConfigError(f"{name} must be finite and in {'(' if open_low else '['}{low}, "
-                          f"{high}{')' if math.isinf(high) else ']'}, got {value!r}")
-    return x
-
-
-def _resolve_universe(universe: str | Path | MarketData | pd.DataFrame,
-                      start: str | pd.Timestamp | None,
-                      end: str | pd.Timestamp | None) -> MarketData:
-    """A universe name, file path, MarketData or returns DataFrame, restricted to [start, end]."""
-    if isinstance(universe, MarketData):
-        return universe.slice(start, end) if start is not None or end is not None else universe
-    if isinstance(universe, pd.DataFrame):
-        if not isinstance(universe.index, pd.DatetimeIndex) or len(universe) < 2:
-            raise DataError("a returns DataFrame needs a DatetimeIndex and at least 2 rows")
-        market = MarketData.from_returns(universe)
-        return market.slice(start, end) if start is not None or end is not None else market
-    if isinstance(universe, str | Path):
-        from maxent_portfolio.data import load_universe  # written alongside; imported lazily
-
-        return load_universe(str(universe), start=start, end=end)
-    raise ConfigError(f"universe must be a name, a path, a MarketData or a returns DataFrame, "
-                      f"got {type(universe).__name__}")
-
-
-def prepare_market(universe: str | Path | MarketData | pd.DataFrame = "sp500-20",
-                   start: str | pd.Timestamp | None = None,
-                   end: str | pd.Timestamp | None = None, cost_bps: float = 10.0,
-                   lookback: int = 60, cash_return: float | pd.Series = 0.0,
-                   min_steps: int = 1, features: str = DEFAULT_FEATURES) -> Market:
-    """Validate the data arguments and precompute everything a step needs.
-
-    Raises
-    ------
-    ConfigError
-        On a bad cost, lookback, cash return or feature group.
-    DataError
-        When fewer than ``min_steps`` steps fit after the first ``lookback`` returns.
-    """
-    if isinstance(lookback, bool) or not isinstance(lookback, int | np.integer) or lookback < 2:
-        raise ConfigError(f"lookback must be an integer >= 2, got {lookback!r}")
-    groups = feature_groups(features)
-    market = _resolve_universe(universe, start, end)
-    frame = market.returns
-    n_obs, n_assets = frame.shape
-    if n_assets == 0:
-        raise DataError("the universe has no assets")
-    if n_obs < lookback + min_steps:
-        raise DataError(f"too little data for the environment: {n_obs} returns, need lookback "
-                        f"{lookback} + {min_steps} step(s)")
-    if np.ndim(cost_bps) == 0:
-        rate = np.full(n_assets, _check_number("cost_bps", cost_bps, 0.0))
-    else:
-        rate = np.asarray(cost_bps, dtype=float)
-        if rate.shape != (n_assets,) or not np.isfinite(rate).all() or (rate < 0).any():
-            raise ConfigError(f"cost_bps must be a non-negative number or {n_assets} of them")
-    if isinstance(cash_return, pd.Series):
-        cash = cash_return.reindex(frame.index).fillna(0.0).to_numpy(dtype=float)
-        if not np.isfinite(cash).all() or (cash <= -1).any():
-            raise ConfigError("cash_return must be finite and greater than -1")
-    else:
-        cash = np.full(n_obs, _check_number("cash_return", cash_return, -1.0, open_low=True))
-    values = frame.to_numpy(dtype=float)
-    tensor = compute_features(values, int(lookback), market.periods_per_year, groups)
-    logs = np.log1p(values)
-    mean_sq = np.zeros(n_obs + 1)
-    np.cumsum((logs * logs).mean(axis=1), out=mean_sq[1:])
-    prior = np.full(n_obs, np.nan)
-    prior[lookback - 1:] = (mean_sq[lookback:] - mean_sq[:-lookback]) / lookback
-    return Market(
-        assets=[str(c) for c in frame.columns],
-        dates=pd.DatetimeIndex(frame.index),
-        # C order: the envs gather whole rows every step (pandas hands values over F-ordered)
-        growth=np.ascontiguousarray(1.0 + np.column_stack([values, cash])),
-        features=tensor,
-        cost_rate=rate / 1e4,
-        dsr_prior=np.maximum(prior, DSR_MIN_VAR),
-        lookback=int(lookback),
-        periods_per_year=market.periods_per_year,
-        feature_names=feature_names(groups),
-    )
 
 
 def to_weights(action: np.ndarray, mode: str) -> np.ndarray:
@@ -363,78 +218,74 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Arguments
 
+    Keyword arguments only. The market:
+
     - ``universe``: built-in universe name (default ``"sp500-20"``), CSV/Parquet path (read by
       :func:`maxent_portfolio.data.load_universe`), a ``MarketData`` or a DataFrame of simple
       returns with a DatetimeIndex.
     - ``start``, ``end``: restrict the data to these dates (inclusive).
     - ``cost_bps``: proportional cost per unit traded in basis points (10 = 0.1 %), or one per
       asset.
+    - ``cash_return``: per-period simple return of cash (a number or a Series by date).
+    - ``action_mode``: ``"simplex"`` or ``"logits"``.
+
+    The env options, the fields of :class:`~maxent_portfolio.envs.config.EnvConfig` (its
+    ``help`` states each range), either as ``config``, a validated section
+    (:meth:`from_config`, how a run builds its envs), or one by one as keywords, validated by
+    the section (its defaults, except ``trade_rate=1`` and ``no_trade_band=0``: every action
+    traded in full, :data:`~maxent_portfolio.envs.config.TEXTBOOK_EXECUTION`):
+
     - ``lookback``: the window (>= 2) of the features; also the history needed before the
       first decision.
-    - ``reward``: ``"log"``, ``"dsr"``, ``"mean-var"`` or ``"drawdown"``.
+    - ``features``: the feature groups of the observation, a comma list of ``base``, ``ranks``
+      and ``context`` (default ``"base"``; see *Observation Space*).
+    - ``reward``: ``"log"``, ``"dsr"``, ``"mean-var"``, ``"drawdown"`` or a reward registered in
+      :data:`~maxent_portfolio.envs.rewards.REWARD_FUNCTIONS`.
     - ``episode_length``: steps (decisions) per episode (default 252, a trading year of daily
       decisions), or ``None``.
-    - ``action_mode``: ``"simplex"`` or ``"logits"``.
-    - ``cash_return``: per-period simple return of cash (a number or a Series by date).
     - ``risk_aversion``: ``lambda`` of ``mean-var`` and ``drawdown`` (default 1).
     - ``eta``: moving-moment rate of ``dsr`` and ``mean-var``, in (0, 1) (default 0.01).
     - ``decision_period``: the rebalance schedule the agent decides on (default ``"daily"``).
     - ``trade_rate``, ``no_trade_band``: how an action is executed (see *Execution*).
-    - ``features``: the feature groups of the observation, a comma list of ``base``, ``ranks``
-      and ``context`` (default ``"base"``; see *Observation Space*).
 
     Raises ``ConfigError`` on a bad argument and ``DataError`` when the data cannot hold one
     episode.
 
     ## Attributes
 
-    ``n_assets`` (N), ``n_features`` (F), ``obs_dim``, ``assets``, ``feature_names``,
-    ``features`` (the groups as canonical text), ``dates``, ``market`` (the precomputed
-    :class:`Market`), ``decision_period`` (as text) and ``clock`` (its
-    :class:`~maxent_portfolio.envs.decisions.DecisionClock`).
+    ``config`` (the validated :class:`~maxent_portfolio.envs.config.EnvConfig`), ``n_assets``
+    (N), ``n_features`` (F), ``obs_dim``, ``assets``, ``feature_names``, ``dates``, ``market``
+    (the precomputed :class:`~maxent_portfolio.envs.market.Market`), ``decision_period`` (as
+    text) and ``clock`` (its :class:`~maxent_portfolio.envs.decisions.DecisionClock`).
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - gymnasium convention
 
-    def __init__(self, universe: str | Path | MarketData | pd.DataFrame = "sp500-20",
-                 start: str | pd.Timestamp | None = None, end: str | pd.Timestamp | None = None,
-                 cost_bps: float = 10.0, lookback: int = 60, reward: str = "log",
-                 episode_length: int | None = 252, action_mode: str = "simplex",
-                 cash_return: float | pd.Series = 0.0, risk_aversion: float = 1.0,
-                 eta: float = 0.01, decision_period: str | int | Schedule = "daily",
-                 trade_rate: float = 1.0, no_trade_band: float = 0.0,
-                 features: str = DEFAULT_FEATURES) -> None:
-        if reward not in REWARD_FUNCTIONS:  # the registry itself: a reward added at run time too
-            raise ConfigError(f"unknown reward {reward!r}: use one of "
-                              f"{', '.join(REWARD_FUNCTIONS)}")
+    def __init__(self, *, universe: str | Path | MarketData | pd.DataFrame = "sp500-20",
+                 config: EnvConfig | None = None, start: str | pd.Timestamp | None = None,
+                 end: str | pd.Timestamp | None = None, cost_bps: float = 10.0,
+                 cash_return: float | pd.Series = 0.0, action_mode: str = "simplex",
+                 **options: Any) -> None:
+        if config is None:  # the keyword path (gym.make): validated by the section all the same
+            config = EnvConfig().replace(**{**TEXTBOOK_EXECUTION, **options})
+        elif options:
+            raise ConfigError(f"give the env options in config or as keywords, not both: "
+                              f"{', '.join(options)}")
         if action_mode not in ACTION_MODES:
             raise ConfigError(f"unknown action_mode {action_mode!r}: use simplex or logits")
-        if episode_length is not None and (
-                isinstance(episode_length, bool)
-                or not isinstance(episode_length, int | np.integer) or episode_length < 1):
-            raise ConfigError(f"episode_length must be a positive integer or None, "
-                              f"got {episode_length!r}")
-        self.risk_aversion = _check_number("risk_aversion", risk_aversion, 0.0)
-        self.eta = _check_number("eta", eta, 0.0, 1.0, open_low=True)
-        if self.eta == 1.0:
-            raise ConfigError("eta must be in (0, 1), got 1")
-        self.trade_rate = _check_number("trade_rate", trade_rate, 0.0, 1.0, open_low=True)
-        self.no_trade_band = _check_number("no_trade_band", no_trade_band, 0.0, 2.0)
-        self.reward_kind = reward
+        self.config = config
+        """The validated env section: the options this env decides, executes and rewards by."""
         self.action_mode = action_mode
-        self.episode_length = None if episode_length is None else int(episode_length)
-        self.features = ",".join(feature_groups(features))
-        """The feature groups, as canonical text (``"base,ranks"``)."""
-        self.market = prepare_market(universe, start, end, cost_bps, lookback, cash_return,
-                                     min_steps=self.episode_length or 1, features=self.features)
+        self.market = prepare_market(universe, config, start=start, end=end, cost_bps=cost_bps,
+                                     cash_return=cash_return)
         m = self.market
-        self.clock = DecisionClock.build(decision_period, m.dates)
+        self.clock = DecisionClock.build(config.decision_period, m.dates)
         self.decision_period = self.clock.period
         self.held_growth = interval_growth(m.growth, self.clock.following)
         """``(T - 1, N + 1)``: row ``t``, each asset's growth over the interval decided at ``t``."""
-        self._latest_start = self.clock.latest_start(m.first, self.episode_length or 1)
+        self._latest_start = self.clock.latest_start(m.first, config.episode_length or 1)
         if self._latest_start < m.first:
-            raise DataError(f"too little data for an episode of {self.episode_length} "
+            raise DataError(f"too little data for an episode of {config.episode_length} "
                             f"{self.decision_period} decisions: at most "
                             f"{self.clock.steps_from(m.first)} fit after the lookback")
         interval = self.clock.mean_interval(m.first)
@@ -447,7 +298,7 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         self.obs_dim = self.n_assets * self.n_features + self.n_assets + 1
         self.assets = list(m.assets)
         self.dates = m.dates
-        low, high = observation_bounds(self.n_assets, self.features)
+        low, high = observation_bounds(self.n_assets, config.features)
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
         bound = (0.0, 1.0) if action_mode == "simplex" else (-LOGIT_BOUND, LOGIT_BOUND)
         self.action_space = spaces.Box(bound[0], bound[1], (self.n_assets + 1,), np.float32)
@@ -458,6 +309,22 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         self._weights[0, -1] = 1.0
         self._value = 1.0
         self._rewards = RewardState.empty(1)
+
+    @classmethod
+    def from_config(cls, universe: str | Path | MarketData | pd.DataFrame, config: EnvConfig,
+                    **market: Any) -> PortfolioEnv:
+        """The env of a validated section on ``universe``.
+
+        Parameters
+        ----------
+        universe : str, Path, MarketData or pd.DataFrame
+        config : EnvConfig
+            Every env option; trusted as validated.
+        **market
+            The other keyword arguments of the constructor: ``start``, ``end``, ``cost_bps``,
+            ``cash_return``, ``action_mode``.
+        """
+        return cls(universe=universe, config=config, **market)
 
     # -- public helpers ---------------------------------------------------------------------
 
@@ -521,7 +388,7 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         else:
             start = draw_start(self.np_random, self.market.first, self._latest_start)
         self._t = start
-        self._stop = int(self.clock.advance(np.array([start]), self.episode_length)[0])
+        self._stop = int(self.clock.advance(np.array([start]), self.config.episode_length)[0])
         self._weights[0] = self.initial_weights(options.get("weights"))
         self._value = 1.0
         self._rewards.reset(slice(None), self.dsr_prior[start])
@@ -537,14 +404,12 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         a = np.asarray(action, dtype=np.float64)
         if a.shape != (self.n_assets + 1,):
             raise ValueError(f"action must have shape ({self.n_assets + 1},), got {a.shape}")
-        target = partial_rebalance(to_weights(a[None, :], self.action_mode), self._weights,
-                                   self.trade_rate, self.no_trade_band)
+        target = self.config.execute(to_weights(a[None, :], self.action_mode), self._weights)
         end = int(self.clock.following[t])
         net, gross, turnover, cost, drifted = arithmetic_step(
             target, self._weights, growth=self.held_growth[t: t + 1], cost_rate=self._cost_rate)
         growth = np.log1p(net)
-        reward, self._rewards = compute_reward(self.reward_kind, growth, self._rewards,
-                                               self.risk_aversion, self.eta)
+        reward, self._rewards = self.config.reward_of(growth, self._rewards)
         self._weights = drifted
         self._value *= 1.0 + float(net[0])
         self._t = t = end

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,16 +12,14 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from maxent_portfolio.arithmetic import compact_rate, partial_rebalance
+from maxent_portfolio.arithmetic import compact_rate
 from maxent_portfolio.arithmetic import step as arithmetic_step
 from maxent_portfolio.data.market import MarketData
-from maxent_portfolio.envs.features import DEFAULT_FEATURES, observation_batch
+from maxent_portfolio.envs.config import EnvConfig
+from maxent_portfolio.envs.features import observation_batch
 from maxent_portfolio.envs.portfolio import PortfolioEnv, draw_start, to_weights
-from maxent_portfolio.envs.rewards import RewardState, compute_reward
+from maxent_portfolio.envs.rewards import RewardState
 from maxent_portfolio.errors import ConfigError
-
-if TYPE_CHECKING:
-    from maxent_portfolio.backtest.engine import Schedule
 
 _INFO_KEYS = ("portfolio_value", "gross_return", "net_return", "turnover", "cost", "weights",
               "date")
@@ -77,36 +75,30 @@ class PortfolioVectorEnv(VectorEnv):
 
     ## Arguments
 
-    ``num_envs`` and ``seed``, then the keyword arguments of :class:`PortfolioEnv`, among them
-    ``decision_period`` and ``features``. The episodes of a batch may hold intervals of
-    different lengths; the growth over the interval decided at each position is precomputed
-    once (:func:`~maxent_portfolio.envs.decisions.interval_growth`), so a step costs the same
-    whatever the period.
+    Keyword arguments only: ``num_envs`` and ``seed``, then those of :class:`PortfolioEnv` (a
+    validated ``config`` section, :meth:`from_config`, or the env options one by one). The
+    episodes of a batch may hold intervals of different lengths; the growth over the interval
+    decided at each position is precomputed once
+    (:func:`~maxent_portfolio.envs.decisions.interval_growth`), so a step costs the same whatever
+    the period.
     """
 
     metadata: dict[str, Any] = {  # noqa: RUF012 - gymnasium convention
         "autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
-    def __init__(self, num_envs: int = 1,
-                 universe: str | Path | MarketData | pd.DataFrame = "sp500-20",
-                 start: str | pd.Timestamp | None = None, end: str | pd.Timestamp | None = None,
-                 cost_bps: float = 10.0, lookback: int = 60, reward: str = "log",
-                 episode_length: int | None = 252, action_mode: str = "simplex",
-                 cash_return: float | pd.Series = 0.0, risk_aversion: float = 1.0,
-                 eta: float = 0.01, seed: int | None = None,
-                 decision_period: str | int | Schedule = "daily", trade_rate: float = 1.0,
-                 no_trade_band: float = 0.0, features: str = DEFAULT_FEATURES) -> None:
+    def __init__(self, *, num_envs: int = 1, seed: int | None = None, **env_arguments: Any
+                 ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) \
                 or num_envs < 1:
             raise ConfigError(f"num_envs must be a positive integer, got {num_envs!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)
                                  or seed < 0):
             raise ConfigError(f"seed must be a non-negative integer or None, got {seed!r}")
-        self.env = PortfolioEnv(universe, start, end, cost_bps, lookback, reward,
-                                episode_length, action_mode, cash_return, risk_aversion, eta,
-                                decision_period, trade_rate, no_trade_band, features)
+        self.env = PortfolioEnv(**env_arguments)
         """A template single env: validation, spaces, ``observation_at`` and ``position``."""
         env = self.env
+        self.config = env.config
+        """The validated env section every episode follows."""
         self.num_envs = int(num_envs)
         self.market = env.market
         self.n_assets, self.n_features, self.obs_dim = env.n_assets, env.n_features, env.obs_dim
@@ -130,13 +122,20 @@ class PortfolioVectorEnv(VectorEnv):
         self._following = self.clock.following
         self._held_growth = env.held_growth  # row t: what weights set at t earn
         self._cost_rate = compact_rate(self.market.cost_rate)
-        self._mode, self._reward = env.action_mode, env.reward_kind
-        self._lambda, self._eta = env.risk_aversion, env.eta
+        self._mode = env.action_mode
+
+    @classmethod
+    def from_config(cls, universe: str | Path | MarketData | pd.DataFrame, config: EnvConfig,
+                    *, num_envs: int, seed: int | None = None, **market: Any
+                    ) -> PortfolioVectorEnv:
+        """``num_envs`` episodes of :meth:`PortfolioEnv.from_config` (``market``: its keyword
+        arguments ``start``, ``end``, ``cost_bps``, ``cash_return``, ``action_mode``)."""
+        return cls(num_envs=num_envs, seed=seed, universe=universe, config=config, **market)
 
     @property
     def positions(self) -> np.ndarray:
         """The date position of every episode's current state (a copy), shape (num_envs,):
-        what the one-step model (:mod:`maxent_portfolio.agents.model`) needs of a state
+        what the one-step model (:mod:`maxent_portfolio.envs.dynamics`) needs of a state
         besides its observation."""
         return self._t.copy()
 
@@ -206,7 +205,7 @@ class PortfolioVectorEnv(VectorEnv):
         # Copy on write: the previous step's ``infos`` share these arrays.
         self._weights, self._value = self._weights.copy(), self._value.copy()
         self._t[idx] = starts
-        self._stop[idx] = self.clock.advance(starts, self.env.episode_length)
+        self._stop[idx] = self.clock.advance(starts, self.config.episode_length)
         if weights is None:
             self._weights[idx] = 0.0
             self._weights[idx, -1] = 1.0
@@ -268,15 +267,13 @@ class PortfolioVectorEnv(VectorEnv):
         if a.shape != (self.num_envs, self.n_assets + 1):
             raise ValueError(f"actions must have shape ({self.num_envs}, {self.n_assets + 1}), "
                              f"got {a.shape}")
-        target = partial_rebalance(to_weights(a, self._mode), self._weights,
-                                   self.env.trade_rate, self.env.no_trade_band)
+        target = self.config.execute(to_weights(a, self._mode), self._weights)
         t = self._t
         end = np.take(self._following, t)
         net, gross, turnover, cost, drifted = arithmetic_step(
             target, self._weights, growth=np.take(self._held_growth, t, axis=0),
             cost_rate=self._cost_rate)
-        reward, self._rewards = compute_reward(self._reward, np.log1p(net), self._rewards,
-                                               self._lambda, self._eta)
+        reward, self._rewards = self.config.reward_of(np.log1p(net), self._rewards)
         # New arrays every step, handed to ``infos`` without copies: only resets write into
         # the state in place, and ``_reset_envs`` copies before it writes.
         self._value = value = self._value * (1.0 + net)

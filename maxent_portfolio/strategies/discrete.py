@@ -8,7 +8,8 @@ period, execution and reward, with a menu entry as the action. The menu strategi
 on the whole window, as the engine fits any strategy per fold. ``allocate`` extends the menu's
 targets to the decision date, rebuilds the observation, and holds the mixture
 ``sum_k pi(k|s) w_k`` (or, with ``menu_hold = "top"``, the most probable ``w_k``), executed as
-the env executes actions (``trade_rate``, ``no_trade_band``). It is deterministic.
+the env executes actions (the env section's ``trade_rate`` and ``no_trade_band``). It is
+deterministic.
 
 The whole training window trains the agent (no validation slice), and the networks of the end
 of training are kept. Registered lazily (importing it imports torch).
@@ -23,18 +24,14 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from maxent_portfolio.agents.config import SACConfig
 from maxent_portfolio.agents.discrete import MenuAgent, train_menu
-from maxent_portfolio.arithmetic import CostModel, partial_rebalance
-from maxent_portfolio.envs.config import EnvConfig
-from maxent_portfolio.envs.decisions import DecisionClock
 from maxent_portfolio.envs.menu import MenuVectorEnv, menu_observation, menu_table
 from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.options import describe_error
 from maxent_portfolio.strategies.base import CASH, StrategyContext
 from maxent_portfolio.strategies.menu import MenuBook, build_menu
 from maxent_portfolio.strategies.menuconfig import MenuConfig
-from maxent_portfolio.strategies.sac import SACStrategy, learning_records
+from maxent_portfolio.strategies.sac import SACStrategy, window_identity
 
 
 class SACDiscreteStrategy(SACStrategy):
@@ -42,10 +39,12 @@ class SACDiscreteStrategy(SACStrategy):
 
     Parameters
     ----------
-    sac, env, costs, seed, periods_per_year, rebalance
-        As for :class:`~maxent_portfolio.strategies.sac.SACStrategy`: ``train_steps``,
-        ``alpha``, ``diversification``, ``device`` and the file-only hyper-parameters apply
-        alike; ``policy``, ``network``, ``one_step_model`` and ``reference`` are ``sac``'s alone.
+    *args
+        ``sac``, ``env``, ``costs``, ``seed``, ``periods_per_year``, ``rebalance``, by position
+        or keyword: as for :class:`~maxent_portfolio.strategies.sac.SACStrategy`.
+        ``train_steps``, ``alpha``, ``diversification``, ``device`` and the file-only
+        hyper-parameters apply alike; ``policy``, ``network``, ``one_step_model`` and
+        ``reference`` are ``sac``'s alone.
     menu : MenuConfig, optional
         The menu and what is held.
     context : StrategyContext, optional
@@ -68,10 +67,7 @@ class SACDiscreteStrategy(SACStrategy):
     description = "discrete SAC over a menu of strategies (soft meta-allocator), refit each fold"
     seeded = True
 
-    def __init__(self, sac: SACConfig | None = None, env: EnvConfig | None = None,
-                 costs: CostModel | None = None, seed: int = 0,
-                 periods_per_year: int | None = None, rebalance: str | None = None,
-                 menu: MenuConfig | list[str] | None = None,
+    def __init__(self, *args: Any, menu: MenuConfig | list[str] | None = None,
                  context: StrategyContext | None = None, **options: Any) -> None:
         fields = {k: options.pop(k) for k in list(options) if k in MenuConfig.model_fields}
         if isinstance(menu, list):
@@ -82,7 +78,7 @@ class SACDiscreteStrategy(SACStrategy):
             self.menu = MenuConfig.model_validate({**base.model_dump(), **fields})
         except ValidationError as exc:
             raise describe_error(exc) from None
-        super().__init__(sac, env, costs, seed, periods_per_year, rebalance, **options)
+        super().__init__(*args, **options)
         if self.sac.model_selection != "last":
             raise ConfigError("sac-discrete keeps the networks of the end of training: "
                               "--model-selection best-validation applies to sac only")
@@ -90,15 +86,10 @@ class SACDiscreteStrategy(SACStrategy):
                              self.menu.menu_refit_every)
 
     @classmethod
-    def from_context(cls, context: StrategyContext) -> SACDiscreteStrategy:
-        config = context.config
-        strategy = cls(config.sac, config.env, config.costs, seed=context.seed,
-                       periods_per_year=context.periods_per_year,
-                       rebalance=config.schedule.rebalance, menu=config.menu, context=context)
-        strategy.checkpoint_dir = context.checkpoint_dir
-        if context.progress is not None:
-            strategy.progress_callback = context.progress
-        return strategy
+    def context_arguments(cls, context: StrategyContext) -> dict[str, Any]:
+        """``sac``'s, with the run's menu and the context its strategies are built from."""
+        return {**super().context_arguments(context), "menu": context.config.menu,
+                "context": context}
 
     @classmethod
     def seed_batch(cls, context: StrategyContext) -> int:
@@ -119,18 +110,6 @@ class SACDiscreteStrategy(SACStrategy):
         if hasattr(self, "book"):
             self.book.reset()
 
-    def fit(self, returns: pd.DataFrame) -> SACDiscreteStrategy:
-        """Train on this training window (resuming ``fold-i.pt`` under ``checkpoint_dir``)."""
-        path = None if self.checkpoint_dir is None else \
-            Path(self.checkpoint_dir) / f"fold-{self._fold}.pt"
-        agent = self.train_window(returns, checkpoint_path=path,
-                                  resume=path is not None and path.exists())
-        if path is not None:
-            agent.save(path)
-        self.learning_ += learning_records(agent, self._fold, float("nan"))  # type: ignore[arg-type]
-        self._fold += 1
-        return self
-
     def menu_env(self, returns: pd.DataFrame, num_envs: int) -> MenuVectorEnv:
         """The training env of a window: the menu's targets over ``returns``, precomputed.
 
@@ -139,62 +118,38 @@ class SACDiscreteStrategy(SACStrategy):
         from row ``2 lookback - 1``.
         """
         from maxent_portfolio.data.market import MarketData
-        from maxent_portfolio.data.validate import infer_periods_per_year
         from maxent_portfolio.envs import PortfolioVectorEnv
 
         lookback = self.env.lookback
-        ppy = self.periods_per_year or infer_periods_per_year(
-            pd.DatetimeIndex(returns.index), "the training window")
+        ppy = self.window_periods(returns)
         min_rows = 2 * lookback + 2
         if len(returns) < min_rows:
             raise DataError(f"sac-discrete needs at least {min_rows} training returns "
                             f"(twice the lookback {lookback}, plus 2), got {len(returns)}")
-        assets = [str(c) for c in returns.columns]
         targets = self.book.fit_window(returns, first=lookback - 1)
         table = menu_table(targets, returns.to_numpy(dtype=float), lookback, ppy)
         part = returns.iloc[lookback:]
-        room = DecisionClock.build(self.decision_period, pd.DatetimeIndex(part.index))
-        episode = min(self.env.episode_length, room.steps_from(lookback - 1))
-        # sac's env options: the costs, frequency and decision dates the engine judges it on.
-        options: dict[str, Any] = {"cost_bps": self.costs.bps(assets), "lookback": lookback}
-        inner = PortfolioVectorEnv(
-            num_envs=num_envs, universe=MarketData.from_returns(part, periods_per_year=ppy),
-            episode_length=episode, **options, reward=self.env.reward,
-            risk_aversion=self.env.risk_aversion, eta=self.env.eta,
-            decision_period=self.decision_period, trade_rate=self.env.trade_rate,
-            no_trade_band=self.env.no_trade_band)
-        self._periods_per_year = ppy
+        # sac's env: the costs, frequency and decision dates the engine judges it on.
+        inner = PortfolioVectorEnv.from_config(
+            MarketData.from_returns(part, periods_per_year=ppy),
+            self.window_env(pd.DatetimeIndex(part.index)), num_envs=num_envs,
+            cost_bps=self.costs.bps([str(c) for c in returns.columns]))
         return MenuVectorEnv(inner, targets[lookback:], table[lookback:])
 
     def train_window(self, returns: pd.DataFrame, *,  # type: ignore[override]
                      checkpoint_path: Path | None = None, resume: bool = False,
                      progress: bool = False) -> MenuAgent:
         """Precompute the menu over ``returns`` (:meth:`menu_env`) and train the agent on it."""
-        from maxent_portfolio.data.market import frame_hash
-
         config = self.sac_config(self._fold)
         env = self.menu_env(returns, config.num_envs)
-        assets = [str(c) for c in returns.columns]
-        init = self.agent_ if self.sac.warm_start else None
-        callback = None
-        if self.progress_callback is not None:
-            report, last = self.progress_callback, [0]
-
-            def callback(step: int, agent: MenuAgent) -> bool:
-                if step % config.log_every == 0 or step == config.total_steps:
-                    report((step - last[0]) * config.num_envs,
-                           f"fold {self._fold + 1} step {step * config.num_envs}")
-                    last[0] = step
-                return False
-
-        identity = {"first": str(pd.Timestamp(returns.index[0]).date()),
-                    "last": str(pd.Timestamp(returns.index[-1]).date()), "assets": assets,
-                    "hash": frame_hash(returns)}
+        identity = window_identity(returns)
+        self._validation_years = float("nan")  # no validation slice
         self.agent_ = train_menu(env, config, checkpoint_path=checkpoint_path, resume=resume,
-                                 init_from=init, callback=callback, data=identity,
+                                 init_from=self.agent_ if self.sac.warm_start else None,
+                                 callback=self.progress_report(config, 1), data=identity,
                                  reraise_signal=True)
         self.book.fit(returns)  # the members as the engine fits them for the test window
-        self._assets = assets
+        self._assets = identity["assets"]
         return self.agent_
 
     def probabilities(self, history: pd.DataFrame, current: pd.Series
@@ -221,8 +176,7 @@ class SACDiscreteStrategy(SACStrategy):
         probs, targets, weights = self.probabilities(history, current)
         chosen = targets[int(np.argmax(probs))] if self.menu.menu_hold == "top" \
             else probs @ targets
-        w = partial_rebalance(chosen[None], weights[None], self.env.trade_rate,
-                              self.env.no_trade_band)[0]
+        w = self.env.execute(chosen[None], weights[None])[0]
         self.probabilities_.append(probs)
         self.entropy_.append(float(-(probs * np.log(np.maximum(probs, 1e-300))).sum()))
         self.decision_dates_.append(pd.Timestamp(history.index[-1]))

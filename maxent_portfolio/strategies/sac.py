@@ -7,7 +7,9 @@ default, or ``rebalance``, the schedule the agent is judged on (the run's ``--re
 ``allocate`` rebuilds the environment's observation (its ``env.features`` groups) at the
 decision date from the trailing ``lookback`` returns and the drifted weights, and returns the
 policy's deterministic action (the Dirichlet mean, or the softmax of the logistic-normal mean),
-executed as the env executes actions (``env.trade_rate``, ``env.no_trade_band``).
+executed as the env executes actions (the env section's
+:meth:`~maxent_portfolio.envs.config.EnvConfig.execute`). Seeds trained together as one batched
+network are :mod:`maxent_portfolio.strategies.seed_batch`.
 
 Registered lazily by :mod:`maxent_portfolio.strategies.registry` (importing it imports torch).
 """
@@ -16,17 +18,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Self, cast
 
 import pandas as pd
 from pydantic import ValidationError
 
 from maxent_portfolio.agents import Agent, train
 from maxent_portfolio.agents.config import SACConfig, resolve_device
-from maxent_portfolio.arithmetic import CostModel, partial_rebalance
+from maxent_portfolio.arithmetic import CostModel
 from maxent_portfolio.config import ScheduleConfig
 from maxent_portfolio.envs.config import EnvConfig
 from maxent_portfolio.envs.decisions import DecisionClock, decision_schedule
@@ -34,6 +35,7 @@ from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.options import Section, describe_error
 from maxent_portfolio.seeding import fold_seed
 from maxent_portfolio.strategies.base import CASH, Strategy, StrategyContext
+from maxent_portfolio.strategies.seed_batch import FoldSetup, SeedBatch, warm_starts
 
 LEARNING_COLUMNS = ("fold", "step", "transitions", "updates", "train_return", "val_growth",
                     "val_effective_n", "alpha", "entropy", "effective_n", "selected")
@@ -66,12 +68,14 @@ def learning_records(agent: Agent, fold: int, validation_years: float) -> list[d
     return rows
 
 
-def warm_starts(previous: Agent | None, n_assets: int, config: SACConfig) -> bool:
-    """Whether a fold starts from ``previous``, the last fold's agent: warm starts on, and the
-    same assets, policy head and networks."""
-    return config.warm_start and previous is not None and (
-        previous.sac.n_assets, previous.config.policy, previous.config.network) == (
-        n_assets, config.policy, config.network)
+def window_identity(returns: pd.DataFrame) -> dict[str, Any]:
+    """What a checkpoint remembers of its training window: first and last dates, assets and a
+    hash of the returns (a resumed or batched fold must bring the same)."""
+    from maxent_portfolio.data.market import frame_hash
+
+    return {"first": str(pd.Timestamp(returns.index[0]).date()),
+            "last": str(pd.Timestamp(returns.index[-1]).date()),
+            "assets": [str(c) for c in returns.columns], "hash": frame_hash(returns)}
 
 
 class SACStrategy(Strategy):
@@ -159,10 +163,16 @@ class SACStrategy(Strategy):
         self.reset()
 
     @classmethod
-    def from_context(cls, context: StrategyContext) -> SACStrategy:
-        strategy = cls(context.config.sac, context.config.env, context.config.costs,
-                       seed=context.seed, periods_per_year=context.periods_per_year,
-                       rebalance=context.config.schedule.rebalance)
+    def context_arguments(cls, context: StrategyContext) -> dict[str, Any]:
+        """The constructor's arguments from a run's context: its sections, seed and schedule."""
+        config = context.config
+        return {"sac": config.sac, "env": config.env, "costs": config.costs, "seed": context.seed,
+                "periods_per_year": context.periods_per_year,
+                "rebalance": config.schedule.rebalance}
+
+    @classmethod
+    def from_context(cls, context: StrategyContext) -> Self:
+        strategy = cls(**cls.context_arguments(context))
         strategy.checkpoint_dir = context.checkpoint_dir
         if context.progress is not None:
             strategy.progress_callback = context.progress
@@ -216,7 +226,7 @@ class SACStrategy(Strategy):
         val_part = returns.iloc[max(cut - self.env.lookback, 0):]
         return train_part, val_part
 
-    def fit(self, returns: pd.DataFrame) -> SACStrategy:
+    def fit(self, returns: pd.DataFrame) -> Self:
         """Train a fresh (or warm-started) agent on this training window.
 
         With ``checkpoint_dir`` set, training checkpoints to ``fold-i.pt`` (resumable); once the
@@ -247,62 +257,71 @@ class SACStrategy(Strategy):
         progress : bool
             Show the trainer's own progress bar (the CLI's ``train`` command).
         """
-        from maxent_portfolio.data.market import MarketData, frame_hash
-        from maxent_portfolio.data.validate import infer_periods_per_year
+        from maxent_portfolio.data.market import MarketData
         from maxent_portfolio.envs import PortfolioEnv, PortfolioVectorEnv
 
         config = self.sac_config(self._fold)
         lookback = self.env.lookback
-        ppy = self.periods_per_year or infer_periods_per_year(
-            pd.DatetimeIndex(returns.index), "the training window")
+        ppy = self.window_periods(returns)
         train_part, val_part = self._split(returns)
         min_rows = lookback + 2
         if len(train_part) < min_rows:
             raise DataError(f"SAC needs at least {min_rows} training returns, got "
                             f"{len(train_part)}")
-        assets = [str(c) for c in returns.columns]
+        env_config = self.window_env(pd.DatetimeIndex(train_part.index))
         # The env steps on exactly the costs, the frequency and the decision dates the engine
         # judges it on.
-        env_options: dict[str, Any] = {"cost_bps": self.costs.bps(assets), "lookback": lookback,
-                       "reward": self.env.reward, "risk_aversion": self.env.risk_aversion,
-                       "eta": self.env.eta, "decision_period": self.decision_period,
-                       "trade_rate": self.env.trade_rate,
-                       "no_trade_band": self.env.no_trade_band, "features": self.env.features}
-        room = DecisionClock.build(self.decision_period, pd.DatetimeIndex(train_part.index))
-        episode = min(self.env.episode_length, room.steps_from(lookback - 1))
+        cost_bps = self.costs.bps([str(c) for c in returns.columns])
         # One training env per call: a seed group builds its own, of every member's episodes.
-        make_env = partial(PortfolioVectorEnv,
-                           universe=MarketData.from_returns(train_part, periods_per_year=ppy),
-                           episode_length=episode, **env_options)
+        make_env = partial(PortfolioVectorEnv.from_config,
+                           MarketData.from_returns(train_part, periods_per_year=ppy), env_config,
+                           cost_bps=cost_bps)
         eval_env = None
         self.validation_window_: tuple[pd.Timestamp, pd.Timestamp] | None = None
         self._validation_years = float("nan")
         if val_part is not None and len(val_part) >= min_rows:
             self.validation_window_ = (val_part.index[lookback], val_part.index[-1])
             self._validation_years = (len(val_part) - lookback) / ppy
-            eval_env = PortfolioEnv(MarketData.from_returns(val_part, periods_per_year=ppy),
-                                    episode_length=None, **env_options)
+            eval_env = PortfolioEnv.from_config(
+                MarketData.from_returns(val_part, periods_per_year=ppy),
+                env_config.replace(episode_length=None), cost_bps=cost_bps)
             if not config.eval_every:
                 config.eval_every = max(config.total_steps // 5, 1)
-        identity = {"first": str(pd.Timestamp(returns.index[0]).date()),
-                    "last": str(pd.Timestamp(returns.index[-1]).date()), "assets": assets,
-                    "hash": frame_hash(returns)}
-        self._assets = assets
-        self._periods_per_year = ppy
+        identity = window_identity(returns)
+        self._assets = identity["assets"]
         if self.batch is not None:
-            fold = _FoldSetup(self._fold, config, make_env, eval_env, identity, progress,
-                              checkpoint_path, resume)
+            fold = FoldSetup(self._fold, config, make_env, eval_env, identity, progress,
+                             checkpoint_path, resume)
             self.agent_ = self.batch.agent(self, fold)
             return self.agent_
         env = make_env(num_envs=config.num_envs)
         init = self.agent_ if warm_starts(self.agent_, env.n_assets, config) else None
         self.agent_ = train(env, config, progress=progress, checkpoint_path=checkpoint_path,
                             resume=resume, eval_env=eval_env, init_from=init,
-                            callback=self._report(config, 1), reraise_signal=True,
+                            callback=self.progress_report(config, 1), reraise_signal=True,
                             data=identity)
         return self.agent_
 
-    def _report(self, config: SACConfig, n_agents: int) -> Callable[[int, Any], bool] | None:
+    def window_periods(self, returns: pd.DataFrame) -> int:
+        """Periods per year of a training window: the strategy's, else inferred from its dates;
+        remembered for ``allocate``'s observations."""
+        from maxent_portfolio.data.validate import infer_periods_per_year
+
+        self._periods_per_year = self.periods_per_year or infer_periods_per_year(
+            pd.DatetimeIndex(returns.index), "the training window")
+        return self._periods_per_year
+
+    def window_env(self, dates: pd.DatetimeIndex) -> EnvConfig:
+        """The env section of a training window on ``dates``: decisions at
+        :attr:`decision_period`, episodes no longer than the decisions the window holds."""
+        steps = int(DecisionClock.build(self.decision_period, dates).steps_from(
+            self.env.lookback - 1))
+        episode = self.env.episode_length
+        return self.env.replace(decision_period=self.decision_period,
+                                episode_length=steps if episode is None else min(episode, steps))
+
+    def progress_report(self, config: SACConfig, n_agents: int
+                        ) -> Callable[[int, Any], bool] | None:
         """A training callback reporting this fold's transitions to ``progress_callback``."""
         if self.progress_callback is None:
             return None
@@ -328,8 +347,7 @@ class SACStrategy(Strategy):
         obs = latest_observation(history.to_numpy(dtype=float), weights, self.env.lookback,
                                  self._periods_per_year, self.env.features)
         # Executed as the env executes it in training (partial rebalancing, no-trade band).
-        w = partial_rebalance(self.agent_.act(obs, deterministic=True)[None], weights[None],
-                              self.env.trade_rate, self.env.no_trade_band)[0]
+        w = self.env.execute(self.agent_.act(obs, deterministic=True)[None], weights[None])[0]
         entropy, neff = self.agent_.policy_stats(obs)
         self.entropy_.append(float(entropy[0]))
         self.effective_n_.append(float(neff[0]))
@@ -354,88 +372,4 @@ class SACStrategy(Strategy):
         self.progress_callback = None
 
 
-@dataclass
-class _FoldSetup:
-    """What one member of a seed group hands :class:`SeedBatch` for a fold."""
-
-    fold: int
-    config: SACConfig
-    make_env: Callable[..., Any]  # make_env(num_envs=n): the fold's training env
-    eval_env: Any
-    identity: dict[str, Any]
-    progress: bool
-    checkpoint_path: Path | None = None
-    resume: bool = False
-
-
-class SeedBatch:
-    """The seeds of one ``sac`` run trained together, fold by fold, as one batched network.
-
-    The first member to train fold ``i`` passes the group's checkpoint path (one file for
-    the batch, resumable); the engine backtests the members one after the other: the first to
-    reach fold ``i``
-    trains every member's agent for it in one :func:`~maxent_portfolio.agents.batched.
-    train_batched` call (each warm-started from its own previous agent), the others take
-    theirs. Every member must bring the same training window; a fold's agents are dropped once
-    every member has taken its own.
-
-    Parameters
-    ----------
-    members : list of SACStrategy
-        In seed order; each gets ``batch`` set to this group.
-    """
-
-    def __init__(self, members: list[SACStrategy]) -> None:
-        self.members = members
-        self._agents: dict[int, list[Agent]] = {}
-        self._identity: dict[int, dict[str, Any]] = {}
-        self._waiting: dict[int, set[int]] = {}
-        self._last: list[Agent] | None = None  # the latest fold's agents: warm starts
-        for member in members:
-            member.batch = self
-
-    def agent(self, member: SACStrategy, setup: _FoldSetup) -> Agent:
-        """``member``'s trained agent of fold ``setup.fold`` (training the group if first)."""
-        index = self.members.index(member)
-        fold = setup.fold
-        if fold not in self._agents:
-            self._agents[fold] = self._train(setup)
-            self._identity[fold] = setup.identity
-            self._waiting[fold] = set(range(len(self.members)))
-        elif self._identity[fold] != setup.identity:
-            raise ConfigError(f"seed {member.seed} of a seed batch brought another training "
-                              f"window for fold {fold + 1} than its group")
-        agent = self._agents[fold][index]
-        self._waiting[fold].discard(index)
-        if not self._waiting[fold]:
-            del self._agents[fold], self._identity[fold], self._waiting[fold]
-        return agent
-
-    def _train(self, setup: _FoldSetup) -> list[Agent]:
-        from maxent_portfolio.agents.batched import train_batched
-
-        configs = [m.sac_config(setup.fold) for m in self.members]
-        config = setup.config
-        env = setup.make_env(num_envs=config.num_envs * len(configs))
-        if setup.eval_env is not None:
-            for c in configs:
-                c.eval_every = config.eval_every
-        last = self._last
-        init = last if last is not None and all(
-            warm_starts(a, env.n_assets, config) for a in last) else None
-        reports = [m._report(config, len(configs)) for m in self.members]
-
-        def callback(step: int, agents: list[Agent]) -> bool:
-            for report in reports:
-                if report is not None:
-                    report(step, agents)
-            return False
-
-        agents = train_batched(env, configs, progress=setup.progress, eval_env=setup.eval_env,
-                               init_from=init, callback=callback, reraise_signal=True,
-                               data=setup.identity, checkpoint_path=setup.checkpoint_path,
-                               resume=setup.resume)
-        for agent in agents:
-            agent.buffer = None  # the group keeps agents until every member took its own
-        self._last = agents
-        return agents
+__all__ = ["LEARNING_COLUMNS", "SACStrategy", "learning_records"]

@@ -158,8 +158,8 @@ def cell_groups(cells: list[Cell], size: int) -> list[list[Cell]]:
 
 def run_cells(data: SweepData, cells: list[Cell]) -> list[CellResult]:
     """Run a group of cells here: one cell alone, or several cells of one cost level trained
-    together fold by fold as one batched network (:class:`~maxent_portfolio.strategies.sac.
-    SeedBatch`), then backtested one after the other. Each cell is seeded on its own, so
+    together fold by fold as one batched network (:class:`~maxent_portfolio.strategies.
+    seed_batch.SeedBatch`), then backtested one after the other. Each cell is seeded on its own, so
     where the group runs changes nothing. ``train_seconds`` is the cell's wall time, or its
     equal share of a batched group's."""
     if len(cells) == 1:

@@ -1,4 +1,5 @@
-"""The exact one-step model of the portfolio env, in torch: rewards and next states of any action.
+"""The portfolio env's exact dynamics in torch (its one-step model): rewards and next states of
+any action. Imports torch (the rest of :mod:`maxent_portfolio.envs` does not).
 
 Prices are exogenous: what the market does after a decision does not depend on the portfolio.
 So for a replayed state (a date position ``t`` and the drifted weights ``w_-`` of its
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from maxent_portfolio.envs.config import EnvConfig
 from maxent_portfolio.errors import ConfigError
 
 MODEL_REWARDS = ("log", "drawdown")
@@ -51,12 +53,14 @@ class ModelStep(NamedTuple):
 
 def uses_model_reward(env: Any) -> bool:
     """True when the (vector) env's reward has a one-step model (:data:`MODEL_REWARDS`)."""
-    return getattr(getattr(env, "env", env), "reward_kind", None) in MODEL_REWARDS
+    config = getattr(getattr(env, "env", env), "config", None)
+    return isinstance(config, EnvConfig) and config.reward in MODEL_REWARDS
 
 
-def execute(target: Tensor, drifted: Tensor, trade_rate: float, no_trade_band: float) -> Tensor:
-    """:func:`maxent_portfolio.arithmetic.partial_rebalance` in torch (differentiable in
-    ``target`` outside the band)."""
+def execute(target: Tensor, drifted: Tensor, config: EnvConfig) -> Tensor:
+    """The section's execution rule, :func:`maxent_portfolio.arithmetic.partial_rebalance`, in
+    torch (differentiable in ``target`` outside the band)."""
+    trade_rate, no_trade_band = config.trade_rate, config.no_trade_band
     if trade_rate == 1.0 and no_trade_band == 0.0:
         return target
     moved = drifted + trade_rate * (target - drifted)
@@ -75,25 +79,21 @@ class OneStepModel:
         Row ``t``: each asset's growth over the interval decided at ``t`` (the env's).
     cost_rate : float or ndarray of shape (M - 1,)
     n_assets : int
-    reward : str
-        One of :data:`MODEL_REWARDS`.
-    risk_aversion : float
-        ``lambda`` of the drawdown reward.
-    trade_rate, no_trade_band : float
-        The env's execution rule.
+    config : EnvConfig
+        The env's section: its ``reward`` (one of :data:`MODEL_REWARDS`; ``risk_aversion`` is
+        the drawdown reward's ``lambda``) and its execution rule.
     following : ndarray of shape (T,), int64, optional
         The next decision position after each position (the env's clock); needed by
         :meth:`next_positions`.
     device : str or torch.device
     """
 
-    def __init__(self, held_growth: np.ndarray, cost_rate: np.ndarray | float, n_assets: int,
-                 reward: str, risk_aversion: float = 1.0, trade_rate: float = 1.0,
-                 no_trade_band: float = 0.0, following: np.ndarray | None = None,
+    def __init__(self, *, held_growth: np.ndarray, cost_rate: np.ndarray | float, n_assets: int,
+                 config: EnvConfig, following: np.ndarray | None = None,
                  device: str | torch.device = "cpu") -> None:
-        if reward not in MODEL_REWARDS:
+        if config.reward not in MODEL_REWARDS:
             raise ConfigError(f"the one-step model needs a reward of the state and action alone "
-                              f"({' or '.join(MODEL_REWARDS)}), not {reward!r}")
+                              f"({' or '.join(MODEL_REWARDS)}), not {config.reward!r}")
         self.device = torch.device(device)
         self.growth = torch.as_tensor(np.asarray(held_growth), dtype=torch.float64,
                                       device=self.device)
@@ -101,8 +101,7 @@ class OneStepModel:
                                                          (n_assets,)).copy(),
                                          dtype=torch.float64, device=self.device)
         self.n_assets = n_assets
-        self.reward, self.risk_aversion = reward, float(risk_aversion)
-        self.trade_rate, self.no_trade_band = float(trade_rate), float(no_trade_band)
+        self.config = config
         self.following = None if following is None else torch.as_tensor(
             np.asarray(following, dtype=np.int64), device=self.device)
 
@@ -110,9 +109,9 @@ class OneStepModel:
     def from_env(cls, env: Any, device: str | torch.device = "cpu") -> OneStepModel:
         """The model of a :class:`~maxent_portfolio.envs.PortfolioVectorEnv` (or single env)."""
         single = getattr(env, "env", env)
-        return cls(single.held_growth, single.market.cost_rate, single.n_assets,
-                   single.reward_kind, single.risk_aversion, single.trade_rate,
-                   single.no_trade_band, single.clock.following, device)
+        return cls(held_growth=single.held_growth, cost_rate=single.market.cost_rate,
+                   n_assets=single.n_assets, config=single.config,
+                   following=single.clock.following, device=device)
 
     def next_positions(self, positions: Tensor) -> Tensor:
         """The position of the next state after a decision at ``positions`` (B,)."""
@@ -135,11 +134,11 @@ class OneStepModel:
         growth = self.growth.index_select(0, rows)
         before = self.drifted(observations)
         before = before / before.sum(-1, keepdim=True)
-        traded = execute(actions.double(), before, self.trade_rate, self.no_trade_band)
+        traded = execute(actions.double(), before, self.config)
         cost = ((traded - before)[..., :-1].abs() * self.cost_rate).sum(-1)
         g = torch.log1p(-cost) + torch.log((traded * growth).sum(-1))
-        if self.reward == "drawdown":
-            g = g - self.risk_aversion * torch.clamp(-g, min=0.0)
+        if self.config.reward == "drawdown":
+            g = g - self.config.risk_aversion * torch.clamp(-g, min=0.0)
         mask = valid.to(g.dtype)
         return ModelStep((g * mask).to(actions.dtype), mask.to(actions.dtype))
 
