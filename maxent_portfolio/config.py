@@ -81,11 +81,22 @@ class DataConfig(Section):
         "--start is given.", ge=1)
     missing: str = option("common-start", "Assets listed late: common-start trims to a common "
                           "start, drop drops them.")
+    date_format: str | None = option(
+        None, "How a CSV's dates are written, as a strftime format (%d/%m/%Y day-first, "
+        "%m/%d/%Y month-first); default: ISO dates, or a layout that reads only one way "
+        "(dates that read two ways are refused).")
 
     @field_validator("start", "end")
     @classmethod
     def _dates(cls, value: str | None, info: ValidationInfo) -> str | None:
         return _date(value, end=info.field_name == "end")
+
+    @field_validator("date_format")
+    @classmethod
+    def _date_format(cls, value: str | None) -> str | None:
+        if value is not None and "%" not in value:
+            raise ValueError("expected a strftime format such as %d/%m/%Y")
+        return value
 
     @field_validator("missing")
     @classmethod
@@ -302,15 +313,20 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def config_file_values(data: Mapping[str, Any], path: str | Path) -> dict[str, Any]:
-    """A parsed config file's run options (a ``[backtest]`` table, or the top level) as
-    ``{option path: value}``. A ``[sweep]`` table is the ``sweep`` command's grid
+    """A parsed config file's run options (the top level and a ``[backtest]`` table together)
+    as ``{option path: value}``. A ``[sweep]`` table is the ``sweep`` command's grid
     (:mod:`maxent_portfolio.sweep.config`): the run's options of such a file serve a backtest
     too."""
     data = {k: v for k, v in data.items() if k != "sweep"}
-    data = data.get("backtest", data)  # allow a [backtest] table
-    if not isinstance(data, dict):
+    table = data.pop("backtest", {})
+    if not isinstance(table, dict):
         raise ConfigError(f"config file {path}: [backtest] must be a table of options")
-    return _flatten_file(data, str(path))
+    top, inside = _flatten_file(data, str(path)), _flatten_file(table, str(path))
+    twice = sorted(set(top) & set(inside))
+    if twice:
+        raise ConfigError(f"config file {path}: {twice[0]} is set both at the top level and in "
+                          "[backtest]; keep one")
+    return {**top, **inside}
 
 
 def parse_config_file(path: str | Path) -> dict[str, Any]:

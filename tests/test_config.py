@@ -34,6 +34,18 @@ def test_precedence_defaults_preset_file_flags(tmp_path: Path) -> None:
         "full", ["eg", "hrp"], 2.5, 3)
 
 
+def test_a_backtest_table_keeps_the_top_level_keys(tmp_path: Path) -> None:
+    f = tmp_path / "run.toml"
+    f.write_text('cost_bps = 50\nseeds = 3\n[sac]\ngamma = 0.9\n'
+                 '[backtest]\nstrategies = ["eg"]\n')
+    config = resolve_config(f)
+    assert (config.costs.cost_bps, config.seeds, config.sac.gamma) == (50, 3, 0.9)
+    assert config.strategies == ["eg"]
+    f.write_text('cost_bps = 50\n[backtest]\ncost_bps = 5\n')
+    with pytest.raises(ConfigError, match="cost_bps is set both at the top level and in"):
+        resolve_config(f)
+
+
 def test_sections_as_tables_and_per_asset_costs(tmp_path: Path) -> None:
     f = tmp_path / "run.toml"
     f.write_text('[sac]\nalpha = 0.2\ngamma = 0.9\n[costs]\nslippage_bps = 1\n'

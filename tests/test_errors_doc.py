@@ -44,6 +44,31 @@ def _set(row: int, column: int, value: str) -> Callable[[str], str]:
     return edit
 
 
+def _rewrite_dates(edit: Callable[[list[pd.Timestamp]], list[str]]) -> Callable[[str], str]:
+    """Rewrite the date column of a CSV written by :func:`_prices`."""
+    def rewrite(text: str) -> str:
+        lines = text.splitlines()
+        dates = [pd.Timestamp(line.split(",", 1)[0]) for line in lines[1:]]
+        return "\n".join([lines[0], *(f"{d},{line.split(',', 1)[1]}"
+                                      for d, line in zip(edit(dates), lines[1:], strict=True))])
+    return rewrite
+
+
+_day_first = _rewrite_dates(lambda dates: [f"{d:%d/%m/%Y}" for d in dates])
+# Days 1 to 12 of each month only: every date reads both ways.
+_ambiguous_dates = _rewrite_dates(lambda dates: [
+    f"{d:%d/%m/%Y}" for d in pd.DatetimeIndex([pd.Timestamp(2000 + i // 144, i // 12 % 12 + 1,
+                                                              i % 12 + 1)
+                                               for i in range(len(dates))])])
+
+
+def _month_ends_after(n_daily: int) -> Callable[[str], str]:
+    def edit(dates: list[pd.Timestamp]) -> list[str]:
+        ends = pd.date_range(dates[n_daily - 1], periods=len(dates) - n_daily + 1, freq="ME")
+        return [f"{d:%Y-%m-%d}" for d in [*dates[:n_daily], *ends[1:]]]
+    return _rewrite_dates(edit)
+
+
 def _file(name: str, text: str) -> Callable[[Path], None]:
     def setup(tmp: Path) -> None:
         path = tmp / name
@@ -120,6 +145,8 @@ CASES = [
          _file("run.toml", "cost_bsp = 3\n")),
     Case("key in the wrong section", ["backtest", "--config", "run.toml"], "sac.lookback",
          _file("run.toml", "[sac]\nlookback = 5\n")),
+    Case("one key at the top level and in [backtest]", ["backtest", "--config", "run.toml"],
+         "cost_bps", _file("run.toml", "cost_bps = 50\n[backtest]\ncost_bps = 5\n")),
     Case("fractional seeds", ["backtest", "--config", "run.toml"], "seeds",
          _file("run.toml", "seeds = 1.5\n")),
     Case("fractional embargo", ["backtest", "--config", "run.toml"], "purge-days",
@@ -157,6 +184,15 @@ CASES = [
          lambda tmp: _prices(tmp, edit=lambda t: t.replace(",BBB,", ",,", 1))),
     Case("dates that are not dates", ["backtest", "-u", "prices.csv", *PLUG], "date",
          lambda tmp: _prices(tmp, edit=_set(5, 0, "someday"))),
+    Case("dates that read day-first and month-first", ["backtest", "-u", "prices.csv", *PLUG],
+         "--date-format", lambda tmp: _prices(tmp, edit=_ambiguous_dates)),
+    Case("dates that do not match --date-format",
+         ["backtest", "-u", "prices.csv", "--date-format", "%m/%d/%Y", *PLUG], "date-format",
+         lambda tmp: _prices(tmp, edit=_day_first)),
+    Case("universe file with a date format that is not one", ["backtest", "-u", "mine.yaml"],
+         "date_format", _file("mine.yaml", "source: csv\npath: p.csv\ndate_format: dd/mm\n")),
+    Case("a CSV whose frequency changes", ["backtest", "-u", "prices.csv", *PLUG],
+         "changes frequency", lambda tmp: _prices(tmp, n=748, edit=_month_ends_after(700))),
     Case("empty CSV", ["backtest", "-u", "empty.csv", *PLUG], "empty.csv",
          _file("empty.csv", "")),
     Case("too little history for the walk-forward", ["backtest", "-u", "prices.csv", *PLUG],

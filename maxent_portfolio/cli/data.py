@@ -10,6 +10,7 @@ from rich import box
 from rich.table import Table
 
 from maxent_portfolio.cli import app, err, out
+from maxent_portfolio.config import OPTIONS
 
 if TYPE_CHECKING:
     from maxent_portfolio.data import MarketData
@@ -29,6 +30,8 @@ app.add_typer(data_app, name="data", rich_help_panel="Data")
 
 _START = typer.Option(None, "--start", help="First date, YYYY-MM-DD (inclusive).")
 _END = typer.Option(None, "--end", help="Last date, YYYY-MM-DD (inclusive).")
+_DATE_FORMAT = typer.Option(None, "--date-format", metavar="<format>",
+                            help=OPTIONS["date_format"].help)
 _MISSING = typer.Option(
     "common-start", "--missing",
     help="Assets listed late: 'common-start' trims to the first date all have data; "
@@ -71,6 +74,7 @@ def fetch(
     refresh: bool = typer.Option(False, "--refresh",
                                  help="Download again even if the cache covers the dates."),
     missing: str = _MISSING,
+    date_format: str | None = _DATE_FORMAT,
 ) -> None:
     """Download (or reuse the cached) prices of UNIVERSE and validate them.
 
@@ -79,7 +83,8 @@ def fetch(
     """
     from maxent_portfolio.data import load_universe
 
-    market = load_universe(universe, start, end, refresh=refresh, missing=missing)
+    market = load_universe(universe, start, end, refresh=refresh, missing=missing,
+                           date_format=date_format)
     _print_overview(market)
     if refresh and market.provenance.details.get("cache_fallback"):
         err.print("warning: --refresh could not download; the cached prices above are stale",
@@ -95,13 +100,14 @@ def show(
     start: str | None = _START,
     end: str | None = _END,
     missing: str = _MISSING,
+    date_format: str | None = _DATE_FORMAT,
 ) -> None:
     """Per asset: first and last date, observations, annualised return and volatility, and
     what was done about missing values."""
     from maxent_portfolio.data import load_universe
     from maxent_portfolio.data.summary import asset_summary
 
-    market = load_universe(universe, start, end, missing=missing)
+    market = load_universe(universe, start, end, missing=missing, date_format=date_format)
     summary = asset_summary(market)
     table = Table(title=f"{market.name}: per asset", header_style="bold", title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,

@@ -8,6 +8,7 @@ validated by one policy (:mod:`~maxent_portfolio.data.validate`) and frozen into
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,12 @@ import pandas as pd
 
 from maxent_portfolio.data import cache
 from maxent_portfolio.data.market import MarketData, Provenance, frame_hash
-from maxent_portfolio.data.sources import download_yahoo, load_skfolio, read_csv_table
+from maxent_portfolio.data.sources import (
+    download_yahoo,
+    load_skfolio,
+    parse_dates,
+    read_csv_table,
+)
 from maxent_portfolio.data.universes import (
     EQUAL_WEIGHT,
     UniverseInfo,
@@ -154,7 +160,7 @@ def _from_builtin(spec: UniverseSpec, start: str | None = None, end: str | None 
 def _from_csv(spec: UniverseSpec, start: str | None, end: str | None, refresh: bool) -> _Raw:
     path = spec.path
     assert path is not None
-    table = read_csv_table(path)
+    table = read_csv_table(path, spec.date_format)
     kind = spec.kind
     numeric = table.apply(pd.to_numeric, errors="coerce")
     if kind == "auto":
@@ -216,7 +222,7 @@ def _dates(start: object, end: object, spec: UniverseSpec) -> tuple[str | None, 
 
 def load_universe(name_or_path: str | Path = "sp500-20", start: object = None,
                   end: object = None, *, refresh: bool = False,
-                  missing: str = "common-start") -> MarketData:
+                  missing: str = "common-start", date_format: str | None = None) -> MarketData:
     """Load, validate and freeze a universe.
 
     Parameters
@@ -229,6 +235,8 @@ def load_universe(name_or_path: str | Path = "sp500-20", start: object = None,
         Download again even if the cache covers the range (Yahoo universes only).
     missing : {"common-start", "drop"}
         Leading NaNs: trim to the first date all assets have data, or drop late-listed assets.
+    date_format : str, optional
+        strftime format of a CSV's dates, overriding the universe file's ``date_format``.
 
     Returns
     -------
@@ -245,6 +253,8 @@ def load_universe(name_or_path: str | Path = "sp500-20", start: object = None,
     """
     check_missing_policy(missing)
     spec = resolve_universe(name_or_path)
+    if date_format is not None:
+        spec = dataclasses.replace(spec, date_format=date_format)
     start_s, end_s = _dates(start, end, spec)
     raw = SOURCE_LOADERS[spec.source](spec, start_s, end_s, refresh)
     what = spec.name
@@ -311,11 +321,11 @@ def _info(spec: UniverseSpec) -> UniverseInfo:
         if spec.path is not None and spec.path.is_file():
             try:
                 head = pd.read_csv(spec.path, index_col=0)
-                parsed = pd.to_datetime(pd.Series(head.index.astype(str)), format="mixed")
+                parsed = parse_dates(head.index, str(spec.path), spec.date_format)
                 first, last = pd.Timestamp(parsed.min()), pd.Timestamp(parsed.max())
                 span = f"{first:%Y-%m-%d}..{last:%Y-%m-%d}"
                 n_assets = n_assets or len([c for c in head.columns if c != spec.benchmark])
-            except (ValueError, pd.errors.ParserError):
+            except (ValueError, pd.errors.ParserError, DataError):
                 span = "unreadable"
     elif spec.start or spec.end:
         span = f"{spec.start or 'on fetch'}..{spec.end or 'on fetch'}"

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+from pandas.tseries.api import guess_datetime_format
 
 from maxent_portfolio.errors import DataError
 
@@ -41,8 +42,9 @@ def load_skfolio(dataset: str) -> tuple[pd.DataFrame, pd.Series | None]:
     raise DataError(f"unknown embedded dataset {dataset!r}")
 
 
-def read_csv_table(path: Path) -> pd.DataFrame:
-    """Read a wide CSV: first column dates, then one column per asset.
+def read_csv_table(path: Path, date_format: str | None = None) -> pd.DataFrame:
+    """Read a wide CSV: first column dates (read by :func:`parse_dates`), then one column per
+    asset.
 
     Returns
     -------
@@ -63,17 +65,84 @@ def read_csv_table(path: Path) -> pd.DataFrame:
     if table.empty or table.shape[1] == 0:
         raise DataError(f"CSV file {path} has no rows or no asset columns "
                         "(expected a date column, then one column per asset)")
-    raw_index = table.index.astype(str)
-    dates = pd.to_datetime(pd.Series(raw_index), errors="coerce", format="mixed")
-    if dates.isna().any():
-        bad = raw_index[int(dates.isna().to_numpy().argmax())]
-        raise DataError(f"CSV file {path}: {bad!r} in the first column is not a date")
-    index = pd.DatetimeIndex(dates)
-    if index.tz is not None:
-        index = index.tz_convert("UTC").tz_localize(None)
-    table.index = index.rename("date")
+    table.index = parse_dates(table.index, f"CSV file {path}", date_format).rename("date")
     table.columns = [str(c).strip() for c in table.columns]
     return table
+
+
+_OFFSET = re.compile(r"^(.*\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|UTC|GMT|[+-]\d{2}:?\d{2})$")
+"""A time followed by a UTC offset: the offset is dropped, keeping the wall-clock time."""
+
+
+def _strip_offsets(values: pd.Series) -> pd.Series:
+    return values.str.replace(_OFFSET, r"\1", regex=True)
+
+
+def parse_dates(raw: pd.Index | pd.Series, what: str, date_format: str | None = None
+                ) -> pd.DatetimeIndex:
+    """Read a column of date strings one consistent way, or refuse it.
+
+    ISO 8601 dates (``2015-01-08``, with or without a time) are read as such. Any other layout
+    (``08/01/2015``, ``Jan 8, 2015``) is read with one format for the whole column, inferred
+    both day-first and month-first: when both read every value, to different dates, the column
+    is ambiguous and refused with the two readings. A UTC offset after a time is dropped, so
+    each date is the wall-clock date where it was recorded (an exchange's trading day),
+    whatever the offset and across daylight-saving changes.
+
+    Parameters
+    ----------
+    raw : pd.Index or pd.Series of shape (n_rows,)
+        The dates as written.
+    what : str
+        The file, named in errors.
+    date_format : str, optional
+        A strftime format (``%d/%m/%Y``) that every value must match; no inference.
+
+    Returns
+    -------
+    pd.DatetimeIndex of shape (n_rows,), tz-naive.
+
+    Raises
+    ------
+    DataError
+        A value that is not a date, or dates that read two ways.
+    """
+    values = _strip_offsets(pd.Series(raw, dtype=str).str.strip())
+    if date_format is not None:
+        dates = pd.to_datetime(values, format=date_format, errors="coerce")
+        if dates.isna().any():
+            bad = values.iloc[int(dates.isna().to_numpy().argmax())]
+            raise DataError(f"{what}: {bad!r} in the first column does not match "
+                            f"--date-format {date_format}")
+        return pd.DatetimeIndex(dates)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas warns when it falls back to dateutil
+        iso = pd.to_datetime(values, format="ISO8601", errors="coerce")
+        if not iso.isna().any():
+            return pd.DatetimeIndex(iso)
+        sample = values.iloc[:: max(1, len(values) // 64)]
+        guesses = {guess_datetime_format(v, dayfirst=first) for v in sample
+                   for first in (False, True)}
+        formats = {fmt for fmt in guesses if fmt is not None}
+        readings = {fmt: pd.to_datetime(values, format=fmt, errors="coerce")
+                    for fmt in sorted(formats, key=str)}
+    complete = {fmt: d for fmt, d in readings.items() if not d.isna().any()}
+    distinct: dict[str, pd.Series] = {}
+    for fmt, dates in complete.items():
+        if not any(dates.equals(other) for other in distinct.values()):
+            distinct[fmt] = dates
+    if len(distinct) == 1:
+        return pd.DatetimeIndex(next(iter(distinct.values())))
+    if len(distinct) > 1:
+        (fmt_a, a), (fmt_b, b) = list(distinct.items())[:2]
+        row = int((a != b).to_numpy().argmax())
+        raise DataError(
+            f"{what}: the dates read two ways ({values.iloc[row]!r} is "
+            f"{a.iloc[row]:%Y-%m-%d} as {fmt_a} and {b.iloc[row]:%Y-%m-%d} as {fmt_b}); "
+            f"say which with --date-format or date_format in a universe file")
+    best = max(readings.values(), key=lambda d: int(d.notna().sum()), default=iso)
+    bad = values.iloc[int(best.isna().to_numpy().argmax())]
+    raise DataError(f"{what}: {bad!r} in the first column is not a date")
 
 
 def check_header(names: list[str], path: Path) -> None:

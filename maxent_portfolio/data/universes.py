@@ -11,6 +11,7 @@ A universe YAML has these keys (only ``source`` is required)::
     end: 2022-12-31          # optional, inclusive
     path: prices.csv         # csv: relative to the YAML file
     kind: prices             # csv: prices | returns | auto (default auto)
+    date_format: "%d/%m/%Y"  # csv: how its dates are written (default: ISO, or unambiguous)
     dataset: sp500           # builtin: sp500 | factors
 
 Built-ins live in ``maxent_portfolio/data/builtin/``; YAMLs in ``./data/universes/`` (relative
@@ -37,7 +38,7 @@ LOCAL_DIR = Path("data") / "universes"
 """User universes, relative to the working directory."""
 
 _KEYS = {"name", "description", "source", "tickers", "benchmark", "start", "end", "path", "kind",
-         "dataset"}
+         "date_format", "dataset"}
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
 _YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -56,6 +57,9 @@ class UniverseSpec:
     path: Path | None = None
     """CSV file (absolute) for ``source: csv``."""
     kind: str = "auto"
+    date_format: str | None = None
+    """strftime format of a CSV's dates (``%d/%m/%Y``); None reads ISO or an unambiguous
+    layout (:func:`maxent_portfolio.data.sources.parse_dates`)."""
     dataset: str | None = None
     origin: str = "builtin"
     """``builtin`` or the YAML/CSV file the definition came from."""
@@ -124,6 +128,11 @@ def spec_from_mapping(raw: object, origin: str, base_dir: Path | None,
         path = Path(str(raw["path"])).expanduser()
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
+    date_format = raw.get("date_format")
+    if date_format is not None and (source != "csv" or not isinstance(date_format, str)
+                                    or "%" not in date_format):
+        raise ConfigError(f"{origin}: date_format must be a strftime format such as %d/%m/%Y "
+                          f"for source csv, got {date_format!r}")
     dataset = raw.get("dataset")
     if source == "builtin" and dataset not in ("sp500", "factors"):
         raise ConfigError(f"{origin}: builtin dataset must be sp500 or factors, got {dataset!r}")
@@ -138,7 +147,7 @@ def spec_from_mapping(raw: object, origin: str, base_dir: Path | None,
     return UniverseSpec(
         name=str(raw.get("name") or default_name), source=source, tickers=tuple(tickers),
         benchmark=bench, description=str(raw.get("description") or "").strip(), start=start,
-        end=end, path=path, kind=kind, dataset=dataset, origin=origin)
+        end=end, path=path, kind=kind, date_format=date_format, dataset=dataset, origin=origin)
 
 
 def read_spec_file(path: Path) -> UniverseSpec:

@@ -13,11 +13,13 @@ Policy, in order:
 5. Every price must be finite and strictly positive; otherwise an error naming asset and date.
 
 Frequency is inferred from the median spacing of dates: up to 4 days is daily (252 periods per
-year), up to 12 days weekly (52), 20 to 40 days monthly (12); anything else is an error.
+year), up to 12 days weekly (52), 20 to 40 days monthly (12); anything else is an error, and so
+is a change of frequency part-way (a run of :data:`FREQUENCY_RUN` spacings of another kind).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,12 +80,59 @@ def infer_periods_per_year(index: pd.DatetimeIndex, what: str) -> int:
         Name of the data, used in the error message.
     """
     require_history(2, len(index), f"inferring the frequency of {what}")
-    days = float(np.median(np.diff(index.values).astype("timedelta64[s]").astype(float))) / 86400
-    for low, high, periods, _ in _FREQUENCIES:
+    spacing = np.diff(index.values).astype("timedelta64[s]").astype(float) / 86400
+    days = float(np.median(spacing))
+    for low, high, periods, name in _FREQUENCIES:
         if low < days <= high:
+            check_one_frequency(index, spacing, name, what)
             return periods
     raise DataError(f"cannot infer the frequency of {what}: median spacing is {days:g} days "
                     "(expected daily, weekly or monthly data)")
+
+
+FREQUENCY_RUN = 12
+"""Consecutive spacings of another frequency that count as a change of frequency, not gaps."""
+
+
+def _frequency_of(days: np.ndarray) -> np.ndarray:
+    """Each spacing's frequency class: 0 daily, 1 weekly, 2 monthly or longer."""
+    return np.searchsorted(np.array([4.5, 12.0]), days, side="left")
+
+
+def check_one_frequency(index: pd.DatetimeIndex, spacing: np.ndarray, name: str,
+                        what: str) -> None:
+    """Refuse dates whose spacing changes frequency for good (daily rows, then month-ends).
+
+    Annualising such data at one frequency silently misstates every figure. A run of
+    :data:`FREQUENCY_RUN` or more consecutive spacings of another frequency than the median's
+    is a change; shorter runs are holidays, closures or missing rows, which validation fills.
+
+    Parameters
+    ----------
+    index : pd.DatetimeIndex of shape (n_observations,)
+        Sorted dates.
+    spacing : np.ndarray of shape (n_observations - 1,)
+        Days between consecutive dates.
+    name : str
+        The median spacing's frequency (``daily``, ``weekly`` or ``monthly``).
+    what : str
+        Name of the data, used in the error message.
+    """
+    names = ("daily", "weekly", "monthly")
+    classes = _frequency_of(spacing)
+    usual = names.index(name)
+    other = classes != usual
+    if not other.any():
+        return
+    # Runs of consecutive spacings of one other class.
+    edges = np.flatnonzero(np.diff(np.r_[-1, classes, -1]) != 0)
+    for start, stop in itertools.pairwise(edges):
+        if classes[start] != usual and stop - start >= FREQUENCY_RUN:
+            found = "monthly or longer" if classes[start] == 2 else names[classes[start]]
+            raise DataError(
+                f"{what} changes frequency: {name} spacing, but {found} from "
+                f"{_day(index[int(start)])} to {_day(index[int(stop)])} ({stop - start} periods); "
+                "use one frequency throughout (resample the file)")
 
 
 def frequency_name(periods_per_year: int) -> str:
