@@ -57,8 +57,9 @@ def test_volatility_and_correlation_match_the_dgp() -> None:
     assert x.mean() * 252 == pytest.approx(0.05, abs=0.05)
 
 
-def _signal_regression(returns: pd.DataFrame) -> float:
-    """Slope of next month's annualised mean log return on tanh(z) of the trailing 20 days, by
+def _signal_regression(returns: pd.DataFrame, window: int = 20) -> float:
+    """Slope of next month's annualised mean log return on tanh(z) of the trailing ``window``
+    days, by
     least squares with one intercept per month (absorbing the common factor), which is least
     squares on the values demeaned within each month (Frisch-Waugh-Lovell)."""
     x = np.log1p(returns.to_numpy())
@@ -68,7 +69,7 @@ def _signal_regression(returns: pd.DataFrame) -> float:
     starts = [*np.flatnonzero(np.diff(month)) + 1, len(x)]
     ys, signals = [], []
     for start, stop in pairwise(starts):
-        z = x[start - 20: start].sum(axis=0) / (vol * np.sqrt(20 / 252))
+        z = x[start - window: start].sum(axis=0) / (vol * np.sqrt(window / 252))
         y = x[start:stop].mean(axis=0) * 252
         ys.append(y - y.mean())
         signals.append(np.tanh(z) - np.tanh(z).mean())
@@ -82,6 +83,32 @@ def test_planted_tilt_is_recovered_by_regression(strength: float) -> None:
     # annual vol 0.15-0.26, over sqrt(21 days), against a within-month signal sd near 0.5).
     market = planted_market(20, 50 * 252, signal_strength=strength, seed=11)
     assert _signal_regression(market.returns) == pytest.approx(strength, abs=0.06)
+
+
+def test_reversal_is_recovered_with_the_opposite_sign() -> None:
+    market = planted_market(20, 50 * 252, signal_strength=0.4, seed=11, kind="reversal",
+                            window=5)
+    assert _signal_regression(market.returns, window=5) == pytest.approx(-0.4, abs=0.06)
+
+
+def test_low_volatility_premium_is_a_static_tilt_from_low_to_high_volatility() -> None:
+    market = planted_market(5, 400, signal_strength=0.4, seed=2, kind="low-volatility")
+    np.testing.assert_allclose(market.tilt.iloc[0], [0.4 / 252, 0.2 / 252, 0, -0.2 / 252,
+                                                     -0.4 / 252], atol=1e-15)
+    assert (market.tilt.nunique() == 1).all()
+    # Over 50 years the realised annual log drift of the calmest asset exceeds the wildest's.
+    long = planted_market(5, 50 * 252, signal_strength=0.4, seed=2, kind="low-volatility")
+    drift = np.log1p(long.returns).mean() * 252
+    assert drift.iloc[0] - drift.iloc[-1] == pytest.approx(0.8, abs=0.15)
+
+
+def test_every_kind_draws_the_same_noise_and_is_the_same_market_without_signal() -> None:
+    plain = planted_market(4, 300, signal_strength=0.0, seed=5)
+    for kind in ("reversal", "low-volatility"):
+        other = planted_market(4, 300, signal_strength=0.0, seed=5, kind=kind)
+        pd.testing.assert_frame_equal(plain.returns, other.returns)
+    with pytest.raises(ConfigError, match="unknown planted signal"):
+        planted_market(4, 300, kind="carry")
 
 
 def test_kelly_weights_by_hand() -> None:

@@ -1,4 +1,5 @@
-"""A synthetic market with a planted, learnable signal: time-series momentum of the last month.
+"""Synthetic markets with a planted, learnable signal: momentum, reversal or a low-volatility
+premium.
 
 The data-generating process (DGP), per business day ``t`` from 2000-01-03 and asset ``i``::
 
@@ -20,6 +21,18 @@ asset that rose over the last month drifts up by as much as ``signal_strength`` 
 terms) over the next one, and one that fell drifts down: a signal visible in the agent's
 features, and a function of past returns only, so a strategy that knows the DGP can trade it
 without looking ahead (:class:`maxent_portfolio.strategies.oracle.PlantedOracle`).
+
+The ``kind`` of signal (:data:`PLANTED_KINDS`) changes the tilt only:
+
+* ``momentum`` (above);
+* ``reversal``: ``a[m, i] = -(signal_strength / P) tanh(z[i])``, short-term reversal; with
+  ``window=5`` it is the ``mom_5`` feature, reversed;
+* ``low-volatility``: a static premium, ``a[i] = (signal_strength / P) (1 - 2 i / (N - 1))``
+  from the least volatile asset (``+signal_strength``) to the most volatile
+  (``-signal_strength``), in force from the first day: visible in the volatility features.
+
+At ``signal_strength = 0`` every kind is the same market without a signal, whose growth-optimal
+portfolio is the Kelly portfolio of the known drift and covariance.
 """
 
 from __future__ import annotations
@@ -35,6 +48,9 @@ from maxent_portfolio.errors import ConfigError, DataError
 
 START = pd.Timestamp("2000-01-03")
 """First date of every planted market (a Monday)."""
+
+PLANTED_KINDS = ("momentum", "reversal", "low-volatility")
+"""The kinds of planted signal (see the module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -53,8 +69,10 @@ class PlantedDGP:
         Total annual volatility of the first and the last asset, ``market_vol < vol_low <=
         vol_high``.
     window : int
-        Days of trailing log return behind the signal.
+        Days of trailing log return behind the signal (momentum and reversal).
     periods_per_year : int
+    kind : str
+        One of :data:`PLANTED_KINDS`.
     """
 
     signal_strength: float = 0.4
@@ -64,8 +82,12 @@ class PlantedDGP:
     vol_high: float = 0.30
     window: int = 20
     periods_per_year: int = 252
+    kind: str = "momentum"
 
     def __post_init__(self) -> None:
+        if self.kind not in PLANTED_KINDS:
+            raise ConfigError(f"unknown planted signal {self.kind!r}: use one of "
+                              + ", ".join(PLANTED_KINDS))
         if not 0 < self.market_vol < self.vol_low <= self.vol_high:
             raise ConfigError("planted market needs 0 < market_vol < vol_low <= vol_high, got "
                               f"{self.market_vol}, {self.vol_low}, {self.vol_high}")
@@ -101,11 +123,15 @@ class PlantedDGP:
             ``a`` of the module docstring; zeros when fewer than ``window`` rows are given.
         """
         n_obs, n_assets = log_returns.shape
+        daily = self.signal_strength / self.periods_per_year
+        if self.kind == "low-volatility":
+            return daily * (np.linspace(1.0, -1.0, n_assets) if n_assets > 1
+                            else np.zeros(1))
         if n_obs < self.window:
             return np.zeros(n_assets)
         scale = self.volatilities(n_assets) * np.sqrt(self.window / self.periods_per_year)
         z = log_returns[-self.window:].sum(axis=0) / scale
-        return self.signal_strength / self.periods_per_year * np.tanh(z)
+        return (daily if self.kind == "momentum" else -daily) * np.tanh(z)
 
 
 def month_starts(index: pd.DatetimeIndex) -> np.ndarray:
@@ -128,14 +154,15 @@ def planted_market(n_assets: int, n_days: int, *,
                    signal_strength: float = PlantedDGP.signal_strength, seed: int = 0,
                    mu: float = PlantedDGP.mu, market_vol: float = PlantedDGP.market_vol,
                    vol_low: float = PlantedDGP.vol_low, vol_high: float = PlantedDGP.vol_high,
-                   window: int = PlantedDGP.window) -> PlantedMarket:
+                   window: int = PlantedDGP.window, kind: str = PlantedDGP.kind
+                   ) -> PlantedMarket:
     """Draw a planted market (see the module docstring for the DGP).
 
     Parameters
     ----------
     n_assets, n_days : int
         Assets ``A00, A01, ...`` and business days, from 2000-01-03.
-    signal_strength, mu, market_vol, vol_low, vol_high, window
+    signal_strength, mu, market_vol, vol_low, vol_high, window, kind
         The fields of :class:`PlantedDGP`, with its defaults.
     seed : int
         Seed of the noise; the same arguments give the same market.
@@ -149,7 +176,7 @@ def planted_market(n_assets: int, n_days: int, *,
         raise DataError(f"a planted market needs n_assets >= 1 and n_days >= 2, got "
                         f"{n_assets} and {n_days}")
     dgp = PlantedDGP(signal_strength=signal_strength, mu=mu, market_vol=market_vol,
-                     vol_low=vol_low, vol_high=vol_high, window=window)
+                     vol_low=vol_low, vol_high=vol_high, window=window, kind=kind)
     ppy = dgp.periods_per_year
     rng = np.random.default_rng(seed)
     idio = np.sqrt(dgp.volatilities(n_assets) ** 2 - market_vol**2) / np.sqrt(ppy)
@@ -168,4 +195,5 @@ def planted_market(n_assets: int, n_days: int, *,
                          pd.DataFrame(tilt, index=index, columns=columns), dgp)
 
 
-__all__ = ["START", "PlantedDGP", "PlantedMarket", "month_starts", "planted_market"]
+__all__ = ["PLANTED_KINDS", "START", "PlantedDGP", "PlantedMarket", "month_starts",
+           "planted_market"]

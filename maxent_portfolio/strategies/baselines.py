@@ -39,6 +39,7 @@ from skfolio.optimization import MeanRisk, ObjectiveFunction, RiskBudgeting
 from skfolio.prior import EmpiricalPrior
 
 from maxent_portfolio.strategies.base import CASH, Strategy, StrategyContext
+from maxent_portfolio.strategies.predictive import RidgeKelly
 
 __all__ = [
     "BuyAndHold",
@@ -337,5 +338,5 @@ class RandomWeights(Strategy):
 
 BASELINES: tuple[type[Strategy], ...] = (
     EqualWeight, BuyAndHold, InverseVolatility, MinimumVariance, MaximumSharpe, RiskParity,
-    HierarchicalRiskParity, Momentum, RandomWeights)
+    HierarchicalRiskParity, Momentum, RandomWeights, RidgeKelly)
 """The rule-based and optimised baselines, in registry order."""
