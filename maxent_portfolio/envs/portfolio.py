@@ -41,7 +41,7 @@ from maxent_portfolio.envs.rewards import (
 from maxent_portfolio.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
-    from maxent_portfolio.backtest.engine import Schedule
+    from maxent_portfolio.rebalance import Schedule
 
 ACTION_MODES = ("simplex", "logits")
 """Accepted values of the ``action_mode`` argument."""

@@ -21,7 +21,7 @@ from maxent_portfolio.envs.rewards import RewardState, compute_reward
 from maxent_portfolio.errors import ConfigError
 
 if TYPE_CHECKING:
-    from maxent_portfolio.backtest.engine import Schedule
+    from maxent_portfolio.rebalance import Schedule
 
 _INFO_KEYS = ("portfolio_value", "gross_return", "net_return", "turnover", "cost", "weights",
               "date")

@@ -31,7 +31,8 @@ from maxent_portfolio.envs.decisions import DecisionClock
 from maxent_portfolio.envs.menu import MenuVectorEnv, menu_observation, menu_table
 from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.options import describe_error
-from maxent_portfolio.strategies.base import CASH, StrategyContext
+from maxent_portfolio.rebalance import CASH
+from maxent_portfolio.strategies.base import StrategyContext
 from maxent_portfolio.strategies.menu import MenuBook, build_menu
 from maxent_portfolio.strategies.menuconfig import MenuConfig
 from maxent_portfolio.strategies.sac import SACStrategy, learning_records

@@ -32,8 +32,9 @@ from maxent_portfolio.envs.config import EnvConfig
 from maxent_portfolio.envs.decisions import DecisionClock, decision_schedule
 from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.options import Section, describe_error
+from maxent_portfolio.rebalance import CASH
 from maxent_portfolio.seeding import fold_seed
-from maxent_portfolio.strategies.base import CASH, Strategy, StrategyContext
+from maxent_portfolio.strategies.base import Strategy, StrategyContext
 
 LEARNING_COLUMNS = ("fold", "step", "transitions", "updates", "train_return", "val_growth",
                     "val_effective_n", "alpha", "entropy", "effective_n", "selected")
