@@ -16,9 +16,9 @@ from typing import Any
 
 import typer
 
-from maxent_portfolio.cli import app, out
-from maxent_portfolio.cli.backtest import RichProgress
+from maxent_portfolio.cli.app import app, out
 from maxent_portfolio.cli.options import CONFIG_OPTION, flag_specs, tree_options
+from maxent_portfolio.cli.progress import RichProgress
 from maxent_portfolio.config import shown
 from maxent_portfolio.files import check_writable_dir
 from maxent_portfolio.sweep.config import SweepConfig
