@@ -2,42 +2,15 @@
 
 Names are imported on first use (``from maxent_portfolio.strategies import get_strategy``
 works as usual), so the ``menu`` section of the option tree (:mod:`.menuconfig`) loads no
-strategy.
+strategy. A type checker sees them as ``Any`` here: for static types, import each from the
+module that defines it (:data:`HOMES`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from maxent_portfolio.lazy import exported, homes
-
-if TYPE_CHECKING:
-    from maxent_portfolio.rebalance import CASH
-    from maxent_portfolio.strategies.base import Strategy
-    from maxent_portfolio.strategies.baselines import (
-        BuyAndHold,
-        EqualWeight,
-        HierarchicalRiskParity,
-        InverseVolatility,
-        MaximumSharpe,
-        MinimumVariance,
-        Momentum,
-        RandomWeights,
-        RiskParity,
-    )
-    from maxent_portfolio.strategies.online import (
-        BCRP,
-        OLMAR,
-        PAMR,
-        ExponentiatedGradient,
-        OnlineNewtonStep,
-    )
-    from maxent_portfolio.strategies.registry import (
-        STRATEGIES,
-        available_strategies,
-        get_strategy,
-        register,
-    )
 
 HOMES = {
     **homes("maxent_portfolio.rebalance", ["CASH"]),
