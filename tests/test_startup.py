@@ -48,6 +48,12 @@ def test_the_probe_sees_a_heavy_import(tmp_path: Path) -> None:
     "from maxent_portfolio.cli import main\nassert main(['backtest', '--help']) == 0",
     "from maxent_portfolio.cli import main\nassert main(['universes']) == 0",
     "from maxent_portfolio.cli import main\nassert main(['strategies']) == 0",
+    # Names are checked against the plain lists: a bad one is refused without loading torch.
+    "from maxent_portfolio.config import build_config\nfrom maxent_portfolio.errors import "
+    "ConfigError\nfor key, bad in (('sac.policy', 'x'), ('sac.network', 'x'), "
+    "('env.reward', 'x'), ('schedule.rebalance', 'x')):\n"
+    "    try:\n        build_config({key: bad})\n    except ConfigError as exc:\n"
+    "        assert 'use ' in str(exc), exc\n    else:\n        raise AssertionError(key)",
 ])
 def test_light_commands_load_nothing_heavy(tmp_path: Path, code: str) -> None:
     assert _loaded_after(code, tmp_path) == []
