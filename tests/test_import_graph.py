@@ -1,5 +1,6 @@
-"""The package's import graph is flat: no import cycle, and no private name imported across
-modules.
+"""The package's import graph is flat: no import cycle, no private name imported across
+modules, and no name taken through a lazy package (whose names are imported by name on first
+use, which would hide the real edge from this graph).
 
 The graph is read from the source with :mod:`ast`, so it sees what a run may import, not only
 what one run happened to: every ``import`` statement counts wherever it stands, a lazy import
@@ -131,6 +132,20 @@ def private_imports(package: Path) -> list[str]:
             if attr is not None and attr.startswith("_") and target != name]
 
 
+def lazy_package_imports(package: Path) -> list[str]:
+    """Every name a module takes from a lazy package (one whose ``__init__`` defines a module
+    ``__getattr__``): such a package imports by name on first use, so an import through it hides
+    the real edge from the graph. Inside the package, import from the defining module."""
+    modules = module_files(package)
+    lazy = {name for name, path in modules.items() if path.name == "__init__.py" and any(
+        isinstance(node, ast.FunctionDef) and node.name == "__getattr__"
+        for node in ast.parse(path.read_text(encoding="utf-8")).body)}
+    return [f"{name} imports {attr} through {target}"
+            for name, path in modules.items()
+            for target, attr in imported(name, path, modules)
+            if attr is not None and target in lazy and target != name]
+
+
 # --- the finders themselves, on small fakes ------------------------------------------------------
 
 def test_find_cycles_finds_a_cycle_and_only_the_cycle() -> None:
@@ -179,6 +194,17 @@ def test_private_imports_are_found_across_modules_only(tmp_path: Path) -> None:
     assert private_imports(package) == ["pkg.b imports _secret from pkg.a"]
 
 
+def test_imports_through_a_lazy_package_are_found(tmp_path: Path) -> None:
+    package = _fake_package(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/sub/__init__.py": "def __getattr__(name):\n    return name\n",
+        "pkg/sub/leaf.py": "x = 1\n",
+        "pkg/user.py": "from pkg.sub import leaf\nfrom pkg.sub.leaf import x\n"
+                       "def f():\n    from pkg.sub import x\n",
+    })
+    assert lazy_package_imports(package) == ["pkg.user imports x through pkg.sub"]
+
+
 # --- the package ---------------------------------------------------------------------------------
 
 def test_the_package_has_no_import_cycle() -> None:
@@ -189,6 +215,10 @@ def test_the_package_has_no_import_cycle() -> None:
 
 def test_no_module_imports_a_private_name_of_another() -> None:
     assert private_imports(PACKAGE) == []
+
+
+def test_no_module_imports_through_a_lazy_package() -> None:
+    assert lazy_package_imports(PACKAGE) == []
 
 
 def test_the_bottom_modules_import_nothing_above_them() -> None:

@@ -112,7 +112,8 @@ def sweep(
     Example: maxent-portfolio sweep --diversification 0.25,0.5,1 --seeds 3 --jobs 2
     """
     from maxent_portfolio.rundir import default_run_dir
-    from maxent_portfolio.sweep import prepare_sweep, resolve_sweep, run_sweep
+    from maxent_portfolio.sweep.config import resolve_sweep
+    from maxent_portfolio.sweep.run import prepare_sweep, run_sweep
 
     run_config, sweep_config = resolve_sweep(config, overrides, grid)
     if out_dir is not None and not out_dir.exists():  # an existing one may be resumed

@@ -141,7 +141,7 @@ class SACDiscreteStrategy(SACStrategy):
         """
         from maxent_portfolio.data.market import MarketData
         from maxent_portfolio.data.validate import infer_periods_per_year
-        from maxent_portfolio.envs import PortfolioVectorEnv
+        from maxent_portfolio.envs.vector import PortfolioVectorEnv
 
         lookback = self.env.lookback
         ppy = self.periods_per_year or infer_periods_per_year(

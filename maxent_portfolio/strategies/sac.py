@@ -24,8 +24,9 @@ from typing import Any, cast
 import pandas as pd
 from pydantic import ValidationError
 
-from maxent_portfolio.agents import Agent, train
+from maxent_portfolio.agents.agent import Agent
 from maxent_portfolio.agents.config import SACConfig, resolve_device
+from maxent_portfolio.agents.training import train
 from maxent_portfolio.arithmetic import CostModel, partial_rebalance
 from maxent_portfolio.config import ScheduleConfig
 from maxent_portfolio.envs.config import EnvConfig
@@ -250,7 +251,8 @@ class SACStrategy(Strategy):
         """
         from maxent_portfolio.data.market import MarketData, frame_hash
         from maxent_portfolio.data.validate import infer_periods_per_year
-        from maxent_portfolio.envs import PortfolioEnv, PortfolioVectorEnv
+        from maxent_portfolio.envs.portfolio import PortfolioEnv
+        from maxent_portfolio.envs.vector import PortfolioVectorEnv
 
         config = self.sac_config(self._fold)
         lookback = self.env.lookback
@@ -321,7 +323,7 @@ class SACStrategy(Strategy):
 
     def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
         """Deterministic action at the last date of ``history`` given drifted ``current``."""
-        from maxent_portfolio.envs import latest_observation
+        from maxent_portfolio.envs.features import latest_observation
 
         if self.agent_ is None:
             raise ConfigError("the sac strategy must be fit before it can allocate")
