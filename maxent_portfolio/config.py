@@ -47,11 +47,11 @@ from maxent_portfolio.arithmetic import CostModel
 from maxent_portfolio.envs.config import EnvConfig
 from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.options import Section, describe_error, field_extra, one_of, option
+from maxent_portfolio.rebalance import REBALANCE_HELP, Schedule
 from maxent_portfolio.strategies.menuconfig import MenuConfig
 
 DEFAULT_STRATEGIES = ("sac", "equal-weight", "buy-and-hold", "inverse-volatility",
                       "min-variance", "hrp", "eg")
-REBALANCE_HELP = "daily, weekly, monthly, quarterly, yearly, every:K or drift:X"
 
 
 def _date(value: str | None, end: bool = False) -> str | None:
@@ -127,8 +127,6 @@ class ScheduleConfig(Section):
     @field_validator("rebalance")
     @classmethod
     def _schedule(cls, value: str) -> str:
-        from maxent_portfolio.backtest.engine import Schedule
-
         try:
             Schedule.parse(value)
         except ConfigError as exc:  # "unknown rebalance schedule 'x': use ..." -> "use ..."

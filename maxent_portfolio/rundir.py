@@ -1,4 +1,5 @@
-"""The run directory: what a backtest writes, and its provenance.
+"""The run directory: what a backtest writes, and its provenance; :func:`backtest_to_directory`
+runs a :class:`~maxent_portfolio.runner.Plan` into one atomically.
 
 Contents: ``metrics.csv``, ``returns.csv``, ``weights/<strategy>.csv`` (target weights at each
 rebalance), ``learning.csv`` (a learning strategy's training curves: per fold, the training
@@ -16,17 +17,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from maxent_portfolio.backtest.store import safe_name, save_results
 from maxent_portfolio.config import RunConfig
-from maxent_portfolio.files import write_text
+from maxent_portfolio.files import atomic_directory, write_text
+from maxent_portfolio.runner import Plan, Progress, RunOutcome, run
 from maxent_portfolio.seeding import seed_table
-
-if TYPE_CHECKING:
-    from maxent_portfolio.runner import RunOutcome
 
 
 def default_run_dir(config: RunConfig, root: Path = Path("reports")) -> Path:
@@ -117,5 +116,18 @@ def write_run(outcome: RunOutcome, folder: Path,
         render(outcome, folder)
 
 
-__all__ = ["default_run_dir", "package_versions", "provenance", "run_title", "write_json",
-           "write_run"]
+def backtest_to_directory(plan: Plan, out: Path | None = None,
+                          progress: Progress | None = None,
+                          render: Callable[[RunOutcome, Path], None] | None = None
+                          ) -> tuple[RunOutcome, Path]:
+    """Run and write atomically: all work happens in a hidden sibling directory that is
+    renamed to the run directory only once complete, so an interrupted run leaves nothing."""
+    final = out if out is not None else default_run_dir(plan.config)
+    with atomic_directory(final) as tmp:
+        outcome = run(plan, progress=progress, checkpoint_dir=tmp / "checkpoints")
+        write_run(outcome, tmp, render)
+    return outcome, final
+
+
+__all__ = ["backtest_to_directory", "default_run_dir", "package_versions", "provenance",
+           "run_title", "write_json", "write_run"]

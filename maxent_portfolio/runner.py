@@ -1,8 +1,8 @@
 """Orchestrate a backtest run: data, strategies, walk-forward, metrics.
 
 :func:`prepare` does everything that can fail fast on bad input and returns a :class:`Plan`;
-:func:`run` executes it; :func:`backtest_to_directory` runs and writes the run directory
-(:mod:`maxent_portfolio.rundir`) atomically. All usable from Python too.
+:func:`run` executes it; :func:`maxent_portfolio.rundir.backtest_to_directory` runs it and
+writes the run directory atomically. All usable from Python too.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from maxent_portfolio.backtest.walkforward import Fold, WalkForward
 from maxent_portfolio.config import RunConfig
 from maxent_portfolio.data.market import MarketData
 from maxent_portfolio.errors import ConfigError, DataError
-from maxent_portfolio.files import atomic_directory
 from maxent_portfolio.seeding import strategy_seeds
 from maxent_portfolio.strategies.base import Strategy, StrategyContext
 
@@ -281,7 +280,7 @@ def _worker_unit(config: RunConfig, market: MarketData, folds: list[Fold], name:
                           checkpoint_dir, advance if events is not None else None)
 
 
-def _stop_pool(executor: ProcessPoolExecutor) -> None:
+def stop_pool(executor: ProcessPoolExecutor) -> None:
     """Cancel the jobs not started and kill the workers, waiting until they are gone: their
     checkpoints are in the partial run directory, which is removed next."""
     processes = list((executor._processes or {}).values())  # public only from Python 3.14
@@ -339,7 +338,7 @@ def _run_pool(plan: Plan, units: list[Unit], pooled: list[Unit], weights: dict[J
         executor.shutdown()
         relay()
     except BaseException:  # an error, Ctrl-C or SIGTERM: no worker outlives the run
-        _stop_pool(executor)
+        stop_pool(executor)
         raise
     return results
 
@@ -388,20 +387,5 @@ def run(plan: Plan, progress: Progress | None = None,
     return RunOutcome(config, market, results, metrics, folds, started.isoformat(), seconds)
 
 
-def backtest_to_directory(plan: Plan, out: Path | None = None,
-                          progress: Progress | None = None,
-                          render: Callable[[RunOutcome, Path], None] | None = None
-                          ) -> tuple[RunOutcome, Path]:
-    """Run and write atomically: all work happens in a hidden sibling directory that is
-    renamed to the run directory only once complete, so an interrupted run leaves nothing."""
-    from maxent_portfolio.rundir import default_run_dir, write_run
-
-    final = out if out is not None else default_run_dir(plan.config)
-    with atomic_directory(final) as tmp:
-        outcome = run(plan, progress=progress, checkpoint_dir=tmp / "checkpoints")
-        write_run(outcome, tmp, render)
-    return outcome, final
-
-
-__all__ = ["Job", "Plan", "Progress", "RunOutcome", "Unit", "backtest_to_directory", "context",
-           "job_units", "load_market", "pooled_units", "prepare", "run", "walk_forward"]
+__all__ = ["Job", "Plan", "Progress", "RunOutcome", "Unit", "context", "job_units",
+           "load_market", "pooled_units", "prepare", "run", "stop_pool", "walk_forward"]

@@ -48,9 +48,9 @@ def restored_registry() -> Iterator[None]:
     """Undo, after every module, the plug-ins its runs registered (``prepare`` loads
     ``strategies/*.py`` of the working directory), so later modules see the registry as it
     was: the tests pass in any order."""
-    from maxent_portfolio.strategies import plugins, registry
+    from maxent_portfolio.strategies import registry
 
-    tables = (registry.STRATEGIES, plugins._loaded, plugins._broken)
+    tables = (registry.STRATEGIES, registry.PLUGIN_FILES, registry.BROKEN_PLUGINS)
     saved = [dict(table) for table in tables]
     yield
     for live, old in zip(tables, saved, strict=True):

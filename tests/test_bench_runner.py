@@ -61,11 +61,11 @@ def test_discover_finds_only_bench_scripts(run_all: ModuleType, bench_dir: Path)
 
 def test_real_benchmarks_are_discovered_with_their_peers(run_all: ModuleType) -> None:
     found = run_all.discover(BENCHMARKS)
-    assert {"engine", "env", "sac", "sweep"} <= set(found)
+    assert {"engine", "env", "sac", "sweep", "startup"} <= set(found)
     peers = {name: run_all.imported_peers(path, run_all.PEERS) for name, path in found.items()}
     assert peers["engine"] == ["vectorbt"]
     assert peers["sac"] == ["stable_baselines3"]
-    assert peers["env"] == []
+    assert peers["env"] == peers["startup"] == []
 
 
 def test_only_takes_names_in_order_and_rejects_unknown(run_all: ModuleType,

@@ -11,7 +11,7 @@ import pytest
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from maxent_portfolio.arithmetic import step as arithmetic_step
-from maxent_portfolio.backtest.engine import Schedule, run_backtest
+from maxent_portfolio.backtest.engine import run_backtest
 from maxent_portfolio.backtest.walkforward import Fold
 from maxent_portfolio.config import resolve_config
 from maxent_portfolio.data.market import MarketData
@@ -20,6 +20,7 @@ from maxent_portfolio.envs.config import EnvConfig
 from maxent_portfolio.envs.decisions import DecisionClock
 from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.options import describe_error
+from maxent_portfolio.rebalance import Schedule
 from maxent_portfolio.strategies.base import CASH, Strategy, StrategyContext
 
 N, LOOKBACK = 5, 20

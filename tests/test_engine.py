@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from maxent_portfolio.arithmetic import cap_weights
-from maxent_portfolio.backtest.engine import Schedule, run_backtest, validate_weights
+from maxent_portfolio.backtest.engine import run_backtest
 from maxent_portfolio.backtest.walkforward import Fold, TrainTestSplit, WalkForward
 from maxent_portfolio.errors import ConfigError, DataError, StrategyError
-from maxent_portfolio.strategies.base import CASH, Strategy
+from maxent_portfolio.rebalance import Schedule
+from maxent_portfolio.strategies.base import CASH, Strategy, validate_weights
 from maxent_portfolio.strategies.baselines import EqualWeight
 
 

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from maxent_portfolio.cli import main
-from maxent_portfolio.strategies import plugins, registry
+from maxent_portfolio.strategies import registry
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
 WRITE = os.environ.get("MAXENT_WRITE_ERRORS_DOC") == "1"
@@ -268,7 +268,7 @@ def isolation(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh working directory and registry for one case (plug-ins register globally)."""
     monkeypatch.chdir(tmp)
     monkeypatch.setenv("MAXENT_PORTFOLIO_CACHE", str(tmp / ".cache"))
-    tables = (registry.STRATEGIES, plugins._loaded, plugins._broken)
+    tables = (registry.STRATEGIES, registry.PLUGIN_FILES, registry.BROKEN_PLUGINS)
     saved = [dict(table) for table in tables]
     try:
         yield tmp

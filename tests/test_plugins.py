@@ -11,9 +11,13 @@ from maxent_portfolio.backtest.engine import run_backtest
 from maxent_portfolio.backtest.walkforward import TrainTestSplit
 from maxent_portfolio.cli import main
 from maxent_portfolio.errors import ConfigError, StrategyError
-from maxent_portfolio.strategies import plugins
-from maxent_portfolio.strategies.plugins import broken_plugins, load_plugin, load_plugins
-from maxent_portfolio.strategies.registry import STRATEGIES, get_strategy
+from maxent_portfolio.strategies.plugins import load_plugin, load_plugins
+from maxent_portfolio.strategies.registry import (
+    BROKEN_PLUGINS,
+    STRATEGIES,
+    broken_plugins,
+    get_strategy,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,7 +28,7 @@ def _clean_registry() -> object:
     yield
     STRATEGIES.clear()
     STRATEGIES.update(before)
-    plugins._broken.clear()
+    BROKEN_PLUGINS.clear()
 
 
 def test_shipped_example_plugin_is_discovered_and_runs(synthetic_returns: pd.DataFrame) -> None:

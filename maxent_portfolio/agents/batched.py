@@ -56,7 +56,7 @@ def _batched_env(env_or_market: Any, num_envs: int, env_options: dict[str, Any] 
         if env_options:
             raise ConfigError("env_options apply only when train_batched is given a market")
         return env_or_market
-    from maxent_portfolio.envs import PortfolioVectorEnv
+    from maxent_portfolio.envs.vector import PortfolioVectorEnv
 
     return PortfolioVectorEnv(num_envs=num_envs, universe=env_or_market, **(env_options or {}))
 

@@ -1,19 +1,34 @@
-"""The agent's configuration: :class:`SACConfig` (the ``sac`` section of a run), and devices."""
+"""The agent's configuration: :class:`SACConfig` (the ``sac`` section of a run), and devices.
+
+Torch-free, so the option tree (and every ``--help``) loads without torch: the accepted
+``--policy`` and ``--network`` names are plain tuples here, equal to the keys of the registries
+that build them (``POLICY_HEADS`` in :mod:`~maxent_portfolio.agents.distributions`,
+``NETWORK_BUILDERS`` in :mod:`~maxent_portfolio.agents.networks`; a test holds them equal), and
+torch is imported only to ask whether CUDA is there.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import torch
 from pydantic import ValidationError, ValidationInfo, field_validator, model_validator
 
-from maxent_portfolio.agents.distributions import POLICIES
-from maxent_portfolio.agents.networks import NETWORKS
 from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.options import Section, describe_error, one_of, option
 
+POLICIES = ("dirichlet", "logistic-normal")
+"""Names of the policy heads, the keys of ``distributions.POLICY_HEADS`` in order."""
+NETWORKS = ("shared", "mlp")
+"""Names of the network builders, the keys of ``networks.NETWORK_BUILDERS`` in order."""
 DEVICES = ("auto", "cpu", "cuda")
 MODEL_SELECTIONS = ("last", "best-validation")
+
+
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA device (imports torch: only a CUDA device asks)."""
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def resolve_device(device: str) -> str:
@@ -21,8 +36,8 @@ def resolve_device(device: str) -> str:
     if device not in DEVICES:
         raise ConfigError(f"unknown device {device!r}: use {', '.join(DEVICES)}")
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
+        return "cuda" if cuda_available() else "cpu"
+    if device == "cuda" and not cuda_available():
         raise ConfigError("invalid device 'cuda': CUDA is not available on this machine "
                           "(use --device cpu or auto)")
     return device
@@ -139,7 +154,7 @@ class SACConfig(Section):
     def _device(cls, value: str) -> str:
         if not (value in DEVICES or value.startswith("cuda:")):
             raise ValueError(f"use {', '.join(DEVICES)}")
-        if value.startswith("cuda") and not torch.cuda.is_available():
+        if value.startswith("cuda") and not cuda_available():
             raise ValueError("CUDA is not available on this machine (use cpu or auto)")
         return value
 
@@ -181,4 +196,5 @@ class SACConfig(Section):
             raise describe_error(exc) from None
 
 
-__all__ = ["DEVICES", "SACConfig", "resolve_device"]
+__all__ = ["DEVICES", "MODEL_SELECTIONS", "NETWORKS", "POLICIES", "SACConfig", "cuda_available",
+           "resolve_device"]

@@ -28,73 +28,8 @@ from maxent_portfolio.arithmetic import (
 )
 from maxent_portfolio.backtest.walkforward import Fold, TrainTestSplit, WalkForward
 from maxent_portfolio.errors import ConfigError, StrategyError
-from maxent_portfolio.strategies.base import CASH, Strategy
-
-WEIGHT_TOLERANCE = 1e-6
-"""How far from 1 a strategy's weights may sum before they are refused."""
-
-_CALENDAR = {"daily": None, "weekly": "W", "monthly": "M", "quarterly": "Q", "yearly": "Y"}
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """When to rebalance.
-
-    ``kind`` is one of ``daily``, ``weekly``, ``monthly``, ``quarterly``, ``yearly`` (the last
-    trading day of each calendar period), ``every`` (every ``k`` periods) or ``drift`` (when any
-    weight has drifted more than ``threshold`` from its last target). The first decision of
-    every walk-forward fold is always a rebalance, so a refit model trades at once.
-    """
-
-    kind: str = "monthly"
-    k: int = 1
-    threshold: float = 0.05
-
-    @classmethod
-    def parse(cls, text: str | int | Schedule) -> Schedule:
-        """Read a calendar name, ``every:K`` (or an int K) or ``drift:X``."""
-        if isinstance(text, Schedule):
-            return text
-        if isinstance(text, int):
-            text = f"every:{text}"
-        value = str(text).strip().lower()
-        if value in _CALENDAR:
-            return cls(value)
-        kind, _, arg = value.partition(":")
-        try:
-            if kind == "every" and int(arg) >= 1:
-                return cls("every", k=int(arg))
-            if kind == "drift" and 0 < float(arg) < 1:
-                return cls("drift", threshold=float(arg))
-        except ValueError:
-            pass
-        raise ConfigError(f"unknown rebalance schedule {text!r}: use daily, weekly, monthly, "
-                          "quarterly, yearly, every:K (K >= 1) or drift:X (0 < X < 1)")
-
-    def flags(self, index: pd.DatetimeIndex, first: int, last: int) -> np.ndarray:
-        """Boolean rebalance flags for decision positions ``first..last`` (inclusive).
-
-        A calendar decision at ``t`` fires when ``t + 1`` falls in a new period. ``drift``
-        returns only the first flag; the engine checks drift as it goes.
-        """
-        n = last - first + 1
-        flags = np.zeros(n, dtype=bool)
-        flags[0] = True
-        if self.kind == "daily":
-            flags[:] = True
-        elif self.kind == "every":
-            flags[:: self.k] = True
-        elif self.kind in ("weekly", "monthly", "quarterly", "yearly"):
-            dates = index[first: last + 2]
-            if self.kind == "weekly":
-                iso = dates.isocalendar()
-                key = iso["year"].to_numpy() * 100 + iso["week"].to_numpy()
-            else:
-                freq = _CALENDAR[self.kind]
-                key = dates.to_period(freq).asi8  # type: ignore[arg-type]
-            change = key[1:] != key[:-1]
-            flags[: len(change)] |= change
-        return flags
+from maxent_portfolio.rebalance import CASH, Schedule
+from maxent_portfolio.strategies.base import Strategy, validate_weights
 
 
 @dataclass
@@ -170,44 +105,6 @@ def _guard(strategy: Strategy, what: str, when: object, call: Callable[[], objec
         raise StrategyError(
             f"strategy {strategy.name!r} failed in {what} on {when}: "
             f"{type(exc).__name__}: {exc} ({_culprit_location(exc, strategy)})") from exc
-
-
-def validate_weights(weights: object, columns: Sequence[str], strategy: str,
-                     date: object, long_only: bool = True) -> np.ndarray:
-    """Check a strategy's output and return it as an array over ``columns`` (cash last).
-
-    Raises
-    ------
-    StrategyError
-        On a non-Series, unknown assets, NaN or infinite weights, negative weights when
-        ``long_only``, or a sum off 1 by more than ``WEIGHT_TOLERANCE``. The message names the
-        strategy and the date.
-    """
-    where = f"strategy {strategy!r} on {pd.Timestamp(date).date()}"  # type: ignore[arg-type]
-    if not isinstance(weights, pd.Series):
-        raise StrategyError(f"{where}: allocate must return a pandas Series of weights by "
-                            f"asset, got {type(weights).__name__}")
-    unknown = [str(a) for a in weights.index if a not in set(columns)]
-    if unknown:
-        raise StrategyError(f"{where}: unknown assets {', '.join(unknown[:5])}")
-    if weights.index.has_duplicates:
-        raise StrategyError(f"{where}: duplicated assets in the weights")
-    values = pd.to_numeric(weights, errors="coerce").reindex(list(columns), fill_value=0.0)
-    w = values.to_numpy(dtype=float)
-    if not np.isfinite(w).all():
-        bad = [c for c, x in zip(columns, w, strict=True) if not np.isfinite(x)]
-        raise StrategyError(f"{where}: non-finite weight for {', '.join(bad[:5])}")
-    if long_only and (w < -WEIGHT_TOLERANCE).any():
-        bad = [f"{c}={x:.4g}" for c, x in zip(columns, w, strict=True) if x < -WEIGHT_TOLERANCE]
-        raise StrategyError(f"{where}: negative weights in a long-only backtest: "
-                            f"{', '.join(bad[:5])}")
-    total = w.sum()
-    if abs(total - 1.0) > WEIGHT_TOLERANCE:
-        raise StrategyError(f"{where}: weights sum to {total:.6g}, must be 1 "
-                            f"(within {WEIGHT_TOLERANCE:g})")
-    if long_only:
-        w = np.clip(w, 0.0, None)
-    return w / w.sum()
 
 
 def _resolve_splits(n: int, splits: WalkForward | TrainTestSplit | Sequence[Fold] | None
@@ -417,4 +314,4 @@ def _assemble(strategy: Strategy, returns: pd.DataFrame, r_ext: np.ndarray, colu
     )
 
 
-__all__ = ["BacktestResult", "Schedule", "run_backtest", "validate_weights"]
+__all__ = ["BacktestResult", "run_backtest"]

@@ -1,66 +1,34 @@
 """The ``maxent-portfolio`` command line. Thin: parse, call the library, print.
 
-Each command group lives in its own module and registers itself on ``app``. Every
+Each command group lives in its own module and registers itself on ``app``
+(:mod:`maxent_portfolio.cli.app`); this package imports them all. Every
 :class:`~maxent_portfolio.errors.UserError` is printed as one line on stderr with exit code 2;
 ``--verbose`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 
 import typer
-from rich.console import Console
 
+# Each command module registers its commands on `app` when imported.
+from maxent_portfolio.cli import backtest, data, sweep, train
+from maxent_portfolio.cli.app import app, err, state
 from maxent_portfolio.errors import Interrupted, Terminated, UserError
 
-app = typer.Typer(
-    name="maxent-portfolio",
-    help=(
-        "Backtest portfolio allocation with maximum-entropy reinforcement learning.\n\n"
-        "A Soft Actor-Critic agent allocates on the simplex and is judged against classical "
-        "baselines, out of sample and net of costs, on one walk-forward engine.\n\n"
-        "Start with:  maxent-portfolio universes   then   maxent-portfolio backtest"
-    ),
-    no_args_is_help=True,
-    rich_markup_mode="markdown",
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-# Piped or logged output is not wrapped at 80 columns: tables stay readable in CI logs.
-out = Console(highlight=False, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ
-              else 160)
-_state: dict[str, bool] = {"verbose": False, "terminated": False}
-
-
-@app.callback()
-def _root(
-    verbose: bool = typer.Option(False, "--verbose", "-v",
-                                 help="Show full tracebacks instead of one-line errors."),
-) -> None:
-    _state["verbose"] = verbose
-
-
-def _load_commands() -> None:
-    # Imported for their side effect of registering commands on `app`.
-    from maxent_portfolio.cli import backtest as _backtest  # noqa: F401
-    from maxent_portfolio.cli import data as _data  # noqa: F401
-    from maxent_portfolio.cli import sweep as _sweep  # noqa: F401
-    from maxent_portfolio.cli import train as _train  # noqa: F401
+COMMAND_MODULES = (backtest, data, sweep, train)
+"""The modules whose import registers the commands (imported for that, not for a name)."""
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
-    _state["terminated"] = True  # typer turns the interrupt into exit code 130: remember
+    state["terminated"] = True  # typer turns the interrupt into exit code 130: remember
     raise Terminated
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
-    _load_commands()
     verbose = "--verbose" in (argv or sys.argv[1:]) or "-v" in (argv or sys.argv[1:])
     # SIGTERM unwinds like Ctrl-C, so atomic writes clean up and training can checkpoint.
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
@@ -69,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         # how typer reports a Ctrl-C it caught (130).
         code = app(args=argv, prog_name="maxent-portfolio", standalone_mode=False)
         if isinstance(code, int) and code:
-            if code == 130 and _state.get("terminated"):
+            if code == 130 and state.get("terminated"):
                 err.print("terminated", markup=False)
                 return 143
             if code == 130:
@@ -84,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"{'terminated' if exc.terminated else 'interrupted'}: {exc}", markup=False)
         return 143 if exc.terminated else 130
     except KeyboardInterrupt:  # typer usually turns it into exit code 130 (handled above)
-        terminated = _state["terminated"]
+        terminated = state["terminated"]
         err.print("terminated" if terminated else "interrupted", markup=False)
         return 143 if terminated else 130
     except SystemExit as exc:  # typer/click exits for --help and usage errors
@@ -109,3 +77,6 @@ def main(argv: list[str] | None = None) -> int:
 def run() -> None:
     """Console-script wrapper."""
     sys.exit(main())
+
+
+__all__ = ["COMMAND_MODULES", "app", "main", "run"]

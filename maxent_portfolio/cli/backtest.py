@@ -7,18 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from maxent_portfolio.cli import app, err, out
+from maxent_portfolio.cli.app import app, out
 from maxent_portfolio.cli.options import CONFIG_OPTION, tree_options
+from maxent_portfolio.cli.progress import RichProgress
 from maxent_portfolio.config import RunConfig, resolve_config
 from maxent_portfolio.files import check_writable_dir
 
@@ -29,31 +22,6 @@ if TYPE_CHECKING:
 _SHOWN = {"cagr": "CAGR", "volatility": "Vol", "sharpe": "Sharpe", "sortino": "Sortino",
           "max_drawdown": "MaxDD", "calmar": "Calmar", "turnover": "Turn/yr",
           "effective_n": "EffN", "p_sharpe_vs_ref": "p(SR=ref)", "dsr": "DSR"}
-
-
-class RichProgress:
-    """One progress bar over folds x strategies x training steps, with time remaining."""
-
-    def __init__(self) -> None:
-        self.bar = Progress(TextColumn("[bold]{task.description:<44}"), BarColumn(),
-                            MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"),
-                            TimeRemainingColumn(), console=err, transient=False)
-        self.task = self.bar.add_task("starting", total=None)
-
-    def __enter__(self) -> RichProgress:
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
-        # On an error the bar is erased, so the error stays the one line on stderr.
-        self.bar.live.transient = kind is not None
-        self.bar.__exit__(kind, *rest)  # type: ignore[arg-type]
-
-    def start(self, total: float) -> None:
-        self.bar.update(self.task, total=total)
-
-    def advance(self, amount: float, description: str) -> None:
-        self.bar.update(self.task, advance=amount, description=description[:44])
 
 
 def metrics_rich_table(metrics: pd.DataFrame, title: str) -> Table:
@@ -106,7 +74,8 @@ def backtest(
 
     Example: maxent-portfolio backtest -s equal-weight,min-variance,eg --rebalance weekly
     """
-    from maxent_portfolio.runner import backtest_to_directory, prepare
+    from maxent_portfolio.rundir import backtest_to_directory
+    from maxent_portfolio.runner import prepare
 
     cfg = resolve_config(config, overrides)
     render = _render_html if cfg.report.html else None
@@ -157,17 +126,17 @@ def list_strategies(
     plugin: list[Path] = typer.Option(None, "--plugin", help="Extra plug-in file to load."),
 ) -> None:
     """List built-in and plug-in strategies with a one-line description."""
-    from maxent_portfolio.strategies.plugins import broken_plugins, load_plugins
-    from maxent_portfolio.strategies.registry import available_strategies
+    from maxent_portfolio.strategies.plugins import load_plugins
+    from maxent_portfolio.strategies.registry import broken_plugins, catalogue
 
     load_plugins(plugin or [])
     table = Table(header_style="bold")
     table.add_column("name")
     table.add_column("description")
     table.add_column("source")
-    for name, cls in sorted(available_strategies().items()):
-        source = "built-in" if cls.__module__.startswith("maxent_portfolio.") else "plug-in"
-        table.add_row(name, cls.description, source)
+    for name, (where, description) in sorted(catalogue().items()):
+        source = "built-in" if where.startswith("maxent_portfolio.") else "plug-in"
+        table.add_row(name, description, source)
     for path, error in sorted(broken_plugins().items()):
         table.add_row(path.stem, str(error), "broken plug-in")
     out.print(table)

@@ -9,7 +9,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from maxent_portfolio.cli import app, err, out
+from maxent_portfolio.cli.app import app, err, out
 from maxent_portfolio.config import OPTIONS
 
 if TYPE_CHECKING:

@@ -16,9 +16,9 @@ from typing import Any
 
 import typer
 
-from maxent_portfolio.cli import app, out
-from maxent_portfolio.cli.backtest import RichProgress
+from maxent_portfolio.cli.app import app, out
 from maxent_portfolio.cli.options import CONFIG_OPTION, flag_specs, tree_options
+from maxent_portfolio.cli.progress import RichProgress
 from maxent_portfolio.config import shown
 from maxent_portfolio.files import check_writable_dir
 from maxent_portfolio.sweep.config import SweepConfig
@@ -112,7 +112,8 @@ def sweep(
     Example: maxent-portfolio sweep --diversification 0.25,0.5,1 --seeds 3 --jobs 2
     """
     from maxent_portfolio.rundir import default_run_dir
-    from maxent_portfolio.sweep import prepare_sweep, resolve_sweep, run_sweep
+    from maxent_portfolio.sweep.config import resolve_sweep
+    from maxent_portfolio.sweep.run import prepare_sweep, run_sweep
 
     run_config, sweep_config = resolve_sweep(config, overrides, grid)
     if out_dir is not None and not out_dir.exists():  # an existing one may be resumed

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from maxent_portfolio.cli import app, out
+from maxent_portfolio.cli.app import app, out
 from maxent_portfolio.cli.options import CONFIG_OPTION, tree_options
 from maxent_portfolio.config import resolve_config
 from maxent_portfolio.errors import ConfigError, Interrupted, Terminated

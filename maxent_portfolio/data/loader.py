@@ -24,6 +24,7 @@ from maxent_portfolio.data.sources import (
     load_skfolio,
     parse_dates,
     read_csv_table,
+    skfolio_dates,
 )
 from maxent_portfolio.data.universes import (
     EQUAL_WEIGHT,
@@ -299,13 +300,14 @@ def load_universe(name_or_path: str | Path = "sp500-20", start: object = None,
 SOURCE_LOADERS: dict[str, Callable[[UniverseSpec, str | None, str | None, bool], _Raw]] = {
     "builtin": _from_builtin, "yfinance": _from_yfinance, "csv": _from_csv}
 """Universe sources by the ``source:`` name of a universe file: a new source is one function
-``(spec, start, end, refresh) -> _Raw`` (raw prices before validation) and one entry here."""
+``(spec, start, end, refresh) -> _Raw`` (raw prices before validation), one entry here and its
+name in :data:`~maxent_portfolio.data.universes.SOURCES` (which universe files are checked
+against without loading this module)."""
 
 
 @functools.lru_cache(maxsize=4)
 def _embedded_dates(dataset: str) -> pd.DatetimeIndex:
-    prices, _ = load_skfolio(dataset)
-    return pd.DatetimeIndex(prices.index)
+    return skfolio_dates(dataset)
 
 
 def _info(spec: UniverseSpec) -> UniverseInfo:

@@ -6,6 +6,7 @@ Every function here returns prices with a DatetimeIndex and one column per symbo
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import re
 import tempfile
@@ -40,6 +41,26 @@ def load_skfolio(dataset: str) -> tuple[pd.DataFrame, pd.Series | None]:
     if dataset == "factors":
         return datasets.load_factors_dataset(), None
     raise DataError(f"unknown embedded dataset {dataset!r}")
+
+
+SKFOLIO_FILES = {"sp500": "sp500_dataset.csv.gz", "factors": "factors_dataset.csv.gz"}
+"""The file of each embedded dataset in skfolio's ``datasets/data`` folder."""
+
+
+def skfolio_dates(dataset: str) -> pd.DatetimeIndex:
+    """The dates of an embedded skfolio dataset, read from its file without importing skfolio.
+
+    Importing skfolio takes seconds (scikit-learn, SciPy, cvxpy); listing universes needs only
+    the dates. Where the file is not found (another skfolio layout) the dataset is loaded.
+    """
+    spec = importlib.util.find_spec("skfolio")  # locates the package, does not import it
+    folders = spec.submodule_search_locations if spec is not None else None
+    name = SKFOLIO_FILES.get(dataset)
+    file = Path(next(iter(folders)), "datasets", "data", name) if folders and name else None
+    if file is None or not file.is_file():
+        return pd.DatetimeIndex(load_skfolio(dataset)[0].index)
+    dates = pd.read_csv(file, usecols=[0]).iloc[:, 0]
+    return pd.DatetimeIndex(pd.to_datetime(dates, format="%Y-%m-%d"))
 
 
 def read_csv_table(path: Path, date_format: str | None = None) -> pd.DataFrame:

@@ -30,6 +30,9 @@ import yaml
 
 from maxent_portfolio.errors import ConfigError
 
+SOURCES = ("builtin", "yfinance", "csv")
+"""The ``source:`` names a universe file accepts: the keys of ``loader.SOURCE_LOADERS``, in
+order (a test holds them equal), named here so that reading a universe file loads no source."""
 KINDS = ("prices", "returns", "auto")
 EQUAL_WEIGHT = "equal-weight"
 """Benchmark keyword: the daily-rebalanced equal-weighted average of the universe's assets."""
@@ -101,11 +104,9 @@ def spec_from_mapping(raw: object, origin: str, base_dir: Path | None,
     if unknown:
         raise ConfigError(f"{origin}: unknown key {unknown[0]!r} (allowed: "
                           + ", ".join(sorted(_KEYS)) + ")")
-    from maxent_portfolio.data.loader import SOURCE_LOADERS  # the registry of sources
-
     source = raw.get("source")
-    if source not in SOURCE_LOADERS:
-        raise ConfigError(f"{origin}: source must be one of {', '.join(SOURCE_LOADERS)}, "
+    if source not in SOURCES:
+        raise ConfigError(f"{origin}: source must be one of {', '.join(SOURCES)}, "
                           f"got {source!r}")
     tickers = raw.get("tickers") or []
     if isinstance(tickers, str):

@@ -19,15 +19,12 @@ that opens at ``t0`` are ``t0`` itself (the first decision of a fold always reba
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from maxent_portfolio.errors import ConfigError
-
-if TYPE_CHECKING:
-    from maxent_portfolio.backtest.engine import Schedule
+from maxent_portfolio.rebalance import Schedule
 
 
 def decision_schedule(period: str | int | Schedule) -> Schedule:
@@ -48,9 +45,6 @@ def decision_schedule(period: str | int | Schedule) -> Schedule:
         On an unknown schedule, or on ``drift:X``, whose rebalances depend on the weights the
         agent chooses and so have no interval to train on.
     """
-    # Imported here: the engine imports the strategies, one of which builds these envs.
-    from maxent_portfolio.backtest.engine import Schedule
-
     schedule = Schedule.parse(period)
     if schedule.kind == "drift":
         raise ConfigError(f"{period!r} has no fixed decision interval to train on: set "

@@ -32,10 +32,10 @@ from markupsafe import Markup, escape
 from maxent_portfolio.backtest.engine import BacktestResult
 from maxent_portfolio.files import write_text
 from maxent_portfolio.measures import effective_n_series
+from maxent_portfolio.rebalance import CASH
 from maxent_portfolio.reporting import plots
 from maxent_portfolio.reporting.plots import LineStyle
 
-CASH = "CASH"
 MAX_ALLOCATION_GROUPS = 10
 """Most assets shown one by one in the allocation chart; the rest are summed as "other"."""
 MAX_ALLOCATION_POINTS = 1200

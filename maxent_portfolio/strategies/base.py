@@ -5,7 +5,8 @@ arguments only, ``fit`` learns from a training window and returns ``self``.
 
 The engine calls ``allocate`` at each rebalance date ``t`` with ``history`` ending at ``t``
 (inclusive): nothing after ``t`` is reachable, so look-ahead is impossible by construction.
-The weights returned earn the returns of ``t + 1`` onward.
+The weights returned earn the returns of ``t + 1`` onward, once :func:`validate_weights` has
+accepted them.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from typing import TYPE_CHECKING, ClassVar, TypeVar
 import numpy as np
 import pandas as pd
 
+from maxent_portfolio.errors import StrategyError
+from maxent_portfolio.rebalance import CASH  # the cash leg a strategy may allocate to
+
 if TYPE_CHECKING:
     from maxent_portfolio.config import RunConfig
 
-CASH = "CASH"
-"""Column name of the cash leg. A strategy may allocate to it explicitly."""
+WEIGHT_TOLERANCE = 1e-6
+"""How far from 1 a strategy's weights may sum before they are refused."""
 
 S = TypeVar("S", bound="Strategy")
 
@@ -160,3 +164,44 @@ class Strategy:
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_")
                            and not k.endswith("_"))
         return f"{type(self).__name__}({params})"
+
+
+def validate_weights(weights: object, columns: Sequence[str], strategy: str,
+                     date: object, long_only: bool = True) -> np.ndarray:
+    """Check a strategy's output and return it as an array over ``columns`` (cash last).
+
+    Raises
+    ------
+    StrategyError
+        On a non-Series, unknown assets, NaN or infinite weights, negative weights when
+        ``long_only``, or a sum off 1 by more than ``WEIGHT_TOLERANCE``. The message names the
+        strategy and the date.
+    """
+    where = f"strategy {strategy!r} on {pd.Timestamp(date).date()}"  # type: ignore[arg-type]
+    if not isinstance(weights, pd.Series):
+        raise StrategyError(f"{where}: allocate must return a pandas Series of weights by "
+                            f"asset, got {type(weights).__name__}")
+    unknown = [str(a) for a in weights.index if a not in set(columns)]
+    if unknown:
+        raise StrategyError(f"{where}: unknown assets {', '.join(unknown[:5])}")
+    if weights.index.has_duplicates:
+        raise StrategyError(f"{where}: duplicated assets in the weights")
+    values = pd.to_numeric(weights, errors="coerce").reindex(list(columns), fill_value=0.0)
+    w = values.to_numpy(dtype=float)
+    if not np.isfinite(w).all():
+        bad = [c for c, x in zip(columns, w, strict=True) if not np.isfinite(x)]
+        raise StrategyError(f"{where}: non-finite weight for {', '.join(bad[:5])}")
+    if long_only and (w < -WEIGHT_TOLERANCE).any():
+        bad = [f"{c}={x:.4g}" for c, x in zip(columns, w, strict=True) if x < -WEIGHT_TOLERANCE]
+        raise StrategyError(f"{where}: negative weights in a long-only backtest: "
+                            f"{', '.join(bad[:5])}")
+    total = w.sum()
+    if abs(total - 1.0) > WEIGHT_TOLERANCE:
+        raise StrategyError(f"{where}: weights sum to {total:.6g}, must be 1 "
+                            f"(within {WEIGHT_TOLERANCE:g})")
+    if long_only:
+        w = np.clip(w, 0.0, None)
+    return w / w.sum()
+
+
+__all__ = ["CASH", "WEIGHT_TOLERANCE", "Strategy", "StrategyContext", "validate_weights"]

@@ -29,17 +29,18 @@ zero or undefined. Each fallback increments ``n_fallbacks_`` and is listed in ``
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from skfolio.moments import LedoitWolf
-from skfolio.optimization import HierarchicalRiskParity as SkHierarchicalRiskParity
-from skfolio.optimization import MeanRisk, ObjectiveFunction, RiskBudgeting
-from skfolio.prior import EmpiricalPrior
 
-from maxent_portfolio.strategies.base import CASH, Strategy, StrategyContext
+from maxent_portfolio.rebalance import CASH
+from maxent_portfolio.strategies.base import Strategy, StrategyContext
 from maxent_portfolio.strategies.predictive import RidgeKelly
+
+if TYPE_CHECKING:  # skfolio is imported by the estimators that fit: listing them stays light
+    from skfolio.optimization import HierarchicalRiskParity as SkHierarchicalRiskParity
+    from skfolio.optimization import MeanRisk, RiskBudgeting
 
 __all__ = [
     "BuyAndHold",
@@ -224,6 +225,10 @@ class MinimumVariance(_SkfolioStrategy):
     description = "minimum variance, Ledoit-Wolf shrunk covariance, 1-year window"
 
     def _estimator(self) -> MeanRisk:
+        from skfolio.moments import LedoitWolf
+        from skfolio.optimization import MeanRisk, ObjectiveFunction
+        from skfolio.prior import EmpiricalPrior
+
         return MeanRisk(objective_function=ObjectiveFunction.MINIMIZE_RISK,
                         prior_estimator=EmpiricalPrior(covariance_estimator=LedoitWolf()))
 
@@ -239,6 +244,8 @@ class MaximumSharpe(_SkfolioStrategy):
     description = "mean-variance maximum Sharpe ratio, 1-year window"
 
     def _estimator(self) -> MeanRisk:
+        from skfolio.optimization import MeanRisk, ObjectiveFunction
+
         return MeanRisk(objective_function=ObjectiveFunction.MAXIMIZE_RATIO)
 
 
@@ -249,6 +256,8 @@ class RiskParity(_SkfolioStrategy):
     description = "equal risk contribution (risk budgeting on variance), 1-year window"
 
     def _estimator(self) -> RiskBudgeting:
+        from skfolio.optimization import RiskBudgeting
+
         return RiskBudgeting()
 
 
@@ -259,6 +268,8 @@ class HierarchicalRiskParity(_SkfolioStrategy):
     description = "hierarchical risk parity (Lopez de Prado 2016), 1-year window"
 
     def _estimator(self) -> SkHierarchicalRiskParity:
+        from skfolio.optimization import HierarchicalRiskParity as SkHierarchicalRiskParity
+
         return SkHierarchicalRiskParity()
 
 

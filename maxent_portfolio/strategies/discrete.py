@@ -28,7 +28,8 @@ from maxent_portfolio.agents.discrete import MenuAgent, train_menu
 from maxent_portfolio.envs.menu import MenuVectorEnv, menu_observation, menu_table
 from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.options import describe_error
-from maxent_portfolio.strategies.base import CASH, StrategyContext
+from maxent_portfolio.rebalance import CASH
+from maxent_portfolio.strategies.base import StrategyContext
 from maxent_portfolio.strategies.menu import MenuBook, build_menu
 from maxent_portfolio.strategies.menuconfig import MenuConfig
 from maxent_portfolio.strategies.sac import SACStrategy, window_identity
@@ -118,7 +119,7 @@ class SACDiscreteStrategy(SACStrategy):
         from row ``2 lookback - 1``.
         """
         from maxent_portfolio.data.market import MarketData
-        from maxent_portfolio.envs import PortfolioVectorEnv
+        from maxent_portfolio.envs.vector import PortfolioVectorEnv
 
         lookback = self.env.lookback
         ppy = self.window_periods(returns)

@@ -20,9 +20,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from maxent_portfolio.backtest.engine import WEIGHT_TOLERANCE, validate_weights
 from maxent_portfolio.errors import ConfigError
-from maxent_portfolio.strategies.base import CASH, Strategy, StrategyContext
+from maxent_portfolio.rebalance import CASH
+from maxent_portfolio.strategies.base import (
+    WEIGHT_TOLERANCE,
+    Strategy,
+    StrategyContext,
+    validate_weights,
+)
 from maxent_portfolio.strategies.menuconfig import MenuConfig
 
 
@@ -54,7 +59,7 @@ def member_weights(raw: object, columns: list[str], name: str, when: object) -> 
     """A member's ``allocate`` output as weights over ``columns`` (cash last), checked.
 
     A valid Series takes a numpy fast path (the menu asks every member at every date); anything
-    else gets the engine's :func:`~maxent_portfolio.backtest.engine.validate_weights` and its
+    else gets the engine's :func:`~maxent_portfolio.strategies.base.validate_weights` and its
     one-line error naming the strategy and the date.
     """
     if isinstance(raw, pd.Series) and raw.dtype.kind == "f":

@@ -16,7 +16,8 @@ import pandas as pd
 
 from maxent_portfolio.data.synthetic import PlantedDGP
 from maxent_portfolio.errors import StrategyError
-from maxent_portfolio.strategies.base import CASH, Strategy
+from maxent_portfolio.rebalance import CASH
+from maxent_portfolio.strategies.base import Strategy
 
 
 def kelly_weights(mean: np.ndarray, cov: np.ndarray) -> np.ndarray:

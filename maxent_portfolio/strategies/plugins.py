@@ -4,7 +4,8 @@ A plug-in is a Python file defining one or more :class:`Strategy` subclasses wit
 Each is registered under that name and can be used like a built-in. An error while importing a
 plug-in is reported as one line naming the file and line: at once for a ``--plugin`` file; for a
 file of ``strategies/`` only when it is used, so that one broken file does not break every
-command (it is listed by :func:`broken_plugins`, as invalid universe YAMLs are).
+command (it is listed by :func:`~maxent_portfolio.strategies.registry.broken_plugins`, as
+invalid universe YAMLs are). The registry keeps which files loaded and which broke.
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ import traceback
 from collections.abc import Iterable
 from pathlib import Path
 
-from maxent_portfolio.errors import StrategyError
+from maxent_portfolio.errors import ConfigError, StrategyError
 from maxent_portfolio.strategies.base import Strategy
+from maxent_portfolio.strategies.registry import (
+    BROKEN_PLUGINS,
+    PLUGIN_FILES,
+    catalogue,
+    register,
+)
 
 PLUGIN_DIR = Path("strategies")
 """Scanned relative to the current directory."""
-
-_loaded: dict[Path, list[type[Strategy]]] = {}
-_broken: dict[Path, StrategyError] = {}
 
 
 def _location(exc: BaseException, path: Path) -> str:
@@ -36,12 +40,9 @@ def _location(exc: BaseException, path: Path) -> str:
 
 def load_plugin(path: str | Path) -> list[type[Strategy]]:
     """Import one plug-in file and register the Strategy subclasses it defines."""
-    from maxent_portfolio.errors import ConfigError
-    from maxent_portfolio.strategies.registry import available_strategies, register
-
     file = Path(path).resolve()
-    if file in _loaded:
-        return _loaded[file]
+    if file in PLUGIN_FILES:
+        return PLUGIN_FILES[file]
     if not file.exists():
         raise StrategyError(f"plug-in {path} not found")
     if not file.is_file() or file.suffix != ".py":
@@ -61,19 +62,19 @@ def load_plugin(path: str | Path) -> list[type[Strategy]]:
     found = [obj for obj in vars(module).values()
              if isinstance(obj, type) and issubclass(obj, Strategy) and obj is not Strategy
              and obj.__module__ == module_name]
-    builtins = available_strategies()
+    known = catalogue()  # the deferred built-ins too, unimported
     for cls in found:
         if not cls.name:
             raise StrategyError(f"plug-in {path}: class {cls.__name__} needs a `name`")
-        other = builtins.get(cls.name)
-        if other is not None and other.__module__ != module_name:
+        other = known.get(cls.name, ("", ""))[0]
+        if other and other.rpartition(".")[0] != module_name:
             raise StrategyError(f"plug-in {path}: strategy name {cls.name!r} is already taken "
-                                f"by {other.__module__}.{other.__name__}")
+                                f"by {other}")
         try:
             register(cls)
         except ConfigError as exc:
             raise StrategyError(f"plug-in {path}: {exc}") from exc
-    _loaded[file] = found
+    PLUGIN_FILES[file] = found
     return found
 
 
@@ -81,7 +82,8 @@ def load_plugins(extra: Iterable[str | Path] = (), directory: Path = PLUGIN_DIR
                  ) -> list[type[Strategy]]:
     """Load ``directory/*.py`` (if the directory exists) and every file in ``extra``.
 
-    A file of ``directory`` that fails to load is set aside (see :func:`broken_plugins`); a
+    A file of ``directory`` that fails to load is set aside (see
+    :func:`~maxent_portfolio.strategies.registry.broken_plugins`); a
     file of ``extra`` was asked for by name and raises :class:`StrategyError`.
     """
     found: list[type[Strategy]] = []
@@ -92,25 +94,9 @@ def load_plugins(extra: Iterable[str | Path] = (), directory: Path = PLUGIN_DIR
         try:
             found += load_plugin(file)
         except StrategyError as exc:
-            _broken[file.resolve()] = exc
+            BROKEN_PLUGINS[file.resolve()] = exc
         else:
-            _broken.pop(file.resolve(), None)
+            BROKEN_PLUGINS.pop(file.resolve(), None)
     for asked in extra:
         found += load_plugin(asked)
     return found
-
-
-def broken_plugins() -> dict[Path, StrategyError]:
-    """Plug-in files of the scanned directory that failed to load, with their one-line error."""
-    return dict(_broken)
-
-
-def broken_plugin_for(name: str) -> StrategyError | None:
-    """The load error of a broken plug-in whose file stem is ``name`` (``-`` and ``_`` alike).
-
-    A file that does not import cannot say which names it defines; its stem is the best guess.
-    """
-    def slug(text: str) -> str:
-        return text.lower().replace("_", "-")
-
-    return next((exc for path, exc in _broken.items() if slug(path.stem) == slug(name)), None)

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from maxent_portfolio.envs.features import compute_features
-from maxent_portfolio.strategies.base import CASH, Strategy, StrategyContext
+from maxent_portfolio.rebalance import CASH
+from maxent_portfolio.strategies.base import Strategy, StrategyContext
 
 
 def forward_log_returns(log_returns: np.ndarray, horizon: int) -> np.ndarray:
@@ -82,7 +83,7 @@ def ridge(features: np.ndarray, target: np.ndarray, alpha: float
 
 def rebalance_horizon(index: pd.DatetimeIndex, rebalance: str) -> int:
     """Median number of periods between the rebalance dates of ``index`` (at least 1)."""
-    from maxent_portfolio.backtest.engine import Schedule
+    from maxent_portfolio.rebalance import Schedule
 
     flags = Schedule.parse(rebalance).flags(pd.DatetimeIndex(index), 0, len(index) - 2)
     dates = np.flatnonzero(flags)

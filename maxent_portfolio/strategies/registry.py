@@ -1,16 +1,21 @@
 """Strategies by registry name: the baselines, then whatever joins through :func:`register`.
 
 The SAC strategy and user plug-ins call ``register(TheirStrategy)`` (it also works as a class
-decorator) and are then reachable by name like the baselines.
+decorator) and are then reachable by name like the baselines. The learning strategies are
+:data:`DEFERRED`: known by name and description at once, imported (with torch) on first use.
+The registry also keeps the plug-in files' bookkeeping (:data:`PLUGIN_FILES`,
+:data:`BROKEN_PLUGINS`), which :mod:`~maxent_portfolio.strategies.plugins` fills.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
-from maxent_portfolio.errors import ConfigError, UserError
+from maxent_portfolio.errors import ConfigError, StrategyError, UserError
 from maxent_portfolio.strategies.base import Strategy, StrategyContext
 from maxent_portfolio.strategies.baselines import BASELINES
 from maxent_portfolio.strategies.online import ONLINE
@@ -19,6 +24,43 @@ S = TypeVar("S", bound=type[Strategy])
 
 STRATEGIES: dict[str, type[Strategy]] = {}
 """Registry name -> strategy class, in registration order."""
+
+PLUGIN_FILES: dict[Path, list[type[Strategy]]] = {}
+"""Plug-in files loaded (resolved path) -> the strategy classes each registered."""
+
+BROKEN_PLUGINS: dict[Path, StrategyError] = {}
+"""Plug-in files of the scanned directory that failed to load -> their one-line error."""
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A built-in strategy known by where it lives, registered when first used.
+
+    Importing the SAC agent imports torch, which the baselines (and ``--help``) never need.
+    """
+
+    target: str
+    """``"module:Class"``."""
+    description: str
+    """The class's ``description``, for listing it unimported (a test holds them equal)."""
+
+    def load(self) -> type[Strategy]:
+        module, _, attr = self.target.partition(":")
+        cls: type[Strategy] = getattr(importlib.import_module(module), attr)
+        return cls
+
+
+DEFERRED: dict[str, Deferred] = {
+    "sac": Deferred("maxent_portfolio.strategies.sac:SACStrategy",
+                    "Soft Actor-Critic on the simplex (max-entropy RL), refit each fold"),
+    "sac-discrete": Deferred("maxent_portfolio.strategies.discrete:SACDiscreteStrategy",
+                             "discrete SAC over a menu of strategies (soft meta-allocator), "
+                             "refit each fold"),
+    "menu-blend": Deferred("maxent_portfolio.strategies.menu:MenuBlend",
+                           "even 1/K mixture of the --menu strategies' weights (sac-discrete's "
+                           "reference)"),
+}
+"""Built-in strategies registered on first use, by name."""
 
 
 def register(cls: S, *, replace: bool = False) -> S:
@@ -43,22 +85,26 @@ def register(cls: S, *, replace: bool = False) -> S:
     return cls
 
 
-# Registered on first use: importing the SAC agent imports torch, which baselines never need.
-_LAZY = {"sac": ("maxent_portfolio.strategies.sac", "SACStrategy"),
-         "sac-discrete": ("maxent_portfolio.strategies.discrete", "SACDiscreteStrategy"),
-         "menu-blend": ("maxent_portfolio.strategies.menu", "MenuBlend")}
+def load_deferred(name: str) -> None:
+    """Register the deferred strategy ``name`` (a no-op for any other or a registered name)."""
+    if name in DEFERRED and name not in STRATEGIES:
+        register(DEFERRED[name].load())
 
 
-def _load_lazy(name: str) -> None:
-    if name in _LAZY and name not in STRATEGIES:
-        module, attr = _LAZY[name]
-        register(getattr(importlib.import_module(module), attr))
+def catalogue() -> dict[str, tuple[str, str]]:
+    """Every strategy name -> (its class as ``module.Class``, its description), importing
+    nothing: the registered classes and the deferred ones (what ``maxent-portfolio
+    strategies`` lists)."""
+    known = {name: (f"{cls.__module__}.{cls.__name__}", cls.description)
+             for name, cls in STRATEGIES.items()}
+    return {**known, **{name: (entry.target.replace(":", "."), entry.description)
+                        for name, entry in DEFERRED.items() if name not in known}}
 
 
 def available_strategies() -> dict[str, type[Strategy]]:
     """A copy of the registry: name -> class."""
-    for name in _LAZY:
-        _load_lazy(name)
+    for name in DEFERRED:
+        load_deferred(name)
     return dict(STRATEGIES)
 
 
@@ -68,8 +114,6 @@ def unknown_strategy(name: str, available: Iterable[str]) -> UserError:
     A broken plug-in whose file stem is ``name`` gives its own load error; other broken
     plug-ins are mentioned, since one of them may define ``name``.
     """
-    from maxent_portfolio.strategies.plugins import broken_plugin_for, broken_plugins
-
     own = broken_plugin_for(name)
     if own is not None:
         return own
@@ -87,10 +131,10 @@ def strategy_class(name: str) -> type[Strategy]:
     ConfigError
         On an unknown name; the message lists the valid ones.
     """
-    _load_lazy(name)
+    load_deferred(name)
     cls = STRATEGIES.get(name)
     if cls is None:
-        raise unknown_strategy(name, [*STRATEGIES, *(n for n in _LAZY if n not in STRATEGIES)])
+        raise unknown_strategy(name, catalogue())
     return cls
 
 
@@ -118,8 +162,27 @@ def get_strategy(name: str, **params: Any) -> Strategy:
         raise ConfigError(f"invalid parameters for strategy {name!r}: {exc}") from exc
 
 
+def broken_plugins() -> dict[Path, StrategyError]:
+    """Plug-in files of the scanned directory that failed to load, with their one-line error."""
+    return dict(BROKEN_PLUGINS)
+
+
+def broken_plugin_for(name: str) -> StrategyError | None:
+    """The load error of a broken plug-in whose file stem is ``name`` (``-`` and ``_`` alike).
+
+    A file that does not import cannot say which names it defines; its stem is the best guess.
+    """
+    def slug(text: str) -> str:
+        return text.lower().replace("_", "-")
+
+    return next((exc for path, exc in BROKEN_PLUGINS.items() if slug(path.stem) == slug(name)),
+                None)
+
+
 for _cls in (*BASELINES, *ONLINE):
     register(_cls)
 
-__all__ = ["STRATEGIES", "available_strategies", "build_strategy", "get_strategy", "register",
-           "strategy_class", "unknown_strategy"]
+__all__ = ["BROKEN_PLUGINS", "DEFERRED", "PLUGIN_FILES", "STRATEGIES", "Deferred",
+           "available_strategies", "broken_plugin_for", "broken_plugins", "build_strategy",
+           "catalogue", "get_strategy", "load_deferred", "register", "strategy_class",
+           "unknown_strategy"]

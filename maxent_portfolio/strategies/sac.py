@@ -25,16 +25,18 @@ from typing import Any, Self, cast
 import pandas as pd
 from pydantic import ValidationError
 
-from maxent_portfolio.agents import Agent, train
+from maxent_portfolio.agents.agent import Agent
 from maxent_portfolio.agents.config import SACConfig, resolve_device
+from maxent_portfolio.agents.training import train
 from maxent_portfolio.arithmetic import CostModel
 from maxent_portfolio.config import ScheduleConfig
 from maxent_portfolio.envs.config import EnvConfig
 from maxent_portfolio.envs.decisions import DecisionClock, decision_schedule
 from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.options import Section, describe_error
+from maxent_portfolio.rebalance import CASH
 from maxent_portfolio.seeding import fold_seed
-from maxent_portfolio.strategies.base import CASH, Strategy, StrategyContext
+from maxent_portfolio.strategies.base import Strategy, StrategyContext
 from maxent_portfolio.strategies.seed_batch import FoldSetup, SeedBatch, warm_starts
 
 LEARNING_COLUMNS = ("fold", "step", "transitions", "updates", "train_return", "val_growth",
@@ -258,7 +260,8 @@ class SACStrategy(Strategy):
             Show the trainer's own progress bar (the CLI's ``train`` command).
         """
         from maxent_portfolio.data.market import MarketData
-        from maxent_portfolio.envs import PortfolioEnv, PortfolioVectorEnv
+        from maxent_portfolio.envs.portfolio import PortfolioEnv
+        from maxent_portfolio.envs.vector import PortfolioVectorEnv
 
         config = self.sac_config(self._fold)
         lookback = self.env.lookback
@@ -339,7 +342,7 @@ class SACStrategy(Strategy):
 
     def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
         """Deterministic action at the last date of ``history`` given drifted ``current``."""
-        from maxent_portfolio.envs import latest_observation
+        from maxent_portfolio.envs.features import latest_observation
 
         if self.agent_ is None:
             raise ConfigError("the sac strategy must be fit before it can allocate")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from maxent_portfolio.agents import Agent
+from maxent_portfolio.agents.agent import Agent
 from maxent_portfolio.agents.config import SACConfig
 from maxent_portfolio.errors import ConfigError
 

@@ -8,24 +8,27 @@ Names are imported on first use, so the CLI reads the grid's options
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from maxent_portfolio.lazy import exported, homes
 
 if TYPE_CHECKING:
     from maxent_portfolio.sweep.cells import Cell, CellResult, SweepData, grid_cells, run_cells
     from maxent_portfolio.sweep.config import SweepConfig, build_sweep, resolve_sweep
     from maxent_portfolio.sweep.run import SweepOutcome, SweepPlan, prepare_sweep, run_sweep
 
-_HOMES = {"Cell": "cells", "CellResult": "cells", "SweepData": "cells", "grid_cells": "cells",
-          "run_cells": "cells", "SweepConfig": "config", "build_sweep": "config",
-          "resolve_sweep": "config", "SweepOutcome": "run", "SweepPlan": "run",
-          "prepare_sweep": "run", "run_sweep": "run"}
+HOMES = {
+    **homes("maxent_portfolio.sweep.cells",
+            ["Cell", "CellResult", "SweepData", "grid_cells", "run_cells"]),
+    **homes("maxent_portfolio.sweep.config", ["SweepConfig", "build_sweep", "resolve_sweep"]),
+    **homes("maxent_portfolio.sweep.run",
+            ["SweepOutcome", "SweepPlan", "prepare_sweep", "run_sweep"]),
+}
+"""Each public name -> the module that defines it."""
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    return exported(__name__, HOMES, name)
 
 
 __all__ = ["Cell", "CellResult", "SweepConfig", "SweepData", "SweepOutcome", "SweepPlan",

@@ -51,7 +51,7 @@ def _pool_cells(cells: list[Cell]) -> list[CellResult]:
 def run_local(data: SweepData, groups: list[list[Cell]], jobs: int, on_done: OnDone) -> None:
     """Run the cell ``groups`` in ``jobs`` spawned worker processes (here, with
     ``jobs == 1``)."""
-    from maxent_portfolio.runner import _stop_pool
+    from maxent_portfolio.runner import stop_pool
 
     if jobs < 2 or len(groups) < 2:
         for group in groups:
@@ -76,7 +76,7 @@ def run_local(data: SweepData, groups: list[list[Cell]], jobs: int, on_done: OnD
                     on_done(result)
         executor.shutdown()
     except BaseException:  # an error, Ctrl-C or SIGTERM: no worker outlives the sweep
-        _stop_pool(executor)
+        stop_pool(executor)
         raise
 
 
