@@ -1,25 +1,31 @@
 """Soft Actor-Critic on the portfolio simplex, split as stable-baselines3 splits it.
 
 * :mod:`.distributions` - policy heads on the simplex (:class:`PolicyHead`, registry
-  ``POLICY_HEADS``) and the diversification dial;
-* :mod:`.networks` - actor and twin-critic architectures (registry ``NETWORK_BUILDERS``);
-* :mod:`.buffer` - the replay buffer;
+  ``POLICY_HEADS``) and the diversification dial; :mod:`.categorical` - the discrete agent's
+  categorical policy over a menu;
+* :mod:`.networks` - actor and twin-critic architectures (registry ``NETWORK_BUILDERS``) and
+  the menu networks;
+* :mod:`.buffer` - the replay buffers;
 * :mod:`.config` - :class:`SACConfig` and the device;
 * :mod:`.sac` - the algorithm: :class:`SAC` (losses, update, act) and its pure helpers;
-* :mod:`.agent` - :class:`Agent`, the trained policy;
+  :mod:`.batched_sac` - :class:`BatchedSAC`, several agents (seeds, temperatures, dials) as one
+  batched network; :mod:`.discrete_sac` - :class:`DiscreteSAC` over a menu of strategies;
+* :mod:`.agent` - :class:`Agent` and :class:`MenuAgent`, the trained policies;
 * :mod:`.checkpoint` - checkpoint files and RNG state;
-* :mod:`.training` - :func:`train`, the loop (seeding, signals, evaluation, progress);
-* :mod:`.ensemble` and :mod:`.batched` - :func:`train_batched`: several agents (seeds,
-  temperatures, dials) as one batched network.
+* :mod:`.loop` - the one training loop (seeding, resume, checkpoints, update credit, records,
+  validation, signals, progress);
+* :mod:`.training` - what differs: :func:`train` (one agent), :func:`train_batched` (a batch)
+  and :func:`train_menu` (the menu agent).
 """
 
 from __future__ import annotations
 
-from maxent_portfolio.agents.agent import Agent
-from maxent_portfolio.agents.batched import train_batched
+from maxent_portfolio.agents.agent import Agent, MenuAgent
+from maxent_portfolio.agents.batched_sac import BatchedSAC
 from maxent_portfolio.agents.buffer import ReplayBuffer, ReplayBufferSamples
 from maxent_portfolio.agents.checkpoint import load_checkpoint
 from maxent_portfolio.agents.config import DEVICES, SACConfig, resolve_device
+from maxent_portfolio.agents.discrete_sac import DiscreteSAC
 from maxent_portfolio.agents.distributions import (
     POLICIES,
     POLICY_HEADS,
@@ -30,12 +36,14 @@ from maxent_portfolio.agents.distributions import (
     make_head,
     target_entropy,
 )
+from maxent_portfolio.agents.loop import env_seeds, seed_everything
 from maxent_portfolio.agents.networks import NETWORK_BUILDERS, NETWORKS, make_networks
 from maxent_portfolio.agents.sac import SAC, polyak_update, soft_target
-from maxent_portfolio.agents.training import env_seeds, seed_everything, train
+from maxent_portfolio.agents.training import train, train_batched, train_menu
 
 __all__ = ["DEVICES", "NETWORKS", "NETWORK_BUILDERS", "POLICIES", "POLICY_HEADS", "SAC", "Agent",
-           "DirichletHead", "LogisticNormalHead", "PolicyHead", "ReplayBuffer",
-           "ReplayBufferSamples", "SACConfig", "effective_n", "env_seeds", "load_checkpoint",
-           "make_head", "make_networks", "polyak_update", "resolve_device", "seed_everything",
-           "soft_target", "target_entropy", "train", "train_batched"]
+           "BatchedSAC", "DirichletHead", "DiscreteSAC", "LogisticNormalHead", "MenuAgent",
+           "PolicyHead", "ReplayBuffer", "ReplayBufferSamples", "SACConfig", "effective_n",
+           "env_seeds", "load_checkpoint", "make_head", "make_networks", "polyak_update",
+           "resolve_device", "seed_everything", "soft_target", "target_entropy", "train",
+           "train_batched", "train_menu"]

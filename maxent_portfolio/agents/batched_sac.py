@@ -41,7 +41,7 @@ from maxent_portfolio.agents.buffer import ReplayBufferSamples
 from maxent_portfolio.agents.checkpoint import config_dict
 from maxent_portfolio.agents.config import SACConfig
 from maxent_portfolio.agents.model import OneStepModel
-from maxent_portfolio.agents.sac import SAC, polyak_update, soft_target
+from maxent_portfolio.agents.sac import SAC, gradient_step, soft_target
 from maxent_portfolio.errors import ConfigError
 
 T = TypeVar("T")
@@ -325,10 +325,8 @@ class BatchedSAC:
         The summed loss moves each agent's slice by the gradient of that agent's own loss.
         """
         out = self.losses(batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        (out.qf_loss + out.actor_loss + out.alpha_loss).sum().backward()
-        self.optimizer.step()
-        polyak_update(self.qf_params.values(), self.qf_target_params.values(), self.tau)
+        gradient_step(self.optimizer, (out.qf_loss + out.actor_loss + out.alpha_loss).sum(),
+                      self.qf_params.values(), self.qf_target_params.values(), self.tau)
         return out
 
     @torch.no_grad()
