@@ -22,6 +22,10 @@ torch's default generator with a data-dependent number of draws (the Dirichlet's
 rejection sampler), so each agent samples in its own call: that per-agent sampling, forward and
 backward, is the part of an update that does not batch.
 
+:func:`~maxent_portfolio.agents.training.train_batched` trains it in the one loop
+(:mod:`maxent_portfolio.agents.loop`); it shares :func:`~maxent_portfolio.agents.sac.
+gradient_step` with :class:`~maxent_portfolio.agents.sac.SAC`.
+
 A batched matmul is not the kernel a solo run calls, so agent ``a`` of a batched run matches
 its solo run to float tolerance (the same draws, the same arithmetic up to rounding), not bit
 for bit; each agent is still deterministic for its seed on CPU.
