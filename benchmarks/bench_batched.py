@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python benchmarks/bench_batched.py [--quick]``.
 
-* **K = 8 vs solo** - one :meth:`BatchedSAC.update <maxent_portfolio.agents.ensemble.BatchedSAC.
+* **K = 8 vs solo** - one :meth:`BatchedSAC.update <maxent_portfolio.agents.batched_sac.BatchedSAC.
   update>` of 8 agents against one :meth:`SAC.update <maxent_portfolio.agents.sac.SAC.update>`,
   same network, batch and sizes, one torch thread, buffers pre-filled with random transitions.
   The ratio is aggregate agent-updates per second over solo updates per second: 4x means a seed
@@ -39,8 +39,8 @@ import torch  # noqa: E402
 from bench_sac import interleaved  # noqa: E402
 
 from maxent_portfolio.agents import SAC, SACConfig  # noqa: E402
+from maxent_portfolio.agents.batched_sac import BatchedSAC  # noqa: E402
 from maxent_portfolio.agents.buffer import BatchedReplayBuffer, ReplayBuffer  # noqa: E402
-from maxent_portfolio.agents.ensemble import BatchedSAC  # noqa: E402
 
 torch.set_num_threads(1)
 FEATURES = 7
@@ -146,7 +146,7 @@ def bench_end_to_end(quick: bool, k: int = 3) -> None:
     import time
 
     from maxent_portfolio.agents import train
-    from maxent_portfolio.agents.batched import train_batched
+    from maxent_portfolio.agents.training import train_batched
     from maxent_portfolio.data import load_universe
     from maxent_portfolio.envs import PortfolioVectorEnv
 

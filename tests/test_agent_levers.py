@@ -218,7 +218,7 @@ def test_resume_is_bit_exact_with_the_levers(options: dict[str, object], tmp_pat
 
 
 def _same(a: Agent, b: Agent) -> bool:
-    sa, sb = a.sac.state_dict(), b.sac.state_dict()
+    sa, sb = a.algorithm.state_dict(), b.algorithm.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 

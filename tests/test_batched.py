@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from maxent_portfolio.agents import Agent, SACConfig, train
-from maxent_portfolio.agents.batched import train_batched
+from maxent_portfolio.agents.batched_sac import AgentStreams, BatchedSAC
 from maxent_portfolio.agents.buffer import BatchedReplayBuffer, ReplayBuffer
-from maxent_portfolio.agents.ensemble import AgentStreams, BatchedSAC
-from maxent_portfolio.agents.training import evaluate
+from maxent_portfolio.agents.loop import evaluate
+from maxent_portfolio.agents.training import train_batched
 from maxent_portfolio.envs import PortfolioEnv, PortfolioVectorEnv
 from maxent_portfolio.errors import ConfigError, DataError
 
@@ -49,7 +49,7 @@ def _batched(seeds: list[int], **kw: object) -> list[Agent]:
 
 
 def _state(agent: Agent) -> dict[str, torch.Tensor]:
-    return agent.sac.state_dict()
+    return agent.algorithm.state_dict()
 
 
 def _equal(a: Agent, b: Agent) -> bool:
@@ -108,10 +108,11 @@ def test_a_grid_of_temperatures_and_dials_in_one_batch() -> None:
     fixed = [a.history[-1]["alpha"] for a in (agents[0], agents[2])]
     assert fixed == pytest.approx([0.05, 2.0], rel=1e-6)
     for agent in (agents[0], agents[2]):  # a fixed temperature's log_alpha never moves
-        assert float(agent.sac.log_alpha) == float(torch.tensor(math.log(agent.config.alpha or 0)))
+        fixed_log_alpha = float(torch.tensor(math.log(agent.config.alpha or 0)))
+        assert float(agent.algorithm.log_alpha) == fixed_log_alpha
     tuned = [a.history[-1]["alpha"] for a in (agents[1], agents[3])]
     assert all(t != pytest.approx(0.1) for t in tuned)  # moved from initial_alpha
-    solo_targets = [a.sac.target_entropy for a in agents]
+    solo_targets = [a.algorithm.target_entropy for a in agents]
     assert solo_targets[1] < solo_targets[3]
     model = BatchedSAC(3, 4, configs)
     torch.testing.assert_close(model.target_entropy, torch.tensor(solo_targets))
@@ -269,7 +270,7 @@ def test_best_validation_batched_keeps_each_agents_own_best_snapshot() -> None:
                   if "eval_log_growth" in r}
         assert agent.selected_step == max(growth, key=lambda k: growth[k])
         # the kept networks score the recorded best growth on the validation slice
-        replay = evaluate(agent.sac, _validation_env(), "cpu", agent.config.seed)
+        replay = evaluate(agent.algorithm, _validation_env(), "cpu", agent.config.seed)
         assert replay["eval_log_growth"] == pytest.approx(growth[agent.selected_step], rel=1e-9)
 
 

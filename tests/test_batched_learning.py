@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from maxent_portfolio.agents import SACConfig
-from maxent_portfolio.agents.batched import train_batched
+from maxent_portfolio.agents.training import train_batched
 from maxent_portfolio.envs import PortfolioEnv
 from tests.test_sac_learning import LOOKBACK, N_ASSETS, _market, _run
 

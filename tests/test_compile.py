@@ -18,7 +18,7 @@ def _train(**kw: object) -> dict[str, torch.Tensor]:
     config = SACConfig.from_dict(dict(total_steps=16, num_envs=2, learning_starts=8,
                                       batch_size=16, hidden=(16, 16), utd_ratio=1.0, seed=3,
                                       **kw))
-    return train(env, config, progress=False).sac.state_dict()
+    return train(env, config, progress=False).algorithm.state_dict()
 
 
 @pytest.mark.slow

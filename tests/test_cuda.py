@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from maxent_portfolio.agents.batched import train_batched
+from maxent_portfolio.agents.training import train_batched
 from maxent_portfolio.config import resolve_config
 from maxent_portfolio.data.market import MarketData
 from maxent_portfolio.runner import prepare, run
@@ -23,11 +23,11 @@ def test_a_batched_run_trains_on_the_gpu(levers: dict[str, object]) -> None:
     first = train_batched(_env(4), configs, progress=False, eval_env=_validation_env())
     again = train_batched(_env(4), configs, progress=False, eval_env=_validation_env())
     for a, b in zip(first, again, strict=True):
-        for key, value in a.sac.state_dict().items():
+        for key, value in a.algorithm.state_dict().items():
             assert value.device.type == "cuda", key
             assert torch.isfinite(value).all(), key
             # cuBLAS may reorder sums: the same seed gives the same agent to float rounding
-            torch.testing.assert_close(b.sac.state_dict()[key], value, rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(b.algorithm.state_dict()[key], value, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.slow

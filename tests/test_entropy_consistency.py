@@ -237,4 +237,5 @@ def test_training_logs_what_policy_stats_reports(monkeypatch: pytest.MonkeyPatch
     assert seen["obs"] is seen["batch"].observations  # type: ignore[attr-defined]
     assert record["entropy"] == float(entropy.mean())
     assert record["effective_n"] == float(neff.mean())
-    assert torch.allclose(neff, agent.sac.head.effective_n(agent.sac.actor(seen["obs"])))
+    sac = agent.algorithm
+    assert torch.allclose(neff, sac.head.effective_n(sac.actor(seen["obs"])))

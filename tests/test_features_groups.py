@@ -197,7 +197,7 @@ def test_sac_strategy_fits_and_allocates_with_every_group() -> None:
                            trade_rate=1.0, no_trade_band=0.0)  # allocate returns the action
     assert strategy.env.features == "base,ranks,context"
     strategy.fit(returns)
-    assert strategy.agent_ is not None and strategy.agent_.sac.n_features == 13
+    assert strategy.agent_ is not None and strategy.agent_.algorithm.n_features == 13
     t = 150
     current = pd.Series([0.2, 0.3, 0.1, 0.4], index=[*returns.columns, CASH])
     w = strategy.allocate(returns.iloc[: t + 1], current)

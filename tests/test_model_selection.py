@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from maxent_portfolio.agents import SACConfig, train
-from maxent_portfolio.agents.training import evaluate
+from maxent_portfolio.agents.loop import evaluate
 from maxent_portfolio.envs import PortfolioEnv, PortfolioVectorEnv
 from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.reporting import plots
@@ -52,7 +52,7 @@ def test_best_validation_keeps_the_snapshot_that_scored_best() -> None:
     assert agent.selected_step == best_step
     # Evaluated again, the kept networks score what the best record says (and so not the
     # last record's score, which is lower on this seed).
-    again = evaluate(agent.sac, eval_env, "cpu", 3)["eval_log_growth"]
+    again = evaluate(agent.algorithm, eval_env, "cpu", 3)["eval_log_growth"]
     assert again == pytest.approx(scores[best_step], abs=1e-9)
     assert scores[best_step] > scores[max(scores)]
 
@@ -62,7 +62,7 @@ def test_last_keeps_the_final_networks() -> None:
     agent = train(train_env, _config(model_selection="last"), progress=False, eval_env=eval_env)
     final = agent.history[-1]["eval_log_growth"]
     assert agent.selected_step is None
-    assert evaluate(agent.sac, eval_env, "cpu", 4)["eval_log_growth"] == pytest.approx(final)
+    assert evaluate(agent.algorithm, eval_env, "cpu", 4)["eval_log_growth"] == pytest.approx(final)
 
 
 def test_resume_with_best_validation_is_bit_exact(tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ def test_resume_with_best_validation_is_bit_exact(tmp_path: Path) -> None:
     resumed = train(train_env, _config(seed=3), progress=False, eval_env=eval_env,
                     checkpoint_path=path, resume=True)
     assert resumed.selected_step == full.selected_step
-    a, b = full.sac.state_dict(), resumed.sac.state_dict()
+    a, b = full.algorithm.state_dict(), resumed.algorithm.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 

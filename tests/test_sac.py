@@ -13,7 +13,7 @@ import torch
 
 from maxent_portfolio.agents import SAC, Agent, SACConfig, load_checkpoint, soft_target, train
 from maxent_portfolio.agents.buffer import ReplayBufferSamples
-from maxent_portfolio.agents.training import _final_observations
+from maxent_portfolio.agents.loop import final_observations
 from maxent_portfolio.envs import PortfolioVectorEnv
 from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.seeding import fold_seed
@@ -42,7 +42,7 @@ def _tiny(**kw: object) -> SACConfig:
 
 
 def _same_weights(a: Agent, b: Agent) -> bool:
-    sa, sb = a.sac.state_dict(), b.sac.state_dict()
+    sa, sb = a.algorithm.state_dict(), b.algorithm.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
@@ -99,11 +99,11 @@ def test_each_loss_moves_only_its_own_parameters() -> None:
 
 def test_fixed_alpha_mode_never_changes_alpha() -> None:
     agent = train(_env(), _tiny(alpha=0.05), progress=False)
-    assert float(agent.sac.alpha) == pytest.approx(0.05)
+    assert float(agent.algorithm.alpha) == pytest.approx(0.05)
     assert all(r["alpha"] == pytest.approx(0.05) for r in agent.history)
 
 
-def test_truncation_bootstraps_and_the_buffer_stores_final_observations() -> None:
+def test_truncation_bootstraps_and_the_buffer_storesfinal_observations() -> None:
     env = _env(episode_length=5)
     agent = train(env, _tiny(total_steps=12, learning_starts=12), progress=False)
     buf = agent.buffer
@@ -119,9 +119,9 @@ def test_truncation_bootstraps_and_the_buffer_stores_final_observations() -> Non
 def test_final_observations_uses_final_obs_rows() -> None:
     obs = np.zeros((3, 2), dtype=np.float32)
     final = np.arange(6, dtype=np.float32).reshape(3, 2)
-    out = _final_observations(obs, {"final_obs": final, "_final_obs": np.array([0, 1, 0], bool)})
+    out = final_observations(obs, {"final_obs": final, "_final_obs": np.array([0, 1, 0], bool)})
     np.testing.assert_array_equal(out, [[0, 0], [2, 3], [0, 0]])
-    assert _final_observations(obs, {}) is obs
+    assert final_observations(obs, {}) is obs
 
 
 def test_same_seed_is_deterministic_and_another_seed_differs() -> None:

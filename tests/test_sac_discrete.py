@@ -19,19 +19,18 @@ import torch
 from scipy.optimize import brentq
 from torch import nn
 
+from maxent_portfolio.agents.agent import MenuAgent
 from maxent_portfolio.agents.buffer import ReplayBufferSamples
+from maxent_portfolio.agents.categorical import CategoricalPolicy, menu_target_entropy
 from maxent_portfolio.agents.config import SACConfig
-from maxent_portfolio.agents.discrete import (
-    CategoricalPolicy,
+from maxent_portfolio.agents.discrete_sac import (
     DiscreteSAC,
-    MenuAgent,
     discrete_actor_loss,
     discrete_alpha_loss,
     discrete_soft_target,
-    menu_target_entropy,
     soft_state_value,
-    train_menu,
 )
+from maxent_portfolio.agents.training import train_menu
 from maxent_portfolio.backtest.engine import BacktestResult, run_backtest
 from maxent_portfolio.backtest.walkforward import WalkForward
 from maxent_portfolio.envs.menu import paper_features, paper_returns
@@ -331,8 +330,8 @@ def test_same_seed_same_decisions_other_seed_other_decisions() -> None:
 
 
 def _same_networks(a: MenuAgent, b: MenuAgent) -> bool:
-    return all(torch.equal(x, y) for x, y in zip(a.sac.state_dict().values(),
-                                                 b.sac.state_dict().values(), strict=True))
+    return all(torch.equal(x, y) for x, y in zip(a.algorithm.state_dict().values(),
+                                                 b.algorithm.state_dict().values(), strict=True))
 
 
 def test_an_interrupted_then_resumed_run_equals_an_uninterrupted_run(tmp_path: Path) -> None:

@@ -116,5 +116,5 @@ def test_an_interrupted_seed_batch_resumes_bit_exactly(synthetic_returns: pd.Dat
     resumed = [m.train_window(returns, checkpoint_path=path, resume=True) for m in members]
     for a, b in zip(whole, resumed, strict=True):
         assert a.config.seed == b.config.seed
-        for key, value in a.sac.state_dict().items():
-            assert torch.equal(b.sac.state_dict()[key], value), key
+        for key, value in a.algorithm.state_dict().items():
+            assert torch.equal(b.algorithm.state_dict()[key], value), key

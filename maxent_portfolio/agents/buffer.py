@@ -186,7 +186,7 @@ class BatchedReplayBuffer(_Ring):
         """``batch_size`` transitions per agent, shapes (A, B, ...).
 
         ``draw(a, fn)`` calls ``fn`` with agent ``a``'s generator as torch's default one
-        (:meth:`AgentStreams.draw <maxent_portfolio.agents.ensemble.AgentStreams.draw>`).
+        (:meth:`AgentStreams.draw <maxent_portfolio.agents.batched_sac.AgentStreams.draw>`).
         """
         size = len(self)
         idx = torch.stack([draw(a, lambda: torch.randint(size, (batch_size,), device=self.device))

@@ -13,6 +13,9 @@ with cash last, ``K = N + 1``. Two architectures:
   permutation-equivariant (actor) / invariant (critic) over assets.
 * ``mlp`` - a plain MLP on the flat observation (and action), as in CleanRL/SB3, for comparison.
 
+The discrete agent's networks (:func:`menu_networks`) are plain MLPs too: the actor maps an
+observation to one logit per menu entry, the twin critic to one Q value per entry.
+
 Both critics are *ensembles*: the twin ``qf1, qf2`` live in one module whose weights have a
 leading ensemble axis, so both Q values come from one batched matmul per layer.
 
@@ -69,7 +72,7 @@ def _ensemble_layer(layer: nn.Module, h: Tensor, frozen: bool) -> Tensor:
     return layer(h)
 
 
-def _mlp(sizes: list[int], n_members: int | None = None, last_act: bool = False) -> nn.Sequential:
+def mlp(sizes: list[int], n_members: int | None = None, last_act: bool = False) -> nn.Sequential:
     """ReLU MLP ``sizes[0] -> ... -> sizes[-1]``; an ensemble of ``n_members`` if given."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(itertools.pairwise(sizes)):
@@ -164,7 +167,7 @@ class SharedActor(nn.Module):
         super().__init__()
         self.tokens = _Tokens(n_assets, n_features)
         h = hidden[-1]
-        self.phi = _mlp([n_features + 2, *hidden], last_act=True)
+        self.phi = mlp([n_features + 2, *hidden], last_act=True)
         self.own = nn.Linear(h, h)
         self.context = nn.Linear(h, h, bias=False)
         self.psi = nn.Sequential(nn.ReLU(inplace=True), nn.Linear(h, n_params))
@@ -198,8 +201,8 @@ class SharedCritic(nn.Module):
         self.tokens = _Tokens(n_assets, n_features)
         self.n_members = n_members
         h = hidden[-1]
-        self.phi = _mlp([n_features + 3, *hidden], n_members, last_act=True)
-        self.rho = _mlp([h, h, 1], n_members)
+        self.phi = mlp([n_features + 3, *hidden], n_members, last_act=True)
+        self.rho = mlp([h, h, 1], n_members)
 
     def _q(self, tok: Tensor, action: Tensor, frozen: bool) -> Tensor:
         """Q (E, B) from the observation tokens (B, K, F + 2) and an action (B, K)."""
@@ -258,7 +261,7 @@ class MLPActor(nn.Module):
                  hidden: tuple[int, ...] = (256, 256)) -> None:
         super().__init__()
         self.k, self.n_params = k, n_params
-        self.net = _mlp([obs_dim, *hidden, k * n_params])
+        self.net = mlp([obs_dim, *hidden, k * n_params])
 
     def forward(self, obs: Tensor) -> Tensor:
         return self.net(obs).reshape(obs.shape[0], self.k, self.n_params)
@@ -276,7 +279,7 @@ class MLPCritic(nn.Module):
                  n_members: int = 2) -> None:
         super().__init__()
         self.n_members = n_members
-        self.net = _mlp([obs_dim + k, *hidden, 1], n_members)
+        self.net = mlp([obs_dim + k, *hidden, 1], n_members)
 
     def _first(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         """First layer's observation part ``b + obs W_obs`` (E, B, H), and ``W_act`` (E, K, H).
@@ -345,6 +348,29 @@ class MLPCritic(nn.Module):
         q = torch.baddbmm(h_obs, expand_members(action, e), w_act)
         h_pi = torch.baddbmm(h_obs.detach(), expand_members(pi_action, e), w_act.detach())
         return self._batched_q(params, q, False, a), self._batched_q(params, h_pi, True, a)
+
+
+MENU_HIDDEN = (64, 64)
+"""Hidden sizes of the menu networks when ``SACConfig.hidden`` is unset (a small input)."""
+
+
+class MenuCritic(nn.Module):
+    """``Q_1(s, .), Q_2(s, .)`` over a menu of ``k`` entries in one ensemble module:
+    (B, obs_dim) -> (2, B, k)."""
+
+    def __init__(self, obs_dim: int, k: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.net = mlp([obs_dim, *hidden, k], n_members=2)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        return self.net(obs.unsqueeze(0).expand(2, *obs.shape))
+
+
+def menu_networks(obs_dim: int, k: int, hidden: tuple[int, ...] | None = None
+                  ) -> tuple[nn.Module, nn.Module]:
+    """The discrete actor ``obs -> k logits`` and the twin critic ``obs -> (2, B, k)``."""
+    hidden = tuple(hidden) if hidden is not None else MENU_HIDDEN
+    return mlp([obs_dim, *hidden, k]), MenuCritic(obs_dim, k, hidden)
 
 
 NetworkBuilder = Callable[[int, int, int, tuple[int, ...] | None], tuple[nn.Module, nn.Module]]

@@ -5,8 +5,11 @@ computes the losses of a minibatch (:meth:`SAC.losses`) and takes one gradient s
 (:meth:`SAC.update`). The rest follows stable-baselines3's split: policy heads
 (:mod:`.distributions`), networks (:mod:`.networks`), replay buffer (:mod:`.buffer`), the
 trained policy (:mod:`.agent`), checkpoints (:mod:`.checkpoint`) and the loop
-(:mod:`.training`). Names follow CleanRL and the paper: ``qf1``/``qf2`` (one ensemble module
-``qf``), ``qf_target``, ``log_alpha``, ``target_entropy``, ``min_qf_next_target``.
+(:mod:`.loop`, its entry points in :mod:`.training`). Its siblings share the optimiser
+(:func:`sac_optimizer`) and the step (:func:`gradient_step`): :mod:`.batched_sac` (``A`` agents
+as one batched network) and :mod:`.discrete_sac` (a categorical policy over a menu). Names
+follow CleanRL and the paper: ``qf1``/``qf2`` (one ensemble module ``qf``), ``qf_target``,
+``log_alpha``, ``target_entropy``, ``min_qf_next_target``.
 
 The soft Bellman target is ``y = r + gamma (1 - done) (min_j Q'_j(s', a') - alpha log pi(a'|s'))``
 with ``a' ~ pi(.|s')``; ``done`` is *termination* only, so truncated episodes bootstrap.
@@ -64,6 +67,29 @@ def compile_networks(sac: SAC) -> None:
         sac.qf.forward_pair = torch.compile(pair)  # type: ignore[assignment]
 
 
+def sac_optimizer(actor: nn.Module, qf: nn.Module, log_alpha: nn.Parameter, autotune: bool,
+                  config: SACConfig, fused: bool | None) -> torch.optim.Adam:
+    """One Adam over the actor, the twin critics and (when tuned) ``log alpha``, each group at
+    its own learning rate (``policy_lr``, ``q_lr``, ``alpha_lr``)."""
+    groups: list[dict[str, Any]] = [
+        {"params": list(actor.parameters()), "lr": config.policy_lr},
+        {"params": list(qf.parameters()), "lr": config.q_lr},
+    ]
+    if autotune:
+        groups.append({"params": [log_alpha], "lr": config.alpha_lr})
+    return torch.optim.Adam(groups, fused=fused)
+
+
+def gradient_step(optimizer: torch.optim.Optimizer, loss: Tensor, qf_params: Iterable[Tensor],
+                  qf_target_params: Iterable[Tensor], tau: float) -> None:
+    """One backward pass of the summed losses, one optimiser step, then the Polyak update of
+    the target critics (SAC's update, whatever the policy)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    polyak_update(qf_params, qf_target_params, tau)
+
+
 def soft_target(rewards: Tensor, dones: Tensor, min_qf_next_target: Tensor, next_log_prob: Tensor,
                 alpha: Tensor | float, gamma: float) -> Tensor:
     """``r + gamma (1 - done) (min Q'(s', a') - alpha log pi(a'|s'))``, all shapes (B,)."""
@@ -117,13 +143,9 @@ class SAC(nn.Module):
         self.model: OneStepModel | None = None
         """The env's exact one-step model, set by the training loop when
         ``config.one_step_model``; :meth:`losses` then learns the continuation value."""
-        groups: list[dict[str, Any]] = [
-            {"params": list(self.actor.parameters()), "lr": config.policy_lr},
-            {"params": list(self.qf.parameters()), "lr": config.q_lr},
-        ]
-        if self.autotune:
-            groups.append({"params": [self.log_alpha], "lr": config.alpha_lr})
-        self.optimizer = torch.optim.Adam(groups, fused=True)  # one kernel per step (CPU too)
+        # fused: one kernel per step (CPU too)
+        self.optimizer = sac_optimizer(self.actor, self.qf, self.log_alpha, self.autotune, config,
+                                       fused=True)
         self._qf_params = list(self.qf.parameters())
         self._qf_target_params = list(self.qf_target.parameters())
         self._qf_names = [n for n, _ in self.qf.named_parameters()]
@@ -207,10 +229,8 @@ class SAC(nn.Module):
     def update(self, batch: ReplayBufferSamples) -> SACLosses:
         """One gradient step on all three losses, then the Polyak update of the targets."""
         out = self.losses(batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        (out.qf_loss + out.actor_loss + out.alpha_loss).backward()
-        self.optimizer.step()
-        polyak_update(self._qf_params, self._qf_target_params, self.config.tau)
+        gradient_step(self.optimizer, out.qf_loss + out.actor_loss + out.alpha_loss,
+                      self._qf_params, self._qf_target_params, self.config.tau)
         return out
 
     @torch.no_grad()
@@ -228,4 +248,5 @@ class SAC(nn.Module):
             return self.head.entropy(x), self.head.effective_n(x)
 
 
-__all__ = ["SAC", "SACLosses", "compile_networks", "polyak_update", "soft_target"]
+__all__ = ["SAC", "SACLosses", "compile_networks", "gradient_step", "polyak_update",
+           "sac_optimizer", "soft_target"]

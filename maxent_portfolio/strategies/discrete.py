@@ -2,7 +2,7 @@
 
 ``fit`` precomputes every menu strategy's targets over the fold's training window, walk-forward
 inside it (:class:`~maxent_portfolio.strategies.menu.MenuBook`), and trains
-:func:`~maxent_portfolio.agents.discrete.train_menu` on a
+:func:`~maxent_portfolio.agents.training.train_menu` on a
 :class:`~maxent_portfolio.envs.menu.MenuVectorEnv`: ``sac``'s env, arithmetic, costs, decision
 period, execution and reward, with a menu entry as the action. The menu strategies are then fit
 on the whole window, as the engine fits any strategy per fold. ``allocate`` extends the menu's
@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from maxent_portfolio.agents.discrete import MenuAgent, train_menu
+from maxent_portfolio.agents.agent import MenuAgent
+from maxent_portfolio.agents.training import train_menu
 from maxent_portfolio.envs.menu import MenuVectorEnv, menu_observation, menu_table
 from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.options import describe_error

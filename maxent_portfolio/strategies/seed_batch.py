@@ -25,7 +25,7 @@ def warm_starts(previous: Agent | None, n_assets: int, config: SACConfig) -> boo
     """Whether a fold starts from ``previous``, the last fold's agent: warm starts on, and the
     same assets, policy head and networks."""
     return config.warm_start and previous is not None and (
-        previous.sac.n_assets, previous.config.policy, previous.config.network) == (
+        previous.algorithm.n_assets, previous.config.policy, previous.config.network) == (
         n_assets, config.policy, config.network)
 
 
@@ -49,7 +49,7 @@ class SeedBatch:
     The first member to train fold ``i`` passes the group's checkpoint path (one file for
     the batch, resumable); the engine backtests the members one after the other: the first to
     reach fold ``i``
-    trains every member's agent for it in one :func:`~maxent_portfolio.agents.batched.
+    trains every member's agent for it in one :func:`~maxent_portfolio.agents.training.
     train_batched` call (each warm-started from its own previous agent), the others take
     theirs. Every member must bring the same training window; a fold's agents are dropped once
     every member has taken its own.
@@ -87,7 +87,7 @@ class SeedBatch:
         return agent
 
     def _train(self, setup: FoldSetup) -> list[Agent]:
-        from maxent_portfolio.agents.batched import train_batched
+        from maxent_portfolio.agents.training import train_batched
 
         configs = [m.sac_config(setup.fold) for m in self.members]
         config = setup.config

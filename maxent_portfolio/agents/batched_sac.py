@@ -22,6 +22,10 @@ torch's default generator with a data-dependent number of draws (the Dirichlet's
 rejection sampler), so each agent samples in its own call: that per-agent sampling, forward and
 backward, is the part of an update that does not batch.
 
+:func:`~maxent_portfolio.agents.training.train_batched` trains it in the one loop
+(:mod:`maxent_portfolio.agents.loop`); it shares :func:`~maxent_portfolio.agents.sac.
+gradient_step` with :class:`~maxent_portfolio.agents.sac.SAC`.
+
 A batched matmul is not the kernel a solo run calls, so agent ``a`` of a batched run matches
 its solo run to float tolerance (the same draws, the same arithmetic up to rounding), not bit
 for bit; each agent is still deterministic for its seed on CPU.
@@ -40,7 +44,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from maxent_portfolio.agents.buffer import ReplayBufferSamples
 from maxent_portfolio.agents.checkpoint import config_dict
 from maxent_portfolio.agents.config import SACConfig
-from maxent_portfolio.agents.sac import SAC, polyak_update, soft_target
+from maxent_portfolio.agents.sac import SAC, gradient_step, soft_target
 from maxent_portfolio.envs.dynamics import OneStepModel
 from maxent_portfolio.errors import ConfigError
 
@@ -325,10 +329,8 @@ class BatchedSAC:
         The summed loss moves each agent's slice by the gradient of that agent's own loss.
         """
         out = self.losses(batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        (out.qf_loss + out.actor_loss + out.alpha_loss).sum().backward()
-        self.optimizer.step()
-        polyak_update(self.qf_params.values(), self.qf_target_params.values(), self.tau)
+        gradient_step(self.optimizer, (out.qf_loss + out.actor_loss + out.alpha_loss).sum(),
+                      self.qf_params.values(), self.qf_target_params.values(), self.tau)
         return out
 
     @torch.no_grad()
