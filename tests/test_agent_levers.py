@@ -15,11 +15,8 @@ from torch import Tensor, nn
 
 from maxent_portfolio.agents import SAC, Agent, SACConfig, train
 from maxent_portfolio.agents.buffer import ReplayBufferSamples
-from maxent_portfolio.agents.distributions import (
-    reference_kl_budget,
-    reference_log_density,
-    symmetric_dirichlet_kl,
-)
+from maxent_portfolio.agents.calibration import reference_kl_budget, symmetric_dirichlet_kl
+from maxent_portfolio.agents.distributions import reference_log_density
 from maxent_portfolio.agents.model import OneStepModel
 from maxent_portfolio.arithmetic import partial_rebalance
 from maxent_portfolio.envs import PortfolioEnv, PortfolioVectorEnv
