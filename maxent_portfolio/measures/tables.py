@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from maxent_portfolio.errors import ConfigError
+from maxent_portfolio.measures import returns as return_measures
 from maxent_portfolio.measures.inputs import (
     ArrayLike,
     RiskFree,
@@ -16,21 +17,6 @@ from maxent_portfolio.measures.inputs import (
     check_periods_per_year,
     excess_returns,
     per_period_rf,
-)
-from maxent_portfolio.measures.returns import (
-    cagr,
-    calmar,
-    cost_drag,
-    cvar,
-    hit_rate,
-    max_drawdown,
-    max_drawdown_days,
-    max_drawdown_duration,
-    sharpe,
-    sortino,
-    total_return,
-    var,
-    volatility,
 )
 from maxent_portfolio.measures.significance import (
     deflated_sharpe_ratio,
@@ -110,18 +96,18 @@ def summarize_returns(returns: pd.Series, periods_per_year: int, rf: RiskFree = 
         p_lw, p_jk = _sharpe_tests(series, _returns_of(reference), ppy, rf)
     nan = float("nan")
     return {
-        "total_return": total_return(r),
-        "cagr": cagr(r, ppy),
-        "volatility": volatility(r, ppy),
-        "sharpe": sharpe(series, ppy, rf),
-        "sortino": sortino(series, ppy, rf),
-        "max_drawdown": max_drawdown(r),
-        "max_dd_duration": float(max_drawdown_duration(r)),
-        "max_dd_days": max_drawdown_days(series),
-        "calmar": calmar(r, ppy),
-        "var_95": var(r, 0.95),
-        "cvar_95": cvar(r, 0.95),
-        "hit_rate": hit_rate(r),
+        "total_return": return_measures.total_return(r),
+        "cagr": return_measures.cagr(r, ppy),
+        "volatility": return_measures.volatility(r, ppy),
+        "sharpe": return_measures.sharpe(series, ppy, rf),
+        "sortino": return_measures.sortino(series, ppy, rf),
+        "max_drawdown": return_measures.max_drawdown(r),
+        "max_dd_duration": float(return_measures.max_drawdown_duration(r)),
+        "max_dd_days": return_measures.max_drawdown_days(series),
+        "calmar": return_measures.calmar(r, ppy),
+        "var_95": return_measures.var(r, 0.95),
+        "cvar_95": return_measures.cvar(r, 0.95),
+        "hit_rate": return_measures.hit_rate(r),
         "turnover": nan,
         "cost_drag": nan,
         "effective_n": nan,
@@ -180,7 +166,7 @@ def summarize(result: BacktestResult, reference: BacktestResult | pd.Series | No
     holdings = result.holdings
     out.update({
         "turnover": annual_turnover(result.turnover, len(result.returns), ppy),
-        "cost_drag": cost_drag(result.gross_returns, result.returns, ppy),
+        "cost_drag": return_measures.cost_drag(result.gross_returns, result.returns, ppy),
         "effective_n": effective_n(holdings),
         "entropy": weight_entropy(holdings),
         "investable": float(bool(result.investable)),
@@ -226,7 +212,8 @@ def metrics_table(results: Sequence[BacktestResult], reference: str | None = "eq
             raise ConfigError(f"reference strategy {reference!r} is not among {names}")
         ref = results[names.index(reference)]
     if trial_sharpes is None and (n_trials is None or n_trials > 1):
-        found = [sharpe(r.returns, r.periods_per_year, rf) for r in results if r.investable]
+        found = [return_measures.sharpe(r.returns, r.periods_per_year, rf) for r in results
+                 if r.investable]
         trial_sharpes = found if np.isfinite(found).any() else None
     n_trials = 1 if n_trials is None else n_trials
     rows = []
