@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 import torch
+from support import random_returns
 
 from maxent_portfolio.agents import SACConfig, train
 from maxent_portfolio.agents.checkpoint import RUN_ONLY
 from maxent_portfolio.envs import PortfolioVectorEnv
-from tests.test_batched import _returns
 
 torch.set_num_threads(1)
 
 
 def _train(**kw: object) -> dict[str, torch.Tensor]:
-    env = PortfolioVectorEnv(num_envs=2, universe=_returns(), lookback=10, episode_length=10)
+    env = PortfolioVectorEnv(num_envs=2, universe=random_returns(), lookback=10, episode_length=10)
     config = SACConfig.from_dict(dict(total_steps=16, num_envs=2, learning_starts=8,
                                       batch_size=16, hidden=(16, 16), utd_ratio=1.0, seed=3,
                                       **kw))

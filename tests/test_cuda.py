@@ -5,12 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
+from support import LEVERS, tiny_config, validation_env, vector_env
 
 from maxent_portfolio.agents.batched import train_batched
 from maxent_portfolio.config import resolve_config
 from maxent_portfolio.data.market import MarketData
 from maxent_portfolio.runner import prepare, run
-from tests.test_batched import LEVERS, _env, _tiny, _validation_env
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason="CUDA is not available on this machine")
@@ -18,10 +18,10 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
 
 @pytest.mark.parametrize("levers", [{}, *LEVERS])
 def test_a_batched_run_trains_on_the_gpu(levers: dict[str, object]) -> None:
-    configs = [_tiny(seed=s, total_steps=16, eval_every=4, device="cuda", **levers)
+    configs = [tiny_config(seed=s, total_steps=16, eval_every=4, device="cuda", **levers)
                for s in (3, 4)]
-    first = train_batched(_env(4), configs, progress=False, eval_env=_validation_env())
-    again = train_batched(_env(4), configs, progress=False, eval_env=_validation_env())
+    first = train_batched(vector_env(4), configs, progress=False, eval_env=validation_env())
+    again = train_batched(vector_env(4), configs, progress=False, eval_env=validation_env())
     for a, b in zip(first, again, strict=True):
         for key, value in a.sac.state_dict().items():
             assert value.device.type == "cuda", key
