@@ -27,14 +27,13 @@ import torch
 import torch.nn.functional as F
 from scipy import optimize
 
+from maxent_portfolio.agents.calibration import logistic_normal_peak, logistic_normal_reference
 from maxent_portfolio.agents.distributions import (
     LOG_STD_MAX,
     LOG_STD_MIN,
     DirichletHead,
     LogisticNormalHead,
     PolicyHead,
-    logistic_normal_peak,
-    logistic_normal_reference,
     target_entropy,
 )
 

@@ -1,4 +1,11 @@
-"""Shared fixtures. No test touches the network; caches live in temporary directories."""
+"""Shared fixtures. No test touches the network; caches live in temporary directories.
+
+Shared plain helpers live in modules beside this file, imported by name (``tests/`` is on
+``sys.path`` under pytest): :mod:`support` (seeded markets, tiny SAC settings and envs, the CLI),
+:mod:`report_run` (a small synthetic run for the report tests), :mod:`fake_yfinance` (stand-ins
+for ``yfinance.download``) and :mod:`browser` (headless Chromium). No test module imports from
+another test module.
+"""
 
 from __future__ import annotations
 

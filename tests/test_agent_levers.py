@@ -11,15 +11,13 @@ import pandas as pd
 import pytest
 import torch
 from scipy import stats
+from support import random_returns
 from torch import Tensor, nn
 
 from maxent_portfolio.agents import SAC, Agent, SACConfig, train
 from maxent_portfolio.agents.buffer import ReplayBufferSamples
-from maxent_portfolio.agents.distributions import (
-    reference_kl_budget,
-    reference_log_density,
-    symmetric_dirichlet_kl,
-)
+from maxent_portfolio.agents.calibration import reference_kl_budget, symmetric_dirichlet_kl
+from maxent_portfolio.agents.distributions import reference_log_density
 from maxent_portfolio.arithmetic import partial_rebalance
 from maxent_portfolio.envs import PortfolioEnv, PortfolioVectorEnv
 from maxent_portfolio.envs.dynamics import OneStepModel
@@ -30,18 +28,12 @@ from maxent_portfolio.strategies.sac import SACStrategy
 torch.set_num_threads(1)
 
 
-def _returns(n: int = 300, n_assets: int = 3, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    idx = pd.bdate_range("2015-01-01", periods=n)
-    return pd.DataFrame(rng.normal(0.0004, 0.012, (n, n_assets)), index=idx,
-                        columns=[f"A{i}" for i in range(n_assets)])
-
-
 def _vector_env(seed: int = 0, **kw: object) -> PortfolioVectorEnv:
     options: dict[str, object] = dict(lookback=10, episode_length=10,
                                       cost_bps=np.array([10.0, 25.0, 5.0]))
     options.update(kw)
-    return PortfolioVectorEnv(num_envs=2, universe=_returns(), seed=seed, **options)  # type: ignore[arg-type]
+    universe = random_returns(300, mean=0.0004, vol=0.012)
+    return PortfolioVectorEnv(num_envs=2, universe=universe, seed=seed, **options)  # type: ignore[arg-type]
 
 
 def _tiny(**kw: object) -> SACConfig:
@@ -69,8 +61,8 @@ def test_env_trades_the_fraction_and_respects_the_band() -> None:
     full_turnover = np.abs(target - start)[:-1].sum()  # 0.5
     for rate, band, expected in [(1.0, 0.0, full_turnover), (0.25, 0.0, 0.25 * full_turnover),
                                  (0.25, 0.2, 0.0), (0.5, 0.2, 0.5 * full_turnover)]:
-        env = PortfolioEnv(universe=_returns(), lookback=10, episode_length=5, trade_rate=rate,
-                           no_trade_band=band)
+        env = PortfolioEnv(universe=random_returns(300, mean=0.0004, vol=0.012), lookback=10,
+                           episode_length=5, trade_rate=rate, no_trade_band=band)
         env.reset(seed=0, options={"weights": start})
         _, _, _, _, info = env.step(target)
         assert info["turnover"] == pytest.approx(expected)
@@ -85,7 +77,7 @@ def test_bad_execution_options_are_one_line_errors(field: str, value: float) -> 
 
 
 def test_allocate_executes_as_the_env_does() -> None:
-    returns = _returns(n_assets=3)
+    returns = random_returns(300, 3, mean=0.0004, vol=0.012)
     strategy = SACStrategy(train_steps=40, lookback=10, episode_length=5, num_envs=2,
                            learning_starts=5, batch_size=8, device="cpu", trade_rate=0.3,
                            no_trade_band=0.0, seed=1)

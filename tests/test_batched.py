@@ -8,44 +8,24 @@ import signal
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
+from support import LEVERS, random_returns, tiny_config, validation_env, vector_env
 
-from maxent_portfolio.agents import Agent, SACConfig, train
+from maxent_portfolio.agents import Agent, train
 from maxent_portfolio.agents.batched_sac import AgentStreams, BatchedSAC
 from maxent_portfolio.agents.buffer import BatchedReplayBuffer, ReplayBuffer
 from maxent_portfolio.agents.loop import evaluate
 from maxent_portfolio.agents.training import train_batched
-from maxent_portfolio.envs import PortfolioEnv, PortfolioVectorEnv
+from maxent_portfolio.envs import PortfolioEnv
 from maxent_portfolio.errors import ConfigError, DataError
 
 torch.set_num_threads(1)
 
 
-def _returns(n: int = 260, n_assets: int = 3, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    idx = pd.bdate_range("2015-01-01", periods=n)
-    r = rng.normal(0.0003, 0.01, (n, n_assets))
-    return pd.DataFrame(r, index=idx, columns=[f"A{i}" for i in range(n_assets)])
-
-
-def _env(num_envs: int) -> PortfolioVectorEnv:
-    return PortfolioVectorEnv(num_envs=num_envs, universe=_returns(), lookback=10,
-                              episode_length=10)
-
-
-def _tiny(**kw: object) -> SACConfig:
-    base: dict[str, object] = dict(total_steps=20, num_envs=2, learning_starts=8, batch_size=16,
-                                   hidden=(16, 16), utd_ratio=1.0, log_every=5, seed=3,
-                                   one_step_model=False)
-    base.update(kw)
-    return SACConfig.from_dict(base)
-
-
 def _batched(seeds: list[int], **kw: object) -> list[Agent]:
-    configs = [_tiny(seed=s, **kw) for s in seeds]
-    return train_batched(_env(len(seeds) * configs[0].num_envs), configs, progress=False)
+    configs = [tiny_config(seed=s, **kw) for s in seeds]
+    return train_batched(vector_env(len(seeds) * configs[0].num_envs), configs, progress=False)
 
 
 def _state(agent: Agent) -> dict[str, torch.Tensor]:
@@ -75,7 +55,8 @@ def test_a_batched_agent_matches_its_solo_run(network: str) -> None:
     weights agree to float tolerance (batched matmul kernels round differently)."""
     agents = _batched([3, 11], network=network, total_steps=12)
     for a, seed in enumerate((3, 11)):
-        solo = train(_env(2), _tiny(seed=seed, network=network, total_steps=12), progress=False)
+        solo = train(vector_env(2), tiny_config(seed=seed, network=network, total_steps=12),
+                     progress=False)
         assert solo.buffer is not None and agents[a].buffer is not None
         warm = 8 * 2  # learning_starts x num_envs transitions drawn before any update
         for name in ("observations", "actions", "rewards", "next_observations"):
@@ -102,9 +83,9 @@ def test_changing_one_seed_leaves_every_other_agent_bit_identical() -> None:
 
 
 def test_a_grid_of_temperatures_and_dials_in_one_batch() -> None:
-    configs = [_tiny(seed=1, alpha=0.05), _tiny(seed=1, diversification=0.2),
-               _tiny(seed=1, alpha=2.0), _tiny(seed=1, diversification=0.9)]
-    agents = train_batched(_env(8), configs, progress=False)
+    configs = [tiny_config(seed=1, alpha=0.05), tiny_config(seed=1, diversification=0.2),
+               tiny_config(seed=1, alpha=2.0), tiny_config(seed=1, diversification=0.9)]
+    agents = train_batched(vector_env(8), configs, progress=False)
     fixed = [a.history[-1]["alpha"] for a in (agents[0], agents[2])]
     assert fixed == pytest.approx([0.05, 2.0], rel=1e-6)
     for agent in (agents[0], agents[2]):  # a fixed temperature's log_alpha never moves
@@ -121,42 +102,45 @@ def test_a_grid_of_temperatures_and_dials_in_one_batch() -> None:
 
 def test_configs_may_differ_only_in_per_agent_fields() -> None:
     with pytest.raises(ConfigError, match="differs from config 0 in batch_size, hidden"):
-        train_batched(_env(4), [_tiny(), _tiny(batch_size=8, hidden=(8,))], progress=False)
+        train_batched(vector_env(4), [tiny_config(), tiny_config(batch_size=8, hidden=(8,))],
+                      progress=False)
     with pytest.raises(ConfigError, match="2 agents of num_envs 2 need 4"):
-        train_batched(_env(3), [_tiny(), _tiny(seed=4)], progress=False)
+        train_batched(vector_env(3), [tiny_config(), tiny_config(seed=4)], progress=False)
     with pytest.raises(ConfigError, match="at least one config"):
-        train_batched(_env(2), [], progress=False)
+        train_batched(vector_env(2), [], progress=False)
 
 
 def test_interrupted_then_resumed_batched_run_is_bit_exact(tmp_path: Path) -> None:
     full = _batched([3, 4], total_steps=24)
     path = tmp_path / "batch.pt"
-    configs = [_tiny(seed=s, total_steps=24, checkpoint_every=7) for s in (3, 4)]
-    stopped = train_batched(_env(4), configs, progress=False, checkpoint_path=path,
+    configs = [tiny_config(seed=s, total_steps=24, checkpoint_every=7) for s in (3, 4)]
+    stopped = train_batched(vector_env(4), configs, progress=False, checkpoint_path=path,
                             callback=lambda step, agents: step == 13)
     assert all(a.interrupted and a.step == 13 for a in stopped)
-    resumed = train_batched(_env(4), configs, progress=False, checkpoint_path=path,
+    resumed = train_batched(vector_env(4), configs, progress=False, checkpoint_path=path,
                             resume=True)
     assert all(_equal(a, b) for a, b in zip(full, resumed, strict=True))
     np.testing.assert_equal([a.history for a in full], [a.history for a in resumed])
     with pytest.raises(ConfigError, match="cannot resume"):
-        train_batched(_env(4), [_tiny(seed=3, total_steps=24), _tiny(seed=5, total_steps=24)],
+        train_batched(vector_env(4), [tiny_config(seed=3, total_steps=24),
+                                      tiny_config(seed=5, total_steps=24)],
                       progress=False, checkpoint_path=path, resume=True)
     with pytest.raises(ConfigError, match="not a batched run of 3 agents"):
-        train_batched(_env(6), [*configs, _tiny(seed=5, total_steps=24, checkpoint_every=7)],
+        train_batched(vector_env(6),
+                      [*configs, tiny_config(seed=5, total_steps=24, checkpoint_every=7)],
                       progress=False, checkpoint_path=path, resume=True)
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(DataError, match="corrupt checkpoint"):
-        train_batched(_env(4), configs, progress=False, checkpoint_path=path, resume=True)
+        train_batched(vector_env(4), configs, progress=False, checkpoint_path=path, resume=True)
 
 
 def test_returned_agents_save_load_act_and_evaluate(tmp_path: Path) -> None:
-    eval_env = PortfolioEnv(universe=_returns(80, seed=5), lookback=10, episode_length=None)
-    configs = [_tiny(seed=s, eval_every=10) for s in (3, 4)]
-    agents = train_batched(_returns(), configs, env_options={"lookback": 10,
+    eval_env = PortfolioEnv(universe=random_returns(80, seed=5), lookback=10, episode_length=None)
+    configs = [tiny_config(seed=s, eval_every=10) for s in (3, 4)]
+    agents = train_batched(random_returns(), configs, env_options={"lookback": 10,
                                                             "episode_length": 10},
                            eval_env=eval_env, progress=False)
-    obs = _env(2).reset(seed=0)[0]
+    obs = vector_env(2).reset(seed=0)[0]
     for agent in agents:
         assert "eval_log_growth" in agent.history[-1]
         agent.save(tmp_path / "a.pt")
@@ -193,7 +177,7 @@ def test_batched_buffer_member_views_and_state_round_trip() -> None:
 @pytest.mark.parametrize("network", ["shared", "mlp"])
 def test_batched_forwards_equal_each_agents_own_networks(network: str) -> None:
     """``batched``/``batched_pair`` with stacked parameters = every member's own forward."""
-    model = BatchedSAC(3, 4, [_tiny(seed=s, network=network) for s in (1, 2, 3)])
+    model = BatchedSAC(3, 4, [tiny_config(seed=s, network=network) for s in (1, 2, 3)])
     model.use_vmap = False
     gen = torch.Generator().manual_seed(0)
     obs = torch.randn(3, 5, model.obs_dim, generator=gen)
@@ -213,11 +197,11 @@ def test_batched_forwards_equal_each_agents_own_networks(network: str) -> None:
 
 def test_warm_start_takes_each_previous_agents_networks() -> None:
     previous = _batched([3, 4])
-    configs = [_tiny(seed=s, total_steps=0) for s in (5, 6)]
-    started = train_batched(_env(4), configs, progress=False, init_from=previous)
+    configs = [tiny_config(seed=s, total_steps=0) for s in (5, 6)]
+    started = train_batched(vector_env(4), configs, progress=False, init_from=previous)
     assert all(_equal(a, b) for a, b in zip(started, previous, strict=True))
     with pytest.raises(ConfigError, match="init_from has 1 agents for 2 configs"):
-        train_batched(_env(4), configs, progress=False, init_from=previous[:1])
+        train_batched(vector_env(4), configs, progress=False, init_from=previous[:1])
 
 
 def test_sigterm_checkpoints_the_batch_and_stops(tmp_path: Path) -> None:
@@ -227,28 +211,20 @@ def test_sigterm_checkpoints_the_batch_and_stops(tmp_path: Path) -> None:
         return False
 
     path = tmp_path / "batch.pt"
-    agents = train_batched(_env(4), [_tiny(seed=1), _tiny(seed=2)], progress=False,
-                           checkpoint_path=path, callback=terminate)
+    agents = train_batched(vector_env(4), [tiny_config(seed=1), tiny_config(seed=2)],
+                           progress=False, checkpoint_path=path, callback=terminate)
     assert [(a.interrupted, a.step) for a in agents] == [(True, 6), (True, 6)]
     assert path.exists()
-
-
-LEVERS = [{"one_step_model": True}, {"reference": 3.0},
-          {"one_step_model": True, "reference": 3.0, "model_selection": "best-validation"}]
-
-
-def _validation_env() -> PortfolioEnv:
-    return PortfolioEnv(universe=_returns(80, seed=5), lookback=10, episode_length=None)
 
 
 @pytest.mark.parametrize("levers", LEVERS)
 def test_batched_agents_with_the_levers_match_their_solo_runs(levers: dict[str, object]) -> None:
     """The one-step model, the reference policy and best-validation selection, batched: each
     agent follows its solo run (float tolerance), records and selected snapshot included."""
-    configs = [_tiny(seed=s, total_steps=16, eval_every=4, **levers) for s in (3, 11)]
-    agents = train_batched(_env(4), configs, progress=False, eval_env=_validation_env())
+    configs = [tiny_config(seed=s, total_steps=16, eval_every=4, **levers) for s in (3, 11)]
+    agents = train_batched(vector_env(4), configs, progress=False, eval_env=validation_env())
     for agent, config in zip(agents, configs, strict=True):
-        solo = train(_env(2), config, progress=False, eval_env=_validation_env())
+        solo = train(vector_env(2), config, progress=False, eval_env=validation_env())
         assert solo.buffer is not None and agent.buffer is not None
         if config.one_step_model:
             assert torch.equal(agent.buffer.positions, solo.buffer.positions)
@@ -262,29 +238,29 @@ def test_batched_agents_with_the_levers_match_their_solo_runs(levers: dict[str, 
 
 
 def test_best_validation_batched_keeps_each_agents_own_best_snapshot() -> None:
-    configs = [_tiny(seed=s, total_steps=20, eval_every=4, model_selection="best-validation")
+    configs = [tiny_config(seed=s, total_steps=20, eval_every=4, model_selection="best-validation")
                for s in (3, 4)]
-    agents = train_batched(_env(4), configs, progress=False, eval_env=_validation_env())
+    agents = train_batched(vector_env(4), configs, progress=False, eval_env=validation_env())
     for agent in agents:
         growth = {int(r["step"]): r["eval_log_growth"] for r in agent.history
                   if "eval_log_growth" in r}
         assert agent.selected_step == max(growth, key=lambda k: growth[k])
         # the kept networks score the recorded best growth on the validation slice
-        replay = evaluate(agent.algorithm, _validation_env(), "cpu", agent.config.seed)
+        replay = evaluate(agent.algorithm, validation_env(), "cpu", agent.config.seed)
         assert replay["eval_log_growth"] == pytest.approx(growth[agent.selected_step], rel=1e-9)
 
 
 def test_resumed_batched_run_with_the_levers_is_bit_exact(tmp_path: Path) -> None:
     levers = LEVERS[-1]
-    configs = [_tiny(seed=s, total_steps=24, eval_every=6, checkpoint_every=5, **levers)
+    configs = [tiny_config(seed=s, total_steps=24, eval_every=6, checkpoint_every=5, **levers)
                for s in (3, 4)]
-    full = train_batched(_env(4), configs, progress=False, eval_env=_validation_env())
+    full = train_batched(vector_env(4), configs, progress=False, eval_env=validation_env())
     path = tmp_path / "batch.pt"
-    stopped = train_batched(_env(4), configs, progress=False, checkpoint_path=path,
-                            eval_env=_validation_env(), callback=lambda step, agents: step == 15)
+    stopped = train_batched(vector_env(4), configs, progress=False, checkpoint_path=path,
+                            eval_env=validation_env(), callback=lambda step, agents: step == 15)
     assert all(a.interrupted for a in stopped)
-    resumed = train_batched(_env(4), configs, progress=False, checkpoint_path=path,
-                            resume=True, eval_env=_validation_env())
+    resumed = train_batched(vector_env(4), configs, progress=False, checkpoint_path=path,
+                            resume=True, eval_env=validation_env())
     assert all(_equal(a, b) for a, b in zip(full, resumed, strict=True))
     assert [a.selected_step for a in full] == [a.selected_step for a in resumed]
     np.testing.assert_equal([a.history for a in full], [a.history for a in resumed])

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from support import LOOKBACK, N_ASSETS, drifting_market, run_policy
 
 from maxent_portfolio.agents import SACConfig
 from maxent_portfolio.agents.training import train_batched
 from maxent_portfolio.envs import PortfolioEnv
-from tests.test_sac_learning import LOOKBACK, N_ASSETS, _market, _run
 
 torch.set_num_threads(1)
 
@@ -24,12 +24,13 @@ def test_batched_agents_overweight_the_drifting_asset_like_a_solo_agent() -> Non
     """The bar ``test_sac_learning`` sets a solo agent (there with 150 steps, here 90), met by
     every member of a batch of two."""
     configs = [_config(0), _config(1)]
-    agents = train_batched(_market(600, seed=1), configs, progress=False,
+    agents = train_batched(drifting_market(600, seed=1), configs, progress=False,
                            env_options={"lookback": LOOKBACK, "episode_length": 40})
-    held_out = PortfolioEnv(universe=_market(260, seed=99), lookback=LOOKBACK, episode_length=None)
+    held_out = PortfolioEnv(universe=drifting_market(260, seed=99), lookback=LOOKBACK,
+                            episode_length=None)
     equal = np.append(np.full(N_ASSETS, 1.0 / N_ASSETS), 0.0)
-    equal_growth, _ = _run(held_out, lambda obs: equal)
+    equal_growth, _ = run_policy(held_out, lambda obs: equal)
     for agent in agents:
-        growth, weights = _run(held_out, agent.act)
+        growth, weights = run_policy(held_out, agent.act)
         assert weights[:, 0].mean() > 1.0 / N_ASSETS + 0.05, weights.mean(0)
         assert growth > equal_growth, (growth, equal_growth)

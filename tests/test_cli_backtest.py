@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from support import REPO, cli
 
-REPO = Path(__file__).resolve().parents[1]
 BASELINES = "equal-weight,buy-and-hold,min-variance,eg"
 
 
@@ -21,12 +21,6 @@ def _cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a running process (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def cli(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "160"}
-    return subprocess.run([sys.executable, "-m", "maxent_portfolio", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 @pytest.mark.slow

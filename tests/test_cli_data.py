@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yfinance
-from test_data_yfinance import FakeDownload, yf_frame  # tests/ is on sys.path (rootdir mode)
+from fake_yfinance import FakeDownload, yf_frame
 
 from maxent_portfolio.cli import main
 

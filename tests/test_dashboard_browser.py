@@ -7,7 +7,7 @@ from pathlib import Path
 
 import browser
 import pytest
-from test_reporting import make_run
+from report_run import make_run
 
 from maxent_portfolio.reporting.dashboard import write_dashboard
 from maxent_portfolio.reporting.tearsheet import write_tearsheet

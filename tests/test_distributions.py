@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from maxent_portfolio.agents.calibration import dirichlet_entropy, symmetric_dirichlet_effective_n
 from maxent_portfolio.agents.distributions import (
     DirichletHead,
     LogisticNormalHead,
     clamp_simplex,
-    dirichlet_entropy,
     effective_n,
-    symmetric_dirichlet_effective_n,
     target_entropy,
 )
 from maxent_portfolio.errors import ConfigError

@@ -18,14 +18,16 @@ import torch.nn.functional as F
 from scipy import integrate, optimize
 
 from maxent_portfolio.agents import SAC, SACConfig, train
+from maxent_portfolio.agents.calibration import (
+    dirichlet_entropy,
+    logistic_normal_peak,
+    logistic_normal_reference,
+)
 from maxent_portfolio.agents.distributions import (
     LOG_STD_MAX,
     LOG_STD_MIN,
     DirichletHead,
     LogisticNormalHead,
-    dirichlet_entropy,
-    logistic_normal_peak,
-    logistic_normal_reference,
     target_entropy,
 )
 from maxent_portfolio.envs import PortfolioVectorEnv

@@ -27,7 +27,8 @@ GROUPS = ("base", "ranks", "context")
 COMBINATIONS = [",".join(c) for k in (1, 2, 3) for c in itertools.combinations(GROUPS, k)]
 
 
-def _returns(n: int = 90, n_assets: int = 5, seed: int = 0) -> pd.DataFrame:
+def _factor_returns_with_a_tie(n: int = 90, n_assets: int = 5, seed: int = 0) -> pd.DataFrame:
+    """Noise on a common market factor; the last asset repeats the first, so their ranks tie."""
     rng = np.random.default_rng(seed)
     common = rng.normal(0.0, 0.008, (n, 1))  # a market factor, so correlations are not ~0
     data = rng.normal(0.0004, 0.012, (n, n_assets)) + common
@@ -43,7 +44,7 @@ def _scaled_rank(frame: pd.DataFrame) -> np.ndarray:
 
 
 def test_ranks_match_pandas_rank_of_the_rolling_definitions() -> None:
-    returns, lookback = _returns(), 30
+    returns, lookback = _factor_returns_with_a_tie(), 30
     x = np.log1p(returns)
     scale = x.rolling(lookback).std()
     mom_20 = (x.rolling(20).sum() / (scale * np.sqrt(20))).clip(-10, 10)
@@ -76,7 +77,7 @@ def test_ranks_by_hand_with_a_clipped_tie() -> None:
 
 
 def test_context_matches_pandas_and_corrcoef() -> None:
-    returns, lookback, ppy = _returns(n=120, n_assets=4, seed=3), 70, 52
+    returns, lookback, ppy = _factor_returns_with_a_tie(n=120, n_assets=4, seed=3), 70, 52
     feats = compute_features(returns.to_numpy(), lookback, ppy, "context")
     assert feats.shape == (120, 4, 3)
     market = np.log1p(returns.mean(axis=1))  # the equal-weight market, rebalanced daily
@@ -145,7 +146,7 @@ def test_env_observation_equals_latest_observation(synthetic_returns: pd.DataFra
 
 
 def test_no_feature_reads_past_t_or_before_the_window() -> None:
-    returns, lookback, t = _returns(n=120, seed=5).to_numpy(), 30, 80
+    returns, lookback, t = _factor_returns_with_a_tie(n=120, seed=5).to_numpy(), 30, 80
     feats = compute_features(returns, lookback, 252, "base,ranks,context")
     later = returns.copy()
     later[t + 1:] = -0.5 * later[t + 1:] + 0.03
@@ -173,7 +174,7 @@ def test_a_bad_group_is_one_line_naming_it(bad: str) -> None:
     with pytest.raises(ConfigError, match=r"invalid features .*base, ranks, context"):
         resolve_config(overrides={OPTIONS["features"].path: bad})
     with pytest.raises(ConfigError, match="feature group"):
-        PortfolioEnv(universe=_returns(), lookback=10, features=bad)
+        PortfolioEnv(universe=_factor_returns_with_a_tie(), lookback=10, features=bad)
 
 
 def test_the_option_is_a_flag_and_stored_canonically() -> None:
@@ -190,7 +191,7 @@ def test_sac_strategy_fits_and_allocates_with_every_group() -> None:
     from maxent_portfolio.strategies.base import CASH
     from maxent_portfolio.strategies.sac import SACStrategy
 
-    returns = _returns(n=200, n_assets=3, seed=4)
+    returns = _factor_returns_with_a_tie(n=200, n_assets=3, seed=4)
     strategy = SACStrategy(train_steps=20, lookback=10, num_envs=2, episode_length=10,
                            device="cpu", validation_fraction=0.0, hidden=(8, 8),
                            learning_starts=5, batch_size=8, features="context,base,ranks",

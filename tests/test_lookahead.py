@@ -25,7 +25,8 @@ SPLITS = WalkForward(train=150, test=100)
 CUT = 300  # position of the cut-off date: mid second test fold (tests start at 150, 250, ...)
 
 
-def _returns() -> pd.DataFrame:
+def _factor_returns() -> pd.DataFrame:
+    """Six assets of spread drifts and volatilities on a common factor, 400 days, seeded."""
     rng = np.random.default_rng(42)
     idx = pd.bdate_range("2015-01-01", periods=400)
     mu = np.linspace(-0.0005, 0.001, 6)
@@ -84,7 +85,7 @@ OTHER_MODES = [("min-variance", {"refit": "rebalance"}), ("max-sharpe", {"refit"
 
 @pytest.mark.parametrize(("name", "params"), INVESTABLE + OTHER_MODES)
 def test_no_lookahead(name: str, params: dict[str, object]) -> None:
-    returns = _returns()
+    returns = _factor_returns()
     cut = returns.index[CUT]
     base_targets, base_net = _until_cut(_run(name, returns, **params), cut)
     new_targets, new_net = _until_cut(_run(name, _perturbed(returns), **params), cut)
@@ -94,7 +95,7 @@ def test_no_lookahead(name: str, params: dict[str, object]) -> None:
 
 
 def test_the_check_detects_hindsight_with_bcrp() -> None:
-    returns = _returns()
+    returns = _factor_returns()
     perturbed = _perturbed(returns)
     assert returns.iloc[: CUT + 1].equals(perturbed.iloc[: CUT + 1])
     cut = returns.index[CUT]

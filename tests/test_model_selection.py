@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
+from support import random_returns
 
 from maxent_portfolio.agents import SACConfig, train
 from maxent_portfolio.agents.loop import evaluate
@@ -19,15 +19,8 @@ from maxent_portfolio.strategies.sac import LEARNING_COLUMNS, SACStrategy
 torch.set_num_threads(1)
 
 
-def _returns(n: int = 320, n_assets: int = 3, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    idx = pd.bdate_range("2015-01-01", periods=n)
-    return pd.DataFrame(rng.normal(0.0004, 0.012, (n, n_assets)), index=idx,
-                        columns=[f"A{i}" for i in range(n_assets)])
-
-
 def _envs() -> tuple[PortfolioVectorEnv, PortfolioEnv]:
-    returns = _returns()
+    returns = random_returns(320, mean=0.0004, vol=0.012)
     train_env = PortfolioVectorEnv(num_envs=2, universe=returns.iloc[:240], lookback=10,
                                    episode_length=10, cost_bps=10.0)
     eval_env = PortfolioEnv(universe=returns.iloc[230:], lookback=10, episode_length=None,
@@ -91,7 +84,7 @@ def test_best_validation_needs_a_validation_slice() -> None:
 
 
 def test_learning_curves_per_fold() -> None:
-    returns = _returns(n=400)
+    returns = random_returns(400, mean=0.0004, vol=0.012)
     strategy = SACStrategy(train_steps=80, lookback=10, episode_length=8, num_envs=2,
                            learning_starts=4, batch_size=8, device="cpu", seed=2,
                            model_selection="best-validation")

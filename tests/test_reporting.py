@@ -4,120 +4,18 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from report_run import HOSTILE_ASSET, HOSTILE_CONFIG, HOSTILE_STRATEGY, Run, make_run
 
-from maxent_portfolio.backtest.engine import BacktestResult, run_backtest
-from maxent_portfolio.backtest.walkforward import WalkForward
+from maxent_portfolio.backtest.engine import BacktestResult
 from maxent_portfolio.measures import effective_n, effective_n_series
 from maxent_portfolio.reporting import dashboard as dash
-from maxent_portfolio.reporting import plots
+from maxent_portfolio.reporting import formatting, fragments, plots, series, templating
 from maxent_portfolio.reporting.tearsheet import prepare_inputs, write_tearsheet
-from maxent_portfolio.strategies.base import Strategy
-from maxent_portfolio.strategies.baselines import EqualWeight
-
-HOSTILE_ASSET = "<img src=x onerror=alert(1)>"
-HOSTILE_STRATEGY = "<script>alert('s')</script>"
-HOSTILE_CONFIG = "</script><img src=x onerror=alert(2)>"
-
-
-class DirichletPolicy(Strategy):
-    """Stand-in for SAC: random weights over assets and cash, seeded."""
-
-    name = "sac"
-
-    def __init__(self, seed: int = 0) -> None:
-        self.seed = seed
-        self._rng = np.random.default_rng(seed)
-
-    def reset(self) -> None:
-        self._rng = np.random.default_rng(self.seed)
-
-    def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
-        weights = self._rng.dirichlet(np.full(history.shape[1] + 1, 2.0))
-        return pd.Series(weights, index=[*history.columns, "CASH"])
-
-
-class Hindsight(Strategy):
-    """A non-investable benchmark: all in the first asset."""
-
-    name = "bcrp"
-    investable = False
-
-    def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
-        return pd.Series(1.0, index=history.columns[:1])
-
-
-class Hostile(EqualWeight):
-    """Equal weight under a name that is an HTML injection attempt."""
-
-    name = HOSTILE_STRATEGY
-
-
-@dataclass
-class Run:
-    """Everything the dashboard needs, from a small synthetic backtest."""
-
-    results: list[BacktestResult]
-    metrics: pd.DataFrame
-    benchmark: pd.Series
-    config: dict[str, object]
-    provenance: dict[str, object]
-    tearsheets: dict[str, str]
-
-
-def simple_metrics(results: list[BacktestResult], benchmark: pd.Series) -> pd.DataFrame:
-    """A hand-made metrics table in measures.metrics_table's layout (subset of columns)."""
-    rows = []
-    for res in [*results, None]:
-        r = (benchmark.loc[results[0].returns.index] if res is None else res.returns)
-        growth = float((1 + r).prod())
-        years = len(r) / 252
-        equity = (1 + r).cumprod()
-        rows.append({
-            "strategy": "benchmark" if res is None else res.name,
-            "cagr": growth ** (1 / years) - 1,
-            "volatility": float(r.std() * np.sqrt(252)),
-            "sharpe": float(r.mean() / r.std() * np.sqrt(252)),
-            "max_drawdown": float((equity / equity.cummax() - 1).min()),
-            "turnover": np.nan if res is None else float(res.turnover.sum() / years),
-            "p_sharpe_vs_ref": np.nan if res is not None and res.name == "equal-weight" else 0.2,
-            "dsr": 0.5,
-            "hit_rate": float((r > 0).mean()),
-            "investable": True if res is None else res.investable,
-        })
-    return pd.DataFrame(rows)
-
-
-def make_run(n_days: int = 520, hostile_asset: str = HOSTILE_ASSET) -> Run:
-    """Four strategies (one SAC stand-in with entropy, one hindsight, one hostile) on 5 assets."""
-    rng = np.random.default_rng(11)
-    index = pd.bdate_range("2015-01-02", periods=n_days)
-    assets = ["AAA", "BBB", hostile_asset, "DDD", "EEE"]
-    returns = pd.DataFrame(rng.normal(0.0003, 0.01, (n_days, len(assets))), index=index,
-                           columns=assets)
-    splits = WalkForward(train=200, test=100)
-    results = [run_backtest(returns, s, splits=splits, rebalance="weekly")
-               for s in (EqualWeight(), DirichletPolicy(), Hindsight(), Hostile())]
-    sac = results[1]
-    sac.extras["policy_entropy"] = pd.Series(np.linspace(1.8, 1.2, len(sac.targets)),
-                                      index=sac.targets.index)
-    benchmark = pd.Series(rng.normal(0.0004, 0.012, n_days), index=index, name="MKT")
-    return Run(
-        results=results,
-        metrics=simple_metrics(results, benchmark),
-        benchmark=benchmark,
-        config={"universe": "synthetic", "cost_bps": 10.0, "note": HOSTILE_CONFIG,
-                "assets": assets},
-        provenance={"data_hash": "sha256:feedbeef", "seeds": [0, 1, 2],
-                    "packages": {"numpy": np.__version__, "pandas": pd.__version__},
-                    "folds": results[0].folds},
-        tearsheets={r.name: f"tearsheets/{i}.html" for i, r in enumerate(results)},
-    )
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +44,7 @@ def test_dashboard_names_every_strategy_with_one_row_each(run: Run, page: str) -
     rows = _metrics_rows(page)
     assert len(rows) == len(run.metrics) == len(run.results) + 1
     for res, row in zip(run.results, rows, strict=False):
-        assert dash.esc(res.name) in row
+        assert templating.esc(res.name) in row
     assert "benchmark" in rows[-1]
     assert page.count('<svg class="chart"') == 4  # equity+drawdown, allocation, diversity, turnover
 
@@ -194,9 +92,9 @@ def test_dashboard_references_nothing_remote(page: str) -> None:
 def test_rows_are_marked_and_best_is_among_investable(run: Run) -> None:
     metrics = run.metrics.copy()
     metrics["sharpe"] = [0.5, 0.9, 3.0, 0.2, 5.0]  # hindsight and benchmark rows are higher
-    text = dash.metrics_table_html(metrics, dash._styles(run.results, "MKT"), run.tearsheets,
-                                   {"sharpe": "Annualised Sharpe <ratio>"}, "equal-weight",
-                                   ["benchmark", "MKT"])
+    text = fragments.metrics_table_html(metrics, series.series_styles(run.results, "MKT"),
+                                        run.tearsheets, {"sharpe": "Annualised Sharpe <ratio>"},
+                                        "equal-weight", ["benchmark", "MKT"])
     rows = _metrics_rows(text)
     header = re.search(r"<thead>.*?</thead>", text, flags=re.S)
     assert header is not None
@@ -215,10 +113,10 @@ def test_rows_are_marked_and_best_is_among_investable(run: Run) -> None:
 def test_headers_take_tooltips_from_measures(run: Run) -> None:
     measures = pytest.importorskip("maxent_portfolio.measures")
     descriptions = measures.METRIC_DESCRIPTIONS
-    assert dash.metric_descriptions() == descriptions
+    assert formatting.metric_descriptions() == descriptions
     page = dash.render_dashboard(run.results, run.metrics, run.benchmark, {}, {}, "t", {})
-    assert f'title="{dash.esc(descriptions["sharpe"])}"' in page
-    assert f"<dd>{dash.esc(descriptions['dsr'])}</dd>" in page
+    assert f'title="{templating.esc(descriptions["sharpe"])}"' in page
+    assert f"<dd>{templating.esc(descriptions['dsr'])}</dd>" in page
 
 
 def test_dashboard_renders_the_real_metrics_table(run: Run) -> None:
@@ -235,25 +133,25 @@ def test_dashboard_renders_the_real_metrics_table(run: Run) -> None:
 
 
 def test_allocation_prefers_sac_then_says_which(run: Run) -> None:
-    chosen, preferred = dash.pick_allocation(run.results)
+    chosen, preferred = series.pick_allocation(run.results)
     assert chosen is run.results[1] and preferred
     renamed = [r for r in run.results if r.name != "sac"]
-    chosen, preferred = dash.pick_allocation(renamed)
+    chosen, preferred = series.pick_allocation(renamed)
     assert chosen is not None and chosen.name == HOSTILE_STRATEGY and not preferred
     page = dash.render_dashboard(renamed, run.metrics, None, {}, {}, "t", {})
     assert "No SAC result in this run" in page
-    assert f"Allocation over time: {dash.esc(HOSTILE_STRATEGY)}" in page
+    assert f"Allocation over time: {templating.esc(HOSTILE_STRATEGY)}" in page
     assert "No strategy in this run reports a policy entropy" in page
 
 
 def test_fold_boundaries_and_entropy_are_drawn(run: Run, page: str) -> None:
-    starts = dash.fold_starts(run.results)
+    starts = series.fold_starts(run.results)
     assert [str(s.date()) for s in starts] == [f["test_start"] for f in run.results[0].folds]
     sac = run.results[1]
     fig = plots.diversification_figure({"sac": effective_n_series(sac.holdings)},
                                        {"sac": sac.extras["policy_entropy"]},
                                        {"sac": plots.LineStyle("#000", gid="series-1")},
-                                       dash._time_range(run.results), starts)
+                                       series.time_range(run.results), starts)
     assert len(fig.axes) == 2
     vertical = [ln for ln in fig.axes[0].lines if len(set(ln.get_xdata())) == 1]
     assert len(vertical) == len(starts)
@@ -263,19 +161,19 @@ def test_fold_boundaries_and_entropy_are_drawn(run: Run, page: str) -> None:
 
 def test_policy_entropy_is_read_from_either_key(run: Run) -> None:
     sac = run.results[1]
-    direct = dash.policy_entropy(sac)
+    direct = series.policy_entropy(sac)
     assert direct is not None and direct.equals(sac.extras["policy_entropy"])
     other = BacktestResult(**{**vars(sac), "extras": {"entropy": sac.extras["policy_entropy"]}})
-    found = dash.policy_entropy(other)
+    found = series.policy_entropy(other)
     assert found is not None and found.tolist() == sac.extras["policy_entropy"].tolist()
     empty = BacktestResult(**{**vars(sac), "extras": {"entropy": pd.Series([np.nan])}})
-    assert dash.policy_entropy(empty) is None
+    assert series.policy_entropy(empty) is None
 
 
 def test_svg_fragments_have_unique_prefixed_ids(run: Run) -> None:
     style = {"a": plots.LineStyle("#123456", gid="series-0")}
     curve = {"a": run.results[0].equity}
-    xlim = dash._time_range(run.results)
+    xlim = series.time_range(run.results)
     one = plots.figure_to_svg(plots.equity_drawdown_figure(curve, style, xlim, []), "fig-a")
     two = plots.figure_to_svg(plots.equity_drawdown_figure(curve, style, xlim, []), "fig-b")
     ids_one = set(re.findall(r'\bid="([^"]+)"', one))
@@ -296,11 +194,11 @@ def test_weights_helpers() -> None:
     rng = np.random.default_rng(0)
     raw = rng.dirichlet(np.ones(16), size=3)
     holdings = pd.DataFrame(raw, index=index, columns=[f"X{i}" for i in range(15)] + ["CASH"])
-    grouped = dash.group_weights(holdings, max_groups=6)
+    grouped = series.group_weights(holdings, max_groups=6)
     assert list(grouped.columns[-2:]) == ["other (10 assets)", "CASH"]
     assert grouped.shape[1] == 7 and np.allclose(grouped.sum(axis=1), 1.0)
     no_cash = holdings.assign(CASH=0.0)
-    assert "CASH" not in dash.group_weights(no_cash, max_groups=20).columns
+    assert "CASH" not in series.group_weights(no_cash, max_groups=20).columns
 
 
 def test_effective_n_per_date_is_the_metric_per_date(run: Run) -> None:
@@ -314,8 +212,8 @@ def test_effective_n_per_date_is_the_metric_per_date(run: Run) -> None:
     assert np.isnan(effective_n_series(sac.holdings.iloc[:2] * 0.0)).all()
 
 
-def test_annual_turnover_sums_by_year(run: Run) -> None:
-    table = dash.annual_turnover(run.results)
+def test_turnover_by_year_sums_each_calendar_year(run: Run) -> None:
+    table = series.turnover_by_year(run.results)
     eq = run.results[0].turnover
     years = pd.DatetimeIndex(eq.index).year
     assert table.loc[years[0], "equal-weight"] == pytest.approx(eq[years == years[0]].sum())
@@ -323,22 +221,22 @@ def test_annual_turnover_sums_by_year(run: Run) -> None:
 
 
 def test_script_json_and_links_are_safe() -> None:
-    text = dash.script_json({"a": "</script><!--x-->&", "b": float("nan"), "c": ("\u2028",)})
+    text = templating.script_json({"a": "</script><!--x-->&", "b": float("nan"), "c": ("\u2028",)})
     assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
     assert json.loads(text) == {"a": "</script><!--x-->&", "b": None, "c": ["\u2028"]}
     for bad in ("https://example.org/x.html", "//host/x", "javascript:alert(1)", "/etc/passwd"):
         with pytest.raises(ValueError):
-            dash._safe_link(bad)
-    assert dash._safe_link('tearsheets/a"b.html') == "tearsheets/a&#34;b.html"
+            templating.safe_link(bad)
+    assert templating.safe_link('tearsheets/a"b.html') == "tearsheets/a&#34;b.html"
 
 
 def test_format_metric() -> None:
-    assert dash.format_metric("cagr", 0.0834) == "8.3%"
-    assert dash.format_metric("p_sharpe_vs_ref", 0.0004) == "<0.001"
-    assert dash.format_metric("dsr", 0.98765) == "0.988"
-    assert dash.format_metric("sharpe", float("nan")) == "\u2014"
-    assert dash.format_metric("max_dd_days", 812.0) == "812"
-    assert dash.format_metric("calmar", 1.234) == "1.23"
+    assert formatting.format_metric("cagr", 0.0834) == "8.3%"
+    assert formatting.format_metric("p_sharpe_vs_ref", 0.0004) == "<0.001"
+    assert formatting.format_metric("dsr", 0.98765) == "0.988"
+    assert formatting.format_metric("sharpe", float("nan")) == "\u2014"
+    assert formatting.format_metric("max_dd_days", 812.0) == "812"
+    assert formatting.format_metric("calmar", 1.234) == "1.23"
 
 
 def test_write_dashboard_is_atomic_and_readable(run: Run, tmp_path: Path) -> None:
@@ -357,7 +255,7 @@ def test_write_dashboard_is_atomic_and_readable(run: Run, tmp_path: Path) -> Non
 def test_figures_ignore_global_rcparams(run: Run) -> None:
     import matplotlib
 
-    annual = dash.annual_turnover(run.results[:1])
+    annual = series.turnover_by_year(run.results[:1])
     style = {"equal-weight": plots.LineStyle("#123456", gid="series-0")}
     plain = plots.figure_to_svg(plots.turnover_figure(annual, style), "fig-t")
     with matplotlib.rc_context({"xtick.labelsize": 20.0, "axes.facecolor": "#ff0000",
@@ -446,8 +344,8 @@ def test_benchmark_time_zone_need_not_match_results(run: Run) -> None:
     aware = run.benchmark.tz_localize("America/New_York")
     page = dash.render_dashboard(run.results, run.metrics, aware, {}, {}, "tz", {})
     assert "MKT<span class=\"muted\"> (benchmark)</span>" in page
-    xlim = dash._time_range(run.results)
-    curve = dash._benchmark_equity(aware, xlim)
+    xlim = series.time_range(run.results)
+    curve = series.benchmark_equity(aware, xlim)
     assert curve is not None and curve.index.tz is None
     assert curve.index[0] >= xlim[0] and curve.index[-1] <= xlim[1]
 

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
+from support import random_returns
 
 from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.strategies.sac import SACStrategy
 
-
-def _returns(n: int = 160, n_assets: int = 3, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(rng.normal(3e-4, 0.01, (n, n_assets)),
-                        index=pd.bdate_range("2015-01-02", periods=n),
-                        columns=[f"A{i}" for i in range(n_assets)])
+START = "2015-01-02"
+"""First date of the training windows (160 business days, 3 assets unless said)."""
 
 
 def _strategy(train_steps: int = 24) -> SACStrategy:
@@ -27,8 +22,9 @@ def _strategy(train_steps: int = 24) -> SACStrategy:
 
 def test_resume_on_other_data_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "sac.pt"
-    _strategy().train_window(_returns(), checkpoint_path=path)
-    longer = _returns(n=200)  # the same start, a later end: data beyond the claimed window
+    _strategy().train_window(random_returns(160, start=START), checkpoint_path=path)
+    # The same start, a later end: data beyond the claimed window.
+    longer = random_returns(200, start=START)
     with pytest.raises(ConfigError, match=r"trained on 3 assets 2015-01-02\.\.2015-08-13.*"
                                           r"this run has 3 assets 2015-01-02\.\.2015-10-08.*"
                                           r"last, hash differ"):
@@ -37,23 +33,26 @@ def test_resume_on_other_data_is_refused(tmp_path: Path) -> None:
 
 def test_resume_with_another_number_of_assets_says_so(tmp_path: Path) -> None:
     path = tmp_path / "sac.pt"
-    _strategy().train_window(_returns(), checkpoint_path=path)
+    _strategy().train_window(random_returns(160, start=START), checkpoint_path=path)
     with pytest.raises(ConfigError, match="trained on 3 assets") as info:
-        _strategy().train_window(_returns(n_assets=5), checkpoint_path=path, resume=True)
+        _strategy().train_window(random_returns(160, 5, start=START), checkpoint_path=path,
+                                 resume=True)
     assert "corrupt" not in str(info.value)
 
 
 def test_resume_asking_for_fewer_steps_than_done_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "sac.pt"
-    _strategy(train_steps=24).train_window(_returns(), checkpoint_path=path)
+    _strategy(train_steps=24).train_window(random_returns(160, start=START), checkpoint_path=path)
     with pytest.raises(ConfigError, match="already trained 24 steps, more than the 12 asked"):
-        _strategy(train_steps=12).train_window(_returns(), checkpoint_path=path, resume=True)
+        _strategy(train_steps=12).train_window(random_returns(160, start=START),
+                                               checkpoint_path=path, resume=True)
 
 
 def test_a_no_op_resume_leaves_the_checkpoint_unchanged(tmp_path: Path) -> None:
     path = tmp_path / "sac.pt"
-    _strategy().train_window(_returns(), checkpoint_path=path)
+    _strategy().train_window(random_returns(160, start=START), checkpoint_path=path)
     before = path.read_bytes()
     for _ in range(2):
-        _strategy().train_window(_returns(), checkpoint_path=path, resume=True)
+        _strategy().train_window(random_returns(160, start=START), checkpoint_path=path,
+                                 resume=True)
     assert path.read_bytes() == before

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from support import random_returns
 
 from maxent_portfolio.agents import SAC, Agent, SACConfig, load_checkpoint, soft_target, train
 from maxent_portfolio.agents.buffer import ReplayBufferSamples
@@ -22,15 +23,8 @@ torch.set_num_threads(1)
 F = 7
 
 
-def _returns(n: int = 260, n_assets: int = 3, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    idx = pd.bdate_range("2015-01-01", periods=n)
-    r = rng.normal(0.0003, 0.01, (n, n_assets))
-    return pd.DataFrame(r, index=idx, columns=[f"A{i}" for i in range(n_assets)])
-
-
 def _env(seed: int = 0, episode_length: int = 10) -> PortfolioVectorEnv:
-    return PortfolioVectorEnv(num_envs=2, universe=_returns(), lookback=10,
+    return PortfolioVectorEnv(num_envs=2, universe=random_returns(), lookback=10,
                               episode_length=episode_length, seed=seed)
 
 
@@ -153,7 +147,7 @@ def test_checkpoint_keeps_the_env_state_dict_and_resumes_shaped_rewards(tmp_path
                                                                          ) -> None:
     """The loop saves the env through its public ``state_dict`` (reward moments included)."""
     def dsr_env() -> PortfolioVectorEnv:
-        return PortfolioVectorEnv(num_envs=2, universe=_returns(), lookback=10,
+        return PortfolioVectorEnv(num_envs=2, universe=random_returns(), lookback=10,
                                   episode_length=10, reward="dsr", seed=0)
 
     config = _tiny(total_steps=20)
@@ -251,7 +245,7 @@ def test_sac_strategy_in_a_walk_forward_backtest(tmp_path: Path) -> None:
     from maxent_portfolio.backtest.walkforward import WalkForward
     from maxent_portfolio.strategies.sac import SACStrategy
 
-    returns = _returns(n=400, n_assets=3, seed=2)
+    returns = random_returns(n=400, n_assets=3, seed=2)
     strategy = SACStrategy(train_steps=40, seed=1, lookback=10, num_envs=2, episode_length=20,
                            device="cpu", hidden=(16, 16), batch_size=16, learning_starts=5)
     strategy.checkpoint_dir = tmp_path
@@ -282,7 +276,7 @@ def test_sac_strategy_allocate_matches_the_env_observation() -> None:
     from maxent_portfolio.strategies.base import CASH
     from maxent_portfolio.strategies.sac import SACStrategy
 
-    returns = _returns(n=200, seed=3)
+    returns = random_returns(n=200, seed=3)
     strategy = SACStrategy(train_steps=20, lookback=10, num_envs=2, episode_length=10,
                            device="cpu", validation_fraction=0.0, hidden=(8, 8),
                            learning_starts=5, batch_size=8, trade_rate=1.0,
@@ -325,7 +319,7 @@ def test_sac_strategy_warm_starts_from_the_previous_fold(warm_start: bool,
     strategy = module.SACStrategy(train_steps=10, lookback=10, num_envs=2, episode_length=10,
                                   device="cpu", warm_start=warm_start, hidden=(8, 8),
                                   learning_starts=2, batch_size=8)
-    returns = _returns(n=200, seed=4)
+    returns = random_returns(n=200, seed=4)
     strategy.fit(returns.iloc[:120])
     first = strategy.agent_
     strategy.fit(returns)
@@ -382,7 +376,7 @@ def test_ctrl_c_during_a_strategy_fit_checkpoints_then_interrupts(
                                   device="cpu", hidden=(8, 8), batch_size=8)
     strategy.checkpoint_dir = tmp_path
     with pytest.raises(KeyboardInterrupt):
-        strategy.fit(_returns(n=150, seed=5))
+        strategy.fit(random_returns(n=150, seed=5))
     assert load_checkpoint(tmp_path / "fold-0.pt")["step"] == 4
 
 

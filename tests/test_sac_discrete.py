@@ -297,11 +297,11 @@ def test_the_top_option_holds_the_most_probable_strategy(tilts: list[str]) -> No
 
 
 def test_the_dashboard_shows_the_menu_probabilities_and_the_entropy() -> None:
-    from maxent_portfolio.reporting import dashboard
+    from maxent_portfolio.reporting import dashboard, series
 
     result = _backtest(_small(), _dominated_market(400))
     result.name = "sac-discrete"
-    probs = dashboard.menu_probabilities(result)
+    probs = series.menu_probabilities(result)
     assert probs is not None and list(probs.columns) == ["equal-weight", "min-variance", "eg"]
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
     assert len(probs) == len(result.extras["policy_entropy"]) > 0

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
+from support import LOOKBACK, N_ASSETS, drifting_market, run_policy
 
 from maxent_portfolio.agents import Agent, SACConfig, train
 from maxent_portfolio.envs import PortfolioEnv, PortfolioVectorEnv
 
 torch.set_num_threads(1)
-LOOKBACK = 20
-N_ASSETS = 4
-
-
-def _market(n: int, seed: int, drift: float = 0.005, vol: float = 0.005) -> pd.DataFrame:
-    """Asset 0 drifts up by ``drift`` a day; the others are zero-mean noise."""
-    rng = np.random.default_rng(seed)
-    r = rng.normal(0.0, vol, (n, N_ASSETS))
-    r[:, 0] += drift
-    idx = pd.bdate_range("2012-01-02", periods=n)
-    return pd.DataFrame(r, index=idx, columns=[f"S{i}" for i in range(N_ASSETS)])
 
 
 def _config(**kw: object) -> SACConfig:
@@ -32,21 +21,8 @@ def _config(**kw: object) -> SACConfig:
     return SACConfig.from_dict(base)
 
 
-def _run(env: PortfolioEnv, policy: object) -> tuple[float, np.ndarray]:
-    """Log growth (net of costs) over the whole env and the (T, K) weights chosen."""
-    obs, _ = env.reset(options={"start": env.market.first})
-    total, chosen = 0.0, []
-    while True:
-        w = policy(obs)
-        chosen.append(w)
-        obs, reward, _, truncated, _ = env.step(w)
-        total += reward
-        if truncated:
-            return total, np.array(chosen)
-
-
 def _train(config: SACConfig) -> Agent:
-    env = PortfolioVectorEnv(num_envs=config.num_envs, universe=_market(600, seed=1),
+    env = PortfolioVectorEnv(num_envs=config.num_envs, universe=drifting_market(600, seed=1),
                              lookback=LOOKBACK, episode_length=40, seed=config.seed)
     return train(env, config, progress=False)
 
@@ -54,29 +30,32 @@ def _train(config: SACConfig) -> Agent:
 @pytest.mark.parametrize("policy", ["dirichlet", "logistic-normal"])
 def test_policy_overweights_the_drifting_asset_and_beats_equal_weight(policy: str) -> None:
     agent = _train(_config(policy=policy, diversification=0.2))
-    held_out = PortfolioEnv(universe=_market(260, seed=99), lookback=LOOKBACK, episode_length=None)
-    growth, weights = _run(held_out, agent.act)
+    held_out = PortfolioEnv(universe=drifting_market(260, seed=99), lookback=LOOKBACK,
+                            episode_length=None)
+    growth, weights = run_policy(held_out, agent.act)
     equal = np.append(np.full(N_ASSETS, 1.0 / N_ASSETS), 0.0)  # 1/N over the risky assets
-    equal_growth, _ = _run(held_out, lambda obs: equal)
+    equal_growth, _ = run_policy(held_out, lambda obs: equal)
     assert weights[:, 0].mean() > 1.0 / N_ASSETS + 0.05, weights.mean(0)
     assert growth > equal_growth, (growth, equal_growth)
 
 
 def test_a_higher_diversification_target_gives_a_higher_effective_n() -> None:
-    held_out = PortfolioEnv(universe=_market(160, seed=98), lookback=LOOKBACK, episode_length=None)
+    held_out = PortfolioEnv(universe=drifting_market(160, seed=98), lookback=LOOKBACK,
+                            episode_length=None)
     mean_neff = []
     for dial in (0.3, 0.7, 1.0):
         agent = _train(_config(diversification=dial, alpha_lr=3e-2, total_steps=120))
-        _, weights = _run(held_out, agent.act)
+        _, weights = run_policy(held_out, agent.act)
         mean_neff.append(float((1.0 / (weights**2).sum(1)).mean()))
     assert mean_neff[0] < mean_neff[1] < mean_neff[2], mean_neff
 
 
 def test_a_higher_fixed_alpha_gives_a_higher_effective_n() -> None:
-    held_out = PortfolioEnv(universe=_market(160, seed=97), lookback=LOOKBACK, episode_length=None)
+    held_out = PortfolioEnv(universe=drifting_market(160, seed=97), lookback=LOOKBACK,
+                            episode_length=None)
     mean_neff = []
     for alpha in (0.003, 0.1, 3.0):
         agent = _train(_config(alpha=alpha, total_steps=120))
-        _, weights = _run(held_out, agent.act)
+        _, weights = run_policy(held_out, agent.act)
         mean_neff.append(float((1.0 / (weights**2).sum(1)).mean()))
     assert mean_neff[0] < mean_neff[1] < mean_neff[2], mean_neff

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from support import REPO, cli
 
 from maxent_portfolio.config import resolve_config
 from maxent_portfolio.data.market import MarketData
@@ -17,7 +18,6 @@ from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.runner import job_units, prepare, run
 from maxent_portfolio.strategies.base import StrategyContext
 from maxent_portfolio.strategies.sac import SACStrategy
-from tests.test_cli_backtest import REPO, cli
 
 torch.set_num_threads(1)
 

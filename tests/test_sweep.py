@@ -20,6 +20,7 @@ from maxent_portfolio.errors import ConfigError, UserError
 from maxent_portfolio.sweep import (
     CellResult,
     SweepConfig,
+    SweepOutcome,
     build_sweep,
     grid_cells,
     prepare_sweep,
@@ -35,6 +36,8 @@ TINY = {"walk_forward.train_years": 1.0, "walk_forward.test_years": 1.0,
         "sac.device": "cpu", "env.lookback": 20, "env.episode_length": 60}
 """Options of a sweep that runs in seconds: short training, few updates."""
 
+needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                               reason="ray cannot be imported: pip install 'maxent-portfolio[ray]'")
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +68,15 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def without_time(path: Path) -> pd.DataFrame:
     return pd.read_csv(path).drop(columns="train_seconds")
+
+
+@pytest.fixture(scope="module")
+def solo_sweep(small_csv: Path, tmp_path_factory: pytest.TempPathFactory
+               ) -> tuple[SweepOutcome, Path]:
+    """The sweep at ``--jobs 1``, cell by cell, and its folder: what every other way of running
+    it (more jobs, Ray, resumed, batched) must reproduce."""
+    out = tmp_path_factory.mktemp("solo-sweep") / "sweep"
+    return run_sweep(plan_for(small_csv, jobs=1), out), out
 
 
 # --- the grid's options ---------------------------------------------------------------------
@@ -164,22 +176,29 @@ def test_cli_sweep_end_to_end_local(small_csv: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_local_jobs_and_ray_give_identical_sweep_csv(small_csv: Path, tmp_path: Path) -> None:
-    one = run_sweep(plan_for(small_csv, jobs=1), tmp_path / "one")
+def test_local_jobs_give_identical_sweep_csv(solo_sweep: tuple[SweepOutcome, Path],
+                                             small_csv: Path, tmp_path: Path) -> None:
+    one, folder = solo_sweep
     two = run_sweep(plan_for(small_csv, jobs=2), tmp_path / "two")
     assert one.table["sharpe"].nunique() > 1  # the dial and the seeds change the cells
-    pd.testing.assert_frame_equal(without_time(tmp_path / "one" / "sweep.csv"),
+    pd.testing.assert_frame_equal(without_time(folder / "sweep.csv"),
                                   without_time(tmp_path / "two" / "sweep.csv"))
-    if importlib.util.find_spec("ray") is None:
-        pytest.skip("ray cannot be imported: pip install 'maxent-portfolio[ray]'")
+    assert two.statistics["per_cost"] == one.statistics["per_cost"]
+
+
+@pytest.mark.slow
+@needs_ray
+def test_ray_and_a_joined_cluster_give_the_local_sweep_csv(
+        solo_sweep: tuple[SweepOutcome, Path], small_csv: Path, tmp_path: Path) -> None:
     import ray
 
+    one, folder = solo_sweep
     assert not ray.is_initialized()
-    run_sweep(plan_for(small_csv, jobs=2, backend="ray"), tmp_path / "ray")
+    on_ray = run_sweep(plan_for(small_csv, jobs=2, backend="ray"), tmp_path / "ray")
     assert not ray.is_initialized()  # the sweep stopped the instance it started
-    pd.testing.assert_frame_equal(without_time(tmp_path / "one" / "sweep.csv"),
+    pd.testing.assert_frame_equal(without_time(folder / "sweep.csv"),
                                   without_time(tmp_path / "ray" / "sweep.csv"))
-    assert two.statistics["per_cost"] == one.statistics["per_cost"]
+    assert on_ray.statistics["per_cost"] == one.statistics["per_cost"]
     # --address: a cluster someone else started (here a process of this test), joined and left.
     head = subprocess.Popen([sys.executable, "-c", RAY_HEAD], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True,
@@ -196,7 +215,7 @@ def test_local_jobs_and_ray_give_identical_sweep_csv(small_csv: Path, tmp_path: 
         assert head.stdin is not None
         head.stdin.close()  # the head stops its cluster and exits
         head.wait(timeout=120)
-    pd.testing.assert_frame_equal(without_time(tmp_path / "one" / "sweep.csv"),
+    pd.testing.assert_frame_equal(without_time(folder / "sweep.csv"),
                                   without_time(tmp_path / "joined" / "sweep.csv"))
 
 
@@ -212,7 +231,8 @@ ray.shutdown()
 
 
 @pytest.mark.slow
-def test_interrupted_sweep_resumes_without_recomputing(small_csv: Path,
+def test_interrupted_sweep_resumes_without_recomputing(solo_sweep: tuple[SweepOutcome, Path],
+                                                       small_csv: Path,
                                                        tmp_path: Path) -> None:
     out = tmp_path / "resumed"
     seen: list[CellResult] = []
@@ -230,9 +250,9 @@ def test_interrupted_sweep_resumes_without_recomputing(small_csv: Path,
     assert first.key not in resumed.computed and len(resumed.computed) == 3
     stored = resumed.table.set_index("cell").loc[first.key, "train_seconds"]
     assert stored == seen[0].measures["train_seconds"]  # read back, not run again
-    whole = run_sweep(plan_for(small_csv), tmp_path / "whole")
+    whole, folder = solo_sweep
     pd.testing.assert_frame_equal(without_time(out / "sweep.csv"),
-                                  without_time(tmp_path / "whole" / "sweep.csv"))
+                                  without_time(folder / "sweep.csv"))
     assert resumed.statistics == whole.statistics
 
 
@@ -269,11 +289,9 @@ def test_ctrl_c_leaves_only_complete_cells_and_the_rerun_finishes(small_csv: Pat
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["local", "ray"])
+@pytest.mark.parametrize("backend", ["local", pytest.param("ray", marks=needs_ray)])
 def test_a_cell_refusing_its_data_is_a_user_error_on_both_backends(
         small_csv: Path, tmp_path: Path, backend: str) -> None:
-    if backend == "ray" and importlib.util.find_spec("ray") is None:
-        pytest.skip("ray cannot be imported: pip install 'maxent-portfolio[ray]'")
     run, sweep = resolve_sweep(None, {"data.universe": str(small_csv), **TINY,
                                       "env.lookback": 400},
                                {"alpha": [0.1, 1.0], "seeds": 1, "jobs": 2,
@@ -321,18 +339,31 @@ def batched_plan(csv: Path, **grid: Any) -> Any:
     return prepare_sweep(run, sweep)
 
 
+@pytest.fixture(scope="module")
+def batched_sweep(small_csv: Path, tmp_path_factory: pytest.TempPathFactory
+                  ) -> tuple[SweepOutcome, Path]:
+    """The sweep with its cells trained two at a time as one network, and its folder."""
+    out = tmp_path_factory.mktemp("batched-sweep") / "sweep"
+    return run_sweep(batched_plan(small_csv), out), out
+
+
 @pytest.mark.slow
-def test_batched_cells_resume_and_match_on_every_backend(small_csv: Path,
-                                                         tmp_path: Path) -> None:
-    """Cells trained two at a time as one network: the same sweep.csv for --jobs 1 and 2
-    and Ray, an interrupted sweep resumes to it, and each cell follows its solo run."""
-    one = run_sweep(batched_plan(small_csv), tmp_path / "one")
+def test_batched_cells_match_on_local_jobs_and_follow_their_solo_runs(
+        batched_sweep: tuple[SweepOutcome, Path], solo_sweep: tuple[SweepOutcome, Path],
+        small_csv: Path, tmp_path: Path) -> None:
+    """The same sweep.csv for --jobs 1 and 2; each cell follows its solo run (float
+    tolerance: batched matmul kernels round differently)."""
+    batched, folder = batched_sweep
     run_sweep(batched_plan(small_csv, jobs=2), tmp_path / "two")
-    pd.testing.assert_frame_equal(without_time(tmp_path / "one" / "sweep.csv"),
+    pd.testing.assert_frame_equal(without_time(folder / "sweep.csv"),
                                   without_time(tmp_path / "two" / "sweep.csv"))
-    solo = run_sweep(plan_for(small_csv), tmp_path / "solo")
-    pd.testing.assert_series_equal(one.table["sharpe"], solo.table["sharpe"], rtol=0,
-                                   atol=1e-4)
+    pd.testing.assert_series_equal(batched.table["sharpe"], solo_sweep[0].table["sharpe"],
+                                   rtol=0, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_an_interrupted_batched_sweep_resumes_to_the_whole(
+        batched_sweep: tuple[SweepOutcome, Path], small_csv: Path, tmp_path: Path) -> None:
     seen: list[CellResult] = []
 
     def stop_after_first(result: CellResult) -> None:
@@ -345,9 +376,13 @@ def test_batched_cells_resume_and_match_on_every_backend(small_csv: Path,
     resumed = run_sweep(batched_plan(small_csv), out)
     assert seen[0].cell.key not in resumed.computed and len(resumed.computed) == 3
     pd.testing.assert_frame_equal(without_time(out / "sweep.csv"),
-                                  without_time(tmp_path / "one" / "sweep.csv"))
-    if importlib.util.find_spec("ray") is None:
-        pytest.skip("ray cannot be imported: pip install 'maxent-portfolio[ray]'")
+                                  without_time(batched_sweep[1] / "sweep.csv"))
+
+
+@pytest.mark.slow
+@needs_ray
+def test_ray_gives_the_batched_sweep_csv(batched_sweep: tuple[SweepOutcome, Path],
+                                         small_csv: Path, tmp_path: Path) -> None:
     run_sweep(batched_plan(small_csv, jobs=2, backend="ray"), tmp_path / "ray")
-    pd.testing.assert_frame_equal(without_time(tmp_path / "one" / "sweep.csv"),
+    pd.testing.assert_frame_equal(without_time(batched_sweep[1] / "sweep.csv"),
                                   without_time(tmp_path / "ray" / "sweep.csv"))

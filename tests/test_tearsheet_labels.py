@@ -138,10 +138,10 @@ def test_every_percent_tick_of_every_chart_reads_its_value(
 def test_quantstats_percent_axes_round_while_a_sheet_is_drawn() -> None:
     from quantstats._plotting import core
 
-    from maxent_portfolio.reporting.tearsheet import _mended_charts
+    from maxent_portfolio.reporting.tearsheet import mended_charts
 
     original = core.format_pct_axis  # QuantStats 0.0.86 labels 0.5% "0%"
-    with _mended_charts():
+    with mended_charts():
         assert [core.format_pct_axis(x, None) for x in (0.005, 0.015, -0.025, 0.3, 12.0)] == \
             ["0.5%", "1.5%", "-2.5%", "30%", "1.2K%"]
     assert core.format_pct_axis is original

@@ -32,11 +32,11 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from maxent_portfolio.agents.buffer import ReplayBufferSamples
+from maxent_portfolio.agents.calibration import reference_kl_budget
 from maxent_portfolio.agents.config import SACConfig
 from maxent_portfolio.agents.distributions import (
     PolicySample,
     make_head,
-    reference_kl_budget,
     reference_log_density,
 )
 from maxent_portfolio.agents.networks import make_networks

@@ -11,7 +11,7 @@ name) goes through the template's autoescaping.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 
 from maxent_portfolio.files import write_text
 from maxent_portfolio.reporting import plots
-from maxent_portfolio.reporting.dashboard import _environment, esc
+from maxent_portfolio.reporting.templating import environment, esc
 
 if TYPE_CHECKING:
     from maxent_portfolio.sweep.run import SweepOutcome
@@ -51,15 +51,22 @@ def _same_cost(frame: pd.DataFrame, cost: float) -> pd.DataFrame:
     return frame[(costs == cost) | (costs.isna() & (isinstance(cost, float) and math.isnan(cost)))]
 
 
+def _cost_curves(settings: pd.DataFrame, by: str
+                 ) -> Iterator[tuple[str, float, pd.DataFrame, np.ndarray, np.ndarray]]:
+    """Per cost level: its colour, the cost, its settings sorted by ``by``, and their ``by``
+    values and mean Sharpe ratios (the x and y of its curve)."""
+    for i, cost in enumerate(_costs(settings)):
+        rows = _same_cost(settings, cost).sort_values(by)
+        yield (plots.PALETTE[i % len(plots.PALETTE)], cost, rows, rows[by].to_numpy(float),
+               rows["sharpe"].to_numpy(float))
+
+
 def frontier_figure(settings: pd.DataFrame, references: pd.DataFrame, dial: str) -> Figure:
     """Sharpe (mean of seeds, bars over their range) against mean effective N per setting."""
     with plots.styled():
         fig = Figure(figsize=(plots.WIDTH_IN, 5.2))
         ax = fig.subplots()
-        for i, cost in enumerate(_costs(settings)):
-            color = plots.PALETTE[i % len(plots.PALETTE)]
-            rows = _same_cost(settings, cost).sort_values("effective_n")
-            x, y = rows["effective_n"].to_numpy(float), rows["sharpe"].to_numpy(float)
+        for color, cost, rows, x, y in _cost_curves(settings, "effective_n"):
             ax.errorbar(x, y, yerr=[y - rows["sharpe_min"], rows["sharpe_max"] - y],
                         xerr=[x - rows["effective_n_min"], rows["effective_n_max"] - x],
                         fmt="o-", color=color, capsize=3, linewidth=1.2, markersize=6,
@@ -102,10 +109,7 @@ def dial_figure(settings: pd.DataFrame, references: pd.DataFrame, dial: str) -> 
     with plots.styled():
         fig = Figure(figsize=(plots.WIDTH_IN, 4.2))
         ax = fig.subplots()
-        for i, cost in enumerate(_costs(settings)):
-            color = plots.PALETTE[i % len(plots.PALETTE)]
-            rows = _same_cost(settings, cost).sort_values(dial)
-            x, y = rows[dial].to_numpy(float), rows["sharpe"].to_numpy(float)
+        for color, cost, rows, x, y in _cost_curves(settings, dial):
             ax.errorbar(x, y, yerr=[y - rows["sharpe_min"], rows["sharpe_max"] - y], fmt="o-",
                         color=color, capsize=3, label=f"sac, {cost_label(cost)}")
             for name, dashes, label in (("equal-weight", ":", "1/N"),
@@ -160,7 +164,7 @@ def render_frontier(outcome: SweepOutcome) -> str:
                f"{n_costs} cost level{'s' if n_costs > 1 else ''} x {plan.sweep.seeds} seeds; "
                f"sac out of sample {first} to {last}, {len(plan.data.folds)} folds")
     bench = market.benchmark
-    page = _environment().get_template("frontier.html.j2").render(
+    page = environment().get_template("frontier.html.j2").render(
         title=f"Entropy frontier: {market.name}", summary=summary, dial=dial,
         seeds=plan.sweep.seeds, benchmark="none" if bench is None else str(bench.name),
         stats=stats, partitions=plan.sweep.pbo_partitions, fmt=fmt, cost_label=cost_label,

@@ -4,7 +4,7 @@ The benchmark is always handed to QuantStats as a Series: given a ticker string 
 download one, and offline it then silently reports a benchmark of zeros.
 
 Three of QuantStats' charts mislabel their axes with our pandas and matplotlib, so while a tear
-sheet is drawn they are wrapped to mend each figure before it is saved (:func:`_mended_charts`):
+sheet is drawn they are wrapped to mend each figure before it is saved (:func:`mended_charts`):
 
 - "EOY Returns": pandas places the bars at year ordinals, QuantStats then writes the years onto
   whatever ticks matplotlib chose (one every other bar), so the 2022 bar read "2018";
@@ -188,7 +188,7 @@ def _rounded(format_pct_axis: Callable[[float, object], str]) -> Callable[[float
 
 
 @contextmanager
-def _mended_charts() -> Iterator[None]:
+def mended_charts() -> Iterator[None]:
     """Wrap the QuantStats charts that mislabel their axes (see the module notes), restoring
     the originals on exit."""
     from quantstats._plotting import core
@@ -257,7 +257,7 @@ def write_tearsheet(returns: pd.Series, benchmark: pd.Series | None, path: Path 
             kwargs["benchmark_title"] = str(bench.name)
         with atomic_path(target) as tmp:
             # rc_context restores the rcParams QuantStats' seaborn styling changes globally.
-            with quiet_matplotlib(), matplotlib.rc_context(), _mended_charts():
+            with quiet_matplotlib(), matplotlib.rc_context(), mended_charts():
                 qs.reports.html(strategy, benchmark=bench, rf=rf, title=html.escape(title),
                                 output=str(tmp), periods_per_year=periods_per_year, **kwargs)
             text = tmp.read_text(encoding="utf-8")
@@ -269,5 +269,5 @@ def write_tearsheet(returns: pd.Series, benchmark: pd.Series | None, path: Path 
     return target
 
 
-__all__ = ["bar_group_centers", "label_year_bars", "percent_axis", "percent_label",
-           "prepare_inputs", "write_tearsheet"]
+__all__ = ["bar_group_centers", "label_year_bars", "mended_charts", "percent_axis",
+           "percent_label", "prepare_inputs", "write_tearsheet"]
