@@ -46,7 +46,14 @@ from maxent_portfolio.agents.config import SACConfig
 from maxent_portfolio.arithmetic import CostModel
 from maxent_portfolio.envs.config import EnvConfig
 from maxent_portfolio.errors import ConfigError
-from maxent_portfolio.options import Section, describe_error, field_extra, one_of, option
+from maxent_portfolio.options import (
+    Section,
+    describe_error,
+    field_extra,
+    one_of,
+    option,
+    strategy_names,
+)
 from maxent_portfolio.rebalance import REBALANCE_HELP, Schedule
 from maxent_portfolio.strategies.menuconfig import MenuConfig
 
@@ -174,10 +181,7 @@ class RunConfig(Section):
     @field_validator("strategies")
     @classmethod
     def _names(cls, value: list[str]) -> list[str]:
-        names = [s.strip() for s in value]
-        if any(not s for s in names):
-            raise ValueError("strategy names must not be empty")
-        return names
+        return strategy_names(value, "strategies")
 
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -84,6 +84,18 @@ def one_of(value: str, choices: Iterable[str], sep: str = ", ") -> str:
     return value
 
 
+def strategy_names(value: list[str], where: str) -> list[str]:
+    """Strategy names stripped of spaces; the ``ValueError`` a validator raises for an empty
+    name or a name given twice, saying ``where`` (``"strategy names"``, ``"on the menu"``)."""
+    names = [s.strip() for s in value]
+    if any(not s for s in names):
+        raise ValueError(f"{where}: a name is empty")
+    repeated = sorted({s for s in names if names.count(s) > 1})
+    if repeated:
+        raise ValueError(f"{where}: {repeated[0]!r} is given twice")
+    return names
+
+
 def field_extra(section: type[BaseModel], name: str) -> dict[str, Any]:
     """The :func:`option` settings of field ``name`` of ``section``."""
     extra = section.model_fields[name].json_schema_extra
@@ -123,4 +135,4 @@ def describe_error(exc: ValidationError, where: str = "") -> ConfigError:
     return ConfigError(f"invalid {key}{shown}{where}: {reason}")
 
 
-__all__ = ["Section", "describe_error", "field_extra", "one_of", "option"]
+__all__ = ["Section", "describe_error", "field_extra", "one_of", "option", "strategy_names"]

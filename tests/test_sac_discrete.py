@@ -376,7 +376,7 @@ def test_a_fold_resumes_from_its_checkpoint_in_a_run_directory(tmp_path: Path) -
     (["equal-weight", "no-such-strategy"], "unknown strategy 'no-such-strategy'"),
     (["equal-weight", "sac"], "'sac' cannot be on the menu: it learns with a seed"),
     (["equal-weight", "bcrp"], "'bcrp' cannot be on the menu: it is a hindsight benchmark"),
-    (["equal-weight", "equal-weight"], "'equal-weight' is on the menu twice"),
+    (["equal-weight", "equal-weight"], "menu: 'equal-weight' is given twice"),
     (["equal-weight"], "menu"),
     (["equal-weight", "menu-blend"], "'menu-blend' cannot be on its own menu"),
 ])

@@ -22,6 +22,8 @@ NETWORKS = ("shared", "mlp")
 """Names of the network builders, the keys of ``networks.NETWORK_BUILDERS`` in order."""
 DEVICES = ("auto", "cpu", "cuda")
 MODEL_SELECTIONS = ("last", "best-validation")
+CHOICES = {"policy": POLICIES, "network": NETWORKS, "model_selection": MODEL_SELECTIONS}
+"""The accepted names of the section's named options."""
 
 
 def cuda_available() -> bool:
@@ -139,15 +141,10 @@ class SACConfig(Section):
     num_threads: int | None = option(1, "torch.set_num_threads; None leaves torch's default.",
                                      internal=True)
 
-    @field_validator("policy", "network")
+    @field_validator(*CHOICES)
     @classmethod
-    def _registered(cls, value: str, info: ValidationInfo) -> str:
-        return one_of(value, POLICIES if info.field_name == "policy" else NETWORKS, " or ")
-
-    @field_validator("model_selection")
-    @classmethod
-    def _model_selection(cls, value: str) -> str:
-        return one_of(value, MODEL_SELECTIONS, " or ")
+    def _one_of(cls, value: str, info: ValidationInfo) -> str:
+        return one_of(value, CHOICES[str(info.field_name)], " or ")
 
     @field_validator("device")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import field_validator
 
-from maxent_portfolio.options import Section, one_of, option
+from maxent_portfolio.options import Section, one_of, option, strategy_names
 
 DEFAULT_MENU = ("equal-weight", "min-variance", "inverse-volatility", "momentum", "hrp", "eg")
 MENU_HOLDS = ("mixture", "top")
@@ -37,12 +37,7 @@ class MenuConfig(Section):
     @field_validator("menu")
     @classmethod
     def _names(cls, value: list[str]) -> list[str]:
-        names = [s.strip() for s in value]
-        if any(not s for s in names):
-            raise ValueError("strategy names on the menu must not be empty")
-        repeated = sorted({s for s in names if names.count(s) > 1})
-        if repeated:
-            raise ValueError(f"{repeated[0]!r} is on the menu twice")
+        names = strategy_names(value, "menu")
         inside = [s for s in names if s in NOT_ON_MENU]
         if inside:
             raise ValueError(f"{inside[0]!r} cannot be on its own menu")
