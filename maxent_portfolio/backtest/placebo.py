@@ -113,10 +113,11 @@ def placebo_returns(result: BacktestResult, returns: pd.DataFrame, permutations:
     k, m = targets.shape
     width = int((seg_end - decisions - 1).max())
     batch = max(1, MAX_BATCH_ENTRIES // (k * width * m))
+    rows = np.arange(k)[:, None]
     out = []
     for first in range(0, len(permutations), batch):
         order = permutations[first:first + batch][:, folds, :]  # (b, k, n_assets)
-        risky = np.take_along_axis(np.broadcast_to(targets[:, :-1], order.shape), order, -1)
+        risky = targets[rows, order]  # risky[b, j, i] = targets[j, order[b, j, i]]
         cash = np.broadcast_to(targets[:, -1:], (*order.shape[:2], 1))
         replayed = replay(np.concatenate([risky, cash], axis=-1), decisions, seg_end, r_ext,
                           rate)
