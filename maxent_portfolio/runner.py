@@ -369,7 +369,9 @@ def run(plan: Plan, progress: Progress | None = None,
     ``config.jobs > 1`` the learning jobs (:func:`pooled_jobs`) run in as many worker
     processes (spawned, one torch thread each) while the others run here; every job is seeded
     on its own, so the results, and their order, are those of ``jobs=1``. Seed groups
-    (:func:`job_units`) train together in one process, whatever ``jobs`` is.
+    (:func:`job_units`) train together in one process, whatever ``jobs`` is. Every learned
+    result (each seed and the seeds' mean) then gets its permutation placebos
+    (:mod:`maxent_portfolio.backtest.placebo`), the metrics table their percentile.
     """
     from maxent_portfolio.measures import metrics_table
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from report_run import HOSTILE_STRATEGY, make_run
 from rich.console import Console
+from support import cli
 
 from maxent_portfolio import measures as m
 from maxent_portfolio.arithmetic import CostModel
@@ -41,6 +42,7 @@ from maxent_portfolio.runner import RunOutcome, prepare
 from maxent_portfolio.seeding import placebo_seed
 from maxent_portfolio.strategies.base import Strategy
 from maxent_portfolio.strategies.baselines import EqualWeight
+from maxent_portfolio.strategies.registry import available_strategies
 
 HAND = pd.DataFrame([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0], [0.5, 0.25, 0.25], [0.0, 0.0, 1.0]],
                     columns=["A", "B", CASH])
@@ -351,3 +353,26 @@ def test_the_terminal_table_shows_the_distance_and_the_placebo(
     line = next(x for x in text.splitlines() if x.startswith("\u2502ridge-kelly"))
     cells = [c.strip() for c in line.strip("\u2502").split("\u2502")]
     assert cells[8] == f"{rk['active_share']:.1%}" and cells[-1] == f"{rk['placebo_pct']:.0f}"
+
+
+def test_the_learned_strategies_are_the_ones_that_learn() -> None:
+    classes = available_strategies()
+    learned = {name for name, cls in classes.items() if cls.learned}
+    assert learned == {"sac", "sac-discrete", "ridge-kelly"}
+
+
+def test_the_cli_writes_the_new_columns(tmp_path: Path, tiny_market: MarketData) -> None:
+    tiny_market.returns.to_csv(tmp_path / "tiny.csv", index_label="date")
+    out = tmp_path / "run"
+    res = cli("backtest", "-u", str(tmp_path / "tiny.csv"), "-s", "equal-weight,ridge-kelly",
+              "--train-years", "1", "--test-years", "1", "--placebos", "25", "--no-html",
+              "--out", str(out), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "ActSh" in res.stdout and "Placebo" in res.stdout
+    rows = pd.read_csv(out / "metrics.csv").set_index("strategy")
+    assert rows[["active_share", "tracking_error"]].notna().all().all()
+    assert math.isnan(rows.loc["equal-weight", "placebo_pct"])
+    placebo = pd.read_parquet(out / "results" / "ridge-kelly.placebo.parquet")
+    assert len(placebo) == 25
+    assert rows.loc["ridge-kelly", "placebo_pct"] == pytest.approx(m.placebo_percentile(
+        rows.loc["ridge-kelly", "sharpe"], placebo["placebo_sharpe"]), abs=1e-9)
