@@ -413,8 +413,9 @@ def placebo_figure(placebo: np.ndarray, sharpe: float, color: str) -> Figure:
     fig, (ax,) = _new_figure(2.6)
     with styled():
         if values.size:
-            ax.hist(values, bins=min(40, max(10, values.size // 5)), color=OTHER_COLOR,
+            ax.hist(values, bins=min(40, max(10, values.size // 8)), color=OTHER_COLOR,
                     edgecolor="white", linewidth=0.4)
+        ax.yaxis.set_major_locator(mticker.MaxNLocator(integer=True))
         if np.isfinite(sharpe):
             ax.axvline(sharpe, color=color, linewidth=2.4)
         ax.set_xlabel("annualised Sharpe ratio")
