@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from maxent_portfolio.backtest.engine import BacktestResult, run_backtest
-from maxent_portfolio.backtest.placebo import draw_permutations, run_placebos
 from maxent_portfolio.backtest.store import safe_name
 from maxent_portfolio.backtest.walkforward import Fold, WalkForward
 from maxent_portfolio.config import RunConfig
@@ -349,6 +348,8 @@ def _attach_placebos(plan: Plan, results: list[BacktestResult],
                      means: dict[str, list[str]]) -> None:
     """Set ``placebo`` on every learned result: ``report.placebos`` permutations per fold,
     drawn from the run's seed (:func:`maxent_portfolio.seeding.placebo_seed`)."""
+    from maxent_portfolio.backtest.placebo import draw_permutations, run_placebos
+
     config = plan.config
     if config.report.placebos == 0 or not any(r.learned for r in results):
         return
