@@ -145,6 +145,10 @@ class ReportConfig(Section):
     """What the report computes and writes."""
 
     rf: float = option(0.0, "Annual risk-free rate for Sharpe-type ratios and tear sheets.")
+    placebos: int = option(
+        200, "Permutation placebos of each learned strategy (sac, sac-discrete, ridge-kelly): "
+        "its weights with the asset labels shuffled in each fold; metrics.csv's placebo_pct is "
+        "its Sharpe's percentile among them. 0 skips them.", ge=0)
     html: bool = option(True, "Write the HTML dashboard and tear sheets.",
                         flag="--html/--no-html")
 

@@ -6,7 +6,8 @@ rebalance), ``learning.csv`` (a learning strategy's training curves: per fold, t
 return, validation growth, temperature, entropy and effective N against steps),
 ``config.json`` (the resolved option tree), ``provenance.json`` (data hash,
 package versions, folds and every derived seed), ``results/`` (everything needed to render
-again) and whatever the renderer adds (the HTML report).
+again, the learned strategies' placebo Sharpes included) and whatever the renderer adds (the
+HTML report).
 """
 
 from __future__ import annotations

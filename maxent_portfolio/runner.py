@@ -18,6 +18,7 @@ from multiprocessing.queues import SimpleQueue
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import pandas as pd
 
 from maxent_portfolio.backtest.engine import BacktestResult, run_backtest
@@ -26,7 +27,7 @@ from maxent_portfolio.backtest.walkforward import Fold, WalkForward
 from maxent_portfolio.config import RunConfig
 from maxent_portfolio.data.market import MarketData
 from maxent_portfolio.errors import ConfigError, DataError
-from maxent_portfolio.seeding import strategy_seeds
+from maxent_portfolio.seeding import placebo_seed, strategy_seeds
 from maxent_portfolio.strategies.base import Strategy, StrategyContext
 
 
@@ -150,7 +151,7 @@ def _mean_of_seeds(name: str, runs: list[BacktestResult]) -> BacktestResult:
         holdings=mean_frame("holdings"), targets=mean_frame("targets"),
         drifted=mean_frame("drifted"), turnover=mean_series("turnover"),
         costs=mean_series("costs"), folds=first.folds, investable=True,
-        periods_per_year=first.periods_per_year, extras=extras)
+        learned=first.learned, periods_per_year=first.periods_per_year, extras=extras)
 
 
 def context(plan: Plan, job: Job, checkpoint_dir: Path | None = None,
@@ -343,6 +344,24 @@ def _run_pool(plan: Plan, units: list[Unit], pooled: list[Unit], weights: dict[J
     return results
 
 
+def _attach_placebos(plan: Plan, results: list[BacktestResult],
+                     means: dict[str, list[str]]) -> None:
+    """Set ``placebo`` on every learned result: ``report.placebos`` permutations per fold,
+    drawn from the run's seed (:func:`maxent_portfolio.seeding.placebo_seed`)."""
+    from maxent_portfolio.backtest.placebo import draw_permutations, run_placebos
+
+    config = plan.config
+    if config.report.placebos == 0 or not any(r.learned for r in results):
+        return
+    rng = np.random.default_rng(placebo_seed(config.seed))
+    permutations = draw_permutations(rng, config.report.placebos, len(plan.folds),
+                                     plan.market.returns.shape[1])
+    sharpes = run_placebos(results, plan.market.returns, config.costs, permutations,
+                           config.report.rf, means)
+    for res in results:
+        res.placebo = sharpes.get(res.name)
+
+
 def run(plan: Plan, progress: Progress | None = None,
         checkpoint_dir: Path | None = None) -> RunOutcome:
     """Backtest every job of ``plan`` on the same out-of-sample dates, net of the same costs.
@@ -351,7 +370,9 @@ def run(plan: Plan, progress: Progress | None = None,
     ``config.jobs > 1`` the learning jobs (:func:`pooled_jobs`) run in as many worker
     processes (spawned, one torch thread each) while the others run here; every job is seeded
     on its own, so the results, and their order, are those of ``jobs=1``. Seed groups
-    (:func:`job_units`) train together in one process, whatever ``jobs`` is.
+    (:func:`job_units`) train together in one process, whatever ``jobs`` is. Every learned
+    result (each seed and the seeds' mean) then gets its permutation placebos
+    (:mod:`maxent_portfolio.backtest.placebo`), the metrics table their percentile.
     """
     from maxent_portfolio.measures import metrics_table
 
@@ -375,10 +396,13 @@ def run(plan: Plan, progress: Progress | None = None,
     results = [by_job[job] for job in plan.jobs]
 
     names = list(dict.fromkeys(config.strategies))
+    means: dict[str, list[str]] = {}
     for name in plan.seeded:
         runs = [r for r in results if r.name.startswith(f"{name}-seed")]
         position = results.index(runs[0])
         results.insert(position, _mean_of_seeds(name, runs))
+        means[name] = [r.name for r in runs]
+    _attach_placebos(plan, results, means)
     reference = "equal-weight" if "equal-weight" in names else None
     # Every investable row (each seed included) counts as a trial in the deflated Sharpe.
     metrics = metrics_table(results, reference=reference, benchmark=market.benchmark,

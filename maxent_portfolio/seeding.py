@@ -43,6 +43,15 @@ def evaluation_seed(seed: int) -> int:
     return _draw([seed, 2**31 - 1])[0]
 
 
+def placebo_seed(seed: int) -> int:
+    """Seed of the run's permutation placebos (``--placebos``), drawn from the run's ``seed``.
+
+    One stream for the whole run: every learned strategy is shuffled by the same
+    permutations, so their placebo percentiles are comparable draw for draw.
+    """
+    return _draw([seed, 2**31 - 2])[0]
+
+
 def seed_table(seed: int, n_agents: int, n_folds: int, num_envs: int) -> dict[str, object]:
     """Every seed a run with these sizes derives, for ``provenance.json``."""
     agents = {}
@@ -51,7 +60,8 @@ def seed_table(seed: int, n_agents: int, n_folds: int, num_envs: int) -> dict[st
         agents[str(agent)] = {"folds": folds,
                               "episodes": [env_seeds(s, num_envs) for s in folds],
                               "evaluation": [evaluation_seed(s) for s in folds]}
-    return {"seed": seed, "agents": agents}
+    return {"seed": seed, "agents": agents, "placebo": placebo_seed(seed)}
 
 
-__all__ = ["env_seeds", "evaluation_seed", "fold_seed", "seed_table", "strategy_seeds"]
+__all__ = ["env_seeds", "evaluation_seed", "fold_seed", "placebo_seed", "seed_table",
+           "strategy_seeds"]

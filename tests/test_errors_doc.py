@@ -118,6 +118,7 @@ CASES = [
     Case("negative seed", ["backtest", "--seed", "-1"], "seed"),
     Case("no worker processes", ["backtest", "--jobs", "0"], "jobs"),
     Case("weight cap above 1", ["backtest", "--max-weight", "2"], "max-weight"),
+    Case("negative placebo count", ["backtest", "--placebos", "-1"], "placebos"),
     Case("zero test window", ["backtest", "--test-years", "0"], "test-years"),
     Case("negative training window", ["backtest", "--train-years", "-1"], "train-years"),
     Case("negative embargo", ["backtest", "--purge-days", "-2"], "purge-days"),

@@ -55,6 +55,9 @@ class BacktestResult:
         Walk-forward boundaries as ISO dates.
     investable : bool
         False for hindsight benchmarks.
+    learned : bool
+        True for a strategy that learns from data (``Strategy.learned``): it gets a
+        permutation placebo (:mod:`maxent_portfolio.backtest.placebo`).
     periods_per_year : int
     """
 
@@ -68,11 +71,15 @@ class BacktestResult:
     costs: pd.Series
     folds: list[dict[str, str]]
     investable: bool = True
+    learned: bool = False
     periods_per_year: int = 252
     extras: dict[str, pd.Series] = field(default_factory=dict)
     """Strategy-specific series for reports, e.g. the SAC policy's entropy."""
     learning: pd.DataFrame | None = None
     """Training diagnostics of a learning strategy (``Strategy.learning``), e.g. SAC's curves."""
+    placebo: pd.Series | None = None
+    """Annualised Sharpe ratios of the strategy's permutation placebos, one per permutation
+    (:func:`maxent_portfolio.backtest.placebo.attach_placebos`); None when not computed."""
 
     @property
     def equity(self) -> pd.Series:
@@ -131,6 +138,17 @@ def _cost_vector(cost_bps: float | pd.Series | Sequence[float], slippage_bps: fl
     return model.rate(assets)
 
 
+def extended_returns(returns: pd.DataFrame, cash_return: float | pd.Series = 0.0
+                     ) -> np.ndarray:
+    """The assets' simple returns with the cash leg's as a last column, shape (n, M).
+
+    ``cash_return`` is a per-period rate, or a Series of them by date (missing dates earn 0).
+    """
+    cash = (cash_return.reindex(returns.index).fillna(0.0).to_numpy(dtype=float)
+            if isinstance(cash_return, pd.Series) else np.full(len(returns), float(cash_return)))
+    return np.column_stack([returns.to_numpy(dtype=float), cash])
+
+
 def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
                  splits: WalkForward | TrainTestSplit | Sequence[Fold] | None = None,
                  rebalance: str | int | Schedule = "monthly",
@@ -186,9 +204,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
     n, m = len(returns), len(columns)
     rate = costs.rate(assets) if costs is not None else \
         _cost_vector(cost_bps, slippage_bps, assets)
-    cash = (cash_return.reindex(returns.index).fillna(0.0).to_numpy(dtype=float)
-            if isinstance(cash_return, pd.Series) else np.full(n, float(cash_return)))
-    r_ext = np.column_stack([returns.to_numpy(dtype=float), cash])
+    r_ext = extended_returns(returns, cash_return)
     folds = _resolve_splits(n, splits)
     index = pd.DatetimeIndex(returns.index)
 
@@ -267,13 +283,71 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
     return result
 
 
-def _assemble(strategy: Strategy, returns: pd.DataFrame, r_ext: np.ndarray, columns: list[str],
-              targets: np.ndarray, decisions: np.ndarray, seg_end: np.ndarray,
-              rate: np.ndarray | float, folds: list[Fold], periods_per_year: int
-              ) -> BacktestResult:
-    """Run every holding segment through `drift` in one padded batch and tally costs."""
-    index = pd.DatetimeIndex(returns.index)
-    k, m = targets.shape
+@dataclass(frozen=True)
+class Replay:
+    """Fixed target weights held through their segments: what :func:`replay` computes.
+
+    ``...`` is any leading batch shape of the targets (e.g. one entry per placebo), ``k`` the
+    number of rebalances, ``L`` the longest holding segment (shorter ones are padded) and ``M``
+    the number of holdings, cash last.
+
+    Attributes
+    ----------
+    gross, net : ndarray of shape (..., k, L)
+        Portfolio returns before and after the cost of each segment's opening rebalance.
+    drifted : ndarray of shape (..., k, L, M)
+        Weights at the close of each period of each segment.
+    before : ndarray of shape (..., k, M)
+        Weights just before each rebalance (cash before the first).
+    turnover, cost : ndarray of shape (..., k)
+    valid : ndarray of bool, shape (k, L)
+        The entries that are real periods, not padding.
+    position : ndarray of int, shape (k, L)
+        Row of the return data each entry is earned on.
+    """
+
+    gross: np.ndarray
+    net: np.ndarray
+    drifted: np.ndarray
+    before: np.ndarray
+    turnover: np.ndarray
+    cost: np.ndarray
+    valid: np.ndarray
+    position: np.ndarray
+
+    def flat(self, values: np.ndarray) -> np.ndarray:
+        """``values`` of shape (..., k, L) as (..., n_oos): padding dropped, in date order."""
+        lead = values.shape[:-2]
+        return values.reshape(*lead, -1)[..., self.valid.ravel()]
+
+
+def replay(targets: np.ndarray, decisions: np.ndarray, seg_end: np.ndarray,
+           r_ext: np.ndarray, rate: np.ndarray | float) -> Replay:
+    """Trade to each target at its decision, hold it until the next: drift and costs.
+
+    Every holding segment runs through :func:`~maxent_portfolio.arithmetic.drift` in one
+    padded batch; the trade into a target starts from the previous segment's drifted end
+    (from cash before the first). This is the engine's own accounting, so replaying a
+    result's ``targets`` on its decision dates reproduces its returns exactly.
+
+    Parameters
+    ----------
+    targets : ndarray of shape (..., k, M)
+        Target weights, cash last; leading axes are independent portfolios (batched).
+    decisions : ndarray of int, shape (k,)
+        Row of ``r_ext`` each target is chosen at; it earns from the next row.
+    seg_end : ndarray of int, shape (k,)
+        Exclusive end row of each target's holding segment (``> decisions``).
+    r_ext : ndarray of shape (n_observations, M)
+        Simple returns of the assets and the cash leg (last column).
+    rate : float or ndarray of shape (M - 1,)
+        Cost per unit traded of each risky asset.
+
+    Returns
+    -------
+    Replay
+    """
+    k, m = targets.shape[-2:]
     starts = decisions + 1
     lengths = seg_end - starts
     width = int(lengths.max())
@@ -285,33 +359,43 @@ def _assemble(strategy: Strategy, returns: pd.DataFrame, r_ext: np.ndarray, colu
 
     # Weights just before each rebalance: the end of the previous segment, cash at the start.
     before = np.empty_like(targets)
-    before[0] = np.eye(m)[-1]
-    before[1:] = drifted[np.arange(k - 1), lengths[:-1] - 1]
+    before[..., 0, :] = np.eye(m)[-1]
+    before[..., 1:, :] = drifted[..., np.arange(k - 1), lengths[:-1] - 1, :]
     # Across a gap between test windows the previous segment's end is stale but still what is
     # held; the next fold's first decision trades from it.
     turnover, cost = rebalance_cost(targets, before, rate)
 
     net = gross.copy()
-    net[:, 0] = net_of_cost(gross[:, 0], cost)
-    hold = np.concatenate([targets[:, None, :], drifted[:, :-1, :]], axis=1)
+    net[..., 0] = net_of_cost(gross[..., 0], cost)
+    return Replay(gross, net, drifted, before, turnover, cost, valid, pos)
 
-    flat = valid.ravel()
-    when = pos.ravel()[flat]
-    oos_index = index[when]
+
+def _assemble(strategy: Strategy, returns: pd.DataFrame, r_ext: np.ndarray, columns: list[str],
+              targets: np.ndarray, decisions: np.ndarray, seg_end: np.ndarray,
+              rate: np.ndarray | float, folds: list[Fold], periods_per_year: int
+              ) -> BacktestResult:
+    """Replay the chosen targets (:func:`replay`) and label the arrays with dates."""
+    index = pd.DatetimeIndex(returns.index)
+    m = targets.shape[1]
+    out = replay(targets, decisions, seg_end, r_ext, rate)
+    hold = np.concatenate([targets[:, None, :], out.drifted[:, :-1, :]], axis=1)
+    oos_index = index[out.flat(out.position)]
     dec_index = index[decisions]
     return BacktestResult(
         name=strategy.name,
-        returns=pd.Series(net.ravel()[flat], index=oos_index, name=strategy.name),
-        gross_returns=pd.Series(gross.ravel()[flat], index=oos_index, name=strategy.name),
-        holdings=pd.DataFrame(hold.reshape(-1, m)[flat], index=oos_index, columns=columns),
+        returns=pd.Series(out.flat(out.net), index=oos_index, name=strategy.name),
+        gross_returns=pd.Series(out.flat(out.gross), index=oos_index, name=strategy.name),
+        holdings=pd.DataFrame(hold.reshape(-1, m)[out.valid.ravel()], index=oos_index,
+                              columns=columns),
         targets=pd.DataFrame(targets, index=dec_index, columns=columns),
-        drifted=pd.DataFrame(before, index=dec_index, columns=columns),
-        turnover=pd.Series(turnover, index=dec_index, name="turnover"),
-        costs=pd.Series(cost, index=dec_index, name="cost"),
+        drifted=pd.DataFrame(out.before, index=dec_index, columns=columns),
+        turnover=pd.Series(out.turnover, index=dec_index, name="turnover"),
+        costs=pd.Series(out.cost, index=dec_index, name="cost"),
         folds=[f.dates(index) for f in folds],
         investable=strategy.investable,
+        learned=strategy.learned,
         periods_per_year=periods_per_year,
     )
 
 
-__all__ = ["BacktestResult", "run_backtest"]
+__all__ = ["BacktestResult", "Replay", "extended_returns", "replay", "run_backtest"]

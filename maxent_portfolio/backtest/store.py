@@ -20,7 +20,11 @@ def safe_name(name: str) -> str:
 
 
 def save_results(results: list[BacktestResult], folder: Path) -> None:
-    """Write each result as parquet tables plus ``results.json`` (names, folds, flags)."""
+    """Write each result as parquet tables plus ``results.json`` (names, folds, flags).
+
+    A result with permutation placebos gets ``<stem>.placebo.parquet``: their Sharpe ratios,
+    so a report draws their distribution again without replaying them.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     index = []
     for res in results:
@@ -35,9 +39,13 @@ def save_results(results: list[BacktestResult], folder: Path) -> None:
             pd.DataFrame(res.extras).to_parquet(folder / f"{stem}.extras.parquet")
         if res.learning is not None:
             res.learning.to_parquet(folder / f"{stem}.learning.parquet")
+        if res.placebo is not None:
+            res.placebo.to_frame("placebo_sharpe").to_parquet(folder / f"{stem}.placebo.parquet")
         index.append({"name": res.name, "stem": stem, "investable": res.investable,
-                      "periods_per_year": res.periods_per_year, "folds": res.folds,
-                      "extras": sorted(res.extras), "learning": res.learning is not None})
+                      "learned": res.learned, "periods_per_year": res.periods_per_year,
+                      "folds": res.folds, "extras": sorted(res.extras),
+                      "learning": res.learning is not None,
+                      "placebo": res.placebo is not None})
     (folder / "results.json").write_text(json.dumps(index, indent=2), encoding="utf-8")
 
 
@@ -60,10 +68,13 @@ def load_results(folder: Path) -> list[BacktestResult]:
                 holdings=frames["holdings"], targets=frames["targets"],
                 drifted=frames["drifted"], turnover=trades["turnover"], costs=trades["costs"],
                 folds=item["folds"], investable=item["investable"],
+                learned=bool(item.get("learned", False)),
                 periods_per_year=item["periods_per_year"],
                 extras={c: extras_df[c].dropna() for c in extras_df.columns},
                 learning=(pd.read_parquet(folder / f"{stem}.learning.parquet")
-                          if item.get("learning") else None)))
+                          if item.get("learning") else None),
+                placebo=(pd.read_parquet(folder / f"{stem}.placebo.parquet")["placebo_sharpe"]
+                         if item.get("placebo") else None)))
         return out
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"cannot read stored results in {folder}: {exc}") from exc

@@ -19,21 +19,26 @@ if TYPE_CHECKING:
     from maxent_portfolio.runner import RunOutcome
 
 # Terminal table: the key columns under short headers (the CSV and dashboard have them all).
-_SHOWN = {"cagr": "CAGR", "volatility": "Vol", "sharpe": "Sharpe", "sortino": "Sortino",
-          "max_drawdown": "MaxDD", "calmar": "Calmar", "turnover": "Turn/yr",
-          "effective_n": "EffN", "p_sharpe_vs_ref": "p(SR=ref)", "dsr": "DSR"}
+_SHOWN = {"cagr": "CAGR", "volatility": "Vol", "sharpe": "Sharpe", "max_drawdown": "MaxDD",
+          "calmar": "Calmar", "turnover": "Turn/yr", "effective_n": "EffN",
+          "active_share": "ActSh", "tracking_error": "TE", "p_sharpe_vs_ref": "p(SR=ref)",
+          "dsr": "DSR", "placebo_pct": "Placebo"}
 
 
 def metrics_rich_table(metrics: pd.DataFrame, title: str) -> Table:
     """The key columns of the metrics table, formatted for a terminal."""
     table = Table(title=title, header_style="bold", title_justify="left", pad_edge=False,
-                  caption="* not investable (hindsight).  p(SR=ref): Ledoit-Wolf p-value of "
-                          "the Sharpe difference against equal-weight.", caption_justify="left")
+                  caption="* not investable (hindsight).  ActSh: active share against 1/N "
+                          "(cash a position).  TE: tracking error against equal-weight.  "
+                          "p(SR=ref): Ledoit-Wolf p-value of the Sharpe difference against "
+                          "equal-weight.  Placebo: percentile of the Sharpe among the "
+                          "strategy's permutation placebos (learned strategies).",
+                  caption_justify="left")
     table.add_column("strategy", no_wrap=True)
     cols = [c for c in _SHOWN if c in metrics.columns]
     for c in cols:
         table.add_column(_SHOWN[c], justify="right", no_wrap=True)
-    pct = {"cagr", "volatility", "max_drawdown"}
+    pct = {"cagr", "volatility", "max_drawdown", "active_share", "tracking_error"}
     for _, row in metrics.iterrows():
         investable = bool(row.get("investable", True))
         cells = [f"{row['strategy']}{'' if investable else '*'}"]
@@ -45,6 +50,8 @@ def metrics_rich_table(metrics: pd.DataFrame, title: str) -> Table:
                 cells.append(f"{v:.1%}")
             elif c.startswith("p_") or c == "dsr":
                 cells.append(f"{v:.3f}")
+            elif c == "placebo_pct":
+                cells.append(f"{v:.0f}")
             else:
                 cells.append(f"{v:.2f}")
         table.add_row(*cells)

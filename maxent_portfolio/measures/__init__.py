@@ -4,9 +4,12 @@ One module per idea, every public name re-exported here (``from maxent_portfolio
 import sharpe``):
 
 * :mod:`.inputs` - validated returns, periods per year and the risk-free convention;
-* :mod:`.returns` - return measures of one series (CAGR, Sharpe, drawdowns, VaR, cost drag);
-* :mod:`.weights` - weight and trading measures (effective N, entropy, turnover per year);
-* :mod:`.significance` - PSR, DSR, tests of equal Sharpe ratios and the PBO;
+* :mod:`.returns` - return measures of one series (CAGR, Sharpe, drawdowns, VaR, cost drag)
+  and tracking error against another;
+* :mod:`.weights` - weight and trading measures (effective N, entropy, active share against
+  1/N, turnover per year);
+* :mod:`.significance` - PSR, DSR, tests of equal Sharpe ratios, the PBO and the percentile
+  among placebos;
 * :mod:`.tables` - every measure of a backtest, and the metrics table of a run.
 
 Conventions (one place, used everywhere):
@@ -26,7 +29,10 @@ Conventions (one place, used everywhere):
   ``var`` is the historical ``1 - level`` quantile of returns (linear interpolation) and
   ``cvar`` the mean of returns at or below it. Calmar divides by ``|max_drawdown|``.
 * Weight measures (effective N, entropy) are over the **full simplex including cash**, the
-  space the agents act on: 100% cash is one holding (effective N 1, entropy 0).
+  space the agents act on: 100% cash is one holding (effective N 1, entropy 0). Active share
+  is against 1/N over the risky assets (no cash), cash counted as a position: 100% cash is 1.
+* The distance from 1/N in return space, ``tracking_error``, is against the run's own
+  ``equal-weight`` strategy (same dates, same costs); a run without it reports NaN.
 * Significance tests are on **per-period** Sharpe ratios; inputs ``trial_sharpes`` and
   ``benchmark_sharpe`` are **annualised** (as :func:`sharpe` returns) and converted by
   ``/ sqrt(P)``.
@@ -51,6 +57,7 @@ from maxent_portfolio.measures.returns import (
     sharpe,
     sortino,
     total_return,
+    tracking_error,
     var,
     volatility,
 )
@@ -64,6 +71,7 @@ from maxent_portfolio.measures.significance import (
     jobson_korkie_memmel_test,
     ledoit_wolf_test,
     parzen_kernel,
+    placebo_percentile,
     probabilistic_sharpe_ratio,
     probability_of_backtest_overfitting,
     quadratic_spectral_kernel,
@@ -75,6 +83,7 @@ from maxent_portfolio.measures.tables import (
     summarize_returns,
 )
 from maxent_portfolio.measures.weights import (
+    active_share,
     annual_turnover,
     effective_n,
     effective_n_series,
@@ -85,6 +94,7 @@ __all__ = [
     "METRIC_DESCRIPTIONS",
     "BacktestOverfitting",
     "SharpeDifferenceTest",
+    "active_share",
     "andrews_alpha",
     "annual_turnover",
     "cagr",
@@ -107,6 +117,7 @@ __all__ = [
     "metrics_table",
     "parzen_kernel",
     "per_period_rf",
+    "placebo_percentile",
     "probabilistic_sharpe_ratio",
     "probability_of_backtest_overfitting",
     "quadratic_spectral_kernel",
@@ -115,6 +126,7 @@ __all__ = [
     "summarize",
     "summarize_returns",
     "total_return",
+    "tracking_error",
     "var",
     "volatility",
     "weight_entropy",

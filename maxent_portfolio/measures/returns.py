@@ -161,7 +161,29 @@ def cost_drag(gross_returns: ArrayLike, net_returns: ArrayLike, periods_per_year
     return cagr(gross_returns, periods_per_year) - cagr(net_returns, periods_per_year)
 
 
+def tracking_error(returns: pd.Series, reference: pd.Series, periods_per_year: int) -> float:
+    """Annualised tracking error ``std(r - r_ref, ddof=1) * sqrt(P)`` on the shared dates.
+
+    Parameters
+    ----------
+    returns, reference : pd.Series
+        Net simple returns indexed by date (the strategy and, for the distance from 1/N, the
+        run's ``equal-weight`` strategy). Only the dates both hold count.
+    periods_per_year : int
+
+    Returns
+    -------
+    float
+        NaN with fewer than 2 shared dates.
+    """
+    ppy = check_periods_per_year(periods_per_year)
+    both = pd.concat([returns, reference], axis=1, join="inner").dropna()
+    if len(both) < 2:
+        return float("nan")
+    active = as_returns(both.iloc[:, 0].to_numpy()) - as_returns(both.iloc[:, 1].to_numpy())
+    return float(np.std(active, ddof=1) * np.sqrt(ppy))
+
 
 __all__ = ["cagr", "calmar", "cost_drag", "cvar", "drawdown", "hit_rate", "max_drawdown",
            "max_drawdown_days", "max_drawdown_duration", "sharpe", "sortino", "total_return",
-           "var", "volatility"]
+           "tracking_error", "var", "volatility"]

@@ -309,8 +309,35 @@ def probability_of_backtest_overfitting(
                                size * n_partitions)
 
 
+def placebo_percentile(value: float, placebos: ArrayLike) -> float:
+    """Percentile of ``value`` among placebo draws: ``100 (#below + #equal / 2) / n``.
+
+    The mid-rank convention: a value above every placebo is 100, below every one 0, and a
+    value equal to all of them 50. Non-finite placebos are dropped first.
+
+    Parameters
+    ----------
+    value : float
+        The statistic of the strategy (e.g. its annualised Sharpe ratio).
+    placebos : array of shape (n,)
+        The same statistic of each placebo.
+
+    Returns
+    -------
+    float
+        In [0, 100]; NaN if ``value`` is not finite or no placebo is.
+    """
+    draws = np.asarray(placebos, dtype=float).ravel()
+    draws = draws[np.isfinite(draws)]
+    if not np.isfinite(value) or draws.size == 0:
+        return float("nan")
+    below = np.count_nonzero(draws < value)
+    equal = np.count_nonzero(draws == value)
+    return float(100.0 * (below + 0.5 * equal) / draws.size)
+
+
 __all__ = ["BacktestOverfitting", "SharpeDifferenceTest", "andrews_alpha",
            "deflated_sharpe_ratio", "expected_max_sharpe", "hac_covariance",
            "jobson_korkie_memmel_test", "ledoit_wolf_test", "parzen_kernel",
-           "probabilistic_sharpe_ratio", "probability_of_backtest_overfitting",
-           "quadratic_spectral_kernel"]
+           "placebo_percentile", "probabilistic_sharpe_ratio",
+           "probability_of_backtest_overfitting", "quadratic_spectral_kernel"]

@@ -22,9 +22,15 @@ from maxent_portfolio.measures.significance import (
     deflated_sharpe_ratio,
     jobson_korkie_memmel_test,
     ledoit_wolf_test,
+    placebo_percentile,
     probabilistic_sharpe_ratio,
 )
-from maxent_portfolio.measures.weights import annual_turnover, effective_n, weight_entropy
+from maxent_portfolio.measures.weights import (
+    active_share,
+    annual_turnover,
+    effective_n,
+    weight_entropy,
+)
 
 if TYPE_CHECKING:
     from maxent_portfolio.backtest.engine import BacktestResult
@@ -51,11 +57,19 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
     "cost_drag": "Annual growth lost to costs: CAGR of gross minus CAGR of net returns.",
     "effective_n": "Mean effective number of holdings 1 / sum(w^2), cash counted as a holding.",
     "entropy": "Mean Shannon entropy of the weights -sum(w ln w) in nats, cash included.",
+    "active_share": "Distance from 1/N: half of sum |w - 1/N| over the risky assets plus the "
+                    "cash weight, averaged over the weights held each period (0 is 1/N, 1 "
+                    "all cash).",
+    "tracking_error": "Annualised standard deviation of the net return minus equal-weight's "
+                      "on the same dates (NaN when the run has no equal-weight).",
     "psr": "Probabilistic Sharpe ratio: probability the true Sharpe exceeds 0.",
     "dsr": "Deflated Sharpe ratio: PSR against the expected best Sharpe of the trials run.",
     "p_sharpe_vs_ref": "Ledoit-Wolf HAC p-value that the Sharpe equals the reference's.",
     "p_jk_memmel": "Jobson-Korkie (Memmel-corrected) p-value that the Sharpe equals the "
                    "reference's (assumes i.i.d. normal returns).",
+    "placebo_pct": "Percentile (0-100) of the Sharpe among permutation placebos: the same "
+                   "weights with the asset labels shuffled in each fold, cash in place "
+                   "(learned strategies only).",
     "investable": "False for hindsight benchmarks that could not have been traded.",
 }
 
@@ -78,11 +92,13 @@ def _sharpe_tests(returns: pd.Series, reference: pd.Series, ppy: int,
 
 def summarize_returns(returns: pd.Series, periods_per_year: int, rf: RiskFree = 0.0,
                       n_trials: float = 1, trial_sharpes: ArrayLike | None = None,
-                      reference: BacktestResult | pd.Series | None = None) -> dict[str, float]:
+                      reference: BacktestResult | pd.Series | None = None,
+                      tracking: BacktestResult | pd.Series | None = None) -> dict[str, float]:
     """Return-based measures of a plain series (e.g. a benchmark), shape (n,).
 
-    Weight and trading measures (turnover, cost drag, effective N, entropy) are NaN and
-    ``investable`` is 1.0. See :func:`summarize` for the other arguments.
+    Weight and trading measures (turnover, cost drag, effective N, entropy, active share) and
+    the placebo percentile are NaN and ``investable`` is 1.0. See :func:`summarize` for the
+    other arguments.
     """
     ppy = check_periods_per_year(periods_per_year)
     r = as_returns(returns)
@@ -95,6 +111,8 @@ def summarize_returns(returns: pd.Series, periods_per_year: int, rf: RiskFree = 
     if reference is not None:
         p_lw, p_jk = _sharpe_tests(series, _returns_of(reference), ppy, rf)
     nan = float("nan")
+    te = nan if tracking is None else \
+        return_measures.tracking_error(series, _returns_of(tracking), ppy)
     return {
         "total_return": return_measures.total_return(r),
         "cagr": return_measures.cagr(r, ppy),
@@ -112,10 +130,13 @@ def summarize_returns(returns: pd.Series, periods_per_year: int, rf: RiskFree = 
         "cost_drag": nan,
         "effective_n": nan,
         "entropy": nan,
+        "active_share": nan,
+        "tracking_error": te,
         "psr": probabilistic_sharpe_ratio(series, ppy, 0.0, rf),
         "dsr": deflated_sharpe_ratio(series, ppy, ntr, tvar, rf),
         "p_sharpe_vs_ref": p_lw,
         "p_jk_memmel": p_jk,
+        "placebo_pct": nan,
         "investable": 1.0,
     }
 
@@ -140,7 +161,8 @@ def _trials(n_trials: float, trial_sharpes: ArrayLike | None) -> tuple[float, fl
 
 def summarize(result: BacktestResult, reference: BacktestResult | pd.Series | None = None,
               n_trials: float = 1, trial_sharpes: ArrayLike | None = None,
-              rf: RiskFree = 0.0) -> dict[str, float]:
+              rf: RiskFree = 0.0, tracking: BacktestResult | pd.Series | None = None
+              ) -> dict[str, float]:
     """Every measure of one backtest, keyed as in :data:`METRIC_DESCRIPTIONS`.
 
     Parameters
@@ -155,20 +177,27 @@ def summarize(result: BacktestResult, reference: BacktestResult | pd.Series | No
         Their annualised Sharpe ratios (same ``rf``); their variance sets the deflation.
     rf : float or pd.Series
         Annual rate, or per-period rates indexed by date (see the module notes).
+    tracking : BacktestResult or pd.Series, optional
+        The 1/N strategy the tracking error is against, on the shared dates; without it NaN.
 
     Returns
     -------
     dict of str to float
-        ``investable`` is 1.0 or 0.0.
+        ``investable`` is 1.0 or 0.0. ``placebo_pct`` is the percentile of the Sharpe among
+        ``result.placebo`` (:func:`placebo_percentile`), NaN when the result has none.
     """
     ppy = result.periods_per_year
-    out = summarize_returns(result.returns, ppy, rf, n_trials, trial_sharpes, reference)
+    out = summarize_returns(result.returns, ppy, rf, n_trials, trial_sharpes, reference,
+                            tracking)
     holdings = result.holdings
     out.update({
         "turnover": annual_turnover(result.turnover, len(result.returns), ppy),
         "cost_drag": return_measures.cost_drag(result.gross_returns, result.returns, ppy),
         "effective_n": effective_n(holdings),
         "entropy": weight_entropy(holdings),
+        "active_share": active_share(holdings),
+        "placebo_pct": float("nan") if result.placebo is None else
+        placebo_percentile(out["sharpe"], result.placebo.to_numpy()),
         "investable": float(bool(result.investable)),
     })
     return out
@@ -176,7 +205,8 @@ def summarize(result: BacktestResult, reference: BacktestResult | pd.Series | No
 
 def metrics_table(results: Sequence[BacktestResult], reference: str | None = "equal-weight",
                   benchmark: pd.Series | None = None, n_trials: float | None = None,
-                  trial_sharpes: ArrayLike | None = None, rf: RiskFree = 0.0) -> pd.DataFrame:
+                  trial_sharpes: ArrayLike | None = None, rf: RiskFree = 0.0,
+                  tracking: str | None = "equal-weight") -> pd.DataFrame:
     """One row per strategy (then ``benchmark``), columns in :data:`METRIC_DESCRIPTIONS` order.
 
     Parameters
@@ -193,6 +223,11 @@ def metrics_table(results: Sequence[BacktestResult], reference: str | None = "eq
         For the DSR. By default the trials are the investable strategies in the table: their
         count and the variance of their Sharpes. Pass ``n_trials=1`` for DSR = PSR.
     rf : float or pd.Series
+    tracking : str, optional
+        Name of the 1/N result every row's tracking error is against. When no result has
+        this name (or it is None) the column is NaN: the distance from 1/N in returns is
+        measured against the run's own equal-weight strategy, same dates and costs, or not
+        at all.
 
     Returns
     -------
@@ -216,9 +251,10 @@ def metrics_table(results: Sequence[BacktestResult], reference: str | None = "eq
                  if r.investable]
         trial_sharpes = found if np.isfinite(found).any() else None
     n_trials = 1 if n_trials is None else n_trials
+    ew = results[names.index(tracking)] if tracking in names else None
     rows = []
     for res in results:
-        row = summarize(res, None if res is ref else ref, n_trials, trial_sharpes, rf)
+        row = summarize(res, None if res is ref else ref, n_trials, trial_sharpes, rf, ew)
         rows.append({"strategy": res.name, **row})
     if benchmark is not None:
         # Judge the benchmark on the strategies' out-of-sample dates only.
@@ -227,7 +263,7 @@ def metrics_table(results: Sequence[BacktestResult], reference: str | None = "eq
             dates = dates.union(res.returns.index)
         bench = benchmark[benchmark.index.isin(dates)].dropna()
         row = summarize_returns(bench, results[0].periods_per_year, rf, n_trials,
-                                trial_sharpes, ref)
+                                trial_sharpes, ref, ew)
         rows.append({"strategy": "benchmark", **row})
     table = pd.DataFrame(rows, columns=list(METRIC_DESCRIPTIONS))
     table["investable"] = table["investable"].astype(bool)

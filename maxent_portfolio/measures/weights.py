@@ -1,5 +1,5 @@
 """Weight and trading measures over the full simplex (cash included): effective N, entropy,
-turnover per year."""
+active share against 1/N, turnover per year."""
 
 from __future__ import annotations
 
@@ -61,6 +61,33 @@ def weight_entropy(weights: np.ndarray | pd.DataFrame) -> float:
     return float(np.mean(special.entr(w).sum(axis=1)))
 
 
+def active_share(weights: np.ndarray | pd.DataFrame) -> float:
+    """Mean distance from 1/N: half the L1 distance to equal risky weights, cash a position.
+
+    At each period ``t`` with ``N`` risky assets and cash last,
+    ``AS_t = (sum_{i<=N} |w_t,i - 1/N| + |w_t,cash - 0|) / 2``: the share of the portfolio that
+    would have to trade to hold 1/N (Cremers & Petajisto's active share, with the equal-weight
+    portfolio, which holds no cash, as the index). It is 0 at 1/N, ``1 - 1/N`` all in one
+    asset and 1 all in cash. The result is the mean of ``AS_t`` over the rows.
+
+    Parameters
+    ----------
+    weights : ndarray or pd.DataFrame of shape (n_periods, N + 1)
+        Non-negative weights, **cash last**. Pass a backtest's ``holdings`` (the weights held
+        over each period, drifting with prices between rebalances): the average is then over
+        the days held, and 1/N itself drifts away from 0 between its rebalances.
+
+    Returns
+    -------
+    float
+    """
+    w = _as_weights(weights)
+    if w.shape[1] < 2:
+        raise DataError("active share needs at least one risky asset and the cash column")
+    equal = np.append(np.full(w.shape[1] - 1, 1.0 / (w.shape[1] - 1)), 0.0)
+    return float(np.mean(0.5 * np.abs(w - equal).sum(axis=1)))
+
+
 def annual_turnover(turnover: ArrayLike, n_periods: int, periods_per_year: int) -> float:
     """Two-way turnover per year: ``sum(turnover) / (n_periods / P)``.
 
@@ -77,4 +104,4 @@ def annual_turnover(turnover: ArrayLike, n_periods: int, periods_per_year: int) 
 
 
 
-__all__ = ["annual_turnover", "effective_n", "effective_n_series", "weight_entropy"]
+__all__ = ["active_share", "annual_turnover", "effective_n", "effective_n_series", "weight_entropy"]

@@ -30,7 +30,13 @@ from maxent_portfolio.backtest.engine import BacktestResult
 from maxent_portfolio.files import write_text
 from maxent_portfolio.measures import effective_n_series
 from maxent_portfolio.reporting import plots
-from maxent_portfolio.reporting.formatting import HIDDEN_COLUMNS, column_label, metric_descriptions
+from maxent_portfolio.reporting.formatting import (
+    HIDDEN_COLUMNS,
+    as_number,
+    column_label,
+    format_metric,
+    metric_descriptions,
+)
 from maxent_portfolio.reporting.fragments import (
     allocation_colors,
     asset_legend,
@@ -42,6 +48,7 @@ from maxent_portfolio.reporting.fragments import (
 )
 from maxent_portfolio.reporting.series import (
     MAX_ALLOCATION_POINTS,
+    SeriesInfo,
     benchmark_equity,
     fold_starts,
     group_weights,
@@ -104,6 +111,36 @@ def menu_section(results: Sequence[BacktestResult], xlim: tuple[pd.Timestamp, pd
         "(the weights held are the mixture of the strategies' weights by these probabilities) "
         "and the mixture's entropy, which the temperature holds near the --diversification "
         "target. With several seeds, their mean.</p>", *parts))
+
+
+def placebo_section(results: Sequence[BacktestResult], metrics: pd.DataFrame,
+                    info: Mapping[str, SeriesInfo]) -> Section | None:
+    """The card of permutation placebos: per learned strategy with placebos, the histogram
+    of their Sharpe ratios and the strategy's own (from ``metrics``), or None without any."""
+    rows = metrics.set_index("strategy") if "strategy" in metrics.columns else pd.DataFrame()
+    parts = []
+    placebos = [(r, r.placebo) for r in results if r.placebo is not None]
+    for i, (r, placebo) in enumerate(placebos):
+        own = as_number(rows["sharpe"].get(r.name)) if "sharpe" in rows.columns else None
+        pct = as_number(rows["placebo_pct"].get(r.name)) if "placebo_pct" in rows.columns \
+            else None
+        svg = plots.figure_to_svg(plots.placebo_figure(
+            placebo.to_numpy(dtype=float), float("nan") if own is None else own,
+            info[r.name].style.color), f"fig-placebo-{i}")
+        where = "" if pct is None else (
+            f" \u00b7 Sharpe {format_metric('sharpe', own)}, placebo percentile "
+            f"{format_metric('placebo_pct', pct)}")
+        parts.append(f"<h3>{esc(r.name)}{where}</h3><figure>{svg}</figure>")
+    if not parts:
+        return None
+    return Section("placebo", "Placebo", "Permutation placebos", trusted(
+        '<p class="muted">Each placebo holds the strategy\'s own target weights with the asset '
+        "labels shuffled, one random permutation per walk-forward fold (cash stays cash), "
+        "traded on the same dates through the same costs: the same concentration, cash and "
+        "trading, and no knowledge of which asset is which. A learned strategy shows skill "
+        "only where its Sharpe stands above its placebos' (the <em>Placebo percentile</em> "
+        "column: without skill it is equally likely to fall anywhere from 0 to 100, so "
+        "95 or more is the 5% test).</p>", *parts))
 
 
 # ----------------------------------------------------------------------------- page
@@ -223,6 +260,7 @@ def render_dashboard(results: Sequence[BacktestResult], metrics: pd.DataFrame,
         Section("turnover", "Turnover", "Turnover", trusted(
             legend_html(info, strategy_keys), f"<figure>{turnover_svg}</figure>")),
         *([learning] if learning else []),
+        *([placebo] if (placebo := placebo_section(results, metrics, info)) else []),
         Section("folds", "Folds", "Walk-forward folds", trusted(folds_html(all_folds))),
         Section("tearsheets", "Tear sheets", "Tear sheets",
                 trusted(tearsheets_html(tearsheets, info))),
@@ -283,4 +321,4 @@ def write_dashboard(path: Path | str, results: Sequence[BacktestResult], metrics
     return target
 
 
-__all__ = ["Section", "menu_section", "render_dashboard", "write_dashboard"]
+__all__ = ["Section", "menu_section", "placebo_section", "render_dashboard", "write_dashboard"]

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 PRIMARY_COLUMNS = ("cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar",
-                   "turnover", "effective_n", "p_sharpe_vs_ref", "dsr")
+                   "turnover", "effective_n", "active_share", "tracking_error",
+                   "p_sharpe_vs_ref", "dsr", "placebo_pct")
 """Metrics shown by default; the table's other columns appear with "show all metrics"."""
 HIDDEN_COLUMNS = ("investable",)
 """Columns used to mark rows, never shown as metrics."""
@@ -19,20 +20,24 @@ LABELS = {
     "max_drawdown": "Max drawdown", "max_dd_duration": "Max DD length",
     "max_dd_days": "Max DD days", "calmar": "Calmar", "var_95": "VaR 95%", "cvar_95": "CVaR 95%",
     "hit_rate": "Hit rate", "turnover": "Turnover / yr", "cost_drag": "Cost drag",
-    "effective_n": "Effective N", "entropy": "Weight entropy", "psr": "PSR",
+    "effective_n": "Effective N", "entropy": "Weight entropy",
+    "active_share": "Active share vs 1/N", "tracking_error": "Tracking error vs 1/N",
+    "placebo_pct": "Placebo percentile", "psr": "PSR",
     "dsr": "Deflated Sharpe", "p_sharpe_vs_ref": "p \u0394Sharpe",
     "p_jk_memmel": "p \u0394Sharpe (JKM)",
 }
 PERCENT = frozenset({"total_return", "cagr", "volatility", "max_drawdown", "var_95", "cvar_95",
-                     "hit_rate", "turnover", "cost_drag"})
+                     "hit_rate", "turnover", "cost_drag", "active_share",
+                     "tracking_error"})
 PROBABILITY = frozenset({"psr", "dsr", "p_sharpe_vs_ref", "p_jk_memmel"})
-INTEGER = frozenset({"max_dd_duration", "max_dd_days"})
+INTEGER = frozenset({"max_dd_duration", "max_dd_days", "placebo_pct"})
 HIGHER_IS_BETTER = frozenset({"total_return", "cagr", "sharpe", "sortino", "max_drawdown",
                               "calmar", "var_95", "cvar_95", "hit_rate", "psr", "dsr"})
 LOWER_IS_BETTER = frozenset({"volatility", "turnover", "cost_drag", "max_dd_duration",
                              "max_dd_days"})
-"""Columns whose best value is highlighted; p-values, effective N and entropy describe rather
-than rank, so they are left plain. Drawdowns and VaR are negative, so higher is better."""
+"""Columns whose best value is highlighted; p-values, effective N, entropy, the distance from
+1/N and the placebo percentile describe rather than rank, so they are left plain. Drawdowns
+and VaR are negative, so higher is better."""
 
 
 def as_bool(value: object) -> bool | None:

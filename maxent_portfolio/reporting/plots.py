@@ -396,9 +396,39 @@ def turnover_figure(annual: pd.DataFrame, styles: Mapping[str, LineStyle]) -> Fi
     return fig
 
 
+def placebo_figure(placebo: np.ndarray, sharpe: float, color: str) -> Figure:
+    """Histogram of a strategy's placebo Sharpe ratios, the strategy's own marked.
+
+    Parameters
+    ----------
+    placebo : ndarray of shape (n_placebos,)
+        Annualised Sharpe ratio of each permutation placebo (non-finite ones are left out).
+    sharpe : float
+        The strategy's annualised Sharpe ratio (a vertical line; none if not finite).
+    color : str
+        The strategy's colour.
+    """
+    values = np.asarray(placebo, dtype=float)
+    values = values[np.isfinite(values)]
+    fig, (ax,) = _new_figure(2.6)
+    with styled():
+        if values.size:
+            ax.hist(values, bins=min(40, max(10, values.size // 8)), color=OTHER_COLOR,
+                    edgecolor="white", linewidth=0.4)
+        ax.yaxis.set_major_locator(mticker.MaxNLocator(integer=True))
+        if np.isfinite(sharpe):
+            ax.axvline(sharpe, color=color, linewidth=2.4)
+        ax.set_xlabel("annualised Sharpe ratio")
+        ax.set_ylabel("placebos")
+        ax.set_title(f"Sharpe of {values.size} placebos (grey) and of the strategy (line)")
+        ax.grid(axis="x", visible=False)
+        fig.subplots_adjust(left=LEFT, right=RIGHT, bottom=0.2, top=0.85)
+    return fig
+
+
 __all__ = [
     "BENCHMARK_COLOR", "CASH_COLOR", "OTHER_COLOR", "PALETTE", "LineStyle", "allocation_figure",
     "diversification_figure", "drawdown", "equity_drawdown_figure", "figure_to_svg",
-    "learning_figure",
+    "learning_figure", "placebo_figure",
     "quiet_matplotlib", "turnover_figure",
 ]

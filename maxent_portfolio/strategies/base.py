@@ -74,6 +74,11 @@ class Strategy:
     seeded : bool
         True when results depend on the seed (a learning agent): a run with ``--seeds K``
         builds K instances, reports each as ``<name>-seed<s>`` and adds their mean.
+    learned : bool
+        True when the weights come from what the strategy learned of the assets in its
+        training window (``sac``, ``sac-discrete``, ``ridge-kelly``), as opposed to a fixed
+        rule: a run then measures it against its permutation placebo (the same weights with
+        the asset labels shuffled, ``placebo_pct`` in ``metrics.csv``).
     stateless : bool
         True when ``allocate`` depends on neither ``current`` nor internal state, so the
         engine may call ``allocate`` only at rebalance dates in any order, and (if
@@ -85,6 +90,7 @@ class Strategy:
     investable: ClassVar[bool] = True
     stateless: ClassVar[bool] = False
     seeded: ClassVar[bool] = False
+    learned: ClassVar[bool] = False
 
     @classmethod
     def from_context(cls: type[S], context: StrategyContext) -> S:

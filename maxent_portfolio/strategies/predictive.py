@@ -120,6 +120,7 @@ class RidgeKelly(Strategy):
     name = "ridge-kelly"
     description = ("predict, then optimise: ridge regression of the next period's return on "
                    "the agent's features, then long-only Kelly")
+    learned = True
 
     @classmethod
     def from_context(cls, context: StrategyContext) -> RidgeKelly:

@@ -126,6 +126,7 @@ class SACStrategy(Strategy):
     name = "sac"
     description = "Soft Actor-Critic on the simplex (max-entropy RL), refit each fold"
     seeded = True
+    learned = True
 
     def __init__(self, sac: SACConfig | None = None, env: EnvConfig | None = None,
                  costs: CostModel | None = None, seed: int = 0,
