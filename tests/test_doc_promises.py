@@ -153,3 +153,19 @@ def test_paths_in_a_config_file_are_relative_to_the_file(tmp_path: Path,
     cfg, _ = resolve_with_sources(Path("..") / "configs" / "run.yaml")
     assert cfg.data.universe == str(folder / "prices.csv")
     assert cfg.plugins == [str(folder / "mine.py")]
+
+
+def test_help_texts_say_what_the_program_does(capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "400")
+    assert main(["backtest", "--help"]) == 0
+    backtest = capsys.readouterr().out
+    assert "short training" not in backtest  # quick trains more steps per fold than full
+    assert "strategies/*.toml" not in backtest and "strategies/full.yaml" in backtest
+    assert main(["train", "--help"]) == 0
+    train = capsys.readouterr().out
+    assert "--validation-fraction" not in train and "validation_fraction" in train
+    assert main(["sweep", "--help"]) == 0
+    sweep = " ".join(capsys.readouterr().out.split())
+    assert "[default: 0.25, 0.5, 0.75, 1 (without --alpha)]" in sweep
+    assert "[default: the run's costs]" in sweep
