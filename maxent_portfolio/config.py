@@ -194,6 +194,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+SUPERSEDES = {"data.years": "data.start"}
+"""A file's or a flag's value of the key replaces the preset's value of the other: both say
+where the data begin (``--start`` wins over ``--years`` when both are given), so
+``--preset full --years 5`` uses the last 5 years, not the preset's 2007 start."""
+
+
 # --- the index of options ----------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -425,7 +431,8 @@ def resolve_sourced(from_file: Mapping[str, Any], overrides: Mapping[str, Any] |
         preset = given.get("preset", from_file.get("preset", "quick"))
         if preset not in PRESETS:
             raise ConfigError(f"invalid preset {preset!r}: use one of {', '.join(PRESETS)}")
-        bundle = {**PRESETS[preset], "preset": preset}
+        bundle = {key: value for key, value in {**PRESETS[preset], "preset": preset}.items()
+                  if not any(key == SUPERSEDES.get(k) for k in [*from_file, *given])}
     config = build_config({**bundle, **from_file, **given})
     return config, value_sources(bundle, from_file, given)
 
@@ -454,7 +461,8 @@ def value_sources(preset: Mapping[str, Any], from_file: Mapping[str, Any],
     return sources
 
 
-__all__ = ["DEFAULT_STRATEGIES", "OPTIONS", "PRESETS", "SOURCES_KEY", "DataConfig",
+__all__ = ["DEFAULT_STRATEGIES", "OPTIONS", "PRESETS", "SOURCES_KEY", "SUPERSEDES",
+           "DataConfig",
            "OptionSpec", "ReportConfig", "RunConfig", "ScheduleConfig", "WalkForwardConfig",
            "build_config", "config_file_values", "config_record", "parse_config_file",
            "preset_default", "read_config_file", "relative_to_file", "resolve_config",

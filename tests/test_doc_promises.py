@@ -116,6 +116,16 @@ def test_a_preset_is_a_bundle_of_defaults_below_the_file_and_the_flags(tmp_path:
     assert set(sources) == {spec.path for spec in OPTIONS.values()}
 
 
+def test_years_from_a_file_or_a_flag_replaces_the_presets_start() -> None:
+    cfg, sources = resolve_with_sources(REPO / "strategies" / "quick.toml", {"preset": "full"})
+    assert cfg.data.start is None and cfg.data.years == 13  # the file's, not full's 2007
+    assert sources["data.start"] == "default" and sources["data.years"] == "file"
+    cfg, _ = resolve_with_sources(None, {"preset": "full", "data.years": 5})
+    assert cfg.data.start is None and cfg.data.years == 5
+    cfg, _ = resolve_with_sources(None, {"preset": "full"})
+    assert cfg.data.start == PRESETS["full"]["data.start"]
+
+
 def test_config_json_records_where_each_value_came_from_and_reads_back(tmp_path: Path
                                                                          ) -> None:
     config = tmp_path / "run.toml"
