@@ -21,10 +21,12 @@ section                   options
 
 plus the run-level ``preset``, ``strategies``, ``plugins``, ``seed``, ``seeds`` and ``jobs``.
 
-Precedence, lowest first: the defaults, the preset, the ``--config`` file, the CLI flags. A
-config file may use the sections as tables (``[sac] alpha = 0.2``) or flat keys
-(``alpha = 0.2``); option names are unique across sections. Every value, from a file or a
-flag, is checked here for type and range, and a bad one is one line naming the key.
+Precedence, lowest first: the defaults, the preset, the ``--config`` file, the CLI flags (a
+preset is a bundle of defaults; :func:`value_sources` says which won, and ``config.json``
+records it). A config file may use the sections as tables (``[sac] alpha = 0.2``) or flat keys
+(``alpha = 0.2``); option names are unique across sections; its paths are relative to the file
+(:func:`relative_to_file`). Every value, from a file or a flag, is checked here for type and
+range, and a bad one is one line naming the key.
 """
 
 from __future__ import annotations
