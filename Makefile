@@ -2,6 +2,11 @@
 PYTHON ?= python3
 VENV   ?= .venv
 TORCH  ?= torch==2.13.0
+# Where pip looks for torch: unset, the default package index (on Linux its torch is the CUDA
+# build, a multi-GB download). For the CPU-only build, set it to PyTorch's CPU wheel index
+# (README.md, "Two commands").
+TORCH_INDEX ?=
+TORCH_PIP := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
@@ -15,12 +20,12 @@ test: $(STAMP)
 
 install: $(STAMP)
 
-# Torch first, pinned (the CPU build): an unpinned torch pulls a multi-GB CUDA build.
-# Override with e.g. `make test TORCH=torch==2.14.1`.
+# Torch first, pinned to one version (the pin fixes the version, not the build: TORCH_INDEX
+# chooses the CPU-only one). Override with e.g. `make test TORCH=torch==2.14.1`.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet $(TORCH_PIP) "$(TORCH)"
 	$(BIN)/python -m pip install --quiet -e ".[dev,ray]"
 	touch $(STAMP)
 
@@ -32,7 +37,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# The peers (vectorbt, stable-baselines3) with torch pinned, so the resolver keeps the CPU build.
+# The peers (vectorbt, stable-baselines3) with torch pinned, so the resolver keeps the torch
+# installed above (whichever build it is).
 # If they cannot be installed the benchmarks still run and run_all names the missing peer.
 # `make bench BENCH_ARGS="--quick --only engine"`: see benchmarks/run_all.py; BENCH_ARGS=--all
 # adds the slow opt-in ones (learnability).

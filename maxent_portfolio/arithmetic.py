@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from pydantic import field_validator
 
-from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.options import Section, option
 
 
@@ -180,7 +179,8 @@ class CostModel(Section):
 
     cost_bps: float | dict[str, float] = option(
         10.0, "Proportional transaction cost per unit traded, in basis points: one number, or "
-        "a table of asset -> bps in a config file.")
+        "a table of asset -> bps in a config file (assets it does not list pay the default, "
+        "10 bps).")
     slippage_bps: float = option(
         0.0, "Extra proportional cost per unit traded (market impact, spread), in basis points.",
         ge=0)
@@ -196,10 +196,9 @@ class CostModel(Section):
     def bps(self, assets: Sequence[str]) -> np.ndarray:
         """Cost plus slippage of each asset, in basis points, shape (n_assets,)."""
         if isinstance(self.cost_bps, Mapping):
-            missing = [a for a in assets if a not in self.cost_bps]
-            if missing:
-                raise ConfigError(f"per-asset cost missing for {', '.join(missing[:5])}")
-            rate = np.array([self.cost_bps[a] for a in assets], dtype=float)
+            # A partial table prices the assets it lists; the rest pay the option's default.
+            rest = float(type(self).model_fields["cost_bps"].default)
+            rate = np.array([self.cost_bps.get(a, rest) for a in assets], dtype=float)
         else:
             rate = np.full(len(assets), float(self.cost_bps))
         return rate + self.slippage_bps

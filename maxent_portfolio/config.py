@@ -21,10 +21,12 @@ section                   options
 
 plus the run-level ``preset``, ``strategies``, ``plugins``, ``seed``, ``seeds`` and ``jobs``.
 
-Precedence, lowest first: the defaults, the preset, the ``--config`` file, the CLI flags. A
-config file may use the sections as tables (``[sac] alpha = 0.2``) or flat keys
-(``alpha = 0.2``); option names are unique across sections. Every value, from a file or a
-flag, is checked here for type and range, and a bad one is one line naming the key.
+Precedence, lowest first: the defaults, the preset, the ``--config`` file, the CLI flags (a
+preset is a bundle of defaults; :func:`value_sources` says which won, and ``config.json``
+records it). A config file may use the sections as tables (``[sac] alpha = 0.2``) or flat keys
+(``alpha = 0.2``); option names are unique across sections; its paths are relative to the file
+(:func:`relative_to_file`). Every value, from a file or a flag, is checked here for type and
+range, and a bad one is one line naming the key.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ from maxent_portfolio.options import (
 from maxent_portfolio.rebalance import REBALANCE_HELP, Schedule
 from maxent_portfolio.strategies.menuconfig import MenuConfig
 
+SOURCES_KEY = "sources"
+"""The key of ``config.json`` recording where each value came from (not an option)."""
 DEFAULT_STRATEGIES = ("sac", "equal-weight", "buy-and-hold", "inverse-volatility",
                       "min-variance", "hrp", "eg")
 
@@ -157,8 +161,9 @@ class RunConfig(Section):
     """Every option of a run. See the module docstring for the sections."""
 
     preset: Literal["quick", "full"] = option(
-        "quick", "quick: the last 13 years, 2-year refits, short training, 1 seed (minutes); "
-        "full: 2007 on, yearly refits, 3 seeds.")
+        "quick", "A bundle of defaults, below any file or flag (each option's default shows both): "
+        "quick, the last 13 years, 2-year refits, 1 seed; full, 2007 on, yearly refits, "
+        "3 seeds.")
     strategies: list[str] = option(list(DEFAULT_STRATEGIES), "Comma-separated strategies to "
                                    "compare (see `maxent-portfolio strategies`); the "
                                    "universe's benchmark is added as a row.", short="-s",
@@ -189,7 +194,7 @@ class RunConfig(Section):
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # Minutes on 2 cores: the last 13 calendar years, two-year test windows, short training.
+    # Minutes on 2 cores: the last 13 calendar years, two-year test windows, one seed.
     "quick": {"data.years": 13, "walk_forward.train_years": 4.0,
               "walk_forward.test_years": 2.0, "sac.train_steps": 12_000, "seeds": 1},
     # Yearly walk-forward refits from 2007, three seeds. It starts in 2007 because the agent's
@@ -197,6 +202,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     "full": {"data.start": "2007-01-01", "walk_forward.train_years": 3.0,
              "walk_forward.test_years": 1.0, "sac.train_steps": 6_000, "seeds": 3},
 }
+
+
+SUPERSEDES = {"data.years": "data.start"}
+"""A file's or a flag's value of the key replaces the preset's value of the other: both say
+where the data begin (``--start`` wins over ``--years`` when both are given), so
+``--preset full --years 5`` uses the last 5 years, not the preset's 2007 start."""
 
 
 # --- the index of options ----------------------------------------------------------------------
@@ -323,7 +334,7 @@ def config_file_values(data: Mapping[str, Any], path: str | Path) -> dict[str, A
     as ``{option path: value}``. A ``[sweep]`` table is the ``sweep`` command's grid
     (:mod:`maxent_portfolio.sweep.config`): the run's options of such a file serve a backtest
     too."""
-    data = {k: v for k, v in data.items() if k != "sweep"}
+    data = {k: v for k, v in data.items() if k not in ("sweep", SOURCES_KEY)}
     table = data.pop("backtest", {})
     if not isinstance(table, dict):
         raise ConfigError(f"config file {path}: [backtest] must be a table of options")
@@ -332,7 +343,29 @@ def config_file_values(data: Mapping[str, Any], path: str | Path) -> dict[str, A
     if twice:
         raise ConfigError(f"config file {path}: {twice[0]} is set both at the top level and in "
                           "[backtest]; keep one")
-    return {**top, **inside}
+    return relative_to_file({**top, **inside}, Path(path).parent)
+
+
+_PATH_SUFFIXES = (".csv", ".yaml", ".yml")
+
+
+def relative_to_file(values: Mapping[str, Any], folder: Path) -> dict[str, Any]:
+    """A file's paths made absolute from ``folder``, the file's own directory.
+
+    A config file then means the same from any working directory: its plug-ins and a
+    universe given as a CSV or YAML path (not a name) are found beside the file. A value of
+    the wrong type is left for validation to name.
+    """
+    out = dict(values)
+    plugins = out.get("plugins")
+    if isinstance(plugins, str):
+        plugins = [plugins]
+    if isinstance(plugins, list) and all(isinstance(p, str) for p in plugins):
+        out["plugins"] = [str((folder / Path(p).expanduser()).resolve()) for p in plugins]
+    universe = out.get("data.universe")
+    if isinstance(universe, str) and universe.lower().endswith(_PATH_SUFFIXES):
+        out["data.universe"] = str((folder / Path(universe).expanduser()).resolve())
+    return out
 
 
 def parse_config_file(path: str | Path) -> dict[str, Any]:
@@ -379,25 +412,68 @@ def resolve_config(file: str | Path | None = None,
 
     With ``presets=False`` (the ``train`` command) no preset applies: the tree's defaults do.
     """
+    return resolve_with_sources(file, overrides, presets)[0]
+
+
+def resolve_with_sources(file: str | Path | None = None,
+                         overrides: Mapping[str, Any] | None = None, presets: bool = True
+                         ) -> tuple[RunConfig, dict[str, str]]:
+    """:func:`resolve_config`, and where each value came from (:func:`value_sources`)."""
     from_file = read_config_file(file) if file else {}
-    return resolve_values(from_file, overrides, presets, file)
+    return resolve_sourced(from_file, overrides, presets, file)
 
 
 def resolve_values(from_file: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
                    presets: bool = True, file: str | Path | None = None) -> RunConfig:
     """:func:`resolve_config` on a file's values already read (``{option path: value}``)."""
+    return resolve_sourced(from_file, overrides, presets, file)[0]
+
+
+def resolve_sourced(from_file: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
+                    presets: bool = True, file: str | Path | None = None
+                    ) -> tuple[RunConfig, dict[str, str]]:
+    """:func:`resolve_values`, and where each value came from (:func:`value_sources`)."""
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     if from_file:  # a bad value in the file is reported with the file's name
         build_config(from_file, f" in {file}")
-    if not presets:
-        return build_config({**from_file, **given})
-    preset = given.get("preset", from_file.get("preset", "quick"))
-    if preset not in PRESETS:
-        raise ConfigError(f"invalid preset {preset!r}: use one of {', '.join(PRESETS)}")
-    return build_config({**PRESETS[preset], **from_file, **given, "preset": preset})
+    bundle: Mapping[str, Any] = {}
+    if presets:
+        preset = given.get("preset", from_file.get("preset", "quick"))
+        if preset not in PRESETS:
+            raise ConfigError(f"invalid preset {preset!r}: use one of {', '.join(PRESETS)}")
+        bundle = {key: value for key, value in {**PRESETS[preset], "preset": preset}.items()
+                  if not any(key == SUPERSEDES.get(k) for k in [*from_file, *given])}
+    config = build_config({**bundle, **from_file, **given})
+    return config, value_sources(bundle, from_file, given)
 
 
-__all__ = ["DEFAULT_STRATEGIES", "OPTIONS", "PRESETS", "DataConfig", "OptionSpec",
-           "ReportConfig", "RunConfig", "ScheduleConfig", "WalkForwardConfig", "build_config",
-           "config_file_values", "parse_config_file", "preset_default", "read_config_file",
-           "resolve_config", "resolve_values"]
+def config_record(config: RunConfig, sources: Mapping[str, str] | None = None
+                  ) -> dict[str, Any]:
+    """``config.json``: the resolved tree, plus ``sources`` when known (a record, ignored when
+    the file is read back with ``--config``)."""
+    tree = config.to_dict()
+    return {**tree, SOURCES_KEY: dict(sources)} if sources else tree
+
+
+def value_sources(preset: Mapping[str, Any], from_file: Mapping[str, Any],
+                  given: Mapping[str, Any]) -> dict[str, str]:
+    """Where each option's value came from, the last of default < preset < file < flag.
+
+    The preset's own name counts as a flag or a file key when given there: a preset is a
+    bundle of defaults, so ``--preset full`` beside a file that sets ``train_steps`` keeps the
+    file's value.
+    """
+    sources = {}
+    for spec in OPTIONS.values():
+        path = spec.path
+        sources[path] = ("flag" if path in given else "file" if path in from_file
+                         else "preset" if path in preset and path != "preset" else "default")
+    return sources
+
+
+__all__ = ["DEFAULT_STRATEGIES", "OPTIONS", "PRESETS", "SOURCES_KEY", "SUPERSEDES",
+           "DataConfig",
+           "OptionSpec", "ReportConfig", "RunConfig", "ScheduleConfig", "WalkForwardConfig",
+           "build_config", "config_file_values", "config_record", "parse_config_file",
+           "preset_default", "read_config_file", "relative_to_file", "resolve_config",
+           "resolve_sourced", "resolve_values", "resolve_with_sources", "value_sources"]

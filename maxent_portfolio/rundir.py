@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from maxent_portfolio.backtest.store import safe_name, save_results
-from maxent_portfolio.config import RunConfig
+from maxent_portfolio.config import RunConfig, config_record
 from maxent_portfolio.files import atomic_directory, write_text
 from maxent_portfolio.runner import Plan, Progress, RunOutcome, run
 from maxent_portfolio.seeding import seed_table
@@ -87,9 +87,11 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def write_run(outcome: RunOutcome, folder: Path,
-              render: Callable[[RunOutcome, Path], None] | None = None) -> None:
+              render: Callable[[RunOutcome, Path], None] | None = None,
+              sources: Mapping[str, str] | None = None) -> None:
     """Write a run's files into ``folder`` (normally the temporary side of
-    :func:`maxent_portfolio.files.atomic_directory`, which makes the whole directory atomic)."""
+    :func:`maxent_portfolio.files.atomic_directory`, which makes the whole directory atomic).
+    ``sources`` (where each option's value came from) is recorded in ``config.json``."""
     outcome.metrics.to_csv(folder / "metrics.csv", index=False)
     returns = pd.concat([r.returns.rename(r.name) for r in outcome.results], axis=1)
     if outcome.market.benchmark is not None:
@@ -107,7 +109,7 @@ def write_run(outcome: RunOutcome, folder: Path,
         table = pd.concat(learning, ignore_index=True)
         table[["strategy", *[c for c in table.columns if c != "strategy"]]].to_csv(
             folder / "learning.csv", index=False)
-    write_json(folder / "config.json", outcome.config.to_dict())
+    write_json(folder / "config.json", config_record(outcome.config, sources))
     write_json(folder / "provenance.json", provenance(outcome))
     save_results(outcome.results, folder / "results")
     if outcome.market.benchmark is not None:
@@ -119,14 +121,15 @@ def write_run(outcome: RunOutcome, folder: Path,
 
 def backtest_to_directory(plan: Plan, out: Path | None = None,
                           progress: Progress | None = None,
-                          render: Callable[[RunOutcome, Path], None] | None = None
+                          render: Callable[[RunOutcome, Path], None] | None = None,
+                          sources: Mapping[str, str] | None = None
                           ) -> tuple[RunOutcome, Path]:
     """Run and write atomically: all work happens in a hidden sibling directory that is
     renamed to the run directory only once complete, so an interrupted run leaves nothing."""
     final = out if out is not None else default_run_dir(plan.config)
     with atomic_directory(final) as tmp:
         outcome = run(plan, progress=progress, checkpoint_dir=tmp / "checkpoints")
-        write_run(outcome, tmp, render)
+        write_run(outcome, tmp, render, sources)
     return outcome, final
 
 

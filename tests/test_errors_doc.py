@@ -162,6 +162,10 @@ CASES = [
          _file("run.toml", "cost_bps = true\n")),
     Case("negative per-asset cost", ["backtest", "--config", "run.toml"], "cost-bps",
          _file("run.toml", "[costs.cost_bps]\nAAPL = -1\n")),
+    Case("a config file's plug-in missing beside it", ["backtest", "--config", "cfg/run.toml",
+                                                         *PLUG], "cfg/mine.py",
+         _file("cfg/run.toml", 'plugins = ["mine.py"]\n')),
+    Case("config --section of no section", ["config", "--section", "nope"], "nope"),
     # --- where results go -------------------------------------------------------------------
     Case("run directory exists", ["backtest", "--out", "old", *FAST], "old",
          _file("old/keep", "")),

@@ -48,6 +48,7 @@ def test_the_probe_sees_a_heavy_import(tmp_path: Path) -> None:
     "from maxent_portfolio.cli import main\nassert main(['backtest', '--help']) == 0",
     "from maxent_portfolio.cli import main\nassert main(['universes']) == 0",
     "from maxent_portfolio.cli import main\nassert main(['strategies']) == 0",
+    "from maxent_portfolio.cli import main\nassert main(['config']) == 0",
     # Names are checked against the plain lists: a bad one is refused without loading torch.
     "from maxent_portfolio.config import build_config\nfrom maxent_portfolio.errors import "
     "ConfigError\nfor key, bad in (('sac.policy', 'x'), ('sac.network', 'x'), "

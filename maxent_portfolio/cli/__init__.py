@@ -8,23 +8,61 @@ Each command group lives in its own module and registers itself on ``app``
 
 from __future__ import annotations
 
+import copy
 import signal
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 import typer
 
 # Each command module registers its commands on `app` when imported.
-from maxent_portfolio.cli import backtest, data, sweep, train
+from maxent_portfolio.cli import backtest, data, keys, sweep, train
 from maxent_portfolio.cli.app import app, err, state
 from maxent_portfolio.errors import Interrupted, Terminated, UserError
 
-COMMAND_MODULES = (backtest, data, sweep, train)
+COMMAND_MODULES = (backtest, data, keys, sweep, train)
 """The modules whose import registers the commands (imported for that, not for a name)."""
 
 
 def _raise_terminated(signum: int, frame: object) -> None:
     state["terminated"] = True  # typer turns the interrupt into exit code 130: remember
     raise Terminated
+
+
+def _set_verbose(ctx: Any, param: Any, value: bool) -> None:
+    if value:
+        state["verbose"] = True
+
+
+def _commands(command: Any) -> Iterator[Any]:
+    yield command
+    for sub in getattr(command, "commands", {}).values():  # a group's commands
+        yield from _commands(sub)
+
+
+def cli_command() -> Any:
+    """The app as a click command, ``-v/--verbose`` accepted after every command too.
+
+    The app's own option (``maxent-portfolio -v backtest``) is the one owner of the flag's
+    names and help; each command gets a copy, so ``backtest --verbose`` works as the docs show.
+    A switch shows no ``<bool>`` value in ``--help``: it takes none.
+    """
+    command = typer.main.get_command(app)
+    own = next(p for p in command.params if p.name == "verbose")
+    root = typer.Context(command, info_name="maxent-portfolio", **command.context_settings)
+    for sub in _commands(command):
+        if sub is not command and all(p.name != "verbose" for p in sub.params):
+            flag = copy.copy(own)
+            flag.expose_value = False  # the command's function does not take it
+            flag.callback = _set_verbose
+            sub.params.append(flag)
+        ctx = root if sub is command else typer.Context(sub, parent=root, info_name=sub.name)
+        help_flag = sub.get_help_option(ctx)  # -h/--help, inherited from the app's settings
+        for param in [*sub.params, *([help_flag] if help_flag is not None else [])]:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+    return command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Non-standalone click returns (not raises) the exit code of an Abort/Exit, which is
         # how typer reports a Ctrl-C it caught (130).
-        code = app(args=argv, prog_name="maxent-portfolio", standalone_mode=False)
+        code = cli_command().main(args=argv, prog_name="maxent-portfolio",
+                                  standalone_mode=False)
         if isinstance(code, int) and code:
             if code == 130 and state.get("terminated"):
                 err.print("terminated", markup=False)
@@ -79,4 +118,4 @@ def run() -> None:
     sys.exit(main())
 
 
-__all__ = ["COMMAND_MODULES", "app", "main", "run"]
+__all__ = ["COMMAND_MODULES", "app", "cli_command", "main", "run"]

@@ -12,7 +12,7 @@ from rich.table import Table
 from maxent_portfolio.cli.app import app, out
 from maxent_portfolio.cli.options import CONFIG_OPTION, tree_options
 from maxent_portfolio.cli.progress import RichProgress
-from maxent_portfolio.config import RunConfig, resolve_config
+from maxent_portfolio.config import RunConfig, resolve_with_sources
 from maxent_portfolio.files import check_writable_dir
 
 if TYPE_CHECKING:
@@ -84,18 +84,18 @@ def backtest(
     from maxent_portfolio.rundir import backtest_to_directory
     from maxent_portfolio.runner import prepare
 
-    cfg = resolve_config(config, overrides)
+    cfg, sources = resolve_with_sources(config, overrides)
     render = _render_html if cfg.report.html else None
     # Fail fast, before any progress display, on everything a user can get wrong.
     if out_dir is not None:
         check_writable_dir(out_dir)
     plan = prepare(cfg)
     if quiet:
-        outcome, path = backtest_to_directory(plan, out_dir, render=render)
+        outcome, path = backtest_to_directory(plan, out_dir, render=render, sources=sources)
     else:
         with RichProgress() as display:
             outcome, path = backtest_to_directory(plan, out_dir, progress=display,
-                                                  render=render)
+                                                  render=render, sources=sources)
     if not quiet:
         out.print(metrics_rich_table(
             outcome.metrics, f"{outcome.market.name}: out of sample "

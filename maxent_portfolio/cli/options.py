@@ -22,7 +22,9 @@ from maxent_portfolio.config import OPTIONS, OptionSpec, preset_default, shown
 
 CONFIG_OPTION = typer.Option(
     None, "--config", "-c", help="TOML/YAML/JSON file holding any of the options below "
-    "(sections as tables, or flat keys); flags override it. Examples in strategies/*.toml.")
+    "(sections as tables, or flat keys) and the file-only ones (`maxent-portfolio config` "
+    "lists every key); flags override it, it overrides the preset. Paths in it are relative "
+    "to the file. Examples: strategies/quick.toml, strategies/full.yaml.")
 """``--config``: shared by every command built on the option tree."""
 
 

@@ -19,9 +19,8 @@ import typer
 from maxent_portfolio.cli.app import app, out
 from maxent_portfolio.cli.options import CONFIG_OPTION, flag_specs, tree_options
 from maxent_portfolio.cli.progress import RichProgress
-from maxent_portfolio.config import shown
 from maxent_portfolio.files import check_writable_dir
-from maxent_portfolio.sweep.config import SweepConfig
+from maxent_portfolio.sweep.config import SweepConfig, grid_default
 
 GRID = tuple(SweepConfig.model_fields)
 RUN_PARTS = [spec.path for spec in flag_specs(
@@ -66,9 +65,8 @@ def grid_options(command: Callable[..., Any]) -> Callable[..., Any]:
             for name, p in own.parameters.items() if name != "grid"]
     extra = []
     for name, info in SweepConfig.model_fields.items():
-        default = info.get_default(call_default_factory=True)
         option = typer.Option(None, f"--{name.replace('_', '-')}",
-                              help=f"{info.description} [default: {shown(default)}]",
+                              help=f"{info.description} [default: {grid_default(name)}]",
                               show_default=False, rich_help_panel="The grid (also keys of "
                               "the sweep table of --config)")
         extra.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option,

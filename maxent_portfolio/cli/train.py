@@ -30,8 +30,8 @@ def train(
 ) -> None:
     """Train SAC agents (one, or one per --seeds) on a window and save resumable checkpoints.
 
-    The last 20% of the window (--validation-fraction in a config file) is held out for
-    validation. Ctrl-C or SIGTERM saves the checkpoint and exits; run the same command with
+    The last 20% of the window (validation_fraction, a file-only key of [sac]) is held out
+    for validation. Ctrl-C or SIGTERM saves the checkpoint and exits; run the same command with
     --resume to continue. Load the result in Python with
     maxent_portfolio.agents.Agent.load(FILE).
 

@@ -22,6 +22,7 @@ from maxent_portfolio.config import (
     config_file_values,
     parse_config_file,
     resolve_values,
+    shown,
 )
 from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.options import Section, describe_error, one_of, option
@@ -29,6 +30,12 @@ from maxent_portfolio.options import Section, describe_error, one_of, option
 BACKENDS = ("local", "ray")
 DEFAULT_DIAL = [0.25, 0.5, 0.75, 1.0]
 """The diversification values swept when neither ``alpha`` nor ``diversification`` is given."""
+UNSET_MEANS = {"alpha": "none (the dial is diversification)",
+               "diversification": f"{', '.join(f'{v:g}' for v in DEFAULT_DIAL)} "
+                                  "(without --alpha)",
+               "cost_bps": "the run's costs", "address": "a local Ray instance"}
+"""What a grid option left unset means, as ``--help`` and ``maxent-portfolio config`` show its
+default."""
 
 
 class SweepConfig(Section):
@@ -39,18 +46,17 @@ class SweepConfig(Section):
         "diversified); excludes --diversification.", min_length=1)
     diversification: list[float] | None = option(
         None, "Diversification dial values to sweep, comma-separated, each in (0, 1], with the "
-        "temperature tuned automatically; default 0.25,0.5,0.75,1 when --alpha is not given.",
+        "temperature tuned automatically.",
         min_length=1)
     seeds: int = option(3, "Agents (seeds) trained per grid setting: their spread is the "
                         "seed-to-seed variation.", ge=1)
     cost_bps: list[float] | None = option(
-        None, "Transaction costs in bps to sweep, comma-separated; default: the run's costs "
-        "(a [costs] table of the config file).", min_length=1)
+        None, "Transaction costs in bps to sweep, comma-separated, each replacing the run's "
+        "costs (which may be a per-asset table of the config file).", min_length=1)
     backend: str = option("local", "Where cells run: local (a process pool on this machine) "
                           "or ray (Ray tasks, on a local instance or the --address cluster).")
     address: str | None = option(None, "Address of a running Ray cluster to join, e.g. "
-                                 "ray://head:10001 or auto (--backend ray only); unset: start a "
-                                 "local Ray instance.")
+                                 "ray://head:10001 or auto (--backend ray only).")
     jobs: int = option(os.cpu_count() or 1, "Cells run at once (worker processes or Ray "
                        "CPUs); default: the number of CPU cores. The results are identical "
                        "for every value and both backends.", ge=1)
@@ -119,6 +125,12 @@ class SweepConfig(Section):
                 "seeds": self.seeds}
 
 
+def grid_default(name: str) -> str:
+    """The default of grid option ``name`` as ``--help`` shows it."""
+    default = SweepConfig.model_fields[name].get_default(call_default_factory=True)
+    return UNSET_MEANS.get(name, "none") if default is None else shown(default)
+
+
 def build_sweep(values: dict[str, Any], where: str = "") -> SweepConfig:
     """A validated :class:`SweepConfig`; a bad value is one line naming the key."""
     try:
@@ -150,4 +162,5 @@ def resolve_sweep(file: str | Path | None, overrides: dict[str, Any],
     return run, build_sweep({**table, **given})
 
 
-__all__ = ["BACKENDS", "DEFAULT_DIAL", "SweepConfig", "build_sweep", "resolve_sweep"]
+__all__ = ["BACKENDS", "DEFAULT_DIAL", "UNSET_MEANS", "SweepConfig", "build_sweep",
+           "grid_default", "resolve_sweep"]
