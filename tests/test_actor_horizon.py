@@ -130,9 +130,11 @@ def test_gradient_equals_finite_differences_of_the_env_rollout() -> None:
     assert b0.grad is not None and not torch.allclose(a0.grad, b0.grad)
 
 
-def test_a_horizon_without_the_one_step_model_is_refused() -> None:
+@pytest.mark.parametrize("other", [{"one_step_model": False}, {"seed_batch": 2}])
+def test_a_horizon_without_the_one_step_model_or_batched_is_refused(
+        other: dict[str, object]) -> None:
     with pytest.raises(ConfigError, match="actor_horizon") as info:
-        SACConfig.from_dict({"actor_horizon": 3, "one_step_model": False})
+        SACConfig.from_dict({"actor_horizon": 3, **other})
     assert "\n" not in str(info.value)
 
 

@@ -174,6 +174,8 @@ class SACConfig(Section):
             raise ValueError("buffer_size must hold one step of every env")
         if self.actor_horizon > 0 and not self.one_step_model:
             raise ValueError("actor_horizon > 0 needs the one-step model (--one-step-model)")
+        if self.actor_horizon > 0 and self.seed_batch > 1:
+            raise ValueError("actor_horizon > 0 trains one agent at a time: use seed_batch 1")
         if self.model_selection == "best-validation" and self.validation_fraction == 0:
             raise ValueError("model_selection best-validation needs a validation slice "
                              "(validation_fraction > 0)")
