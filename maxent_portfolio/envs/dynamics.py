@@ -76,19 +76,6 @@ def uses_model_reward(env: Any) -> bool:
     return isinstance(config, EnvConfig) and config.reward in MODEL_REWARDS
 
 
-def execute(target: Tensor, drifted: Tensor, config: EnvConfig) -> Tensor:
-    """The section's execution rule, :func:`maxent_portfolio.arithmetic.partial_rebalance`, in
-    torch (differentiable in ``target`` outside the band)."""
-    trade_rate, no_trade_band = config.trade_rate, config.no_trade_band
-    if trade_rate == 1.0 and no_trade_band == 0.0:
-        return target
-    moved = drifted + trade_rate * (target - drifted)
-    if no_trade_band > 0.0:
-        turnover = (moved - drifted)[..., :-1].abs().sum(-1, keepdim=True)
-        moved = torch.where(turnover < no_trade_band, drifted, moved)
-    return moved
-
-
 class OneStepModel:
     """The env's dynamics as lookup tables on the training device.
 
@@ -156,7 +143,7 @@ class OneStepModel:
         valid = positions < self.growth.shape[0]
         rows = torch.where(valid, positions, torch.zeros_like(positions))
         growth = self.growth.index_select(0, rows)
-        traded = execute(actions.double(), before, self.config)
+        traded = self.config.execute(actions.double(), before)
         cost = ((traded - before)[..., :-1].abs() * self.cost_rate).sum(-1)
         held = traded * growth
         value = held.sum(-1)
@@ -186,4 +173,4 @@ class OneStepModel:
                           weights.clamp(0.0, 1.0).to(torch.float32)], dim=-1)
 
 
-__all__ = ["MODEL_REWARDS", "ModelStep", "ModelTransition", "OneStepModel", "execute"]
+__all__ = ["MODEL_REWARDS", "ModelStep", "ModelTransition", "OneStepModel"]
