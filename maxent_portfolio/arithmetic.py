@@ -14,11 +14,18 @@ Conventions (one place, used everywhere):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from pydantic import field_validator
 
 from maxent_portfolio.options import Section, option
+
+if TYPE_CHECKING:
+    import torch
+
+Weights = TypeVar("Weights", np.ndarray, "torch.Tensor")
+"""Weights as numpy arrays (the engine, the envs) or torch tensors (the agent's exact model)."""
 
 
 def drift(weights: np.ndarray, asset_returns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -117,36 +124,52 @@ def step(target: np.ndarray, drifted: np.ndarray, *, growth: np.ndarray,
     return net_of_cost(gross, cost), gross, turnover, cost, positions / value[..., None]
 
 
-def partial_rebalance(target: np.ndarray, drifted: np.ndarray, trade_rate: float = 1.0,
-                      no_trade_band: float = 0.0) -> np.ndarray:
+def partial_rebalance(target: Weights, drifted: Weights, trade_rate: float = 1.0,
+                      no_trade_band: float = 0.0, invest_from_cash: bool = False) -> Weights:
     """The weights actually traded to when a policy asks for ``target``: costs in the policy.
 
     The trade moves ``trade_rate`` of the way from the drifted weights to the target,
     ``w = w_- + kappa (target - w_-)`` (partial rebalancing), and is skipped (``w = w_-``)
-    when its two-way turnover over the risky assets is below ``no_trade_band``. ``kappa = 1``
-    with no band is a full rebalance to ``target``, returned unchanged. The training env, the
-    one-step model and the ``sac`` strategy's ``allocate`` all execute through this rule, so
-    the agent is judged on the trades it trained on.
+    when its two-way turnover over the risky assets is below ``no_trade_band``. With
+    ``invest_from_cash`` a book entirely in cash (a run's first decision) trades all the way to
+    the target: the rate and the band keep the agent from trading noise, not from investing.
+    ``kappa = 1`` with no band is a full rebalance to ``target``, returned unchanged. The
+    training env, the one-step model (in torch: the same operations, differentiable in both
+    arguments) and the ``sac`` strategy's ``allocate`` all execute through this rule, so the
+    agent is judged on the trades it trained on.
 
     Parameters
     ----------
-    target, drifted : ndarray of shape (B, M)
+    target, drifted : ndarray or torch.Tensor of shape (B, M)
         Weights on the simplex, cash last.
     trade_rate : float in (0, 1]
     no_trade_band : float >= 0
         Smallest turnover worth trading.
+    invest_from_cash : bool
+        Trade a book that is all cash in full.
 
     Returns
     -------
-    ndarray of shape (B, M), on the simplex (a convex combination of two simplex points)
+    ndarray or torch.Tensor of shape (B, M), on the simplex (a convex combination of two simplex
+    points)
     """
     if trade_rate == 1.0 and no_trade_band == 0.0:
         return target
     moved = drifted + trade_rate * (target - drifted)
+    # Masks as multipliers (exact for finite weights: x * 1 + y * 0 == x), so the same lines
+    # serve numpy arrays and torch tensors alike.
     if no_trade_band > 0.0:
-        turnover = np.add.reduce(np.abs(moved - drifted)[..., :-1], axis=-1)
-        moved = np.where((turnover < no_trade_band)[..., None], drifted, moved)
+        turnover = abs(moved - drifted)[..., :-1].sum(-1)
+        skip = (turnover < no_trade_band)[..., None]
+        moved = drifted * skip + moved * ~skip
+    if invest_from_cash:
+        in_cash = drifted[..., -1:] >= 1.0 - CASH_TOLERANCE
+        moved = target * in_cash + moved * ~in_cash
     return moved
+
+
+CASH_TOLERANCE = 1e-12
+"""How close to 1 the cash weight of a book must be for the book to count as all cash."""
 
 
 def cap_weights(weights: np.ndarray, max_weight: float) -> np.ndarray:

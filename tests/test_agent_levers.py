@@ -55,6 +55,27 @@ def test_partial_rebalance_by_hand() -> None:
     assert partial_rebalance(target, drifted) is target  # full rebalance: the target itself
 
 
+def test_a_book_in_cash_invests_in_full_with_invest_from_cash() -> None:
+    cash = np.array([[0.0, 0.0, 1.0], [0.1, 0.0, 0.9]])
+    target = np.array([[0.2, 0.3, 0.5], [0.2, 0.3, 0.5]])
+    # All cash: the whole way; a book partly invested: a quarter of the way, as before.
+    np.testing.assert_allclose(partial_rebalance(target, cash, 0.25, 0.05, True),
+                               [[0.2, 0.3, 0.5], [0.125, 0.075, 0.8]])
+    np.testing.assert_allclose(partial_rebalance(target, cash, 0.25, 0.05),
+                               [[0.05, 0.075, 0.875], [0.125, 0.075, 0.8]])
+
+
+def test_the_torch_execution_is_the_numpy_one() -> None:
+    rng = np.random.default_rng(3)
+    target, drifted = rng.dirichlet(np.ones(5), 64), rng.dirichlet(np.full(5, 0.3), 64)
+    drifted[:4] = np.eye(5)[-1]  # books in cash
+    for rate, band, cash in itertools.product((1.0, 0.25), (0.0, 0.05, 0.3), (False, True)):
+        expected = partial_rebalance(target, drifted, rate, band, cash)
+        got = partial_rebalance(torch.as_tensor(target), torch.as_tensor(drifted), rate, band,
+                                cash)
+        np.testing.assert_array_equal(got.numpy(), expected)
+
+
 def test_env_trades_the_fraction_and_respects_the_band() -> None:
     start = np.array([0.4, 0.3, 0.2, 0.1])
     target = np.array([0.1, 0.2, 0.3, 0.4])

@@ -75,6 +75,9 @@ OTHER_MODES = [("min-variance", {"refit": "rebalance"}), ("max-sharpe", {"refit"
                ("sac", {**FAST_PARAMS["sac"], "one_step_model": True, "reference": 4.0,
                         "trade_rate": 0.5, "no_trade_band": 0.02,
                         "decision_period": "rebalance"}),
+               # The actor's H-step rollout walks the fold's data forward from each state.
+               ("sac", {**FAST_PARAMS["sac"], "one_step_model": True, "actor_horizon": 4,
+                        "trade_rate": 0.5, "decision_period": "daily", "learning_starts": 8}),
                # Cross-sectional ranks and market context read every asset's window.
                ("sac", {**FAST_PARAMS["sac"], "features": "base,ranks,context"}),
                # Holding the top strategy, on the schedule it is judged on.

@@ -73,6 +73,12 @@ class SACConfig(Section):
         "value and the actor takes the exact reward (and cost gradient) of its samples. "
         "Rewards log and drawdown only; dsr and mean-var, which depend on the episode's "
         "past, train on replay alone. --no-one-step-model: plain replay SAC.")
+    actor_horizon: int = option(
+        0, "Decisions the actor's objective rolls forward through the data with the exact "
+        "model before the critic takes over: it maximises the exact H-step soft return of its "
+        "own reparameterised actions, the drifted weights carrying each decision's effect into "
+        "the next ones, plus the discounted critic value beyond (SVG(H), short-horizon "
+        "actor-critic). 0: the one-step model alone. Needs --one-step-model.", ge=0, le=256)
     reference: float | None = option(
         None, "Concentration c of a reference policy Dirichlet(c, ..., c) centred on equal "
         "weights: the entropy bonus becomes minus the KL divergence to it, so the hot end of "
@@ -166,6 +172,10 @@ class SACConfig(Section):
     def _buffer(self) -> SACConfig:
         if self.buffer_size < self.num_envs:
             raise ValueError("buffer_size must hold one step of every env")
+        if self.actor_horizon > 0 and not self.one_step_model:
+            raise ValueError("actor_horizon > 0 needs the one-step model (--one-step-model)")
+        if self.actor_horizon > 0 and self.seed_batch > 1:
+            raise ValueError("actor_horizon > 0 trains one agent at a time: use seed_batch 1")
         if self.model_selection == "best-validation" and self.validation_fraction == 0:
             raise ValueError("model_selection best-validation needs a validation slice "
                              "(validation_fraction > 0)")

@@ -219,12 +219,62 @@ class SAC(nn.Module):
             reward = model.step(batch.positions, batch.observations, pi.action).rewards
             min_qf_pi = min_qf_pi + self.config.reward_scale * reward
         log_ratio = self.log_ratio(pi)
-        actor_loss = (alpha * log_ratio - min_qf_pi).mean()
+        if model is not None and self.config.actor_horizon > 0:
+            assert batch.positions is not None
+            actor_loss = -self.rollout_value(batch.positions, batch.observations, pi).mean()
+        else:
+            actor_loss = (alpha * log_ratio - min_qf_pi).mean()
         if self.autotune:
             alpha_loss = -(self.log_alpha * (log_ratio.detach() + self.target_entropy)).mean()
         else:
             alpha_loss = torch.zeros(())
         return SACLosses(qf_loss, actor_loss, alpha_loss, qf_values, pi.log_prob, pi.action)
+
+    def rollout_value(self, positions: Tensor, observations: Tensor, pi: PolicySample
+                      ) -> Tensor:
+        """The actor's objective with ``actor_horizon = H``: the exact soft return of an
+        H-step rollout of its own reparameterised actions through the data, then the critic.
+
+        From each replayed state ``s_0 = (t_0, w_0)`` with the fresh sample ``a_0 = pi``::
+
+            V = sum_{k < H} gamma^k m_k (c r(s_k, a_k) - alpha log pi(a_k|s_k))
+                + gamma^H m_H (c r(s_H, a_H) + min C(s_H, a_H) - alpha log pi(a_H|s_H))
+
+        with ``s_{k+1} = (t_{k+1}, drift(execute(a_k, w_k)))`` from the one-step model,
+        ``a_{k+1} ~ pi(.|s_{k+1})`` reparameterised, ``c`` the reward scale, ``m_k`` zero once
+        the data has run out, and ``C`` the critic's continuation value with its parameters
+        frozen. Gradients flow through every action and, by the drifted weights, through the
+        states that earlier actions lead to. ``H = 0`` is the one-step actor objective.
+
+        Returns
+        -------
+        Tensor of shape (B,)
+        """
+        model, alpha, cfg = self.model, self.alpha, self.config
+        assert model is not None
+        scale, gamma = cfg.reward_scale, cfg.gamma
+        before = model.drifted(observations)
+        weights = before / before.sum(-1, keepdim=True)
+        value = torch.zeros(len(positions), dtype=torch.float64, device=positions.device)
+        alive = torch.ones_like(value)
+        discount = 1.0
+        for k in range(cfg.actor_horizon + 1):
+            if k > 0:
+                positions = model.next_positions(positions).clamp(max=model.growth.shape[0])
+                observations = model.observe(positions, weights)
+                pi = self.head.sample(self.actor(observations))
+            out = model.transition(positions, weights, pi.action)
+            soft = scale * out.rewards - alpha * self.log_ratio(pi).double()
+            if k == cfg.actor_horizon:
+                frozen = {n: p.detach() for n, p in zip(self._qf_names, self._qf_params,
+                                                        strict=True)}
+                continuation = functional_call(self.qf, frozen, (observations, pi.action))
+                soft = soft + continuation.min(0).values.double()
+            value = value + discount * alive * soft
+            alive = alive * out.valid
+            weights = out.drifted
+            discount *= gamma
+        return value
 
     def update(self, batch: ReplayBufferSamples) -> SACLosses:
         """One gradient step on all three losses, then the Polyak update of the targets."""

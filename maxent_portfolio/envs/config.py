@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError, field_validator
 
-from maxent_portfolio.arithmetic import partial_rebalance
+from maxent_portfolio.arithmetic import Weights, partial_rebalance
 from maxent_portfolio.envs.rewards import REWARD_FUNCTIONS, RewardState, compute_reward
 from maxent_portfolio.options import Section, describe_error, one_of, option
 
@@ -60,6 +60,10 @@ class EnvConfig(Section):
     no_trade_band: float = option(
         0.05, "Skip a trade whose two-way turnover is below this (0.05 = 5% of the book; 0: "
         "always trade), in training and in the backtest alike.", ge=0, lt=2)
+    invest_from_cash: bool = option(
+        False, "A book entirely in cash (a run's first decision) trades all the way to the "
+        "target, whatever --trade-rate and --no-trade-band, in training and in the backtest "
+        "alike.", flag="--invest-from-cash/--no-invest-from-cash")
 
     @field_validator("reward")
     @classmethod
@@ -103,11 +107,12 @@ class EnvConfig(Section):
         except ValidationError as exc:
             raise describe_error(exc) from None
 
-    def execute(self, target: np.ndarray, drifted: np.ndarray) -> np.ndarray:
-        """The weights a decision for ``target`` (B, M) reaches from ``drifted`` (B, M): the
-        execution rule (``trade_rate``, ``no_trade_band``) of
-        :func:`~maxent_portfolio.arithmetic.partial_rebalance`."""
-        return partial_rebalance(target, drifted, self.trade_rate, self.no_trade_band)
+    def execute(self, target: Weights, drifted: Weights) -> Weights:
+        """The weights a decision for ``target`` (B, M) reaches from ``drifted`` (B, M), numpy
+        arrays or torch tensors: the execution rule (``trade_rate``, ``no_trade_band``,
+        ``invest_from_cash``) of :func:`~maxent_portfolio.arithmetic.partial_rebalance`."""
+        return partial_rebalance(target, drifted, self.trade_rate, self.no_trade_band,
+                                 self.invest_from_cash)
 
     def reward_of(self, growth: np.ndarray, moments: RewardState
                   ) -> tuple[np.ndarray, RewardState]:

@@ -35,6 +35,25 @@ MODEL_REWARDS = ("log", "drawdown")
 """Rewards that are a function of the state and the action alone."""
 
 
+class ModelTransition(NamedTuple):
+    """A decision's exact outcome at replayed states: its reward and the next state's weights.
+
+    Attributes
+    ----------
+    rewards : Tensor of shape (B,)
+        As :attr:`ModelStep.rewards`, float64.
+    valid : Tensor of shape (B,)
+        As :attr:`ModelStep.valid`, float64.
+    drifted : Tensor of shape (B, M)
+        The executed weights drifted over the interval, ``w * G_t / (w . G_t)``, float64: the
+        weights the next decision starts from (the env's ``arithmetic.step``).
+    """
+
+    rewards: Tensor
+    valid: Tensor
+    drifted: Tensor
+
+
 class ModelStep(NamedTuple):
     """What the model says of actions at replayed states.
 
@@ -57,19 +76,6 @@ def uses_model_reward(env: Any) -> bool:
     return isinstance(config, EnvConfig) and config.reward in MODEL_REWARDS
 
 
-def execute(target: Tensor, drifted: Tensor, config: EnvConfig) -> Tensor:
-    """The section's execution rule, :func:`maxent_portfolio.arithmetic.partial_rebalance`, in
-    torch (differentiable in ``target`` outside the band)."""
-    trade_rate, no_trade_band = config.trade_rate, config.no_trade_band
-    if trade_rate == 1.0 and no_trade_band == 0.0:
-        return target
-    moved = drifted + trade_rate * (target - drifted)
-    if no_trade_band > 0.0:
-        turnover = (moved - drifted)[..., :-1].abs().sum(-1, keepdim=True)
-        moved = torch.where(turnover < no_trade_band, drifted, moved)
-    return moved
-
-
 class OneStepModel:
     """The env's dynamics as lookup tables on the training device.
 
@@ -85,11 +91,14 @@ class OneStepModel:
     following : ndarray of shape (T,), int64, optional
         The next decision position after each position (the env's clock); needed by
         :meth:`next_positions`.
+    features : ndarray of shape (T, N, F), optional
+        The env's feature tensor; needed by :meth:`observe` (multi-step rollouts).
     device : str or torch.device
     """
 
     def __init__(self, *, held_growth: np.ndarray, cost_rate: np.ndarray | float, n_assets: int,
                  config: EnvConfig, following: np.ndarray | None = None,
+                 features: np.ndarray | None = None,
                  device: str | torch.device = "cpu") -> None:
         if config.reward not in MODEL_REWARDS:
             raise ConfigError(f"the one-step model needs a reward of the state and action alone "
@@ -104,6 +113,9 @@ class OneStepModel:
         self.config = config
         self.following = None if following is None else torch.as_tensor(
             np.asarray(following, dtype=np.int64), device=self.device)
+        self.features = None if features is None else torch.as_tensor(
+            np.ascontiguousarray(features).reshape(len(features), -1), dtype=torch.float32,
+            device=self.device)
 
     @classmethod
     def from_env(cls, env: Any, device: str | torch.device = "cpu") -> OneStepModel:
@@ -111,7 +123,8 @@ class OneStepModel:
         single = getattr(env, "env", env)
         return cls(held_growth=single.held_growth, cost_rate=single.market.cost_rate,
                    n_assets=single.n_assets, config=single.config,
-                   following=single.clock.following, device=device)
+                   following=single.clock.following, features=single.market.features,
+                   device=device)
 
     def next_positions(self, positions: Tensor) -> Tensor:
         """The position of the next state after a decision at ``positions`` (B,)."""
@@ -123,24 +136,41 @@ class OneStepModel:
         """The drifted weights ``w_-`` an observation ends with, (B, M) float64."""
         return observations[..., -(self.n_assets + 1):].double()
 
+    def transition(self, positions: Tensor, before: Tensor, actions: Tensor
+                   ) -> ModelTransition:
+        """Rewards and next weights of ``actions`` (B, M) from weights ``before`` (B, M),
+        float64 and summing to 1, at positions (B,); differentiable in both."""
+        valid = positions < self.growth.shape[0]
+        rows = torch.where(valid, positions, torch.zeros_like(positions))
+        growth = self.growth.index_select(0, rows)
+        traded = self.config.execute(actions.double(), before)
+        cost = ((traded - before)[..., :-1].abs() * self.cost_rate).sum(-1)
+        held = traded * growth
+        value = held.sum(-1)
+        g = torch.log1p(-cost) + torch.log(value)
+        if self.config.reward == "drawdown":
+            g = g - self.config.risk_aversion * torch.clamp(-g, min=0.0)
+        mask = valid.to(g.dtype)
+        return ModelTransition(g * mask, mask, held / value.unsqueeze(-1))
+
     def step(self, positions: Tensor, observations: Tensor, actions: Tensor) -> ModelStep:
         """Rewards of ``actions`` (B, M) at states ``(positions (B,), observations (B, obs))``.
 
         Computed in float64 from the stored float32 observation's weights, so it equals the
         env's reward up to float32 rounding of those weights; differentiable in ``actions``.
         """
-        valid = positions < self.growth.shape[0]
-        rows = torch.where(valid, positions, torch.zeros_like(positions))
-        growth = self.growth.index_select(0, rows)
         before = self.drifted(observations)
-        before = before / before.sum(-1, keepdim=True)
-        traded = execute(actions.double(), before, self.config)
-        cost = ((traded - before)[..., :-1].abs() * self.cost_rate).sum(-1)
-        g = torch.log1p(-cost) + torch.log((traded * growth).sum(-1))
-        if self.config.reward == "drawdown":
-            g = g - self.config.risk_aversion * torch.clamp(-g, min=0.0)
-        mask = valid.to(g.dtype)
-        return ModelStep((g * mask).to(actions.dtype), mask.to(actions.dtype))
+        out = self.transition(positions, before / before.sum(-1, keepdim=True), actions)
+        return ModelStep(out.rewards.to(actions.dtype), out.valid.to(actions.dtype))
+
+    def observe(self, positions: Tensor, weights: Tensor) -> Tensor:
+        """The env's observation at positions (B,) holding ``weights`` (B, M): the features of
+        the date, then the weights, float32 (differentiable in ``weights``)."""
+        if self.features is None:
+            raise ValueError("this model was built without the features")
+        rows = positions.clamp(max=self.features.shape[0] - 1)
+        return torch.cat([self.features.index_select(0, rows),
+                          weights.clamp(0.0, 1.0).to(torch.float32)], dim=-1)
 
 
-__all__ = ["MODEL_REWARDS", "ModelStep", "OneStepModel", "execute"]
+__all__ = ["MODEL_REWARDS", "ModelStep", "ModelTransition", "OneStepModel"]
