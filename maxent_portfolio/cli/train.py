@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from maxent_portfolio.cli.app import app, out
+from maxent_portfolio.cli.app import app, note, out
 from maxent_portfolio.cli.options import CONFIG_OPTION, tree_options
 from maxent_portfolio.config import resolve_config
 from maxent_portfolio.errors import ConfigError, Interrupted, Terminated
@@ -62,6 +62,7 @@ def train(
         raise ConfigError(f"nothing to resume: {', '.join(map(str, runs.values()))} "
                           f"{'does' if len(runs) == 1 else 'do'} not exist")
     market = load_market(cfg)
+    note(cfg.sac.warm_up_note())
     strategies = {s: SACStrategy.from_context(StrategyContext(cfg, market.periods_per_year, s))
                   for s in runs}
     groups = seed_groups(list(runs), cfg.sac.seed_batch)
