@@ -106,7 +106,8 @@ def write_run(outcome: RunOutcome, folder: Path,
         table = pd.concat(learning, ignore_index=True)
         table[["strategy", *[c for c in table.columns if c != "strategy"]]].to_csv(
             folder / "learning.csv", index=False)
-    write_json(folder / "config.json", outcome.config.to_dict())
+    # Options only (no per-fold internals): `backtest --config <run>/config.json` reruns it.
+    write_json(folder / "config.json", outcome.config.options_dict())
     write_json(folder / "provenance.json", provenance(outcome))
     save_results(outcome.results, folder / "results")
     if outcome.market.benchmark is not None:
