@@ -252,6 +252,8 @@ CASES = [
     Case("sweep on an unknown backend", ["sweep", "--backend", "spark"], "backend"),
     Case("sweep joining a cluster without Ray", ["sweep", "--address", "auto"], "address"),
     Case("sweep with odd PBO partitions", ["sweep", "--pbo-partitions", "5"], "pbo-partitions"),
+    Case("sweep with too many PBO partitions", ["sweep", "--pbo-partitions", "40"],
+         "pbo-partitions"),
     Case("sweep table with no seeds", ["sweep", "--config", "grid.toml"], "seeds",
          _file("grid.toml", "[sweep]\nseeds = 0\n")),
     Case("sweep into another sweep's directory", ["sweep", "--out", "old", "--no-html"],
