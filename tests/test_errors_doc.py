@@ -227,6 +227,28 @@ CASES = [
     Case("plug-in naming an unknown asset",
          ["backtest", "--plugin", "ghost.py", "-s", "ghost", *FAST], "ghost",
          _plugin("ghost", "return pd.Series({'NOPE': 1.0})")),
+    Case("plug-in that raises, under the progress bar",
+         ["backtest", "--plugin", "boom.py", "-s", "boom", "--no-html"], "boom",
+         _plugin("boom", "raise RuntimeError('boom')")),
+    Case("plug-in that calls sys.exit(0)",
+         ["backtest", "--plugin", "quit.py", "-s", "quit", *FAST], "quit.py:9",
+         _plugin("quit", "import sys; sys.exit(0)")),
+    Case("plug-in that calls sys.exit(0) when imported", ["backtest", "--plugin", "bye.py",
+                                                           *FAST], "bye.py:2",
+         _file("bye.py", "import sys\nsys.exit(0)\n")),
+    Case("plug-in on menu-blend's menu that raises",
+         ["backtest", "--plugin", "boom.py", "-s", "menu-blend", "--menu", "equal-weight,boom",
+          *FAST], "'boom' failed in allocate", _plugin("boom", "raise RuntimeError('boom')")),
+    Case("plug-in on sac-discrete's menu that raises",
+         ["backtest", "--plugin", "boom.py", "-s", "sac-discrete", "--menu",
+          "equal-weight,boom", *FAST], "boom.py:9", _plugin("boom", "raise RuntimeError('boom')")),
+    Case("plug-in on sac-discrete's menu whose fit raises",
+         ["backtest", "--plugin", "unfit.py", "-s", "sac-discrete", "--menu",
+          "equal-weight,unfit", *FAST], "'unfit' failed in fit",
+         _file("unfit.py", "from maxent_portfolio.strategies.base import Strategy\n\n"
+               "class P(Strategy):\n    name = 'unfit'\n    description = 'test'\n"
+               "    def fit(self, returns):\n        raise ValueError('no fit')\n"
+               "    def allocate(self, history, current):\n        return None\n")),
     # --- train and report ------------------------------------------------------------------------
     Case("nothing to resume", ["train", "--out", "sac.pt", "--resume"], "sac.pt"),
     Case("checkpoint exists", ["train", "--out", "sac.pt"], "sac.pt", _file("sac.pt", "x")),
@@ -294,6 +316,7 @@ def run_case(case: Case, tmp: Path, capsys: pytest.CaptureFixture[str]) -> str:
     lines = [line for line in captured.err.splitlines() if line.strip()]
     assert code == 2, (case.what, code, captured.err)
     assert len(lines) == 1, (case.what, captured.err)
+    assert captured.err == lines[0] + "\n", (case.what, captured.err)  # no blank line either
     message = lines[0].replace(str(tmp) + os.sep, "").replace(str(tmp), ".")
     assert case.culprit in message, (case.what, message)
     assert "Traceback" not in captured.err and captured.out == "", case.what

@@ -216,9 +216,14 @@ class ProgressBar:
                  f"N_eff {record.get('effective_n', float('nan')):.2f}")
         self._bar.update(self._task, completed=step, stats=stats)
 
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if not self.enabled:
+            return
+        if kind is None:
             self._bar.__exit__(None, None, None)
+        else:  # erased, with no empty line left: the error that follows is the one line
+            self._bar.live.transient = True
+            self._bar.live.stop()
 
 
 # --- what a kind of training supplies ----------------------------------------------------------
