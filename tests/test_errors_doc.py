@@ -84,6 +84,19 @@ def _plugin(name: str, body: str) -> Callable[[Path], None]:
                  f"    def allocate(self, history, current):\n        {body}\n")
 
 
+def _nan_checkpoint(tmp: Path) -> None:
+    """``sac.pt``: 8 steps trained on data to 2012 (quietly), then every weight set to NaN."""
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), \
+            contextlib.redirect_stderr(sink):
+        assert main(["train", "--train-steps", "8", "--end", "2012", "--out", "sac.pt",
+                     "--quiet"]) == 0
+    state = torch.load(tmp / "sac.pt", weights_only=True)
+    for tensor in state["model"].values():
+        if tensor.is_floating_point():
+            tensor.fill_(float("nan"))
+    torch.save(state, tmp / "sac.pt")
+
+
 @dataclass
 class Case:
     """One refused input: the command, the files it needs, and the culprit its message names."""
@@ -255,6 +268,14 @@ CASES = [
     Case("corrupt checkpoint", ["train", "--out", "sac.pt", "--resume"], "sac.pt",
          _file("sac.pt", "not a checkpoint")),
     Case("train with no seeds", ["train", "--out", "sac.pt", "--seeds", "0"], "seeds"),
+    Case("train with a diverging config",
+         ["train", "--config", "run.toml", "--end", "2012", "--out", "sac.pt", "--quiet"],
+         "NaN", _file("run.toml", "train_steps = 200\n[sac]\nlearning_starts = 10\n"
+                      "policy_lr = 1000.0\nq_lr = 1000.0\nalpha_lr = 1000.0\n"
+                      "reward_scale = 1e12\n")),
+    Case("train resumed from a checkpoint with NaN weights",
+         ["train", "--train-steps", "4000", "--end", "2012", "--out", "sac.pt", "--resume",
+          "--quiet"], "sac.pt", _nan_checkpoint),
     Case("checkpoint under a file", ["train", "--out", "notes.txt/sac.pt"], "notes.txt",
          _file("notes.txt", "x")),
     Case("report of a folder that is no run", ["report", "somewhere"], "somewhere",

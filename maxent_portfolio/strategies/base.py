@@ -192,13 +192,14 @@ def failure(exc: BaseException) -> str:
 R = TypeVar("R")
 
 
-def guarded(strategy: Strategy, what: str, when: object, call: Callable[[], R]) -> R:
+def guarded(strategy: Strategy, what: str, when: object, call: Callable[[], R],
+            keep: tuple[type[Exception], ...] = (StrategyError,)) -> R:
     """Run a strategy's ``what`` (``fit``, ``allocate``); turn what it raises into one line
-    naming the strategy, the date and its file and line. A :class:`StrategyError` (a menu
-    member's, already named) and Ctrl-C pass through."""
+    naming the strategy, the date and its file and line. ``keep`` (by default a
+    :class:`StrategyError`: a menu member's, already named) and Ctrl-C pass through."""
     try:
         return call()
-    except StrategyError:
+    except keep:
         raise
     except (Exception, SystemExit) as exc:  # a user's plug-in may raise anything, even exit
         raise StrategyError(
