@@ -160,6 +160,8 @@ CASES = [
          _file("run.toml", "[sac]\nlookback = 5\n")),
     Case("one key at the top level and in [backtest]", ["backtest", "--config", "run.toml"],
          "cost_bps", _file("run.toml", "cost_bps = 50\n[backtest]\ncost_bps = 5\n")),
+    Case("impossible date in a YAML config", ["backtest", "--config", "run.yaml"], "start",
+         _file("run.yaml", "start: 2016-13-01\n")),
     Case("fractional seeds", ["backtest", "--config", "run.toml"], "seeds",
          _file("run.toml", "seeds = 1.5\n")),
     Case("fractional embargo", ["backtest", "--config", "run.toml"], "purge-days",
@@ -218,6 +220,8 @@ CASES = [
              for i, d in enumerate(pd.bdate_range("2015-01-02", periods=400))))),
     Case("invalid universe file", ["backtest", "-u", "mine.yaml"], "mine.yaml",
          _file("mine.yaml", "name: mine\nsource: csv\n")),
+    Case("impossible date in a universe file", ["backtest", "-u", "mine.yaml"], "start",
+         _file("mine.yaml", "name: mine\nsource: csv\npath: p.csv\nstart: 2016-13-01\n")),
     Case("universe file with unknown source", ["backtest", "-u", "mine.yaml"], "source",
          _file("mine.yaml", "name: mine\nsource: bloomberg\ntickers: [A]\n")),
     # --- plug-ins ----------------------------------------------------------------------------
