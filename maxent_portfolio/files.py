@@ -90,11 +90,17 @@ def check_writable_dir(path: Path, what: str = "run directory") -> None:
         parent = parent.parent
     if not parent.is_dir():
         raise ConfigError(f"cannot write {what} {path}: {parent} is not a directory")
+    check_can_write(parent, what, path)
+
+
+def check_can_write(folder: Path, what: str, path: Path | None = None) -> None:
+    """Refuse, before any work, a directory in which no file can be created (tried for real:
+    permission bits say nothing about ``/proc``, a read-only mount or root)."""
     try:
-        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=parent)
+        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=folder)
     except OSError as exc:
-        raise ConfigError(f"cannot write {what} {path}: no file can be created in {parent} "
-                          f"({exc.strerror or type(exc).__name__})") from None
+        raise ConfigError(f"cannot write {what} {path or folder}: no file can be created in "
+                          f"{folder} ({exc.strerror or type(exc).__name__})") from None
     os.close(fd)
     os.unlink(probe)
 
@@ -124,5 +130,5 @@ def atomic_directory(final: Path) -> Iterator[Path]:
         raise
 
 
-__all__ = ["atomic_directory", "atomic_path", "check_writable_dir", "read_yaml", "write_bytes",
-           "write_text"]
+__all__ = ["atomic_directory", "atomic_path", "check_can_write", "check_writable_dir",
+           "read_yaml", "write_bytes", "write_text"]

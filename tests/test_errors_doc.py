@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -95,6 +96,39 @@ def _nan_checkpoint(tmp: Path) -> None:
         if tensor.is_floating_point():
             tensor.fill_(float("nan"))
     torch.save(state, tmp / "sac.pt")
+
+
+SWEEP = ["sweep", "--out", "old", "--alpha", "0.5", "--seeds", "1", "--no-html", "--quiet"]
+"""A one-cell sweep resumed from ``old``, made by :func:`_sweep_dir`."""
+
+
+def _sweep_dir(edit: Callable[[Path, Any], None]) -> Callable[[Path], None]:
+    """``old``: the directory of :data:`SWEEP` (its sweep.json, no cell yet), then ``edit``-ed
+    with the store's cells folder and the sweep's only cell."""
+    def setup(tmp: Path) -> None:
+        from maxent_portfolio.sweep import prepare_sweep, resolve_sweep
+        from maxent_portfolio.sweep.run import SweepStore
+
+        run, grid = resolve_sweep(None, {"report.html": False}, {"alpha": [0.5], "seeds": 1})
+        plan = prepare_sweep(run, grid)
+        store = SweepStore(tmp / "old", plan)
+        store.open()
+        edit(tmp / "old" / "cells", (store, plan.cells[0]))
+    return setup
+
+
+def _cell_without_sharpe(cells: Path, made: Any) -> None:
+    """A cell written by the sweep itself (digest and checksum right) that lacks a measure."""
+    from maxent_portfolio.sweep.cells import CELL_COLUMNS, CellResult
+
+    store, cell = made
+    measures = {k: 0.5 for k in CELL_COLUMNS if k != "sharpe"}
+    store.save(CellResult(cell, measures, pd.Series(0.001, index=store.dates)))
+
+
+def _cells_as_a_file(cells: Path, made: Any) -> None:
+    cells.rmdir()
+    cells.write_text("x")
 
 
 @dataclass
@@ -309,6 +343,10 @@ CASES = [
          "not a sweep directory", _file("mine/notes.txt", "x")),
     Case("sweep directory under a file", ["sweep", "--out", "notes.txt/sweep"], "notes.txt",
          _file("notes.txt", "x")),
+    Case("sweep cell file missing a measure", SWEEP, "lacks the measure sharpe",
+         _sweep_dir(_cell_without_sharpe)),
+    Case("sweep whose cells/ is a file", SWEEP, "old/cells is not a directory",
+         _sweep_dir(_cells_as_a_file)),
 ]
 
 
