@@ -287,6 +287,12 @@ CASES = [
     Case("plug-in that calls sys.exit(0) when imported", ["backtest", "--plugin", "bye.py",
                                                            *FAST], "bye.py:2",
          _file("bye.py", "import sys\nsys.exit(0)\n")),
+    Case("plug-in that calls sys.exit(0) in reset",
+         ["backtest", "--plugin", "quit.py", "-s", "quit", *FAST], "'quit' failed in reset",
+         _file("quit.py", "import sys\nfrom maxent_portfolio.strategies.base import Strategy"
+               "\n\nclass P(Strategy):\n    name = 'quit'\n    description = 'test'\n"
+               "    def reset(self):\n        sys.exit(0)\n"
+               "    def allocate(self, history, current):\n        return None\n")),
     Case("plug-in on menu-blend's menu that raises",
          ["backtest", "--plugin", "boom.py", "-s", "menu-blend", "--menu", "equal-weight,boom",
           *FAST], "'boom' failed in allocate", _plugin("boom", "raise RuntimeError('boom')")),

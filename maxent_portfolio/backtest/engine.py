@@ -162,7 +162,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
     folds = _resolve_splits(n, splits)
     index = pd.DatetimeIndex(returns.index)
 
-    strategy.reset()
+    guarded(strategy, "reset", "the first fold", strategy.reset)
     constant = strategy.constant_weights(assets)
     vectorised = strategy.stateless and schedule.kind != "drift"
 
