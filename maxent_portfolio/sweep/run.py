@@ -115,10 +115,10 @@ class SweepStore:
         self.identity = identity(plan)
         # JSON turns tuples into lists: the digest of what sweep.json holds, read back.
         self.digest = checksum(json.loads(json.dumps(self.identity)))
+        # The out-of-sample dates every cell's returns cover: the folds' test windows.
         index, folds = plan.data.market.returns.index, plan.data.folds
         self.dates = pd.DatetimeIndex(np.concatenate(
             [index[f.test_start:f.test_end].to_numpy() for f in folds]))
-        """The out-of-sample dates every cell's returns cover."""
 
     def open(self) -> None:
         """Create the directory, or check that an existing one holds this very sweep and can
