@@ -48,6 +48,7 @@ from maxent_portfolio.agents.config import SACConfig
 from maxent_portfolio.arithmetic import CostModel
 from maxent_portfolio.envs.config import EnvConfig
 from maxent_portfolio.errors import ConfigError
+from maxent_portfolio.files import read_yaml
 from maxent_portfolio.options import (
     Section,
     describe_error,
@@ -96,6 +97,12 @@ class DataConfig(Section):
         None, "How a CSV's dates are written, as a strftime format (%d/%m/%Y day-first, "
         "%m/%d/%Y month-first); default: ISO dates, or a layout that reads only one way "
         "(dates that read two ways are refused).")
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _year(cls, value: Any) -> Any:
+        """A bare year in a file (``end: 2019``, an integer to YAML and TOML) as text."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("start", "end")
     @classmethod
@@ -385,7 +392,7 @@ def parse_config_file(path: str | Path) -> dict[str, Any]:
         elif suffix == ".json":
             data = json.loads(text)
         else:
-            data = yaml.safe_load(text)
+            data = read_yaml(text)
     except (UnicodeDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError,
             json.JSONDecodeError) as exc:
         raise ConfigError(f"cannot parse config file {p}: {str(exc).splitlines()[0]}") from exc
@@ -451,7 +458,7 @@ def config_record(config: RunConfig, sources: Mapping[str, str] | None = None
                   ) -> dict[str, Any]:
     """``config.json``: the resolved tree, plus ``sources`` when known (a record, ignored when
     the file is read back with ``--config``)."""
-    tree = config.to_dict()
+    tree = config.options_dict()
     return {**tree, SOURCES_KEY: dict(sources)} if sources else tree
 
 

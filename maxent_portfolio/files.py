@@ -1,19 +1,44 @@
-"""Atomic writes: a file or a directory appears complete or not at all.
+"""Atomic writes: a file or a directory appears complete or not at all; and YAML read as text.
 
 Every writer in the package goes through these two helpers, so an interrupted run, a full disk
-or a crash never leaves a partial file behind.
+or a crash never leaves a partial file behind. Every YAML file (universes, run configs) is read
+by :func:`read_yaml`, which leaves dates as the text they are.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from maxent_portfolio.errors import ConfigError
+
+
+@functools.cache
+def _text_dates_loader() -> type:
+    import yaml
+
+    class TextDates(yaml.SafeLoader):
+        """``yaml.SafeLoader`` without its timestamp resolver."""
+
+    TextDates.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    return TextDates
+
+
+def read_yaml(text: str) -> Any:
+    """``yaml.safe_load`` with dates left as text: ``start: 2016-13-01`` is the string a date
+    option's own check refuses in one line (the safe loader would raise a bare ValueError),
+    and ``start: 2016-01-01`` the string a string option expects."""
+    import yaml
+
+    return yaml.load(text, Loader=_text_dates_loader())  # a SafeLoader: plain data only
 
 
 @contextlib.contextmanager
@@ -65,11 +90,17 @@ def check_writable_dir(path: Path, what: str = "run directory") -> None:
         parent = parent.parent
     if not parent.is_dir():
         raise ConfigError(f"cannot write {what} {path}: {parent} is not a directory")
+    check_can_write(parent, what, path)
+
+
+def check_can_write(folder: Path, what: str, path: Path | None = None) -> None:
+    """Refuse, before any work, a directory in which no file can be created (tried for real:
+    permission bits say nothing about ``/proc``, a read-only mount or root)."""
     try:
-        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=parent)
+        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=folder)
     except OSError as exc:
-        raise ConfigError(f"cannot write {what} {path}: no file can be created in {parent} "
-                          f"({exc.strerror or type(exc).__name__})") from None
+        raise ConfigError(f"cannot write {what} {path or folder}: no file can be created in "
+                          f"{folder} ({exc.strerror or type(exc).__name__})") from None
     os.close(fd)
     os.unlink(probe)
 
@@ -99,4 +130,5 @@ def atomic_directory(final: Path) -> Iterator[Path]:
         raise
 
 
-__all__ = ["atomic_directory", "atomic_path", "check_writable_dir", "write_bytes", "write_text"]
+__all__ = ["atomic_directory", "atomic_path", "check_can_write", "check_writable_dir",
+           "read_yaml", "write_bytes", "write_text"]

@@ -50,6 +50,18 @@ class Section(BaseModel):
         """Plain JSON-able data (tuples as lists)."""
         return self.model_dump(mode="json")
 
+    def options_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the ``internal`` fields, of this section and the ones it
+        holds: what a user can set, so that it reads back as a ``--config`` file."""
+        data = self.to_dict()
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if field_extra(type(self), name).get("internal"):
+                del data[name]
+            elif isinstance(value, Section):
+                data[name] = value.options_dict()
+        return data
+
 
 def option(default: Any, help: str, *, file_only: bool = False, internal: bool = False,
            flag: str | None = None, short: str | None = None, **constraints: Any) -> Any:

@@ -109,6 +109,7 @@ def write_run(outcome: RunOutcome, folder: Path,
         table = pd.concat(learning, ignore_index=True)
         table[["strategy", *[c for c in table.columns if c != "strategy"]]].to_csv(
             folder / "learning.csv", index=False)
+    # Options only (no per-fold internals): `backtest --config <run>/config.json` reruns it.
     write_json(folder / "config.json", config_record(outcome.config, sources))
     write_json(folder / "provenance.json", provenance(outcome))
     save_results(outcome.results, folder / "results")

@@ -55,10 +55,10 @@ def test_a_batched_agent_matches_its_solo_run(network: str) -> None:
     weights agree to float tolerance (batched matmul kernels round differently)."""
     agents = _batched([3, 11], network=network, total_steps=12)
     for a, seed in enumerate((3, 11)):
-        solo = train(vector_env(2), tiny_config(seed=seed, network=network, total_steps=12),
-                     progress=False)
+        config = tiny_config(seed=seed, network=network, total_steps=12)
+        solo = train(vector_env(2), config, progress=False)
         assert solo.buffer is not None and agents[a].buffer is not None
-        warm = 8 * 2  # learning_starts x num_envs transitions drawn before any update
+        warm = config.warm_up * 2  # warm-up x num_envs transitions drawn before any update
         for name in ("observations", "actions", "rewards", "next_observations"):
             assert torch.equal(getattr(solo.buffer, name)[:warm],
                                getattr(agents[a].buffer, name)[:warm]), name

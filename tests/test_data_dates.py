@@ -120,3 +120,21 @@ def test_dates_load_as_written_or_are_refused_never_silently_moved(
         assert "read two ways" in message or "not a date" in message
         return
     assert read.equals(pd.DatetimeIndex(index)), (layout, zone, list(written[:3]))
+
+
+def test_a_csv_with_offsets_across_daylight_saving_runs_through_the_cli(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 23 item 8: ``data show`` and ``backtest`` on such a file gave a traceback."""
+    from maxent_portfolio.cli import main
+
+    local = pd.date_range("2014-01-02 16:00", periods=400, freq="B", tz="America/New_York")
+    frame = _frame(local)
+    _write(frame, [str(d) for d in local], tmp_path / "tz.csv")  # -05:00 and -04:00
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "show", "tz.csv"]) == 0
+    assert "2014-01-02..2015-07-15" in capsys.readouterr().out
+    assert main(["backtest", "-u", "tz.csv", "-s", "equal-weight", "--train-years", "0.5",
+                 "--test-years", "0.5", "--no-html", "--quiet", "--out", "run"]) == 0
+    returns = pd.read_csv(tmp_path / "run" / "returns.csv", index_col="date", parse_dates=True)
+    assert returns.index.isin(local.tz_localize(None)).all()  # the local trading days

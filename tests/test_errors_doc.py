@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -84,6 +85,52 @@ def _plugin(name: str, body: str) -> Callable[[Path], None]:
                  f"    def allocate(self, history, current):\n        {body}\n")
 
 
+def _nan_checkpoint(tmp: Path) -> None:
+    """``sac.pt``: 8 steps trained on data to 2012 (quietly), then every weight set to NaN."""
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), \
+            contextlib.redirect_stderr(sink):
+        assert main(["train", "--train-steps", "8", "--end", "2012", "--out", "sac.pt",
+                     "--quiet"]) == 0
+    state = torch.load(tmp / "sac.pt", weights_only=True)
+    for tensor in state["model"].values():
+        if tensor.is_floating_point():
+            tensor.fill_(float("nan"))
+    torch.save(state, tmp / "sac.pt")
+
+
+SWEEP = ["sweep", "--out", "old", "--alpha", "0.5", "--seeds", "1", "--no-html", "--quiet"]
+"""A one-cell sweep resumed from ``old``, made by :func:`_sweep_dir`."""
+
+
+def _sweep_dir(edit: Callable[[Path, Any], None]) -> Callable[[Path], None]:
+    """``old``: the directory of :data:`SWEEP` (its sweep.json, no cell yet), then ``edit``-ed
+    with the store's cells folder and the sweep's only cell."""
+    def setup(tmp: Path) -> None:
+        from maxent_portfolio.sweep import prepare_sweep, resolve_sweep
+        from maxent_portfolio.sweep.run import SweepStore
+
+        run, grid = resolve_sweep(None, {"report.html": False}, {"alpha": [0.5], "seeds": 1})
+        plan = prepare_sweep(run, grid)
+        store = SweepStore(tmp / "old", plan)
+        store.open()
+        edit(tmp / "old" / "cells", (store, plan.cells[0]))
+    return setup
+
+
+def _cell_without_sharpe(cells: Path, made: Any) -> None:
+    """A cell written by the sweep itself (digest and checksum right) that lacks a measure."""
+    from maxent_portfolio.sweep.cells import CELL_COLUMNS, CellResult
+
+    store, cell = made
+    measures = {k: 0.5 for k in CELL_COLUMNS if k != "sharpe"}
+    store.save(CellResult(cell, measures, pd.Series(0.001, index=store.dates)))
+
+
+def _cells_as_a_file(cells: Path, made: Any) -> None:
+    cells.rmdir()
+    cells.write_text("x")
+
+
 @dataclass
 class Case:
     """One refused input: the command, the files it needs, and the culprit its message names."""
@@ -148,6 +195,8 @@ CASES = [
          _file("run.toml", "[sac]\nlookback = 5\n")),
     Case("one key at the top level and in [backtest]", ["backtest", "--config", "run.toml"],
          "cost_bps", _file("run.toml", "cost_bps = 50\n[backtest]\ncost_bps = 5\n")),
+    Case("impossible date in a YAML config", ["backtest", "--config", "run.yaml"], "start",
+         _file("run.yaml", "start: 2016-13-01\n")),
     Case("fractional seeds", ["backtest", "--config", "run.toml"], "seeds",
          _file("run.toml", "seeds = 1.5\n")),
     Case("fractional embargo", ["backtest", "--config", "run.toml"], "purge-days",
@@ -210,6 +259,8 @@ CASES = [
              for i, d in enumerate(pd.bdate_range("2015-01-02", periods=400))))),
     Case("invalid universe file", ["backtest", "-u", "mine.yaml"], "mine.yaml",
          _file("mine.yaml", "name: mine\nsource: csv\n")),
+    Case("impossible date in a universe file", ["backtest", "-u", "mine.yaml"], "start",
+         _file("mine.yaml", "name: mine\nsource: csv\npath: p.csv\nstart: 2016-13-01\n")),
     Case("universe file with unknown source", ["backtest", "-u", "mine.yaml"], "source",
          _file("mine.yaml", "name: mine\nsource: bloomberg\ntickers: [A]\n")),
     # --- plug-ins ----------------------------------------------------------------------------
@@ -232,12 +283,48 @@ CASES = [
     Case("plug-in naming an unknown asset",
          ["backtest", "--plugin", "ghost.py", "-s", "ghost", *FAST], "ghost",
          _plugin("ghost", "return pd.Series({'NOPE': 1.0})")),
+    Case("plug-in that raises, under the progress bar",
+         ["backtest", "--plugin", "boom.py", "-s", "boom", "--no-html"], "boom",
+         _plugin("boom", "raise RuntimeError('boom')")),
+    Case("plug-in that calls sys.exit(0)",
+         ["backtest", "--plugin", "quit.py", "-s", "quit", *FAST], "quit.py:9",
+         _plugin("quit", "import sys; sys.exit(0)")),
+    Case("plug-in that calls sys.exit(0) when imported", ["backtest", "--plugin", "bye.py",
+                                                           *FAST], "bye.py:2",
+         _file("bye.py", "import sys\nsys.exit(0)\n")),
+    Case("plug-in that calls sys.exit(0) in reset",
+         ["backtest", "--plugin", "quit.py", "-s", "quit", *FAST], "'quit' failed in reset",
+         _file("quit.py", "import sys\nfrom maxent_portfolio.strategies.base import Strategy"
+               "\n\nclass P(Strategy):\n    name = 'quit'\n    description = 'test'\n"
+               "    def reset(self):\n        sys.exit(0)\n"
+               "    def allocate(self, history, current):\n        return None\n")),
+    Case("plug-in on menu-blend's menu that raises",
+         ["backtest", "--plugin", "boom.py", "-s", "menu-blend", "--menu", "equal-weight,boom",
+          *FAST], "'boom' failed in allocate", _plugin("boom", "raise RuntimeError('boom')")),
+    Case("plug-in on sac-discrete's menu that raises",
+         ["backtest", "--plugin", "boom.py", "-s", "sac-discrete", "--menu",
+          "equal-weight,boom", *FAST], "boom.py:9", _plugin("boom", "raise RuntimeError('boom')")),
+    Case("plug-in on sac-discrete's menu whose fit raises",
+         ["backtest", "--plugin", "unfit.py", "-s", "sac-discrete", "--menu",
+          "equal-weight,unfit", *FAST], "'unfit' failed in fit",
+         _file("unfit.py", "from maxent_portfolio.strategies.base import Strategy\n\n"
+               "class P(Strategy):\n    name = 'unfit'\n    description = 'test'\n"
+               "    def fit(self, returns):\n        raise ValueError('no fit')\n"
+               "    def allocate(self, history, current):\n        return None\n")),
     # --- train and report ------------------------------------------------------------------------
     Case("nothing to resume", ["train", "--out", "sac.pt", "--resume"], "sac.pt"),
     Case("checkpoint exists", ["train", "--out", "sac.pt"], "sac.pt", _file("sac.pt", "x")),
     Case("corrupt checkpoint", ["train", "--out", "sac.pt", "--resume"], "sac.pt",
          _file("sac.pt", "not a checkpoint")),
     Case("train with no seeds", ["train", "--out", "sac.pt", "--seeds", "0"], "seeds"),
+    Case("train with a diverging config",
+         ["train", "--config", "run.toml", "--end", "2012", "--out", "sac.pt", "--quiet"],
+         "NaN", _file("run.toml", "train_steps = 200\n[sac]\nlearning_starts = 10\n"
+                      "policy_lr = 1000.0\nq_lr = 1000.0\nalpha_lr = 1000.0\n"
+                      "reward_scale = 1e12\n")),
+    Case("train resumed from a checkpoint with NaN weights",
+         ["train", "--train-steps", "4000", "--end", "2012", "--out", "sac.pt", "--resume",
+          "--quiet"], "sac.pt", _nan_checkpoint),
     Case("checkpoint under a file", ["train", "--out", "notes.txt/sac.pt"], "notes.txt",
          _file("notes.txt", "x")),
     Case("report of a folder that is no run", ["report", "somewhere"], "somewhere",
@@ -257,6 +344,8 @@ CASES = [
     Case("sweep on an unknown backend", ["sweep", "--backend", "spark"], "backend"),
     Case("sweep joining a cluster without Ray", ["sweep", "--address", "auto"], "address"),
     Case("sweep with odd PBO partitions", ["sweep", "--pbo-partitions", "5"], "pbo-partitions"),
+    Case("sweep with too many PBO partitions", ["sweep", "--pbo-partitions", "40"],
+         "pbo-partitions"),
     Case("sweep table with no seeds", ["sweep", "--config", "grid.toml"], "seeds",
          _file("grid.toml", "[sweep]\nseeds = 0\n")),
     Case("sweep into another sweep's directory", ["sweep", "--out", "old", "--no-html"],
@@ -265,6 +354,10 @@ CASES = [
          "not a sweep directory", _file("mine/notes.txt", "x")),
     Case("sweep directory under a file", ["sweep", "--out", "notes.txt/sweep"], "notes.txt",
          _file("notes.txt", "x")),
+    Case("sweep cell file missing a measure", SWEEP, "lacks the measure sharpe",
+         _sweep_dir(_cell_without_sharpe)),
+    Case("sweep whose cells/ is a file", SWEEP, "old/cells is not a directory",
+         _sweep_dir(_cells_as_a_file)),
 ]
 
 
@@ -297,6 +390,7 @@ def run_case(case: Case, tmp: Path, capsys: pytest.CaptureFixture[str]) -> str:
     lines = [line for line in captured.err.splitlines() if line.strip()]
     assert code == 2, (case.what, code, captured.err)
     assert len(lines) == 1, (case.what, captured.err)
+    assert captured.err == lines[0] + "\n", (case.what, captured.err)  # no blank line either
     message = lines[0].replace(str(tmp) + os.sep, "").replace(str(tmp), ".")
     assert case.culprit in message, (case.what, message)
     assert "Traceback" not in captured.err and captured.out == "", case.what

@@ -51,7 +51,25 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
                         f"({type(exc).__name__})") from None
     if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
         raise DataError(f"corrupt checkpoint {path}: not a maxent-portfolio SAC checkpoint")
+    bad = non_finite(state.get("model"))
+    if bad is not None:  # an agent that acts on NaN weights would only fail later, obscurely
+        raise DataError(f"corrupt checkpoint {path}: its weights hold NaN or infinite values "
+                        f"({bad}); delete it, or train again without --resume")
     return state
+
+
+def non_finite(tree: Any, where: str = "") -> str | None:
+    """The name of the first floating tensor of ``tree`` (nested dicts) holding NaN or
+    infinite values, or None."""
+    if isinstance(tree, torch.Tensor):
+        return where if tree.is_floating_point() and not bool(torch.isfinite(tree).all()) \
+            else None
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            found = non_finite(value, f"{where}.{key}" if where else str(key))
+            if found is not None:
+                return found
+    return None
 
 
 def _describe_data(data: dict[str, Any]) -> str:
@@ -114,4 +132,5 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 
 __all__ = ["CHECKPOINT_VERSION", "RUN_ONLY", "capture_rng_state", "check_resumable",
-           "config_dict", "load_checkpoint", "restore_rng_state", "save_checkpoint"]
+           "config_dict", "load_checkpoint", "non_finite", "restore_rng_state",
+           "save_checkpoint"]

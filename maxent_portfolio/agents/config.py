@@ -9,6 +9,7 @@ torch is imported only to ask whether CUDA is there.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import ValidationError, ValidationInfo, field_validator, model_validator
@@ -119,8 +120,9 @@ class SACConfig(Section):
     buffer_size: int = option(200_000, "Replay buffer capacity in transitions.", ge=1,
                               file_only=True)
     learning_starts: int = option(
-        250, "Warm-up vector-env steps with uniform Dirichlet(1) actions and no updates.", ge=0,
-        file_only=True)
+        250, "Warm-up vector-env steps with uniform Dirichlet(1) actions and no updates; at "
+        "most a quarter of a fold's steps (a smaller --train-steps cuts it, with a note).",
+        ge=0, file_only=True)
     utd_ratio: float = option(0.25, "Gradient updates per collected transition.", gt=0,
                               file_only=True)
     initial_alpha: float = option(0.1, "Starting temperature when tuned automatically.", gt=0,
@@ -146,6 +148,28 @@ class SACConfig(Section):
                             internal=True)
     num_threads: int | None = option(1, "torch.set_num_threads; None leaves torch's default.",
                                      internal=True)
+
+    @property
+    def fold_steps(self) -> int:
+        """Vector-env steps of one fold's training: ``train_steps`` over ``num_envs``."""
+        return math.ceil(self.train_steps / self.num_envs)
+
+    @property
+    def warm_up(self) -> int:
+        """Vector steps of uniform actions before the first update: ``learning_starts``, cut
+        to a quarter of ``total_steps`` so that a small budget still trains (and a budget
+        smaller than the warm-up never reports an untrained policy)."""
+        return min(self.learning_starts, self.total_steps // 4)
+
+    def warm_up_note(self) -> str | None:
+        """One line when ``train_steps`` cuts the warm-up of every fold, else None."""
+        steps = self.fold_steps
+        cut = self.model_copy(update={"total_steps": steps}).warm_up
+        if cut == self.learning_starts:
+            return None
+        return (f"--train-steps {self.train_steps} is {steps} vector steps of {self.num_envs} "
+                f"envs per fold: the warm-up (learning_starts {self.learning_starts}) is cut to "
+                f"{cut}, a quarter of them")
 
     @field_validator(*CHOICES)
     @classmethod

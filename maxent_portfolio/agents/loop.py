@@ -216,9 +216,14 @@ class ProgressBar:
                  f"N_eff {record.get('effective_n', float('nan')):.2f}")
         self._bar.update(self._task, completed=step, stats=stats)
 
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if not self.enabled:
+            return
+        if kind is None:
             self._bar.__exit__(None, None, None)
+        else:  # erased, with no empty line left: the error that follows is the one line
+            self._bar.live.transient = True
+            self._bar.live.stop()
 
 
 # --- what a kind of training supplies ----------------------------------------------------------
@@ -391,9 +396,10 @@ def run(env: Any, config: SACConfig, learner: Learner, obs: np.ndarray, *,
     env : vector env
         Stepped by ``learner.collect``; its ``state_dict`` (if any) is checkpointed.
     config : SACConfig
-        The loop's options: ``total_steps``, ``learning_starts``, ``utd_ratio``,
-        ``batch_size`` (through ``learner.sample``), ``log_every``, ``eval_every``,
-        ``checkpoint_every`` and ``model_selection``.
+        The loop's options: ``total_steps``, ``learning_starts`` (cut to a quarter of
+        ``total_steps``: :attr:`SACConfig.warm_up`), ``utd_ratio``, ``batch_size`` (through
+        ``learner.sample``), ``log_every``, ``eval_every``, ``checkpoint_every`` and
+        ``model_selection``.
     learner : Learner
     obs : ndarray
         The env's observations after its seeded reset.
@@ -463,11 +469,11 @@ def run(env: Any, config: SACConfig, learner: Learner, obs: np.ndarray, *,
     with StopFlag() as stop, deterministic_algorithms(), bar:
         while state.step < config.total_steps:
             next_obs, rewards, terminations, truncations = learner.collect(
-                state.obs, state.step < config.learning_starts)
+                state.obs, state.step < config.warm_up)
             state.end_episodes(rewards, np.logical_or(terminations, truncations))
             state.obs = next_obs
 
-            if state.step >= config.learning_starts:
+            if state.step >= config.warm_up:
                 state.update_credit += updates_per_step
                 while state.update_credit >= 1.0:
                     batch = learner.sample()

@@ -9,11 +9,8 @@ code the gym environments step with.
 from __future__ import annotations
 
 import functools
-import inspect
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,9 +24,9 @@ from maxent_portfolio.arithmetic import (
     rebalance_cost,
 )
 from maxent_portfolio.backtest.walkforward import Fold, TrainTestSplit, WalkForward
-from maxent_portfolio.errors import ConfigError, StrategyError
+from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.rebalance import CASH, Schedule
-from maxent_portfolio.strategies.base import Strategy, validate_weights
+from maxent_portfolio.strategies.base import Strategy, guarded, validate_weights
 
 
 @dataclass
@@ -85,33 +82,6 @@ class BacktestResult:
     def equity(self) -> pd.Series:
         """Growth of 1 unit of capital, net of costs."""
         return (1.0 + self.returns).cumprod()
-
-
-def _culprit_location(exc: BaseException, strategy: Strategy) -> str:
-    """``file:line`` of the innermost frame in the strategy's own file: where it failed."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    try:
-        own = Path(inspect.getfile(type(strategy))).resolve()
-    except (TypeError, OSError):
-        own = None
-    for frame in reversed(frames):
-        if own is not None and Path(frame.filename).resolve() == own:
-            return f"{frame.filename}:{frame.lineno}"
-    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
-
-
-def _guard(strategy: Strategy, what: str, when: object, call: Callable[[], object]) -> object:
-    """Run a strategy call; turn its exceptions into one-line errors naming where it failed."""
-    try:
-        return call()
-    except StrategyError:
-        raise
-    except KeyboardInterrupt:
-        raise
-    except Exception as exc:  # a user's plug-in may raise anything
-        raise StrategyError(
-            f"strategy {strategy.name!r} failed in {what} on {when}: "
-            f"{type(exc).__name__}: {exc} ({_culprit_location(exc, strategy)})") from exc
 
 
 def _resolve_splits(n: int, splits: WalkForward | TrainTestSplit | Sequence[Fold] | None
@@ -208,7 +178,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
     folds = _resolve_splits(n, splits)
     index = pd.DatetimeIndex(returns.index)
 
-    strategy.reset()
+    guarded(strategy, "reset", "the first fold", strategy.reset)
     constant = strategy.constant_weights(assets)
     vectorised = strategy.stateless and schedule.kind != "drift"
 
@@ -224,7 +194,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
                 if len(constant) == len(assets) else np.asarray(constant, dtype=float)
         else:
             current_s = pd.Series(current, index=columns)
-            raw = _guard(strategy, "allocate", index[t].date(),
+            raw = guarded(strategy, "allocate", index[t].date(),
                          lambda: strategy.allocate(returns.iloc[: t + 1], current_s))
             w = validate_weights(raw, columns, strategy.name, index[t], long_only)
         return cap_weights(w, max_weight) if max_weight is not None else w
@@ -236,8 +206,8 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
         # on; every investable strategy sees only its training window.
         train = returns.iloc[fold.train_start: fold.train_end] if strategy.investable \
             else returns.iloc[fold.test_start: fold.test_end]
-        _guard(strategy, "fit", f"the window ending {index[fold.train_end - 1].date()}",
-               functools.partial(strategy.fit, train))
+        guarded(strategy, "fit", f"the window ending {index[fold.train_end - 1].date()}",
+                functools.partial(strategy.fit, train))
         first, last = fold.test_start - 1, fold.test_end - 2
         flags = schedule.flags(index, first, last)
         if schedule.kind == "drift":

@@ -34,6 +34,12 @@ state: dict[str, bool] = {"verbose": False, "terminated": False}
 """This process's ``--verbose`` and whether a SIGTERM arrived."""
 
 
+def note(message: str | None) -> None:
+    """A one-line note on stderr (nothing for None): a run goes on, changed as it says."""
+    if message:
+        err.print(f"note: {message}", markup=False, highlight=False)
+
+
 @app.callback()
 def root(
     verbose: bool = typer.Option(False, "--verbose", "-v",
@@ -42,4 +48,4 @@ def root(
     state["verbose"] = verbose
 
 
-__all__ = ["app", "err", "out", "root", "state"]
+__all__ = ["app", "err", "note", "out", "root", "state"]

@@ -29,9 +29,13 @@ class RichProgress:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
-        # On an error the bar is erased, so the error stays the one line on stderr.
-        self.bar.live.transient = kind is not None
-        self.bar.__exit__(kind, *rest)  # type: ignore[arg-type]
+        if kind is None:
+            self.bar.__exit__(kind, *rest)  # type: ignore[arg-type]
+            return
+        # On an error the bar is erased, so the error stays the one line on stderr; the live
+        # display is stopped alone, as Progress.stop would add an empty line off a terminal.
+        self.bar.live.transient = True
+        self.bar.live.stop()
 
     def start(self, total: float) -> None:
         self.bar.update(self.task, total=total)

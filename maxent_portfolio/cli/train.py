@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from maxent_portfolio.cli.app import app, out
+from maxent_portfolio.cli.app import app, note, out
 from maxent_portfolio.cli.options import CONFIG_OPTION, tree_options
 from maxent_portfolio.config import resolve_config
-from maxent_portfolio.errors import ConfigError, Interrupted, Terminated
+from maxent_portfolio.errors import ConfigError, Interrupted, Terminated, UserError
 from maxent_portfolio.files import check_writable_dir
 
 
@@ -45,7 +46,7 @@ def train(
       (one batched network; resumable from sac-seeds0-3.pt until all four files are written)
     """
     from maxent_portfolio.runner import load_market
-    from maxent_portfolio.strategies.base import StrategyContext
+    from maxent_portfolio.strategies.base import StrategyContext, guarded
     from maxent_portfolio.strategies.sac import SACStrategy
 
     cfg = resolve_config(config, overrides, presets=False)
@@ -62,11 +63,13 @@ def train(
         raise ConfigError(f"nothing to resume: {', '.join(map(str, runs.values()))} "
                           f"{'does' if len(runs) == 1 else 'do'} not exist")
     market = load_market(cfg)
+    note(cfg.sac.warm_up_note())
     strategies = {s: SACStrategy.from_context(StrategyContext(cfg, market.periods_per_year, s))
                   for s in runs}
     groups = seed_groups(list(runs), cfg.sac.seed_batch)
     for group in groups:
         SACStrategy.join([strategies[s] for s in group])
+    span = f"{market.returns.index[0].date()}..{market.returns.index[-1].date()}"
     for run_seed, path in runs.items():
         strategy = strategies[run_seed]
         group = next(g for g in groups if run_seed in g)
@@ -79,9 +82,11 @@ def train(
             out.print(str(path), markup=False, highlight=False)
             continue
         try:
-            agent = strategy.train_window(market.returns, checkpoint_path=train_file,
-                                          resume=resume and train_file.exists(),
-                                          progress=not quiet and run_seed == group[0])
+            # A diverging run (NaN actions) is one line, as in a backtest.
+            agent = guarded(strategy, "training", span, partial(
+                strategy.train_window, market.returns, checkpoint_path=train_file,
+                resume=resume and train_file.exists(),
+                progress=not quiet and run_seed == group[0]), keep=(UserError,))
             if batch_file is not None:
                 agent.save(path)
                 if run_seed == group[-1]:

@@ -29,6 +29,7 @@ import pandas as pd
 import yaml
 
 from maxent_portfolio.errors import ConfigError
+from maxent_portfolio.files import read_yaml
 
 SOURCES = ("builtin", "yfinance", "csv")
 """The ``source:`` names a universe file accepts: the keys of ``loader.SOURCE_LOADERS``, in
@@ -154,7 +155,7 @@ def spec_from_mapping(raw: object, origin: str, base_dir: Path | None,
 def read_spec_file(path: Path) -> UniverseSpec:
     """Parse one universe YAML file."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"universe file {path} not found") from None
     except IsADirectoryError:
@@ -177,7 +178,7 @@ def builtin_specs() -> dict[str, UniverseSpec]:
     specs: dict[str, UniverseSpec] = {}
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(_YAML_SUFFIXES):
-            raw = yaml.safe_load(entry.read_text(encoding="utf-8"))
+            raw = read_yaml(entry.read_text(encoding="utf-8"))
             spec = spec_from_mapping(raw, "builtin", None, entry.name.rsplit(".", 1)[0])
             specs[spec.name] = spec
     return specs

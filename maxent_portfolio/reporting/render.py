@@ -24,6 +24,7 @@ import pandas as pd
 from maxent_portfolio.backtest.engine import BacktestResult
 from maxent_portfolio.backtest.store import load_results, safe_name
 from maxent_portfolio.errors import DataError
+from maxent_portfolio.files import check_can_write
 
 if TYPE_CHECKING:
     from maxent_portfolio.runner import RunOutcome
@@ -239,6 +240,7 @@ def read_run(run_dir: Path) -> StoredRun:
 def rerender(run_dir: Path) -> Path:
     """Render the report of an existing run directory again from its stored results."""
     run = read_run(run_dir)
+    check_can_write(run_dir, "the report in")
     # Render beside the run, then swap the HTML in, so a failure leaves the old report.
     tmp = Path(tempfile.mkdtemp(prefix=".render-", dir=run_dir))
     try:

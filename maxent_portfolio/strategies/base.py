@@ -11,6 +11,8 @@ accepted them.
 
 from __future__ import annotations
 
+import inspect
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,6 +174,45 @@ class Strategy:
         return f"{type(self).__name__}({params})"
 
 
+def culprit_location(exc: BaseException, strategy: Strategy) -> str:
+    """``file:line`` of the innermost frame in the strategy's own file: where it failed."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    try:
+        own = Path(inspect.getfile(type(strategy))).resolve()
+    except (TypeError, OSError):
+        own = None
+    for frame in reversed(frames):
+        if own is not None and Path(frame.filename).resolve() == own:
+            return f"{frame.filename}:{frame.lineno}"
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+
+
+def failure(exc: BaseException) -> str:
+    """What went wrong, in a few words: ``RuntimeError: boom``, or a ``sys.exit`` call (which a
+    plug-in must not make: it would end the run as if it had succeeded)."""
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+R = TypeVar("R")
+
+
+def guarded(strategy: Strategy, what: str, when: object, call: Callable[[], R],
+            keep: tuple[type[Exception], ...] = (StrategyError,)) -> R:
+    """Run a strategy's ``what`` (``fit``, ``allocate``); turn what it raises into one line
+    naming the strategy, the date and its file and line. ``keep`` (by default a
+    :class:`StrategyError`: a menu member's, already named) and Ctrl-C pass through."""
+    try:
+        return call()
+    except keep:
+        raise
+    except (Exception, SystemExit) as exc:  # a user's plug-in may raise anything, even exit
+        raise StrategyError(
+            f"strategy {strategy.name!r} failed in {what} on {when}: {failure(exc)} "
+            f"({culprit_location(exc, strategy)})") from exc
+
+
 def validate_weights(weights: object, columns: Sequence[str], strategy: str,
                      date: object, long_only: bool = True) -> np.ndarray:
     """Check a strategy's output and return it as an array over ``columns`` (cash last).
@@ -210,4 +251,5 @@ def validate_weights(weights: object, columns: Sequence[str], strategy: str,
     return w / w.sum()
 
 
-__all__ = ["CASH", "WEIGHT_TOLERANCE", "Strategy", "StrategyContext", "validate_weights"]
+__all__ = ["CASH", "WEIGHT_TOLERANCE", "Strategy", "StrategyContext", "culprit_location",
+           "failure", "guarded", "validate_weights"]

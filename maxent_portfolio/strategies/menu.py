@@ -17,6 +17,8 @@ after one period of returns.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 
@@ -26,6 +28,7 @@ from maxent_portfolio.strategies.base import (
     WEIGHT_TOLERANCE,
     Strategy,
     StrategyContext,
+    guarded,
     validate_weights,
 )
 from maxent_portfolio.strategies.menuconfig import MenuConfig
@@ -73,6 +76,14 @@ def member_weights(raw: object, columns: list[str], name: str, when: object) -> 
                 w = np.clip(w, 0.0, None)
                 return w / w.sum()
     return validate_weights(raw, columns, name, when)
+
+
+def fit_members(members: list[Strategy], returns: pd.DataFrame) -> None:
+    """Fit every menu member on ``returns``; a failure names the member, not the strategy
+    whose menu it is on."""
+    when = f"the window ending {pd.Timestamp(returns.index[-1]).date()}"
+    for member in members:
+        guarded(member, "fit", when, partial(member.fit, returns))
 
 
 class MenuBook:
@@ -124,7 +135,8 @@ class MenuBook:
         when = history.index[-1]
         rows = []
         for i, (name, member) in enumerate(zip(self.names, self.members, strict=True)):
-            raw = member.allocate(history, pd.Series(drifted[i], index=columns))
+            raw = guarded(member, "allocate", when.date(), partial(
+                member.allocate, history, pd.Series(drifted[i], index=columns)))
             rows.append(member_weights(raw, columns, name, when))
         return np.stack(rows)
 
@@ -150,8 +162,7 @@ class MenuBook:
         for row in range(first, len(returns)):
             history = returns.iloc[: row + 1]
             if (row - first) % self.refit_every == 0:
-                for member in self.members:
-                    member.fit(history)
+                fit_members(self.members, history)
             self._append(history)
             out[row] = self.targets[-1]
         return out
@@ -159,8 +170,7 @@ class MenuBook:
     def fit(self, returns: pd.DataFrame) -> None:
         """Fit every member on a fold's training window (as the engine would), and recompute
         the targets of its last date with the members so fit."""
-        for member in self.members:
-            member.fit(returns)
+        fit_members(self.members, returns)
         if self.dates and self.dates[-1] == pd.Timestamp(returns.index[-1]):
             del self._where[self.dates.pop()]
             self.targets.pop()
@@ -206,16 +216,17 @@ class MenuBlend(Strategy):
         self.book.reset()
 
     def fit(self, returns: pd.DataFrame) -> MenuBlend:
-        for member in self.book.members:
-            member.fit(returns)
+        fit_members(self.book.members, returns)
         return self
 
     def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
         columns = [*map(str, history.columns), CASH]
-        rows = [member_weights(member.allocate(history, current), columns, name,
-                               history.index[-1])
+        when = history.index[-1]
+        rows = [member_weights(guarded(member, "allocate", when.date(),
+                                       partial(member.allocate, history, current)),
+                               columns, name, when)
                 for name, member in zip(self.book.names, self.book.members, strict=True)]
         return pd.Series(np.mean(rows, axis=0), index=columns)
 
 
-__all__ = ["MenuBlend", "MenuBook", "build_menu", "member_weights"]
+__all__ = ["MenuBlend", "MenuBook", "build_menu", "fit_members", "member_weights"]

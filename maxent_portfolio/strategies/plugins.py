@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from maxent_portfolio.errors import ConfigError, StrategyError
-from maxent_portfolio.strategies.base import Strategy
+from maxent_portfolio.strategies.base import Strategy, failure
 from maxent_portfolio.strategies.registry import (
     BROKEN_PLUGINS,
     PLUGIN_FILES,
@@ -55,10 +55,10 @@ def load_plugin(path: str | Path) -> list[type[Strategy]]:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # a user's file may raise anything
+    except (Exception, SystemExit) as exc:  # a user's file may raise anything, even exit
         del sys.modules[module_name]
         raise StrategyError(f"plug-in {_location(exc, file)} failed to load: "
-                            f"{type(exc).__name__}: {exc}") from exc
+                            f"{failure(exc)}") from exc
     found = [obj for obj in vars(module).values()
              if isinstance(obj, type) and issubclass(obj, Strategy) and obj is not Strategy
              and obj.__module__ == module_name]

@@ -16,7 +16,6 @@ Registered lazily by :mod:`maxent_portfolio.strategies.registry` (importing it i
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -206,8 +205,8 @@ class SACStrategy(Strategy):
     def sac_config(self, fold: int = 0) -> SACConfig:
         """The :class:`SACConfig` of fold ``fold``: the section plus the per-fold run fields."""
         sac = self.sac
-        total = math.ceil(sac.train_steps / sac.num_envs)
-        return sac.model_copy(update={"total_steps": total, "seed": fold_seed(self.seed, fold),
+        return sac.model_copy(update={"total_steps": sac.fold_steps,
+                                      "seed": fold_seed(self.seed, fold),
                                       "device": resolve_device(sac.device)})
 
     def reset(self) -> None:

@@ -9,6 +9,8 @@ dial value, trained together as one batched network.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -94,16 +96,23 @@ class CellResult:
     measures: dict[str, float]
     returns: pd.Series
 
-    def to_json(self) -> dict[str, Any]:
-        """Plain data; floats as JSON numbers round-trip exactly (NaN as null)."""
+    def to_json(self, sweep: str) -> dict[str, Any]:
+        """Plain data; floats as JSON numbers round-trip exactly (NaN as null).
+
+        ``sweep`` is the digest of the sweep's identity (:func:`checksum` of what
+        ``sweep.json`` holds); a ``checksum`` of the whole content comes last, so that a
+        resumed sweep can tell a cell that is its own and untouched.
+        """
         def num(x: float) -> float | None:
             return None if not math.isfinite(x) else float(x)
 
-        return {"cell": {"dial": self.cell.dial, "value": self.cell.value,
+        data = {"sweep": sweep,
+                "cell": {"dial": self.cell.dial, "value": self.cell.value,
                          "cost_bps": self.cell.cost_bps, "seed": self.cell.seed},
                 "measures": {k: num(v) for k, v in self.measures.items()},
                 "dates": [str(d.date()) for d in pd.DatetimeIndex(self.returns.index)],
                 "returns": [float(r) for r in self.returns.to_numpy(dtype=float)]}
+        return {**data, "checksum": checksum(data)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CellResult:
@@ -113,6 +122,12 @@ class CellResult:
         returns = pd.Series(data["returns"], index=pd.DatetimeIndex(data["dates"]),
                             name=cell.key, dtype=float)
         return cls(cell, measures, returns)
+
+
+def checksum(data: Any) -> str:
+    """SHA-256 of ``data`` as canonical JSON (sorted keys): the same for equal plain data."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def cell_measures(result: BacktestResult, rf: float) -> dict[str, float]:
@@ -196,4 +211,4 @@ def _cell_result(cell: Cell, result: BacktestResult, rf: float, seconds: float) 
 
 
 __all__ = ["CELL_COLUMNS", "Cell", "CellResult", "SweepData", "backtest", "cell_groups",
-           "cell_measures", "grid_cells", "run_cells", "with_costs"]
+           "cell_measures", "checksum", "grid_cells", "run_cells", "with_costs"]

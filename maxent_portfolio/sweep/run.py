@@ -24,7 +24,7 @@ import pandas as pd
 from maxent_portfolio.config import RunConfig
 from maxent_portfolio.data.market import MarketData
 from maxent_portfolio.errors import ConfigError
-from maxent_portfolio.files import write_text
+from maxent_portfolio.files import check_can_write, write_text
 from maxent_portfolio.measures import annual_turnover, effective_n, sharpe, summarize_returns
 from maxent_portfolio.runner import Progress
 from maxent_portfolio.sweep.backends import run_backend
@@ -35,6 +35,7 @@ from maxent_portfolio.sweep.cells import (
     SweepData,
     backtest,
     cell_groups,
+    checksum,
     grid_cells,
     with_costs,
 )
@@ -112,9 +113,16 @@ class SweepStore:
         self.folder = folder
         self.cells = folder / "cells"
         self.identity = identity(plan)
+        # JSON turns tuples into lists: the digest of what sweep.json holds, read back.
+        self.digest = checksum(json.loads(json.dumps(self.identity)))
+        # The out-of-sample dates every cell's returns cover: the folds' test windows.
+        index, folds = plan.data.market.returns.index, plan.data.folds
+        self.dates = pd.DatetimeIndex(np.concatenate(
+            [index[f.test_start:f.test_end].to_numpy() for f in folds]))
 
     def open(self) -> None:
-        """Create the directory, or check that an existing one holds this very sweep."""
+        """Create the directory, or check that an existing one holds this very sweep and can
+        take the cells still missing (before any is computed)."""
         marker = self.folder / "sweep.json"
         if self.folder.exists():
             if not marker.is_file():
@@ -129,27 +137,54 @@ class SweepStore:
             if difference:
                 raise ConfigError(f"{self.folder} holds a different sweep ({difference}); "
                                   "rerun with the same options, or choose another --out")
+            if self.cells.exists() and not self.cells.is_dir():
+                raise ConfigError(f"{self.cells} is not a directory: a sweep keeps its "
+                                  "finished cells there; move it away to resume")
+            check_can_write(self.cells if self.cells.is_dir() else self.folder,
+                            "sweep directory")
         else:
             self.folder.mkdir(parents=True)
             write_text(marker, json.dumps(self.identity, indent=2) + "\n")
         self.cells.mkdir(exist_ok=True)
 
     def load(self, cells: list[Cell]) -> dict[Cell, CellResult]:
-        """The cells already finished (a corrupt file is refused with its name)."""
-        done = {}
-        for cell in cells:
-            path = self.cells / f"{cell.key}.json"
-            if path.is_file():
-                try:
-                    done[cell] = CellResult.from_json(json.loads(path.read_text("utf-8")))
-                except (OSError, ValueError, KeyError, TypeError) as exc:
-                    raise ConfigError(f"corrupt sweep cell {path}: {exc}; delete it to "
-                                      "recompute that cell") from None
-        return done
+        """The cells already finished, each checked (:meth:`read`)."""
+        return {cell: self.read(path, cell) for cell in cells
+                if (path := self.cells / f"{cell.key}.json").is_file()}
+
+    def read(self, path: Path, cell: Cell) -> CellResult:
+        """Cell ``cell`` from ``path``, refused in one line naming the file unless it is this
+        sweep's cell, as written: its checksum, the sweep's digest (grid, run options,
+        data hash), its grid point and seed, every measure and the out-of-sample dates."""
+        def refuse(why: str) -> ConfigError:
+            return ConfigError(f"sweep cell {path} {why}; delete it to recompute that cell")
+
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise refuse(f"is corrupt ({exc})") from None
+        if not isinstance(data, dict) or data.get("checksum") != checksum(
+                {k: v for k, v in data.items() if k != "checksum"}):
+            raise refuse("was edited or is damaged: its checksum does not match its content")
+        if data.get("sweep") != self.digest:
+            raise refuse("belongs to another sweep: it was computed with other run options, "
+                         "grid or data than sweep.json's")
+        try:
+            result = CellResult.from_json(data)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise refuse(f"is corrupt ({type(exc).__name__}: {exc})") from None
+        if result.cell != cell:
+            raise refuse(f"holds the cell {result.cell.key}")
+        missing = [k for k in CELL_COLUMNS if k not in result.measures]
+        if missing:
+            raise refuse(f"lacks the measure {missing[0]}")
+        if not result.returns.index.equals(self.dates):
+            raise refuse("covers other dates than the sweep's out-of-sample period")
+        return result
 
     def save(self, result: CellResult) -> None:
         write_text(self.cells / f"{result.cell.key}.json",
-                   json.dumps(result.to_json()) + "\n")
+                   json.dumps(result.to_json(self.digest)) + "\n")
 
 
 def reference_points(plan: SweepPlan) -> tuple[pd.DataFrame, pd.DataFrame]:
