@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from maxent_portfolio.cli import main
-from maxent_portfolio.config import OPTIONS, RunConfig
+from maxent_portfolio.config import OPTIONS, SOURCES_KEY, RunConfig
 
 RUN = ["backtest", "-s", "equal-weight,sac", "--train-steps", "300", "--no-html", "--quiet",
        "--years", "7", "--train-years", "4", "--test-years", "3", "--jobs", "1"]
@@ -37,7 +37,12 @@ def test_config_json_reruns_the_run_through_the_cli(tmp_path: Path,
     assert "error" not in second.err, second.err
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "first" / "metrics.csv"),
                                   pd.read_csv(tmp_path / "other" / "metrics.csv"))
-    assert json.loads((tmp_path / "other" / "config.json").read_text()) == config
+    again = json.loads((tmp_path / "other" / "config.json").read_text())
+    sources, again_sources = config.pop(SOURCES_KEY), again.pop(SOURCES_KEY)
+    assert again == config
+    # What the first run took from flags, the second took from the file.
+    assert sources["sac.train_steps"] == "flag"
+    assert {again_sources[p] for p, s in sources.items() if s == "flag"} == {"file"}
 
 
 def test_config_json_holds_every_option_and_only_options() -> None:
