@@ -298,7 +298,30 @@ def test_a_cell_refusing_its_data_is_a_user_error_on_both_backends(
                                 "backend": backend})
     with pytest.raises(UserError, match="SAC needs at least 402 training returns"):
         run_sweep(prepare_sweep(run, sweep), tmp_path / "s")
-    assert list((tmp_path / "s" / "cells").iterdir()) == []
+    assert not (tmp_path / "s").exists()  # no cell: nothing partial is left
+
+
+def test_a_sweep_failing_before_its_first_cell_leaves_nothing(
+        small_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad Ray address or a first cell that diverges: no ``sweep.json``, no empty ``cells/``
+    (nor the parents ``--out`` created); a directory that already held cells keeps them."""
+    import maxent_portfolio.sweep.run as sweep_run
+
+    def unreachable(*args: Any) -> None:
+        raise ConfigError("cannot join the Ray cluster at 'auto'")
+
+    plan = plan_for(small_csv)
+    monkeypatch.setattr(sweep_run, "run_backend", unreachable)
+    with pytest.raises(ConfigError, match="cannot join"):
+        run_sweep(plan, tmp_path / "a" / "b" / "sweep")
+    assert list(tmp_path.iterdir()) == []
+    folder = tmp_path / "old"
+    store = SweepStore(folder, plan)
+    store.open()
+    (folder / "cells" / "x.json").write_text("{}")
+    with pytest.raises(ConfigError, match="cannot join"):
+        run_sweep(plan, folder)
+    assert (folder / "sweep.json").is_file() and (folder / "cells" / "x.json").is_file()
 
 
 def test_a_directory_of_another_sweep_or_of_something_else_is_refused(

@@ -112,10 +112,15 @@ class SweepStore:
         self.folder = folder
         self.cells = folder / "cells"
         self.identity = identity(plan)
+        self.created: Path | None = None
+        """The outermost directory :meth:`open` created, if it created one."""
 
     def open(self) -> None:
         """Create the directory, or check that an existing one holds this very sweep."""
         marker = self.folder / "sweep.json"
+        if not self.folder.exists():
+            self.created = next(p for p in [*reversed(self.folder.parents), self.folder]
+                                if not p.exists())
         if self.folder.exists():
             if not marker.is_file():
                 raise ConfigError(f"{self.folder} exists and is not a sweep directory; choose "
@@ -133,6 +138,18 @@ class SweepStore:
             self.folder.mkdir(parents=True)
             write_text(marker, json.dumps(self.identity, indent=2) + "\n")
         self.cells.mkdir(exist_ok=True)
+
+    def discard(self) -> None:
+        """Remove what :meth:`open` created while no cell is stored: a sweep that fails before
+        its first cell leaves nothing behind (``sweep.json`` alone resumes nothing)."""
+        if self.created is None or any(self.cells.iterdir()):
+            return
+        self.cells.rmdir()
+        (self.folder / "sweep.json").unlink()
+        for folder in [self.folder, *self.folder.parents]:
+            folder.rmdir()
+            if folder == self.created:
+                break
 
     def load(self, cells: list[Cell]) -> dict[Cell, CellResult]:
         """The cells already finished (a corrupt file is refused with its name)."""
@@ -245,7 +262,11 @@ def run_sweep(plan: SweepPlan, out: Path, progress: Progress | None = None,
             on_cell(result)
 
     sweep = plan.sweep
-    run_backend(sweep.backend, plan.data, todo, sweep.jobs, sweep.address, done)
+    try:
+        run_backend(sweep.backend, plan.data, todo, sweep.jobs, sweep.address, done)
+    except BaseException:
+        store.discard()
+        raise
     references, reference_returns = reference_points(plan)
     table = cells_table(plan, results, references, reference_returns)
     returns = pd.concat([results[c].returns.rename(c.key) for c in plan.cells], axis=1)
