@@ -293,6 +293,9 @@ def _flatten_file(data: Mapping[str, Any], origin: str) -> dict[str, Any]:
                     raise ConfigError(f"unknown option {key}.{sub_key} in {origin}")
                 out[spec.path] = sub_value
             continue
+        if key in sections:
+            raise ConfigError(f"{raw_key!r} in {origin} is a section: a table of its options "
+                              f"([{key}], then key = value lines), not {value!r}")
         spec = OPTIONS.get(key)
         if spec is None:
             close = difflib.get_close_matches(key, OPTIONS, n=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -322,6 +323,23 @@ def test_a_sweep_failing_before_its_first_cell_leaves_nothing(
     with pytest.raises(ConfigError, match="cannot join"):
         run_sweep(plan, folder)
     assert (folder / "sweep.json").is_file() and (folder / "cells" / "x.json").is_file()
+
+
+def test_a_cell_file_with_a_missing_return_is_refused_with_its_name(
+        small_csv: Path, tmp_path: Path) -> None:
+    plan = plan_for(small_csv)
+    store = SweepStore(tmp_path / "s", plan)
+    store.open()
+    cell = plan.cells[0]
+    dates = pd.bdate_range("2014-01-02", periods=3)
+    store.save(CellResult(cell, dict.fromkeys(("sharpe", "turnover"), 0.5),
+                          pd.Series([0.01, np.nan, 0.02], index=dates)))
+    path = store.cells / f"{cell.key}.json"
+    text = path.read_text()
+    assert "NaN" in text  # what json.dumps writes, and json.loads reads back as a float
+    with pytest.raises(ConfigError, match=re.escape(f"sweep cell {path}: return on 2014-01-03 "
+                                                    "is not finite (nan)")):
+        store.load(plan.cells)
 
 
 def test_a_directory_of_another_sweep_or_of_something_else_is_refused(

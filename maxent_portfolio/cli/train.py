@@ -51,6 +51,9 @@ def train(
     cfg = resolve_config(config, overrides, presets=False)
     runs = seed_paths(out_file, cfg.seed, cfg.seeds)
     for path in runs.values():
+        if path.is_dir():
+            raise ConfigError(f"{path} is a directory; --out names the checkpoint file, "
+                              f"e.g. {path / 'sac.pt'}")
         if path.exists() and not resume:
             raise ConfigError(f"{path} exists; pass --resume to continue it or choose "
                               "another --out")

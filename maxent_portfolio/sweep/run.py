@@ -129,6 +129,9 @@ class SweepStore:
                 stored = json.loads(marker.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"cannot read {marker}: {exc}") from None
+            if not isinstance(stored, dict):
+                raise ConfigError(f"{marker} holds a JSON {type(stored).__name__}, not a "
+                                  "sweep's description; choose another --out")
             # JSON turns tuples into lists: compare like with like.
             difference = _first_difference(stored, json.loads(json.dumps(self.identity)))
             if difference:
@@ -162,6 +165,13 @@ class SweepStore:
                 except (OSError, ValueError, KeyError, TypeError) as exc:
                     raise ConfigError(f"corrupt sweep cell {path}: {exc}; delete it to "
                                       "recompute that cell") from None
+                returns = done[cell].returns
+                missing = ~np.isfinite(returns.to_numpy(dtype=float))
+                if missing.any():
+                    when = pd.Timestamp(returns.index[int(np.argmax(missing))])
+                    raise ConfigError(f"sweep cell {path}: return on {when:%Y-%m-%d} is not "
+                                      f"finite ({returns.iloc[int(np.argmax(missing))]}); "
+                                      "delete the file to recompute that cell")
         return done
 
     def save(self, result: CellResult) -> None:
