@@ -293,7 +293,7 @@ def _flatten_file(data: Mapping[str, Any], origin: str) -> dict[str, Any]:
                     raise ConfigError(f"unknown option {key}.{sub_key} in {origin}")
                 out[spec.path] = sub_value
             continue
-        if key in sections:
+        if key in sections and key not in OPTIONS:  # `menu` is a section and its option
             raise ConfigError(f"{raw_key!r} in {origin} is a section: a table of its options "
                               f"([{key}], then key = value lines), not {value!r}")
         spec = OPTIONS.get(key)

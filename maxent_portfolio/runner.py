@@ -112,15 +112,25 @@ def prepare(config: RunConfig, market: MarketData | None = None) -> Plan:
 
     ``market`` replaces the configured universe (a synthetic market, for example).
     """
+    from maxent_portfolio.strategies.menu import menu_classes
     from maxent_portfolio.strategies.plugins import load_plugins
-    from maxent_portfolio.strategies.registry import available_strategies, unknown_strategy
+    from maxent_portfolio.strategies.registry import (
+        available_strategies,
+        name_clash,
+        unknown_strategy,
+    )
 
     load_plugins(config.plugins)
     known = available_strategies()
     unknown = [name for name in config.strategies if name not in known]
     if unknown:
         raise unknown_strategy(unknown[0], known)
+    clash = next(filter(None, map(name_clash, config.strategies)), None)
+    if clash is not None:
+        raise clash
+    menu_classes(config.menu.menu)  # checked whether or not a strategy of the run uses it
     market = load_market(config) if market is None else market
+    config.costs.check_assets(market.assets, market.name)
     try:
         folds = walk_forward(config, market.periods_per_year).split(len(market.returns))
     except DataError as exc:

@@ -77,10 +77,12 @@ def _file(name: str, text: str) -> Callable[[Path], None]:
     return setup
 
 
-def _plugin(name: str, body: str) -> Callable[[Path], None]:
+def _plugin(name: str, body: str, strategy: str | None = None) -> Callable[[Path], None]:
+    """A plug-in file ``name.py`` defining strategy ``strategy`` (default: ``name``)."""
     return _file(f"{name}.py", "import numpy as np\nimport pandas as pd\n"
                  "from maxent_portfolio.strategies.base import Strategy\n\n"
-                 f"class P(Strategy):\n    name = '{name}'\n    description = 'test'\n"
+                 f"class P(Strategy):\n    name = '{strategy or name}'\n"
+                 "    description = 'test'\n"
                  f"    def allocate(self, history, current):\n        {body}\n")
 
 
@@ -246,6 +248,23 @@ CASES = [
          ["backtest", "-s", "sac-discrete", "--menu", "equal-weight,nope", *FAST], "nope"),
     Case("a learning strategy on the menu",
          ["backtest", "-s", "menu-blend", "--menu", "equal-weight,sac", *FAST], "sac"),
+    Case("unknown strategy on the menu, without a menu strategy",
+         ["backtest", "--menu", "nope,eg", *PLUG], "nope"),
+    Case("a learning strategy on the menu, without a menu strategy",
+         ["backtest", "--menu", "eg,sac", *PLUG], "sac"),
+    Case("a per-asset cost for an asset not in the universe",
+         ["backtest", "-u", "prices.csv", "--config", "run.toml", *PLUG], "NOPE",
+         lambda tmp: (_prices(tmp), _file("run.toml", "[costs.cost_bps]\nAAA = 5\nBBB = 5\n"
+                                          "CCC = 5\nNOPE = 5\n")(tmp))),
+    Case("two plug-ins defining one name", ["backtest", "-s", "twin", *FAST],
+         "strategies/a.py and strategies/b.py",
+         lambda tmp: [_plugin(f"strategies/{stem}", "return None", "twin")(tmp)
+                     for stem in "ab"]),
+    Case("a plug-in defining a name a strategies/ file defines",
+         ["backtest", "--plugin", "b.py", "-s", "equal-weight", *FAST],
+         "strategies/a.py and b.py",
+         lambda tmp: [_plugin(path, "return None", "twin")(tmp)
+                     for path in ("strategies/a", "b")]),
     Case("a strategy twice on the menu", ["backtest", "--menu", "eg,hrp,eg"], "eg"),
     Case("unknown menu holding", ["backtest", "--menu-hold", "all"], "menu-hold"),
     # --- the sweep's grid -----------------------------------------------------------------------

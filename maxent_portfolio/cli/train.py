@@ -65,6 +65,7 @@ def train(
         raise ConfigError(f"nothing to resume: {', '.join(map(str, runs.values()))} "
                           f"{'does' if len(runs) == 1 else 'do'} not exist")
     market = load_market(cfg)
+    cfg.costs.check_assets(market.assets, market.name)
     strategies = {s: SACStrategy.from_context(StrategyContext(cfg, market.periods_per_year, s))
                   for s in runs}
     groups = seed_groups(list(runs), cfg.sac.seed_batch)
