@@ -69,6 +69,15 @@ def _month_ends_after(n_daily: int) -> Callable[[str], str]:
     return _rewrite_dates(edit)
 
 
+def _monthly(tmp: Path, months: int = 150) -> None:
+    """``monthly.csv``: three assets, ``months`` month-end prices."""
+    rng = np.random.default_rng(1)
+    index = pd.date_range("2005-01-31", periods=months, freq="ME", name="date")
+    frame = pd.DataFrame(100 * np.exp(np.cumsum(rng.normal(0.005, 0.04, (months, 3)), axis=0)),
+                         index=index, columns=["AAA", "BBB", "CCC"]).round(4)
+    (tmp / "monthly.csv").write_text(frame.to_csv())
+
+
 def _file(name: str, text: str) -> Callable[[Path], None]:
     def setup(tmp: Path) -> None:
         path = tmp / name
@@ -201,6 +210,13 @@ CASES = [
          _file("empty.csv", "")),
     Case("too little history for the walk-forward", ["backtest", "-u", "prices.csv", *PLUG],
          "prices.csv", lambda tmp: _prices(tmp, n=60)),
+    Case("a lookback longer than a monthly training window allows",
+         ["backtest", "-u", "monthly.csv", "-s", "sac-discrete", "--train-years", "10",
+          "--train-steps", "300", *FAST], "--lookback", _monthly),
+    Case("a lookback longer than sac's training window",
+         ["backtest", "-u", "prices.csv", "-s", "sac", "--train-years", "1", "--test-years",
+          "0.1", "--lookback", "260", "--train-steps", "300", *FAST], "--train-years",
+         lambda tmp: _prices(tmp, n=300)),
     Case("start after end", ["backtest", "--start", "2015-01-01", "--end", "2005-01-01",
                              *PLUG], "2005-01-01"),
     Case("returns at or below -100%", ["backtest", "-u", "returns.csv", *PLUG], "BBB",

@@ -28,7 +28,7 @@ from maxent_portfolio.sweep import (
     resolve_sweep,
     run_sweep,
 )
-from maxent_portfolio.sweep.cells import Cell, cell_groups
+from maxent_portfolio.sweep.cells import Cell, SweepData, cell_groups
 from maxent_portfolio.sweep.run import SweepStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -293,12 +293,16 @@ def test_ctrl_c_leaves_only_complete_cells_and_the_rerun_finishes(small_csv: Pat
 @pytest.mark.parametrize("backend", ["local", pytest.param("ray", marks=needs_ray)])
 def test_a_cell_refusing_its_data_is_a_user_error_on_both_backends(
         small_csv: Path, tmp_path: Path, backend: str) -> None:
-    run, sweep = resolve_sweep(None, {"data.universe": str(small_csv), **TINY,
-                                      "env.lookback": 400},
+    run, sweep = resolve_sweep(None, {"data.universe": str(small_csv), **TINY},
                                {"alpha": [0.1, 1.0], "seeds": 1, "jobs": 2,
                                 "backend": backend})
+    plan = prepare_sweep(run, sweep)
+    # Past the run's own check of the windows (prepare refuses this lookback up front).
+    config = plan.data.config
+    plan.data = SweepData(config.model_copy(update={"env": config.env.model_copy(
+        update={"lookback": 400})}), plan.data.market, plan.data.folds)
     with pytest.raises(UserError, match="SAC needs at least 402 training returns"):
-        run_sweep(prepare_sweep(run, sweep), tmp_path / "s")
+        run_sweep(plan, tmp_path / "s")
     assert not (tmp_path / "s").exists()  # no cell: nothing partial is left
 
 
