@@ -6,7 +6,7 @@ Each section owns its options' defaults, types, ranges and help texts
 ========================  ===============================================================
 section                   options
 ========================  ===============================================================
-``data``                  universe, start, end, years, missing
+``data``                  universe, start, end, years, missing, spikes
 ``costs``                 cost and slippage in bps (:class:`~maxent_portfolio.arithmetic.
                           CostModel`, shared by the engine and the training env)
 ``walk_forward``          train_years, test_years, purge_days, rolling
@@ -44,6 +44,7 @@ from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator
 
 from maxent_portfolio.agents.config import SACConfig
 from maxent_portfolio.arithmetic import CostModel
+from maxent_portfolio.data.validate import SPIKE_POLICIES, SPIKE_RATIO
 from maxent_portfolio.envs.config import EnvConfig
 from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.options import Section, describe_error, field_extra, one_of, option
@@ -81,6 +82,10 @@ class DataConfig(Section):
         "--start is given.", ge=1)
     missing: str = option("common-start", "Assets listed late: common-start trims to a common "
                           "start, drop drops them.")
+    spikes: str = option(
+        "warn", f"One-period price spikes that revert (a price at least {SPIKE_RATIO:g} times "
+        f"both neighbours, or at most 1/{SPIKE_RATIO:g} of both: a vendor's bad tick): warn "
+        "keeps the data and says so in one line, refuse stops, ignore says nothing.")
     date_format: str | None = option(
         None, "How a CSV's dates are written, as a strftime format (%d/%m/%Y day-first, "
         "%m/%d/%Y month-first); default: ISO dates, or a layout that reads only one way "
@@ -102,6 +107,11 @@ class DataConfig(Section):
     @classmethod
     def _missing(cls, value: str) -> str:
         return one_of(value, ("common-start", "drop"), " or ")
+
+    @field_validator("spikes")
+    @classmethod
+    def _spikes(cls, value: str) -> str:
+        return one_of(value, SPIKE_POLICIES, ", ")
 
 
 class WalkForwardConfig(Section):

@@ -84,7 +84,7 @@ def load_market(config: RunConfig) -> MarketData:
 
     data = config.data
     market = load_universe(data.universe, start=data.start, end=data.end, missing=data.missing,
-                           date_format=data.date_format)
+                           date_format=data.date_format, spikes=data.spikes)
     if data.start is None and data.years is not None:
         last = pd.Timestamp(market.returns.index[-1])
         first = pd.Timestamp(year=last.year - data.years + 1, month=1, day=1)

@@ -34,6 +34,12 @@ state: dict[str, bool] = {"verbose": False, "terminated": False}
 """This process's ``--verbose`` and whether a SIGTERM arrived."""
 
 
+def warn_about(warnings: tuple[str, ...]) -> None:
+    """Print what the data's validation kept but flags (price spikes), one line each."""
+    for line in warnings:
+        err.print(f"warning: {line}", markup=False)
+
+
 @app.callback()
 def root(
     verbose: bool = typer.Option(False, "--verbose", "-v",
@@ -42,4 +48,4 @@ def root(
     state["verbose"] = verbose
 
 
-__all__ = ["app", "err", "out", "root", "state"]
+__all__ = ["app", "err", "out", "root", "state", "warn_about"]

@@ -9,7 +9,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from maxent_portfolio.cli.app import app, out
+from maxent_portfolio.cli.app import app, out, warn_about
 from maxent_portfolio.cli.options import CONFIG_OPTION, tree_options
 from maxent_portfolio.cli.progress import RichProgress
 from maxent_portfolio.config import RunConfig, resolve_config
@@ -83,6 +83,7 @@ def backtest(
     if out_dir is not None:
         check_writable_dir(out_dir)
     plan = prepare(cfg)
+    warn_about(plan.market.warnings)
     if quiet:
         outcome, path = backtest_to_directory(plan, out_dir, render=render)
     else:

@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from maxent_portfolio.cli.app import app, out
+from maxent_portfolio.cli.app import app, out, warn_about
 from maxent_portfolio.cli.options import CONFIG_OPTION, flag_specs, tree_options
 from maxent_portfolio.cli.progress import RichProgress
 from maxent_portfolio.config import shown
@@ -119,6 +119,7 @@ def sweep(
     if out_dir is not None and not out_dir.exists():  # an existing one may be resumed
         check_writable_dir(out_dir, "sweep directory")
     plan = prepare_sweep(run_config, sweep_config)
+    warn_about(plan.data.market.warnings)
     folder = out_dir
     if folder is None:
         base = default_run_dir(run_config)

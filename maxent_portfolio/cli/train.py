@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from maxent_portfolio.cli.app import app, out
+from maxent_portfolio.cli.app import app, out, warn_about
 from maxent_portfolio.cli.options import CONFIG_OPTION, tree_options
 from maxent_portfolio.config import resolve_config
 from maxent_portfolio.errors import ConfigError, Interrupted, Terminated
@@ -65,6 +65,7 @@ def train(
         raise ConfigError(f"nothing to resume: {', '.join(map(str, runs.values()))} "
                           f"{'does' if len(runs) == 1 else 'do'} not exist")
     market = load_market(cfg)
+    warn_about(market.warnings)
     cfg.costs.check_assets(market.assets, market.name)
     strategies = {s: SACStrategy.from_context(StrategyContext(cfg, market.periods_per_year, s))
                   for s in runs}
