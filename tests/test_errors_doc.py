@@ -8,6 +8,7 @@ stale; regenerate it with ``make errors-doc``.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -76,6 +77,23 @@ def _monthly(tmp: Path, months: int = 150) -> None:
     frame = pd.DataFrame(100 * np.exp(np.cumsum(rng.normal(0.005, 0.04, (months, 3)), axis=0)),
                          index=index, columns=["AAA", "BBB", "CCC"]).round(4)
     (tmp / "monthly.csv").write_text(frame.to_csv())
+
+
+def _edited_run(tmp: Path, name: str, column: str, value: float) -> None:
+    """A run directory ``run`` of equal-weight on a small CSV, with one value of ``column`` of
+    its file ``name`` (a CSV or parquet table) replaced by ``value``."""
+    _prices(tmp, n=900)
+    with contextlib.redirect_stdout(io.StringIO()):  # the run's path: not the case's output
+        assert main(["backtest", "-u", "prices.csv", "--out", "run", "--train-years", "1",
+                     "-s", "equal-weight,min-variance", "--no-html", "--quiet"]) == 0
+    path = tmp / "run" / name
+    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    frame.iloc[0, frame.columns.get_loc(column)] = value
+    if path.suffix == ".parquet":
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path, index=False)
+    (tmp / "prices.csv").unlink()
 
 
 def _file(name: str, text: str) -> Callable[[Path], None]:
@@ -263,6 +281,12 @@ CASES = [
          _file("notes.txt", "x")),
     Case("report of a folder that is no run", ["report", "somewhere"], "somewhere",
          _file("somewhere/keep", "")),
+    Case("report of a run whose metrics.csv was edited", ["report", "run"], "metrics.csv",
+         lambda tmp: _edited_run(tmp, "metrics.csv", "sharpe", 9.99)),
+    Case("report of a run with a NaN in its stored returns", ["report", "run"],
+         "equal-weight.returns.parquet",
+         lambda tmp: _edited_run(tmp, "results/equal-weight.returns.parquet", "returns",
+                                 float("nan"))),
     Case("data show of an unknown universe", ["data", "show", "nowhere"], "nowhere"),
     Case("unknown strategy on the menu",
          ["backtest", "-s", "sac-discrete", "--menu", "equal-weight,nope", *FAST], "nope"),
