@@ -114,7 +114,7 @@ def find_spikes(prices: pd.DataFrame, ratio: float = SPIKE_RATIO
     down = np.minimum(before - here, after - here)
     size = np.maximum(up, down)
     rows, cols = np.nonzero(size >= np.log(ratio))
-    found = [(str(prices.columns[c]), _ts(prices.index[r + 1]),
+    found = [(str(prices.columns[int(c)]), _ts(prices.index[int(r) + 1]),
               float(np.exp(up[r, c] if up[r, c] > 0 else -down[r, c])))
              for r, c in zip(rows, cols, strict=True)]
     return sorted(found, key=lambda spike: spike[1])

@@ -224,16 +224,17 @@ def check_metrics(metrics: pd.DataFrame, results: list[BacktestResult],
         if column not in fresh.columns:
             raise DataError(f"{path}: unknown metric column {column!r}")
         for name in fresh.index:
-            old, new = table.at[name, column], fresh.at[name, column]
-            if isinstance(new, bool | np.bool_):
-                same = bool(old) == bool(new)
+            stored, computed = table.at[name, column], fresh.at[name, column]
+            if isinstance(computed, bool | np.bool_):
+                same, shown = bool(stored) == bool(computed), (str(stored), str(computed))
             else:
-                old, new = float(old), float(new)
+                old, new = float(stored), float(computed)  # type: ignore[arg-type]
                 same = (math.isnan(old) and math.isnan(new)) or math.isclose(
                     old, new, rel_tol=1e-9, abs_tol=1e-12)
+                shown = (f"{old:.6g}", f"{new:.6g}")
             if not same:
-                raise DataError(f"{path}: {column!r} of {name!r} is {old:g}, but results/ "
-                                f"give {new:g}; rerun the backtest or restore the file")
+                raise DataError(f"{path}: {column!r} of {name!r} is {shown[0]}, but results/ "
+                                f"give {shown[1]}; rerun the backtest or restore the file")
 
 
 @dataclass
