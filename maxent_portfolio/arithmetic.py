@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 from pydantic import field_validator
 
+from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.options import Section, option
 
 if TYPE_CHECKING:
@@ -215,6 +216,15 @@ class CostModel(Section):
         if any(not np.isfinite(v) or v < 0 for v in values):
             raise ValueError("must be a finite number >= 0 (basis points)")
         return value
+
+    def check_assets(self, assets: Sequence[str], universe: str) -> None:
+        """Refuse a per-asset cost for an asset ``universe`` does not hold: a typo would
+        otherwise leave the asset meant at another cost, silently."""
+        if isinstance(self.cost_bps, Mapping):
+            stray = [a for a in self.cost_bps if a not in assets]
+            if stray:
+                raise ConfigError(f"[costs.cost_bps] names {', '.join(map(repr, stray[:5]))}, "
+                                  f"not an asset of {universe} ({', '.join(assets)})")
 
     def bps(self, assets: Sequence[str]) -> np.ndarray:
         """Cost plus slippage of each asset, in basis points, shape (n_assets,)."""

@@ -6,7 +6,7 @@ Each section owns its options' defaults, types, ranges and help texts
 ========================  ===============================================================
 section                   options
 ========================  ===============================================================
-``data``                  universe, start, end, years, missing
+``data``                  universe, start, end, years, missing, spikes
 ``costs``                 cost and slippage in bps (:class:`~maxent_portfolio.arithmetic.
                           CostModel`, shared by the engine and the training env)
 ``walk_forward``          train_years, test_years, purge_days, rolling
@@ -46,6 +46,7 @@ from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator
 
 from maxent_portfolio.agents.config import SACConfig
 from maxent_portfolio.arithmetic import CostModel
+from maxent_portfolio.data.validate import SPIKE_POLICIES, SPIKE_RATIO
 from maxent_portfolio.envs.config import EnvConfig
 from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.files import read_yaml
@@ -93,6 +94,10 @@ class DataConfig(Section):
         "--start is given.", ge=1)
     missing: str = option("common-start", "Assets listed late: common-start trims to a common "
                           "start, drop drops them.")
+    spikes: str = option(
+        "warn", f"One-period price spikes that revert (a price at least {SPIKE_RATIO:g} times "
+        f"both neighbours, or at most 1/{SPIKE_RATIO:g} of both: a vendor's bad tick): warn "
+        "keeps the data and says so in one line, refuse stops, ignore says nothing.")
     date_format: str | None = option(
         None, "How a CSV's dates are written, as a strftime format (%d/%m/%Y day-first, "
         "%m/%d/%Y month-first); default: ISO dates, or a layout that reads only one way "
@@ -120,6 +125,11 @@ class DataConfig(Section):
     @classmethod
     def _missing(cls, value: str) -> str:
         return one_of(value, ("common-start", "drop"), " or ")
+
+    @field_validator("spikes")
+    @classmethod
+    def _spikes(cls, value: str) -> str:
+        return one_of(value, SPIKE_POLICIES, ", ")
 
 
 class WalkForwardConfig(Section):
@@ -319,6 +329,9 @@ def _flatten_file(data: Mapping[str, Any], origin: str) -> dict[str, Any]:
                     raise ConfigError(f"unknown option {key}.{sub_key} in {origin}")
                 out[spec.path] = sub_value
             continue
+        if key in sections and key not in OPTIONS:  # `menu` is a section and its option
+            raise ConfigError(f"{raw_key!r} in {origin} is a section: a table of its options "
+                              f"([{key}], then key = value lines), not {value!r}")
         spec = OPTIONS.get(key)
         if spec is None:
             close = difflib.get_close_matches(key, OPTIONS, n=1)

@@ -85,7 +85,7 @@ def load_market(config: RunConfig) -> MarketData:
 
     data = config.data
     market = load_universe(data.universe, start=data.start, end=data.end, missing=data.missing,
-                           date_format=data.date_format)
+                           date_format=data.date_format, spikes=data.spikes)
     if data.start is None and data.years is not None:
         last = pd.Timestamp(market.returns.index[-1])
         first = pd.Timestamp(year=last.year - data.years + 1, month=1, day=1)
@@ -113,23 +113,62 @@ def prepare(config: RunConfig, market: MarketData | None = None) -> Plan:
 
     ``market`` replaces the configured universe (a synthetic market, for example).
     """
+    from maxent_portfolio.strategies.menu import menu_classes
     from maxent_portfolio.strategies.plugins import load_plugins
-    from maxent_portfolio.strategies.registry import available_strategies, unknown_strategy
+    from maxent_portfolio.strategies.registry import (
+        available_strategies,
+        name_clash,
+        unknown_strategy,
+    )
 
     load_plugins(config.plugins)
     known = available_strategies()
     unknown = [name for name in config.strategies if name not in known]
     if unknown:
         raise unknown_strategy(unknown[0], known)
+    clash = next(filter(None, map(name_clash, config.strategies)), None)
+    if clash is not None:
+        raise clash
+    menu_classes(config.menu.menu)  # checked whether or not a strategy of the run uses it
     market = load_market(config) if market is None else market
+    config.costs.check_assets(market.assets, market.name)
     try:
         folds = walk_forward(config, market.periods_per_year).split(len(market.returns))
     except DataError as exc:
         first, last = market.returns.index[0].date(), market.returns.index[-1].date()
         raise DataError(f"{market.name} ({first} to {last}): {exc}; shorten --train-years "
                         "or use more data") from None
+    check_training_windows(config, market, folds, {name: known[name]
+                                                   for name in config.strategies})
     jobs, seeded = _jobs(config, known)
     return Plan(config, market, folds, jobs, seeded)
+
+
+def check_training_windows(config: RunConfig, market: MarketData, folds: list[Fold],
+                           classes: dict[str, type[Strategy]]) -> None:
+    """Refuse, before any work, a strategy whose training windows are shorter than it needs.
+
+    The lookback is counted in periods, so its cost in years depends on the frequency (60 is
+    three months of daily data, five years of monthly), and ``sac-discrete`` pays it twice:
+    found in the first fold's ``fit``, the whole run would fail after the others had run.
+    """
+    from maxent_portfolio.data.validate import frequency_name
+
+    if not folds:
+        return
+    shortest = min(folds, key=lambda f: f.train_end - f.train_start)
+    have = shortest.train_end - shortest.train_start
+    ppy = market.periods_per_year
+    for name, cls in classes.items():
+        need = cls.training_returns_needed(StrategyContext(config, ppy, config.seed))
+        if have < need:
+            lookback = config.env.lookback
+            window = shortest.dates(pd.DatetimeIndex(market.returns.index))
+            raise DataError(
+                f"{name} needs {need} training returns in every window with --lookback "
+                f"{lookback} ({lookback / ppy:.3g} years of {frequency_name(ppy)} data), but "
+                f"the training window {window['train_start']}..{window['train_end']} of "
+                f"{market.name} holds {have}; lower --lookback or raise --train-years")
 
 
 def _mean_of_seeds(name: str, runs: list[BacktestResult]) -> BacktestResult:

@@ -99,3 +99,22 @@ def test_a_graph_that_fails_to_compile_runs_eagerly(monkeypatch: pytest.MonkeyPa
     assert _compiled(fallen_back.algorithm.actor)
     monkeypatch.setattr(torch, "compile", real_compile)
     _assert_same_agent(_train(), fallen_back)
+
+
+def test_the_fallback_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch,
+                                          capfd: pytest.CaptureFixture[str]) -> None:
+    """Without a C++ compiler every graph fails; Dynamo logs each failure with its traceback
+    (about 2,000 lines). The run says once that it fell back, and nothing else."""
+    def failing_backend(graph: Any, example_inputs: Any) -> Any:
+        raise RuntimeError("no C++ compiler found")
+
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model=None, **kw: real_compile(
+        model, **{**kw, "backend": failing_backend}))
+    capfd.readouterr()
+    _train(compile=True)
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err[:2000]
+    assert "--compile" in lines[0] and "eager" in lines[0] and "no C++ compiler" in lines[0]
+    assert "Traceback" not in err

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -167,3 +170,64 @@ def test_prices_from_returns_roundtrip() -> None:
     assert p["B"].iloc[2] == 1.0 and np.isnan(p["B"].iloc[1])
     np.testing.assert_allclose(p["A"].pct_change().iloc[1:].to_numpy(), r["A"].to_numpy())
     np.testing.assert_allclose(p["B"].pct_change().iloc[3:].to_numpy(), r["B"].iloc[2:])
+
+
+def _spiked(factor: float, at: int = 12, column: str = "BBB") -> pd.DataFrame:
+    """Random-walk prices with one price of ``column`` multiplied by ``factor`` for one day."""
+    rng = np.random.default_rng(5)
+    idx = pd.bdate_range("2021-01-04", periods=40)
+    p = pd.DataFrame(100 * np.exp(np.cumsum(rng.normal(0, 0.02, (40, 3)), axis=0)), index=idx,
+                     columns=["AAA", "BBB", "CCC"])
+    p.iloc[at, p.columns.get_loc(column)] *= factor
+    return p
+
+
+@pytest.mark.parametrize("factor", [101.0, 1 / 101, 2.5, 0.3])
+def test_a_one_day_spike_that_reverts_is_a_warning_naming_asset_and_date(factor: float) -> None:
+    p = _spiked(factor)
+    out = clean_prices(p, "u")
+    day = f"{p.index[12]:%Y-%m-%d}"
+    assert len(out.warnings) == 1 and "BBB" in out.warnings[0] and day in out.warnings[0]
+    pd.testing.assert_frame_equal(out.prices, p)  # warned, not changed
+    assert clean_prices(p, "u", spikes="ignore").warnings == ()
+    with pytest.raises(DataError, match=rf"price spike that reverts in u: BBB on {day}"):
+        clean_prices(p, "u", spikes="refuse")
+
+
+def test_a_move_that_stays_or_stays_below_the_ratio_is_no_spike() -> None:
+    p = _spiked(1.9)  # below SPIKE_RATIO = 2
+    assert clean_prices(p, "u", spikes="refuse").warnings == ()
+    stays = _prices(40)
+    stays.iloc[12:, 1] *= 10  # a jump that does not revert (a split left unadjusted, a re-rating)
+    assert clean_prices(stays, "u", spikes="refuse").warnings == ()
+    with pytest.raises(ConfigError, match="spikes"):
+        clean_prices(p, "u", spikes="sometimes")
+
+
+@pytest.mark.parametrize("universe", ["sp500-20", "factor-etfs"])
+def test_the_builtin_universes_have_no_spike(universe: str) -> None:
+    from maxent_portfolio.data import load_universe
+
+    assert load_universe(universe, spikes="refuse").warnings == ()
+
+
+def test_data_show_and_backtest_warn_in_one_line_and_go_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from maxent_portfolio.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    prices = _spiked(101.0)
+    prices.index.name = "date"
+    prices.to_csv("p.csv")
+    day = f"{prices.index[12]:%Y-%m-%d}"
+    assert main(["data", "show", "p.csv"]) == 0
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert re.fullmatch(rf"warning: one-period price spike that reverts in p\.csv: BBB on {day} "
+                        r"\(98\.3 times both neighbours\); kept \(--spikes refuse to stop\)",
+                        lines[0]), lines[0]  # 98.3: the smaller ratio, to the day after
+    assert f"spike on {day}" in captured.out
+    assert main(["data", "show", "p.csv", "--spikes", "ignore"]) == 0
+    assert capsys.readouterr().err == ""

@@ -8,6 +8,7 @@ stale; regenerate it with ``make errors-doc``.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -70,6 +71,32 @@ def _month_ends_after(n_daily: int) -> Callable[[str], str]:
     return _rewrite_dates(edit)
 
 
+def _monthly(tmp: Path, months: int = 150) -> None:
+    """``monthly.csv``: three assets, ``months`` month-end prices."""
+    rng = np.random.default_rng(1)
+    index = pd.date_range("2005-01-31", periods=months, freq="ME", name="date")
+    frame = pd.DataFrame(100 * np.exp(np.cumsum(rng.normal(0.005, 0.04, (months, 3)), axis=0)),
+                         index=index, columns=["AAA", "BBB", "CCC"]).round(4)
+    (tmp / "monthly.csv").write_text(frame.to_csv())
+
+
+def _edited_run(tmp: Path, name: str, column: str, value: float) -> None:
+    """A run directory ``run`` of equal-weight on a small CSV, with one value of ``column`` of
+    its file ``name`` (a CSV or parquet table) replaced by ``value``."""
+    _prices(tmp, n=900)
+    with contextlib.redirect_stdout(io.StringIO()):  # the run's path: not the case's output
+        assert main(["backtest", "-u", "prices.csv", "--out", "run", "--train-years", "1",
+                     "-s", "equal-weight,min-variance", "--no-html", "--quiet"]) == 0
+    path = tmp / "run" / name
+    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    frame.iloc[0, frame.columns.get_loc(column)] = value
+    if path.suffix == ".parquet":
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path, index=False)
+    (tmp / "prices.csv").unlink()
+
+
 def _file(name: str, text: str) -> Callable[[Path], None]:
     def setup(tmp: Path) -> None:
         path = tmp / name
@@ -78,10 +105,12 @@ def _file(name: str, text: str) -> Callable[[Path], None]:
     return setup
 
 
-def _plugin(name: str, body: str) -> Callable[[Path], None]:
+def _plugin(name: str, body: str, strategy: str | None = None) -> Callable[[Path], None]:
+    """A plug-in file ``name.py`` defining strategy ``strategy`` (default: ``name``)."""
     return _file(f"{name}.py", "import numpy as np\nimport pandas as pd\n"
                  "from maxent_portfolio.strategies.base import Strategy\n\n"
-                 f"class P(Strategy):\n    name = '{name}'\n    description = 'test'\n"
+                 f"class P(Strategy):\n    name = '{strategy or name}'\n"
+                 "    description = 'test'\n"
                  f"    def allocate(self, history, current):\n        {body}\n")
 
 
@@ -191,6 +220,8 @@ CASES = [
          _file("run.yaml", "- 1\n- 2\n")),
     Case("unknown key in a config", ["backtest", "--config", "run.toml"], "cost_bsp",
          _file("run.toml", "cost_bsp = 3\n")),
+    Case("a section that is not a table", ["backtest", "--config", "run.toml"],
+         "'sac' in run.toml is a section", _file("run.toml", "sac = [1, 2]\n")),
     Case("key in the wrong section", ["backtest", "--config", "run.toml"], "sac.lookback",
          _file("run.toml", "[sac]\nlookback = 5\n")),
     Case("one key at the top level and in [backtest]", ["backtest", "--config", "run.toml"],
@@ -230,6 +261,10 @@ CASES = [
          lambda tmp: _prices(tmp, edit=_set(120, 2, "0"))),
     Case("negative price in a CSV", ["backtest", "-u", "prices.csv", *PLUG], "CCC",
          lambda tmp: _prices(tmp, edit=_set(40, 3, "-3"))),
+    Case("a one-day price spike, with --spikes refuse",
+         ["backtest", "-u", "prices.csv", "--spikes", "refuse", *PLUG], "BBB",
+         lambda tmp: _prices(tmp, edit=_set(100, 2, "10100"))),
+    Case("unknown spike policy", ["backtest", "--spikes", "sometimes"], "spikes"),
     Case("text in a price column", ["backtest", "-u", "prices.csv", *PLUG], "AAA",
          lambda tmp: _prices(tmp, edit=_set(7, 1, "n/a?"))),
     Case("duplicate column name", ["backtest", "-u", "prices.csv", *PLUG], "AAA",
@@ -251,6 +286,13 @@ CASES = [
          _file("empty.csv", "")),
     Case("too little history for the walk-forward", ["backtest", "-u", "prices.csv", *PLUG],
          "prices.csv", lambda tmp: _prices(tmp, n=60)),
+    Case("a lookback longer than a monthly training window allows",
+         ["backtest", "-u", "monthly.csv", "-s", "sac-discrete", "--train-years", "10",
+          "--train-steps", "300", *FAST], "--lookback", _monthly),
+    Case("a lookback longer than sac's training window",
+         ["backtest", "-u", "prices.csv", "-s", "sac", "--train-years", "1", "--test-years",
+          "0.1", "--lookback", "260", "--train-steps", "300", *FAST], "--train-years",
+         lambda tmp: _prices(tmp, n=300)),
     Case("start after end", ["backtest", "--start", "2015-01-01", "--end", "2005-01-01",
                              *PLUG], "2005-01-01"),
     Case("returns at or below -100%", ["backtest", "-u", "returns.csv", *PLUG], "BBB",
@@ -316,6 +358,8 @@ CASES = [
     Case("checkpoint exists", ["train", "--out", "sac.pt"], "sac.pt", _file("sac.pt", "x")),
     Case("corrupt checkpoint", ["train", "--out", "sac.pt", "--resume"], "sac.pt",
          _file("sac.pt", "not a checkpoint")),
+    Case("checkpoint path is a directory", ["train", "--out", "runs"], "runs is a directory",
+         _file("runs/keep", "")),
     Case("train with no seeds", ["train", "--out", "sac.pt", "--seeds", "0"], "seeds"),
     Case("train with a diverging config",
          ["train", "--config", "run.toml", "--end", "2012", "--out", "sac.pt", "--quiet"],
@@ -329,11 +373,34 @@ CASES = [
          _file("notes.txt", "x")),
     Case("report of a folder that is no run", ["report", "somewhere"], "somewhere",
          _file("somewhere/keep", "")),
+    Case("report of a run whose metrics.csv was edited", ["report", "run"], "metrics.csv",
+         lambda tmp: _edited_run(tmp, "metrics.csv", "sharpe", 9.99)),
+    Case("report of a run with a NaN in its stored returns", ["report", "run"],
+         "equal-weight.returns.parquet",
+         lambda tmp: _edited_run(tmp, "results/equal-weight.returns.parquet", "returns",
+                                 float("nan"))),
     Case("data show of an unknown universe", ["data", "show", "nowhere"], "nowhere"),
     Case("unknown strategy on the menu",
          ["backtest", "-s", "sac-discrete", "--menu", "equal-weight,nope", *FAST], "nope"),
     Case("a learning strategy on the menu",
          ["backtest", "-s", "menu-blend", "--menu", "equal-weight,sac", *FAST], "sac"),
+    Case("unknown strategy on the menu, without a menu strategy",
+         ["backtest", "--menu", "nope,eg", *PLUG], "nope"),
+    Case("a learning strategy on the menu, without a menu strategy",
+         ["backtest", "--menu", "eg,sac", *PLUG], "sac"),
+    Case("a per-asset cost for an asset not in the universe",
+         ["backtest", "-u", "prices.csv", "--config", "run.toml", *PLUG], "NOPE",
+         lambda tmp: (_prices(tmp), _file("run.toml", "[costs.cost_bps]\nAAA = 5\nBBB = 5\n"
+                                          "CCC = 5\nNOPE = 5\n")(tmp))),
+    Case("two plug-ins defining one name", ["backtest", "-s", "twin", *FAST],
+         "strategies/a.py and strategies/b.py",
+         lambda tmp: [_plugin(f"strategies/{stem}", "return None", "twin")(tmp)
+                     for stem in "ab"]),
+    Case("a plug-in defining a name a strategies/ file defines",
+         ["backtest", "--plugin", "b.py", "-s", "equal-weight", *FAST],
+         "strategies/a.py and b.py",
+         lambda tmp: [_plugin(path, "return None", "twin")(tmp)
+                     for path in ("strategies/a", "b")]),
     Case("a strategy twice on the menu", ["backtest", "--menu", "eg,hrp,eg"], "eg"),
     Case("unknown menu holding", ["backtest", "--menu-hold", "all"], "menu-hold"),
     # --- the sweep's grid -----------------------------------------------------------------------
@@ -343,6 +410,9 @@ CASES = [
     Case("sweep of a repeated cost", ["sweep", "--cost-bps", "5,5"], "cost-bps"),
     Case("sweep on an unknown backend", ["sweep", "--backend", "spark"], "backend"),
     Case("sweep joining a cluster without Ray", ["sweep", "--address", "auto"], "address"),
+    Case("sweep joining a Ray cluster that is not running",
+         ["sweep", "--backend", "ray", "--address", "auto", "--out", "s", "--no-html"],
+         "'auto'"),
     Case("sweep with odd PBO partitions", ["sweep", "--pbo-partitions", "5"], "pbo-partitions"),
     Case("sweep with too many PBO partitions", ["sweep", "--pbo-partitions", "40"],
          "pbo-partitions"),
@@ -350,6 +420,9 @@ CASES = [
          _file("grid.toml", "[sweep]\nseeds = 0\n")),
     Case("sweep into another sweep's directory", ["sweep", "--out", "old", "--no-html"],
          "holds a different sweep", _file("old/sweep.json", '{"grid": {"seeds": 9}}')),
+    Case("sweep into a directory whose sweep.json is no object",
+         ["sweep", "--out", "old", "--no-html"], "old/sweep.json",
+         _file("old/sweep.json", "[1, 2]\n")),
     Case("sweep into a directory that is no sweep", ["sweep", "--out", "mine"],
          "not a sweep directory", _file("mine/notes.txt", "x")),
     Case("sweep directory under a file", ["sweep", "--out", "notes.txt/sweep"], "notes.txt",

@@ -151,3 +151,28 @@ def test_rerender_leaves_nothing_behind_when_refusing(run_dir: Path) -> None:
     with pytest.raises(DataError):
         rerender(run_dir)
     assert sorted(p.name for p in run_dir.iterdir()) == before
+
+
+def test_a_metric_edited_in_metrics_csv_is_refused(run_dir: Path) -> None:
+    """``report`` recomputes the table from ``results/``: an edited Sharpe never renders."""
+    path = run_dir / "metrics.csv"
+    table = pd.read_csv(path)
+    table.loc[table["strategy"] == "equal-weight", "sharpe"] = 9.99
+    table.to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"metrics\.csv: 'sharpe' of 'equal-weight' is 9\.99, "
+                                        r"but results/ give -?\d\.\d+"):
+        read_run(run_dir)
+
+
+def test_an_unedited_run_reads_back(run_dir: Path) -> None:
+    assert read_run(run_dir).metrics["strategy"].tolist()[-1] == "benchmark"
+
+
+def test_a_missing_stored_return_is_refused_naming_its_file(run_dir: Path) -> None:
+    path = run_dir / "results" / "equal-weight.returns.parquet"
+    frame = pd.read_parquet(path)
+    frame.iloc[5, frame.columns.get_loc("returns")] = np.nan
+    frame.to_parquet(path)
+    with pytest.raises(DataError, match=r"equal-weight\.returns\.parquet: return on "
+                                        r"\d{4}-\d\d-\d\d is not finite"):
+        read_run(run_dir)

@@ -56,3 +56,19 @@ def test_a_no_op_resume_leaves_the_checkpoint_unchanged(tmp_path: Path) -> None:
         _strategy().train_window(random_returns(160, start=START), checkpoint_path=path,
                                  resume=True)
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("key", ["env", "model"])
+def test_a_checkpoint_missing_an_entry_names_it(tmp_path: Path, key: str) -> None:
+    import torch
+
+    from maxent_portfolio.errors import DataError
+
+    path = tmp_path / "sac.pt"
+    _strategy().train_window(random_returns(160, start=START), checkpoint_path=path)
+    state = torch.load(path, weights_only=True)
+    del state[key]
+    torch.save(state, path)
+    with pytest.raises(DataError, match=rf"corrupt checkpoint .*sac\.pt: no '{key}' entry"):
+        _strategy(train_steps=40).train_window(random_returns(160, start=START),
+                                               checkpoint_path=path, resume=True)

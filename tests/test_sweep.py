@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from maxent_portfolio.sweep import (
     resolve_sweep,
     run_sweep,
 )
-from maxent_portfolio.sweep.cells import Cell, cell_groups
+from maxent_portfolio.sweep.cells import Cell, SweepData, cell_groups
 from maxent_portfolio.sweep.run import SweepStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -292,13 +293,57 @@ def test_ctrl_c_leaves_only_complete_cells_and_the_rerun_finishes(small_csv: Pat
 @pytest.mark.parametrize("backend", ["local", pytest.param("ray", marks=needs_ray)])
 def test_a_cell_refusing_its_data_is_a_user_error_on_both_backends(
         small_csv: Path, tmp_path: Path, backend: str) -> None:
-    run, sweep = resolve_sweep(None, {"data.universe": str(small_csv), **TINY,
-                                      "env.lookback": 400},
+    run, sweep = resolve_sweep(None, {"data.universe": str(small_csv), **TINY},
                                {"alpha": [0.1, 1.0], "seeds": 1, "jobs": 2,
                                 "backend": backend})
+    plan = prepare_sweep(run, sweep)
+    # Past the run's own check of the windows (prepare refuses this lookback up front).
+    config = plan.data.config
+    plan.data = SweepData(config.model_copy(update={"env": config.env.model_copy(
+        update={"lookback": 400})}), plan.data.market, plan.data.folds)
     with pytest.raises(UserError, match="SAC needs at least 402 training returns"):
-        run_sweep(prepare_sweep(run, sweep), tmp_path / "s")
-    assert list((tmp_path / "s" / "cells").iterdir()) == []
+        run_sweep(plan, tmp_path / "s")
+    assert not (tmp_path / "s").exists()  # no cell: nothing partial is left
+
+
+def test_a_sweep_failing_before_its_first_cell_leaves_nothing(
+        small_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad Ray address or a first cell that diverges: no ``sweep.json``, no empty ``cells/``
+    (nor the parents ``--out`` created); a directory that already held cells keeps them."""
+    import maxent_portfolio.sweep.run as sweep_run
+
+    def unreachable(*args: Any) -> None:
+        raise ConfigError("cannot join the Ray cluster at 'auto'")
+
+    plan = plan_for(small_csv)
+    monkeypatch.setattr(sweep_run, "run_backend", unreachable)
+    with pytest.raises(ConfigError, match="cannot join"):
+        run_sweep(plan, tmp_path / "a" / "b" / "sweep")
+    assert list(tmp_path.iterdir()) == []
+    folder = tmp_path / "old"
+    store = SweepStore(folder, plan)
+    store.open()
+    (folder / "cells" / "x.json").write_text("{}")
+    with pytest.raises(ConfigError, match="cannot join"):
+        run_sweep(plan, folder)
+    assert (folder / "sweep.json").is_file() and (folder / "cells" / "x.json").is_file()
+
+
+def test_a_cell_file_with_a_missing_return_is_refused_with_its_name(
+        small_csv: Path, tmp_path: Path) -> None:
+    plan = plan_for(small_csv)
+    store = SweepStore(tmp_path / "s", plan)
+    store.open()
+    cell = plan.cells[0]
+    dates = pd.bdate_range("2014-01-02", periods=3)
+    store.save(CellResult(cell, dict.fromkeys(("sharpe", "turnover"), 0.5),
+                          pd.Series([0.01, np.nan, 0.02], index=dates)))
+    path = store.cells / f"{cell.key}.json"
+    text = path.read_text()
+    assert "NaN" in text  # what json.dumps writes, and json.loads reads back as a float
+    with pytest.raises(ConfigError, match=re.escape(f"sweep cell {path}: return on 2014-01-03 "
+                                                    "is not finite (nan)")):
+        store.load(plan.cells)
 
 
 def test_a_directory_of_another_sweep_or_of_something_else_is_refused(

@@ -20,7 +20,12 @@ import torch
 from torch import nn
 
 from maxent_portfolio.agents.buffer import ReplayBuffer
-from maxent_portfolio.agents.checkpoint import config_dict, load_checkpoint, save_checkpoint
+from maxent_portfolio.agents.checkpoint import (
+    config_dict,
+    corruption,
+    load_checkpoint,
+    save_checkpoint,
+)
 from maxent_portfolio.agents.config import SACConfig, resolve_device
 from maxent_portfolio.agents.discrete_sac import DiscreteSAC
 from maxent_portfolio.agents.sac import SAC
@@ -55,7 +60,7 @@ def load_policy(path: str | os.PathLike[str], device: str,
         algorithm = build(dim_a, dim_b, config)
         algorithm.load_state_dict(state["model"])
     except (KeyError, TypeError, RuntimeError, ValueError) as exc:
-        raise DataError(f"corrupt checkpoint {path}: {type(exc).__name__}") from exc
+        raise DataError(f"corrupt checkpoint {path}: {corruption(exc)}") from exc
     config.device = resolve_device(device)
     return algorithm.to(config.device), config, state
 

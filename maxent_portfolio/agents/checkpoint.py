@@ -72,6 +72,16 @@ def non_finite(tree: Any, where: str = "") -> str | None:
     return None
 
 
+def corruption(exc: BaseException) -> str:
+    """What is wrong with a checkpoint, in a few words: the missing entry of a ``KeyError``,
+    else the error's type and the first line of its message."""
+    if isinstance(exc, KeyError) and exc.args:
+        return f"no {exc.args[0]!r} entry (a file of another version, or edited)"
+    lines = str(exc).strip().splitlines()
+    detail = " ".join(line.strip() for line in lines[:2])
+    return f"{type(exc).__name__}: {detail[:200]}" if detail else type(exc).__name__
+
+
 def _describe_data(data: dict[str, Any]) -> str:
     return (f"{len(data.get('assets', []))} assets {data.get('first')}..{data.get('last')} "
             f"(data hash {str(data.get('hash', ''))[:12]})")
@@ -132,5 +142,5 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 
 __all__ = ["CHECKPOINT_VERSION", "RUN_ONLY", "capture_rng_state", "check_resumable",
-           "config_dict", "load_checkpoint", "non_finite", "restore_rng_state",
+           "config_dict", "corruption", "load_checkpoint", "non_finite", "restore_rng_state",
            "save_checkpoint"]

@@ -37,6 +37,7 @@ from maxent_portfolio.agents.checkpoint import (
     capture_rng_state,
     check_resumable,
     config_dict,
+    corruption,
     load_checkpoint,
     restore_rng_state,
     save_checkpoint,
@@ -436,7 +437,7 @@ def run(env: Any, config: SACConfig, learner: Learner, obs: np.ndarray, *,
             restore_env_state(env, saved["env"])
             state = RunState.from_state(saved, learner)
         except (KeyError, TypeError, RuntimeError, ValueError, AttributeError) as exc:
-            raise DataError(f"corrupt checkpoint {path}: {type(exc).__name__}") from None
+            raise DataError(f"corrupt checkpoint {path}: {corruption(exc)}") from None
     for member in members:
         member.step = state.step
 

@@ -23,7 +23,9 @@ variant of the sequential CleanRL/SB3 update).
 
 from __future__ import annotations
 
+import logging
 import math
+import sys
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -49,16 +51,50 @@ def polyak_update(params: Iterable[Tensor], target_params: Iterable[Tensor], tau
         torch._foreach_lerp_(list(target_params), list(params), tau)
 
 
+class FallbackNotice(logging.Filter):
+    """Replace Dynamo's report of each graph it could not compile by one line, said once.
+
+    Without a C++ compiler every graph fails, and Dynamo logs each failure as a warning with
+    its traceback (some 2,000 lines for one run); the run itself is right, only eager.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        if not self.said:
+            self.said = True
+            error = record.exc_info[1] if record.exc_info else None
+            inner = getattr(error, "inner_exception", None)  # the backend's own error
+            error = inner if isinstance(inner, BaseException) else error
+            reason = (f"{type(error).__name__}: {str(error).strip().splitlines()[0]}"
+                      if error is not None and str(error).strip() else "see --verbose")
+            sys.stderr.write(f"warning: --compile fell back to eager execution: a graph did "
+                             f"not compile ({reason})\n")
+        return False
+
+
+_FALLBACK = FallbackNotice()
+
+
 def compile_networks(sac: SAC) -> None:
     """``torch.compile`` the actor, the critics' forwards and the target critics in place.
 
     ``nn.Module.compile`` keeps the parameters' names, so checkpoints are unchanged. Dynamo's
     ``suppress_errors`` runs a graph that fails to compile eagerly instead of stopping
-    training (the fallback); the first update pays the compilation.
+    training (the fallback), which :class:`FallbackNotice` reports in one line; the first
+    update pays the compilation.
     """
     import torch._dynamo
 
     torch._dynamo.config.suppress_errors = True
+    _FALLBACK.said = False
+    dynamo_log = logging.getLogger("torch._dynamo.convert_frame")
+    if _FALLBACK not in dynamo_log.filters:
+        dynamo_log.addFilter(_FALLBACK)
     sac.actor.compile()
     sac.qf_target.compile()
     sac.qf.compile()

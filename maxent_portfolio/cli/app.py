@@ -40,6 +40,12 @@ def note(message: str | None) -> None:
         err.print(f"note: {message}", markup=False, highlight=False)
 
 
+def warn_about(warnings: tuple[str, ...]) -> None:
+    """Print what the data's validation kept but flags (price spikes), one line each."""
+    for line in warnings:
+        err.print(f"warning: {line}", markup=False)
+
+
 @app.callback()
 def root(
     verbose: bool = typer.Option(False, "--verbose", "-v",
@@ -48,4 +54,4 @@ def root(
     state["verbose"] = verbose
 
 
-__all__ = ["app", "err", "note", "out", "root", "state"]
+__all__ = ["app", "err", "note", "out", "root", "state", "warn_about"]

@@ -9,7 +9,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from maxent_portfolio.cli.app import app, note, out
+from maxent_portfolio.cli.app import app, note, out, warn_about
 from maxent_portfolio.cli.options import CONFIG_OPTION, tree_options
 from maxent_portfolio.cli.progress import RichProgress
 from maxent_portfolio.config import RunConfig, resolve_with_sources
@@ -92,6 +92,7 @@ def backtest(
     plan = prepare(cfg)
     if {"sac", "sac-discrete"} & set(cfg.strategies):  # the learners of the [sac] section
         note(cfg.sac.warm_up_note())
+    warn_about(plan.market.warnings)
     if quiet:
         outcome, path = backtest_to_directory(plan, out_dir, render=render, sources=sources)
     else:

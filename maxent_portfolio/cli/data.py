@@ -9,7 +9,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from maxent_portfolio.cli.app import app, err, out
+from maxent_portfolio.cli.app import app, err, out, warn_about
 from maxent_portfolio.config import OPTIONS
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ _START = typer.Option(None, "--start", help="First date, YYYY-MM-DD (inclusive).
 _END = typer.Option(None, "--end", help="Last date, YYYY-MM-DD (inclusive).")
 _DATE_FORMAT = typer.Option(None, "--date-format", metavar="<format>",
                             help=OPTIONS["date_format"].help)
+_SPIKES = typer.Option("warn", "--spikes", metavar="<policy>", help=OPTIONS["spikes"].help)
 _MISSING = typer.Option(
     "common-start", "--missing",
     help="Assets listed late: 'common-start' trims to the first date all have data; "
@@ -75,6 +76,7 @@ def fetch(
                                  help="Download again even if the cache covers the dates."),
     missing: str = _MISSING,
     date_format: str | None = _DATE_FORMAT,
+    spikes: str = _SPIKES,
 ) -> None:
     """Download (or reuse the cached) prices of UNIVERSE and validate them.
 
@@ -84,7 +86,7 @@ def fetch(
     from maxent_portfolio.data import load_universe
 
     market = load_universe(universe, start, end, refresh=refresh, missing=missing,
-                           date_format=date_format)
+                           date_format=date_format, spikes=spikes)
     _print_overview(market)
     if refresh and market.provenance.details.get("cache_fallback"):
         err.print("warning: --refresh could not download; the cached prices above are stale",
@@ -101,13 +103,15 @@ def show(
     end: str | None = _END,
     missing: str = _MISSING,
     date_format: str | None = _DATE_FORMAT,
+    spikes: str = _SPIKES,
 ) -> None:
     """Per asset: first and last date, observations, annualised return and volatility, and
     what was done about missing values."""
     from maxent_portfolio.data import load_universe
     from maxent_portfolio.data.summary import asset_summary
 
-    market = load_universe(universe, start, end, missing=missing, date_format=date_format)
+    market = load_universe(universe, start, end, missing=missing, date_format=date_format,
+                           spikes=spikes)
     summary = asset_summary(market)
     table = Table(title=f"{market.name}: per asset", header_style="bold", title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
@@ -149,3 +153,4 @@ def _print_overview(market: MarketData) -> None:
               f"sha256 {p.content_hash[:16]}", markup=False)
     for note in market.notes:
         out.print(f"note: {note}", markup=False)
+    warn_about(market.warnings)

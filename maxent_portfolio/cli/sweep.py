@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from maxent_portfolio.cli.app import app, note, out
+from maxent_portfolio.cli.app import app, note, out, warn_about
 from maxent_portfolio.cli.options import CONFIG_OPTION, flag_specs, tree_options
 from maxent_portfolio.cli.progress import RichProgress
 from maxent_portfolio.files import check_writable_dir
@@ -118,6 +118,7 @@ def sweep(
         check_writable_dir(out_dir, "sweep directory")
     plan = prepare_sweep(run_config, sweep_config)
     note(run_config.sac.warm_up_note())
+    warn_about(plan.data.market.warnings)
     folder = out_dir
     if folder is None:
         base = default_run_dir(run_config)

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from maxent_portfolio.cli.app import app, note, out
+from maxent_portfolio.cli.app import app, note, out, warn_about
 from maxent_portfolio.cli.options import CONFIG_OPTION, tree_options
 from maxent_portfolio.config import resolve_config
 from maxent_portfolio.errors import ConfigError, Interrupted, Terminated, UserError
@@ -52,6 +52,9 @@ def train(
     cfg = resolve_config(config, overrides, presets=False)
     runs = seed_paths(out_file, cfg.seed, cfg.seeds)
     for path in runs.values():
+        if path.is_dir():
+            raise ConfigError(f"{path} is a directory; --out names the checkpoint file, "
+                              f"e.g. {path / 'sac.pt'}")
         if path.exists() and not resume:
             raise ConfigError(f"{path} exists; pass --resume to continue it or choose "
                               "another --out")
@@ -64,6 +67,8 @@ def train(
                           f"{'does' if len(runs) == 1 else 'do'} not exist")
     market = load_market(cfg)
     note(cfg.sac.warm_up_note())
+    warn_about(market.warnings)
+    cfg.costs.check_assets(market.assets, market.name)
     strategies = {s: SACStrategy.from_context(StrategyContext(cfg, market.periods_per_year, s))
                   for s in runs}
     groups = seed_groups(list(runs), cfg.sac.seed_batch)

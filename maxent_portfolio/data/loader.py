@@ -38,6 +38,7 @@ from maxent_portfolio.data.universes import (
 from maxent_portfolio.data.validate import (
     PRICE_SHARE,
     check_missing_policy,
+    check_spike_policy,
     clean_prices,
     infer_periods_per_year,
     looks_like_prices,
@@ -223,7 +224,8 @@ def _dates(start: object, end: object, spec: UniverseSpec) -> tuple[str | None, 
 
 def load_universe(name_or_path: str | Path = "sp500-20", start: object = None,
                   end: object = None, *, refresh: bool = False,
-                  missing: str = "common-start", date_format: str | None = None) -> MarketData:
+                  missing: str = "common-start", date_format: str | None = None,
+                  spikes: str = "warn") -> MarketData:
     """Load, validate and freeze a universe.
 
     Parameters
@@ -238,6 +240,9 @@ def load_universe(name_or_path: str | Path = "sp500-20", start: object = None,
         Leading NaNs: trim to the first date all assets have data, or drop late-listed assets.
     date_format : str, optional
         strftime format of a CSV's dates, overriding the universe file's ``date_format``.
+    spikes : {"warn", "refuse", "ignore"}
+        One-period price spikes that revert: kept with a warning (``MarketData.warnings``),
+        refused, or kept silently (see :mod:`~maxent_portfolio.data.validate`).
 
     Returns
     -------
@@ -253,6 +258,7 @@ def load_universe(name_or_path: str | Path = "sp500-20", start: object = None,
         Data that cannot be fetched, read or validated; the message names the culprit.
     """
     check_missing_policy(missing)
+    check_spike_policy(spikes)
     spec = resolve_universe(name_or_path)
     if date_format is not None:
         spec = dataclasses.replace(spec, date_format=date_format)
@@ -273,7 +279,7 @@ def load_universe(name_or_path: str | Path = "sp500-20", start: object = None,
         span = f"{full.index.min():%Y-%m-%d}..{full.index.max():%Y-%m-%d}" if len(full) else "-"
         raise DataError(f"no data for {what} between {start_s or 'the start'} and "
                         f"{end_s or 'the end'} (data spans {span})")
-    cleaned = clean_prices(table, what, missing, raw.benchmark_col)
+    cleaned = clean_prices(table, what, missing, raw.benchmark_col, spikes=spikes)
     assets = [a for a in raw.assets if a in cleaned.prices.columns]
     prices = cleaned.prices[assets].rename_axis("date")
     require_history(2, len(prices), f"returns of {what}")
@@ -294,7 +300,7 @@ def load_universe(name_or_path: str | Path = "sp500-20", start: object = None,
                             {**raw.details, "missing": missing,
                              "range": f"{prices.index[0]:%Y-%m-%d}..{prices.index[-1]:%Y-%m-%d}"})
     return MarketData(what, prices, returns, benchmark, bench_name, periods, provenance,
-                      tuple(raw.notes) + cleaned.notes, coverage)
+                      tuple(raw.notes) + cleaned.notes, coverage, cleaned.warnings)
 
 
 SOURCE_LOADERS: dict[str, Callable[[UniverseSpec, str | None, str | None, bool], _Raw]] = {

@@ -54,6 +54,8 @@ class MarketData:
     coverage : pd.DataFrame of shape (n_input_assets, 5) or None
         Raw per-asset ``first``/``last`` valid date, ``observations``, ``filled`` count and
         ``action`` taken, before validation (includes dropped assets).
+    warnings : tuple of str
+        What validation kept but flags (one-period price spikes that revert).
     """
 
     name: str
@@ -66,6 +68,8 @@ class MarketData:
     notes: tuple[str, ...] = ()
     """Human-readable notes on what validation did (filled gaps, dropped assets)."""
     coverage: pd.DataFrame | None = None
+    warnings: tuple[str, ...] = ()
+    """What looks wrong in the data but was kept (price spikes), one line each."""
 
     @property
     def assets(self) -> list[str]:
@@ -83,7 +87,8 @@ class MarketData:
             else self.returns.iloc[:0]
         bench = None if self.benchmark is None else self.benchmark.reindex(returns.index)
         return MarketData(self.name, prices, returns, bench, self.benchmark_name,
-                          self.periods_per_year, self.provenance, self.notes, self.coverage)
+                          self.periods_per_year, self.provenance, self.notes, self.coverage,
+                          self.warnings)
 
     @classmethod
     def from_returns(cls, returns: pd.DataFrame, name: str = "synthetic",

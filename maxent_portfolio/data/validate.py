@@ -11,6 +11,12 @@ Policy, in order:
 4. Interior and trailing gaps are forward-filled up to :data:`MAX_GAP` consecutive periods;
    a longer gap is an error naming the asset and the first and last missing date.
 5. Every price must be finite and strictly positive; otherwise an error naming asset and date.
+6. A one-period spike that reverts, a price at least :data:`SPIKE_RATIO` (2) times both its
+   neighbours or at most 1/2 of both (a price x101 for one day, a decimal point lost), is what
+   data vendors' validators flag as a bad tick: a real move of 100% does not undo itself the
+   next period. ``spikes`` says what to do: ``warn`` (the default) keeps the data and says so in
+   one line naming the asset and date; ``refuse`` is an error naming them; ``ignore`` says
+   nothing. A jump that stays (an unadjusted split) is no spike.
 
 Frequency is inferred from the median spacing of dates: up to 4 days is daily (252 periods per
 year), up to 12 days weekly (52), 20 to 40 days monthly (12); anything else is an error, and so
@@ -32,6 +38,13 @@ MAX_GAP = 5
 
 MISSING_POLICIES = ("common-start", "drop")
 
+SPIKE_POLICIES = ("warn", "refuse", "ignore")
+"""What validation does about a one-period spike that reverts (rule 6 above)."""
+
+SPIKE_RATIO = 2.0
+"""A price at least this many times both neighbours (or at most its inverse) is a spike. The
+built-in universes' largest such ratio is 1.31 (BAC, 20 January 2009)."""
+
 _FREQUENCIES = ((0.0, 4.5, 252, "daily"), (4.5, 12.0, 52, "weekly"), (20.0, 40.0, 12, "monthly"))
 
 
@@ -48,11 +61,15 @@ class Cleaned:
         (raw non-NaN count), ``filled`` (prices forward-filled) and ``action`` (text).
     notes : tuple of str
         What validation did, one sentence each.
+    warnings : tuple of str
+        What looks wrong in the data but was kept (``spikes="warn"``), one line each.
     """
 
     prices: pd.DataFrame
     coverage: pd.DataFrame
     notes: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+    """What the user should look at before trusting a result (the spikes), one line each."""
 
 
 def require_history(n_needed: int, n_have: int, what: str) -> None:
@@ -67,6 +84,50 @@ def check_missing_policy(missing: str) -> str:
         raise ConfigError(f"unknown missing-data policy {missing!r}: use "
                           + " or ".join(MISSING_POLICIES))
     return missing
+
+
+def check_spike_policy(spikes: str) -> str:
+    """Return ``spikes`` if it is a known spike policy, else raise :class:`ConfigError`."""
+    if spikes not in SPIKE_POLICIES:
+        raise ConfigError(f"unknown --spikes policy {spikes!r}: use "
+                          + ", ".join(SPIKE_POLICIES))
+    return spikes
+
+
+def find_spikes(prices: pd.DataFrame, ratio: float = SPIKE_RATIO
+                ) -> list[tuple[str, pd.Timestamp, float]]:
+    """One-period spikes that revert: ``(asset, date, factor)`` in date order.
+
+    A price is a spike when it is at least ``ratio`` times both its neighbours' (``factor`` is
+    then the smaller of the two ratios) or at most ``1 / ratio`` of both (``factor`` below 1).
+
+    Parameters
+    ----------
+    prices : pd.DataFrame of shape (n_observations, n_assets)
+        Strictly positive prices, no NaN.
+    """
+    if len(prices) < 3:
+        return []
+    log = np.log(prices.to_numpy(dtype=float))
+    before, here, after = log[:-2], log[1:-1], log[2:]
+    up = np.minimum(here - before, here - after)
+    down = np.minimum(before - here, after - here)
+    size = np.maximum(up, down)
+    rows, cols = np.nonzero(size >= np.log(ratio))
+    found = [(str(prices.columns[int(c)]), _ts(prices.index[int(r) + 1]),
+              float(np.exp(up[r, c] if up[r, c] > 0 else -down[r, c])))
+             for r, c in zip(rows, cols, strict=True)]
+    return sorted(found, key=lambda spike: spike[1])
+
+
+def describe_spikes(spikes: list[tuple[str, pd.Timestamp, float]], what: str) -> str:
+    """One line naming the first spikes (asset, date and size) and how many there are."""
+    shown = ", ".join(f"{asset} on {_day(when)} ({factor:.3g} times both neighbours)"
+                      for asset, when, factor in spikes[:3])
+    more = f" and {len(spikes) - 3} more" if len(spikes) > 3 else ""
+    kind = "price spike that reverts" if len(spikes) == 1 else \
+        f"{len(spikes)} price spikes that revert"
+    return f"one-period {kind} in {what}: {shown}{more}"
 
 
 def infer_periods_per_year(index: pd.DatetimeIndex, what: str) -> int:
@@ -235,7 +296,8 @@ def _day(value: object) -> str:
 
 
 def clean_prices(raw: pd.DataFrame, what: str, missing: str = "common-start",
-                 benchmark: str | None = None, max_gap: int = MAX_GAP) -> Cleaned:
+                 benchmark: str | None = None, max_gap: int = MAX_GAP,
+                 spikes: str = "warn") -> Cleaned:
     """Apply the validation policy of this module to a wide price table.
 
     Parameters
@@ -250,12 +312,15 @@ def clean_prices(raw: pd.DataFrame, what: str, missing: str = "common-start",
         Column that is the benchmark: never dropped, not counted as an asset.
     max_gap : int
         Longest run of missing prices forward-filled.
+    spikes : {"warn", "refuse", "ignore"}
+        Policy for one-period spikes that revert.
 
     Returns
     -------
     Cleaned
     """
     check_missing_policy(missing)
+    check_spike_policy(spikes)
     if raw.empty or raw.shape[1] == 0:
         raise DataError(f"no data in {what}")
     frame = raw.apply(pd.to_numeric, errors="coerce").astype(float)
@@ -330,9 +395,17 @@ def clean_prices(raw: pd.DataFrame, what: str, missing: str = "common-start",
         value = float(frame.to_numpy()[r, c])
         raise DataError(f"non-positive price {value:g} for {name} on "
                         f"{_day(frame.index[r])} in {what}")
+    warnings: tuple[str, ...] = ()
+    found = find_spikes(frame) if spikes != "ignore" else []
+    if found and spikes == "refuse":
+        raise DataError(describe_spikes(found, what) + "; fix the file, or --spikes warn")
+    if found:
+        warnings = (describe_spikes(found, what) + "; kept (--spikes refuse to stop)",)
+        for asset, when, _ in found:
+            actions[asset].append(f"spike on {_day(when)}")
     coverage = pd.DataFrame({
         "first": [firsts[c] for c in columns], "last": [lasts[c] for c in columns],
         "observations": [counts[c] for c in columns], "filled": [filled[c] for c in columns],
         "action": ["; ".join(actions[c]) or "none" for c in columns],
     }, index=pd.Index(columns, name="asset"))
-    return Cleaned(frame, coverage, tuple(notes))
+    return Cleaned(frame, coverage, tuple(notes), warnings)

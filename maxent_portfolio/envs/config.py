@@ -30,8 +30,12 @@ class EnvConfig(Section):
     groups (stored in canonical order, duplicates dropped).
     """
 
-    lookback: int = option(60, "Feature window in periods; also the history needed before the "
-                           "first decision.", ge=2)
+    lookback: int = option(
+        60, "Feature window in periods of the data, so its length in time depends on the "
+        "frequency: 60 is about 3 months of daily data, 14 months of weekly, 5 years of "
+        "monthly. Also the history needed before the first decision; every training window "
+        "must hold lookback + 2 returns for sac (after its validation slice) and "
+        "2 x lookback + 2 for sac-discrete, checked before the run starts.", ge=2)
     features: str = option(
         "base", "Feature groups of the agent's observation, a comma list: base (momentum, "
         "volatility, drawdown per asset), ranks (cross-sectional ranks of mom_20, mom_60, "

@@ -2,7 +2,8 @@
 
 Reading a run back (:func:`read_run`) checks every file before anything is drawn, so a damaged
 file is one :class:`~maxent_portfolio.errors.DataError` naming it, never an empty table, a raw
-cell on the page or a traceback.
+cell on the page or a traceback. ``metrics.csv`` is recomputed from ``results/`` and refused
+where it differs; stored returns must be finite.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from maxent_portfolio.backtest.engine import BacktestResult
@@ -190,6 +192,52 @@ def _config_number(config: dict[str, Any], key: str, default: float, path: Path)
     return float(value)
 
 
+def check_finite_returns(result: BacktestResult, path: Path) -> None:
+    """Refuse stored returns with a NaN or an infinity, naming their file and date: every
+    figure of the report would be NaN, or silently computed without that period."""
+    values = result.returns.to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = int(bad.argmax())
+        raise DataError(f"{path}: return on {pd.Timestamp(result.returns.index[first]):%Y-%m-%d}"
+                        f" is not finite ({values[first]}); rerun the backtest")
+
+
+def check_metrics(metrics: pd.DataFrame, results: list[BacktestResult],
+                  benchmark: pd.Series | None, rf: float, path: Path) -> None:
+    """Recompute the metrics table from the stored results and refuse ``metrics.csv`` where it
+    differs: the report shows only numbers its returns give.
+
+    The table is recomputed as the run computed it (equal-weight as the reference when it is
+    in the run, the benchmark's row on the strategies' dates); CSV round-trips floats exactly,
+    so the tolerance only absorbs summation order.
+    """
+    from maxent_portfolio.measures import metrics_table
+
+    names = [r.name for r in results]
+    fresh = metrics_table(results, reference="equal-weight" if "equal-weight" in names
+                          else None, benchmark=benchmark, rf=rf).set_index("strategy")
+    table = metrics.set_index("strategy")
+    extra = [s for s in table.index if s not in fresh.index]
+    if extra:
+        raise DataError(f"{path}: strategy {extra[0]!r} has a row but no stored results")
+    for column in table.columns:
+        if column not in fresh.columns:
+            raise DataError(f"{path}: unknown metric column {column!r}")
+        for name in fresh.index:
+            stored, computed = table.at[name, column], fresh.at[name, column]
+            if isinstance(computed, bool | np.bool_):
+                same, shown = bool(stored) == bool(computed), (str(stored), str(computed))
+            else:
+                old, new = float(stored), float(computed)  # type: ignore[arg-type]
+                same = (math.isnan(old) and math.isnan(new)) or math.isclose(
+                    old, new, rel_tol=1e-9, abs_tol=1e-12)
+                shown = (f"{old:.6g}", f"{new:.6g}")
+            if not same:
+                raise DataError(f"{path}: {column!r} of {name!r} is {shown[0]}, but results/ "
+                                f"give {shown[1]}; rerun the backtest or restore the file")
+
+
 @dataclass
 class StoredRun:
     """What :func:`rerender` reads back from a run directory, checked."""
@@ -216,14 +264,18 @@ def read_run(run_dir: Path) -> StoredRun:
     if not meta.is_file():
         raise DataError(f"{run_dir} is not a maxent-portfolio run directory "
                         "(no results/results.json)")
-    read_json(meta, list)  # named here; load_results would only name the folder
+    stored = read_json(meta, list)  # named here; load_results would only name the folder
     results = load_results(run_dir / "results")
+    for item, result in zip(stored, results, strict=True):
+        check_finite_returns(result, run_dir / "results" / f"{item['stem']}.returns.parquet")
     metrics_path = run_dir / "metrics.csv"
     metrics = parse_metrics(_read_text(metrics_path), metrics_path, [r.name for r in results])
     config_path = run_dir / "config.json"
     config = read_json(config_path)
     prov = read_json(run_dir / "provenance.json")
     benchmark = read_benchmark(run_dir / "results" / "benchmark.parquet")
+    rf = _config_number(config, "report.rf", 0.0, config_path)
+    check_metrics(metrics, results, benchmark, rf, metrics_path)
     if benchmark is not None and isinstance(prov.get("benchmark"), str):
         benchmark = benchmark.rename(prov["benchmark"])  # stored as "benchmark"
     from maxent_portfolio.rundir import run_title
@@ -233,8 +285,7 @@ def read_run(run_dir: Path) -> StoredRun:
         _config_number(config, "costs.cost_bps", 0.0, config_path)
     universe = prov.get("universe", _config_value(config, "data.universe", "", config_path))
     title = run_title(config, str(universe))
-    return StoredRun(results, metrics, benchmark, config, prov, title,
-                     _config_number(config, "report.rf", 0.0, config_path))
+    return StoredRun(results, metrics, benchmark, config, prov, title, rf)
 
 
 def rerender(run_dir: Path) -> Path:

@@ -108,6 +108,12 @@ class Strategy:
         return float(n_folds)
 
     @classmethod
+    def training_returns_needed(cls, context: StrategyContext) -> int:
+        """The fewest returns a training window must hold for :meth:`fit` (default 0: rules
+        fit on whatever history there is). A run checks every window against it first."""
+        return 0
+
+    @classmethod
     def seed_batch(cls, context: StrategyContext) -> int:
         """How many seeds of a ``seeded`` strategy one instance group trains together
         (:meth:`join`); 1 (the default) runs every seed on its own."""

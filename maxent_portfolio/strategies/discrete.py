@@ -112,6 +112,12 @@ class SACDiscreteStrategy(SACStrategy):
         if hasattr(self, "book"):
             self.book.reset()
 
+    @classmethod
+    def training_returns_needed(cls, context: StrategyContext) -> int:
+        """``2 lookback + 2``: the menu's targets, then the paper portfolios, each need
+        ``lookback`` returns (see :meth:`menu_env`); no validation rows are held out."""
+        return 2 * context.config.env.lookback + 2
+
     def menu_env(self, returns: pd.DataFrame, num_envs: int) -> MenuVectorEnv:
         """The training env of a window: the menu's targets over ``returns``, precomputed.
 

@@ -43,9 +43,25 @@ def build_menu(names: list[str], context: StrategyContext | None = None) -> list
         On an unknown name (named, with the valid ones), or a strategy that cannot be on a menu:
         a learning one (seeded) or a hindsight benchmark (not investable).
     """
-    from maxent_portfolio.strategies.registry import build_strategy, strategy_class
+    from maxent_portfolio.strategies.registry import build_strategy
 
-    members = []
+    classes = menu_classes(names)
+    return [build_strategy(name, context) if context is not None else cls()
+            for name, cls in zip(names, classes, strict=True)]
+
+
+def menu_classes(names: list[str]) -> list[type[Strategy]]:
+    """The class of each named menu strategy: what :func:`build_menu` checks, building nothing
+    (a run checks its menu before any work, whether or not a strategy of the run uses it).
+
+    Raises
+    ------
+    ConfigError
+        As :func:`build_menu`.
+    """
+    from maxent_portfolio.strategies.registry import strategy_class
+
+    classes = []
     for name in names:
         try:
             cls = strategy_class(name)
@@ -54,8 +70,8 @@ def build_menu(names: list[str], context: StrategyContext | None = None) -> list
         if cls.seeded or not cls.investable:
             why = "learns with a seed" if cls.seeded else "is a hindsight benchmark"
             raise ConfigError(f"--menu: {name!r} cannot be on the menu: it {why}")
-        members.append(build_strategy(name, context) if context is not None else cls())
-    return members
+        classes.append(cls)
+    return classes
 
 
 def member_weights(raw: object, columns: list[str], name: str, when: object) -> np.ndarray:
@@ -229,4 +245,5 @@ class MenuBlend(Strategy):
         return pd.Series(np.mean(rows, axis=0), index=columns)
 
 
-__all__ = ["MenuBlend", "MenuBook", "build_menu", "fit_members", "member_weights"]
+__all__ = ["MenuBlend", "MenuBook", "build_menu", "fit_members", "member_weights",
+           "menu_classes"]

@@ -5,7 +5,9 @@ Each is registered under that name and can be used like a built-in. An error whi
 plug-in is reported as one line naming the file and line: at once for a ``--plugin`` file; for a
 file of ``strategies/`` only when it is used, so that one broken file does not break every
 command (it is listed by :func:`~maxent_portfolio.strategies.registry.broken_plugins`, as
-invalid universe YAMLs are). The registry keeps which files loaded and which broke.
+invalid universe YAMLs are). The registry keeps which files loaded and which broke. Two files
+defining one name are refused naming both: at once for a ``--plugin`` file, and for two files of
+``strategies/`` whenever that name is used (the first file loaded would otherwise win silently).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from maxent_portfolio.strategies.base import Strategy, failure
 from maxent_portfolio.strategies.registry import (
     BROKEN_PLUGINS,
     PLUGIN_FILES,
+    NameClash,
     catalogue,
+    plugin_file_of,
     register,
 )
 
@@ -36,6 +40,14 @@ def _location(exc: BaseException, path: Path) -> str:
         if Path(frame.filename).resolve() == path:
             return f"{path}:{frame.lineno}"
     return str(path)
+
+
+def _shown(file: Path) -> str:
+    """A plug-in file as the user wrote it: relative to the working directory when inside."""
+    try:
+        return str(file.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(file)
 
 
 def load_plugin(path: str | Path) -> list[type[Strategy]]:
@@ -68,6 +80,10 @@ def load_plugin(path: str | Path) -> list[type[Strategy]]:
             raise StrategyError(f"plug-in {path}: class {cls.__name__} needs a `name`")
         other = known.get(cls.name, ("", ""))[0]
         if other and other.rpartition(".")[0] != module_name:
+            first = plugin_file_of(cls.name)
+            if first is not None:
+                raise NameClash(cls.name, f"plug-ins {_shown(first)} and {path} both define "
+                                          f"strategy {cls.name!r}; rename one")
             raise StrategyError(f"plug-in {path}: strategy name {cls.name!r} is already taken "
                                 f"by {other}")
         try:

@@ -32,6 +32,26 @@ BROKEN_PLUGINS: dict[Path, StrategyError] = {}
 """Plug-in files of the scanned directory that failed to load -> their one-line error."""
 
 
+class NameClash(StrategyError):
+    """Two plug-in files define one strategy name: which one a run would use is a guess."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+def plugin_file_of(name: str) -> Path | None:
+    """The loaded plug-in file that registered strategy ``name``, if a plug-in did."""
+    return next((file for file, classes in PLUGIN_FILES.items()
+                 if any(cls.name == name for cls in classes)), None)
+
+
+def name_clash(name: str) -> NameClash | None:
+    """The error of two plug-in files of the scanned directory that both define ``name``."""
+    return next((exc for exc in BROKEN_PLUGINS.values()
+                 if isinstance(exc, NameClash) and exc.name == name), None)
+
+
 @dataclass(frozen=True)
 class Deferred:
     """A built-in strategy known by where it lives, registered when first used.
@@ -130,11 +150,16 @@ def strategy_class(name: str) -> type[Strategy]:
     ------
     ConfigError
         On an unknown name; the message lists the valid ones.
+    NameClash
+        When two plug-in files define ``name``.
     """
     load_deferred(name)
     cls = STRATEGIES.get(name)
     if cls is None:
         raise unknown_strategy(name, catalogue())
+    clash = name_clash(name)
+    if clash is not None:
+        raise clash
     return cls
 
 
@@ -182,7 +207,7 @@ def broken_plugin_for(name: str) -> StrategyError | None:
 for _cls in (*BASELINES, *ONLINE):
     register(_cls)
 
-__all__ = ["BROKEN_PLUGINS", "DEFERRED", "PLUGIN_FILES", "STRATEGIES", "Deferred",
+__all__ = ["BROKEN_PLUGINS", "DEFERRED", "PLUGIN_FILES", "STRATEGIES", "Deferred", "NameClash",
            "available_strategies", "broken_plugin_for", "broken_plugins", "build_strategy",
-           "catalogue", "get_strategy", "load_deferred", "register", "strategy_class",
-           "unknown_strategy"]
+           "catalogue", "get_strategy", "load_deferred", "name_clash", "plugin_file_of",
+           "register", "strategy_class", "unknown_strategy"]

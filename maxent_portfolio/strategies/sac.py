@@ -218,10 +218,26 @@ class SACStrategy(Strategy):
         self.decision_dates_: list[pd.Timestamp] = []
         self.learning_: list[dict[str, Any]] = []
 
+    @staticmethod
+    def validation_rows(n_returns: int, fraction: float) -> int:
+        """Rows of a window of ``n_returns`` held out for validation (none below 2)."""
+        n_val = int(n_returns * fraction)
+        return n_val if n_val >= 2 else 0
+
+    @classmethod
+    def training_returns_needed(cls, context: StrategyContext) -> int:
+        """``lookback + 2`` returns left for training once the validation rows are held out."""
+        need = context.config.env.lookback + 2
+        fraction = context.config.sac.validation_fraction
+        n = need
+        while n - cls.validation_rows(n, fraction) < need:
+            n += 1
+        return n
+
     def _split(self, returns: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         """Training part and validation part (with ``lookback`` rows of warm-up history)."""
-        n_val = int(len(returns) * self.sac.validation_fraction)
-        if n_val < 2:
+        n_val = self.validation_rows(len(returns), self.sac.validation_fraction)
+        if n_val == 0:
             return returns, None
         cut = len(returns) - n_val
         train_part = returns.iloc[:cut]

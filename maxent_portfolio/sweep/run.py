@@ -119,11 +119,16 @@ class SweepStore:
         index, folds = plan.data.market.returns.index, plan.data.folds
         self.dates = pd.DatetimeIndex(np.concatenate(
             [index[f.test_start:f.test_end].to_numpy() for f in folds]))
+        self.created: Path | None = None
+        """The outermost directory :meth:`open` created, if it created one."""
 
     def open(self) -> None:
         """Create the directory, or check that an existing one holds this very sweep and can
         take the cells still missing (before any is computed)."""
         marker = self.folder / "sweep.json"
+        if not self.folder.exists():
+            self.created = next(p for p in [*reversed(self.folder.parents), self.folder]
+                                if not p.exists())
         if self.folder.exists():
             if not marker.is_file():
                 raise ConfigError(f"{self.folder} exists and is not a sweep directory; choose "
@@ -132,6 +137,9 @@ class SweepStore:
                 stored = json.loads(marker.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"cannot read {marker}: {exc}") from None
+            if not isinstance(stored, dict):
+                raise ConfigError(f"{marker} holds a JSON {type(stored).__name__}, not a "
+                                  "sweep's description; choose another --out")
             # JSON turns tuples into lists: compare like with like.
             difference = _first_difference(stored, json.loads(json.dumps(self.identity)))
             if difference:
@@ -146,6 +154,18 @@ class SweepStore:
             self.folder.mkdir(parents=True)
             write_text(marker, json.dumps(self.identity, indent=2) + "\n")
         self.cells.mkdir(exist_ok=True)
+
+    def discard(self) -> None:
+        """Remove what :meth:`open` created while no cell is stored: a sweep that fails before
+        its first cell leaves nothing behind (``sweep.json`` alone resumes nothing)."""
+        if self.created is None or any(self.cells.iterdir()):
+            return
+        self.cells.rmdir()
+        (self.folder / "sweep.json").unlink()
+        for folder in [self.folder, *self.folder.parents]:
+            folder.rmdir()
+            if folder == self.created:
+                break
 
     def load(self, cells: list[Cell]) -> dict[Cell, CellResult]:
         """The cells already finished, each checked (:meth:`read`)."""
@@ -180,6 +200,11 @@ class SweepStore:
             raise refuse(f"lacks the measure {missing[0]}")
         if not result.returns.index.equals(self.dates):
             raise refuse("covers other dates than the sweep's out-of-sample period")
+        missing_returns = ~np.isfinite(result.returns.to_numpy(dtype=float))
+        if missing_returns.any():
+            row = int(np.argmax(missing_returns))
+            raise refuse(f"holds a return that is not finite on "
+                         f"{pd.Timestamp(result.returns.index[row]):%Y-%m-%d}")
         return result
 
     def save(self, result: CellResult) -> None:
@@ -280,7 +305,11 @@ def run_sweep(plan: SweepPlan, out: Path, progress: Progress | None = None,
             on_cell(result)
 
     sweep = plan.sweep
-    run_backend(sweep.backend, plan.data, todo, sweep.jobs, sweep.address, done)
+    try:
+        run_backend(sweep.backend, plan.data, todo, sweep.jobs, sweep.address, done)
+    except BaseException:
+        store.discard()
+        raise
     references, reference_returns = reference_points(plan)
     table = cells_table(plan, results, references, reference_returns)
     returns = pd.concat([results[c].returns.rename(c.key) for c in plan.cells], axis=1)
