@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from maxent_portfolio.sweep import (
     resolve_sweep,
     run_sweep,
 )
-from maxent_portfolio.sweep.cells import Cell, SweepData, cell_groups
+from maxent_portfolio.sweep.cells import CELL_COLUMNS, Cell, SweepData, cell_groups
 from maxent_portfolio.sweep.run import SweepStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -335,15 +336,17 @@ def test_a_cell_file_with_a_missing_return_is_refused_with_its_name(
     store = SweepStore(tmp_path / "s", plan)
     store.open()
     cell = plan.cells[0]
-    dates = pd.bdate_range("2014-01-02", periods=3)
-    store.save(CellResult(cell, dict.fromkeys(("sharpe", "turnover"), 0.5),
-                          pd.Series([0.01, np.nan, 0.02], index=dates)))
+    returns = pd.Series(0.001, index=store.dates)
+    returns.iloc[1] = np.nan
+    store.save(CellResult(cell, dict.fromkeys(CELL_COLUMNS, 0.5), returns))
     path = store.cells / f"{cell.key}.json"
-    text = path.read_text()
-    assert "NaN" in text  # what json.dumps writes, and json.loads reads back as a float
-    with pytest.raises(ConfigError, match=re.escape(f"sweep cell {path}: return on 2014-01-03 "
-                                                    "is not finite (nan)")):
-        store.load(plan.cells)
+    assert "NaN" in path.read_text()  # what json.dumps writes, and json.loads reads back
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no RuntimeWarning leaks on the way
+        with pytest.raises(ConfigError, match=re.escape(
+                f"sweep cell {path} holds a return that is not finite on "
+                f"{store.dates[1]:%Y-%m-%d}")):
+            store.load(plan.cells)
 
 
 def test_a_directory_of_another_sweep_or_of_something_else_is_refused(
