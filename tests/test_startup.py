@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-HEAVY = ("torch", "skfolio", "gymnasium", "ray", "maxent_portfolio.backtest.engine")
+HEAVY = ("torch", "skfolio", "gymnasium", "ray", "scipy.stats", "maxent_portfolio.backtest.engine")
 """Modules only the commands that compute may load."""
 
 

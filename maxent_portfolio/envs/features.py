@@ -52,7 +52,6 @@ from collections.abc import Iterable
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.stats import rankdata
 
 from maxent_portfolio.errors import ConfigError, DataError
 
@@ -223,6 +222,8 @@ def cross_sectional_rank(values: np.ndarray) -> np.ndarray:
     n_assets = values.shape[1]
     if n_assets == 1:
         return np.zeros_like(values, dtype=np.float64)
+    from scipy.stats import rankdata  # on use: scipy.stats costs a second of start-up
+
     ranks = rankdata(values, method="average", axis=1)
     return 2.0 * (ranks - 1.0) / (n_assets - 1) - 1.0
 
