@@ -1,4 +1,4 @@
-"""Issue 23 item 4: a small --train-steps budget still trains; the warm-up is cut to a quarter.
+"""Issue 23 item 4: a small --train-steps budget still trains; the warm-up is cut to a share.
 
 The warm-up (``learning_starts``, 250 vector steps by default) used to swallow any budget of
 1,000 transitions or fewer (4 envs x 250): the untrained policy was reported as ``sac``.
@@ -20,6 +20,9 @@ def test_the_warm_up_is_at_most_a_quarter_of_a_folds_steps() -> None:
     assert config.learning_starts == 250 and config.warm_up == 18
     assert SACConfig(total_steps=3).warm_up == 0
     assert SACConfig(total_steps=2000, learning_starts=100).warm_up == 100
+    # warm_up_share sets the cap: half of 75 steps.
+    assert SACConfig(total_steps=75, warm_up_share=0.5).warm_up == 37
+    assert "0.5 of them" in (SACConfig(train_steps=300, warm_up_share=0.5).warm_up_note() or "")
 
 
 def test_the_presets_keep_the_configured_warm_up() -> None:

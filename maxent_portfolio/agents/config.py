@@ -121,8 +121,11 @@ class SACConfig(Section):
                               file_only=True)
     learning_starts: int = option(
         250, "Warm-up vector-env steps with uniform Dirichlet(1) actions and no updates; at "
-        "most a quarter of a fold's steps (a smaller --train-steps cuts it, with a note).",
+        "most warm_up_share of a fold's steps (a smaller --train-steps cuts it, with a note).",
         ge=0, file_only=True)
+    warm_up_share: float = option(
+        0.25, "Largest share of a fold's vector steps spent in the warm-up, so that a small "
+        "--train-steps still trains.", gt=0, le=1, file_only=True)
     utd_ratio: float = option(0.25, "Gradient updates per collected transition.", gt=0,
                               file_only=True)
     initial_alpha: float = option(0.1, "Starting temperature when tuned automatically.", gt=0,
@@ -157,9 +160,9 @@ class SACConfig(Section):
     @property
     def warm_up(self) -> int:
         """Vector steps of uniform actions before the first update: ``learning_starts``, cut
-        to a quarter of ``total_steps`` so that a small budget still trains (and a budget
-        smaller than the warm-up never reports an untrained policy)."""
-        return min(self.learning_starts, self.total_steps // 4)
+        to ``warm_up_share`` of ``total_steps`` so that a small budget still trains (and a
+        budget smaller than the warm-up never reports an untrained policy)."""
+        return min(self.learning_starts, int(self.total_steps * self.warm_up_share))
 
     def warm_up_note(self) -> str | None:
         """One line when ``train_steps`` cuts the warm-up of every fold, else None."""
@@ -169,7 +172,7 @@ class SACConfig(Section):
             return None
         return (f"--train-steps {self.train_steps} is {steps} vector steps of {self.num_envs} "
                 f"envs per fold: the warm-up (learning_starts {self.learning_starts}) is cut to "
-                f"{cut}, a quarter of them")
+                f"{cut}, {self.warm_up_share:g} of them (warm_up_share)")
 
     @field_validator(*CHOICES)
     @classmethod

@@ -397,7 +397,7 @@ def run(env: Any, config: SACConfig, learner: Learner, obs: np.ndarray, *,
     env : vector env
         Stepped by ``learner.collect``; its ``state_dict`` (if any) is checkpointed.
     config : SACConfig
-        The loop's options: ``total_steps``, ``learning_starts`` (cut to a quarter of
+        The loop's options: ``total_steps``, ``learning_starts`` (cut to ``warm_up_share`` of
         ``total_steps``: :attr:`SACConfig.warm_up`), ``utd_ratio``, ``batch_size`` (through
         ``learner.sample``), ``log_every``, ``eval_every``, ``checkpoint_every`` and
         ``model_selection``.
