@@ -481,12 +481,63 @@ def test_refused_input_is_one_line_naming_the_culprit(
     run_case(case, isolated, capsys)
 
 
-def render(messages: list[tuple[Case, str]]) -> str:
+@dataclass
+class Accepted:
+    """An input accepted by design: what happens instead of a refusal, and the one line (or
+    nothing) it prints on stderr."""
+
+    what: str
+    args: list[str]
+    happens: str
+    says: str = ""
+    setup: Callable[[Path], None] = field(default=lambda tmp: None)
+
+
+_new_york = _rewrite_dates(lambda dates: [
+    f"{d:%Y-%m-%d %H:%M:%S%z}" for d in pd.DatetimeIndex(dates).tz_localize("America/New_York")])
+ACCEPTED = [
+    Accepted("a one-day price spike (the default --spikes warn)",
+             ["backtest", "-u", "prices.csv", "--train-years", "0.5", *PLUG],
+             "the run goes on with the price as "
+             "given; --spikes refuse refuses it (above), --spikes ignore says nothing",
+             "warning:", lambda tmp: _prices(tmp, edit=_set(100, 2, "10100"))),
+    Accepted("dates with UTC offsets across daylight-saving changes",
+             ["backtest", "-u", "prices.csv", "--train-years", "0.5", *PLUG],
+             "each date is read as the local trading "
+             "day (the offset is dropped, not converted to UTC)", "",
+             lambda tmp: _prices(tmp, edit=_new_york)),
+    Accepted("a --train-steps budget below the warm-up",
+             ["backtest", "-s", "sac", "--train-steps", "300", "--years", "6", "--jobs", "1",
+              *FAST], "the warm-up is cut to warm_up_share of a fold's steps, so the agent "
+             "still trains", "note:"),
+]
+
+
+def run_accepted(case: Accepted, tmp: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    case.setup(tmp)
+    code = main(case.args)
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert code == 0, (case.what, captured.err)
+    assert "Traceback" not in captured.err and len(lines) <= 1, (case.what, captured.err)
+    assert (lines[0] if lines else "").startswith(case.says), (case.what, captured.err)
+    return (lines[0] if lines else "").replace(str(tmp) + os.sep, "").replace(str(tmp), ".")
+
+
+@pytest.mark.parametrize("case", ACCEPTED, ids=[c.what for c in ACCEPTED])
+def test_accepted_input_goes_on_and_says_so_in_one_line(
+        case: Accepted, isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_accepted(case, isolated, capsys)
+
+
+def render(messages: list[tuple[Case, str]], accepted: list[tuple[Accepted, str]]) -> str:
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
 
     rows = [f"| {i} | {cell(c.what)} | `{cell(' '.join(c.args))}` | {cell(m)} |"
             for i, (c, m) in enumerate(messages, start=1)]
+    kept = [f"| {cell(c.what)} | `{cell(' '.join(c.args))}` | {cell(c.happens)} | "
+            f"{cell(m) if m else '(nothing)'} |" for c, m in accepted]
     return "\n".join([
         "# What the CLI refuses, and what it says",
         "",
@@ -501,6 +552,15 @@ def render(messages: list[tuple[Case, str]]) -> str:
         "|---|---|---|---|",
         *rows,
         "",
+        "## Accepted by design",
+        "",
+        "These inputs look suspicious but are accepted: the run goes on (exit 0) and says what "
+        "it did in at most one line on stderr.",
+        "",
+        "| input | command | what happens | what it says |",
+        "|---|---|---|---|",
+        *kept,
+        "",
     ])
 
 
@@ -513,7 +573,11 @@ def test_docs_errors_md_matches_the_cases(tmp_path_factory: pytest.TempPathFacto
         with isolation(tmp_path_factory.mktemp("case"), monkeypatch) as tmp:
             messages.append((case, run_case(case, tmp, capsys)))
     assert len(messages) >= 60
-    text = render(messages)
+    accepted = []
+    for kept in ACCEPTED:
+        with isolation(tmp_path_factory.mktemp("accepted"), monkeypatch) as tmp:
+            accepted.append((kept, run_accepted(kept, tmp, capsys)))
+    text = render(messages, accepted)
     if WRITE:
         DOC.write_text(text, encoding="utf-8")
     if torch.cuda.is_available():
