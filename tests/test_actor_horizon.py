@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from maxent_portfolio.agents import SAC, Agent, SACConfig, train
 from maxent_portfolio.agents.distributions import PolicySample
+from maxent_portfolio.agents.sac import ActorStep
 from maxent_portfolio.envs import PortfolioEnv, PortfolioVectorEnv
 from maxent_portfolio.envs.dynamics import OneStepModel
 from maxent_portfolio.errors import ConfigError
@@ -92,7 +93,7 @@ def test_value_equals_a_rollout_of_the_env(horizon: int) -> None:
     obs, _ = env.reset(seed=0, options={"start": env.market.dates[start]})
     actions = _actions(horizon, env.n_assets + 1)
     sac = _sac(env, horizon, [torch.as_tensor(a)[None] for a in actions])
-    first = PolicySample(torch.as_tensor(actions[0])[None], torch.zeros(1, dtype=torch.float64))
+    first = ActorStep(torch.as_tensor(actions[0])[None], torch.zeros(1, dtype=torch.float64))
     sac.head.sample(torch.zeros(1))  # the first draw is ``first``, as losses() passes it
     value = sac.rollout_value(torch.tensor([start]), torch.as_tensor(obs)[None], first)
     expected = _env_value(env, start, actions, sac.qf)  # type: ignore[arg-type]
@@ -108,7 +109,7 @@ def test_gradient_equals_finite_differences_of_the_env_rollout() -> None:
     a0 = torch.as_tensor(actions[0])[None].clone().requires_grad_(True)
     sac = _sac(env, horizon, [torch.as_tensor(a)[None] for a in actions[1:]])
     value = sac.rollout_value(torch.tensor([start]), torch.as_tensor(obs)[None],
-                              PolicySample(a0, torch.zeros(1, dtype=torch.float64)))
+                              ActorStep(a0, torch.zeros(1, dtype=torch.float64)))
     value.sum().backward()
     assert a0.grad is not None
     for i, j in [(0, 3), (1, 2), (2, 0)]:
@@ -126,7 +127,7 @@ def test_gradient_equals_finite_differences_of_the_env_rollout() -> None:
     one_step = _sac(env, 0, [])
     one_step.qf = sac.qf
     one_step.rollout_value(torch.tensor([start]), torch.as_tensor(obs)[None],
-                           PolicySample(b0, torch.zeros(1, dtype=torch.float64))).sum().backward()
+                           ActorStep(b0, torch.zeros(1, dtype=torch.float64))).sum().backward()
     assert b0.grad is not None and not torch.allclose(a0.grad, b0.grad)
 
 
@@ -161,3 +162,105 @@ def test_resume_is_bit_exact_with_a_horizon(tmp_path: Path) -> None:
 def _same(a: Agent, b: Agent) -> bool:
     sa, sb = a.algorithm.state_dict(), b.algorithm.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+# --- the mean objective ---------------------------------------------------------------------
+
+def test_the_mean_objective_equals_a_rollout_of_the_env_at_the_policy_mean() -> None:
+    """With ``actor_objective = "mean"`` the actions are the Dirichlet means of the actor at the
+    states the env itself reaches, and each step is charged the closed-form KL."""
+    horizon = 3
+    env = PortfolioEnv(universe=_returns(), **ENV)  # type: ignore[arg-type]
+    start = 40
+    obs, _ = env.reset(seed=0, options={"start": env.market.dates[start]})
+    config = SACConfig.from_dict(dict(alpha=ALPHA, gamma=GAMMA, reward_scale=SCALE,
+                                      one_step_model=True, actor_horizon=horizon, hidden=(8, 8),
+                                      actor_objective="mean", reference=4.0,
+                                      reference_cash=0.01))
+    sac = SAC(env.n_assets, env.n_features, config)
+    sac.qf = _LinearCritic(env.obs_dim, env.n_assets + 1)
+    sac._qf_names = [n for n, _ in sac.qf.named_parameters()]
+    sac._qf_params = list(sac.qf.parameters())
+    sac.model = OneStepModel.from_env(env)
+    with torch.no_grad():
+        first = sac.actor_step(sac.actor(torch.as_tensor(obs)[None]))
+        value = float(sac.rollout_value(torch.tensor([start]), torch.as_tensor(obs)[None],
+                                        first)[0])
+    ref = np.array([4.0] * env.n_assets + [0.04])
+    expected, discount = 0.0, 1.0
+    for k in range(horizon + 1):
+        with torch.no_grad():
+            conc = sac.head.concentration(sac.actor(torch.as_tensor(obs)[None]))[0].double()
+        mean = (conc / conc.sum()).numpy()
+        kl = _dirichlet_kl_monte_carlo(conc.numpy(), ref) if k == 0 else float(
+            torch.distributions.kl_divergence(torch.distributions.Dirichlet(conc),
+                                              torch.distributions.Dirichlet(
+                                                  torch.as_tensor(ref))))
+        if k == horizon:
+            with torch.no_grad():
+                q = sac.qf(torch.as_tensor(obs)[None], torch.as_tensor(mean)[None])
+            expected += discount * float(q.min(0).values[0])
+        obs, reward, _, _, _ = env.step(mean)
+        expected += discount * (SCALE * reward - ALPHA * kl)
+        discount *= GAMMA
+    assert value == pytest.approx(expected, rel=2e-3, abs=2e-3)
+
+
+def _dirichlet_kl_monte_carlo(conc: np.ndarray, ref: np.ndarray, n: int = 400_000) -> float:
+    """``E_pi[log pi - log rho]`` by sampling, with scipy's densities: independent of torch's
+    closed form."""
+    from scipy import stats
+
+    draws = np.random.default_rng(0).dirichlet(conc, size=n)
+    draws = np.clip(draws, 1e-300, None)
+    draws /= draws.sum(axis=1, keepdims=True)
+    return float(np.mean(stats.dirichlet.logpdf(draws.T, conc)
+                         - stats.dirichlet.logpdf(draws.T, ref)))
+
+
+def test_the_reference_centred_on_one_over_n_matches_scipy() -> None:
+    from scipy import stats
+
+    from maxent_portfolio.agents.distributions import (
+        reference_concentration,
+        reference_log_density,
+    )
+
+    w = np.random.default_rng(1).dirichlet(np.ones(5), size=4)
+    got = reference_log_density(torch.as_tensor(np.log(w)), 3.0, 0.1).numpy()
+    ref = reference_concentration(5, 3.0, 0.1).numpy()
+    np.testing.assert_allclose(ref, [3, 3, 3, 3, 0.3])
+    np.testing.assert_allclose(got, stats.dirichlet.logpdf(w.T, ref), rtol=1e-10)
+    # cash = 1 is the symmetric reference of the dial, as before
+    np.testing.assert_allclose(reference_log_density(torch.as_tensor(np.log(w)), 3.0).numpy(),
+                               stats.dirichlet.logpdf(w.T, np.full(5, 3.0)), rtol=1e-10)
+
+
+@pytest.mark.parametrize("options", [{"actor_objective": "mean"},
+                                     {"actor_objective": "mean", "reference": 4.0,
+                                      "policy": "logistic-normal"},
+                                     {"reference": 4.0, "reference_cash": 0.1}])
+def test_the_mean_objective_and_the_cash_reference_refuse_what_they_cannot_do(
+        options: dict[str, object]) -> None:
+    with pytest.raises(ConfigError, match=r"actor_objective|reference_cash") as info:
+        SACConfig.from_dict(options)
+    assert "\n" not in str(info.value)
+
+
+def test_resume_is_bit_exact_with_the_mean_objective(tmp_path: Path) -> None:
+    def env() -> PortfolioVectorEnv:
+        return PortfolioVectorEnv(num_envs=2, universe=_returns(), seed=0,
+                                  **{**ENV, "episode_length": 10})  # type: ignore[arg-type]
+
+    config = SACConfig.from_dict(dict(total_steps=26, num_envs=2, learning_starts=8,
+                                      batch_size=16, hidden=(16, 16), utd_ratio=1.0,
+                                      log_every=5, seed=3, actor_horizon=2,
+                                      actor_objective="mean", reference=4.0,
+                                      reference_cash=0.01, alpha=0.05))
+    full = train(env(), config, progress=False)
+    path = tmp_path / "ckpt.pt"
+    part = train(env(), config, progress=False, checkpoint_path=path,
+                 callback=lambda step, agent: step == 13)
+    assert part.interrupted
+    resumed = train(env(), config, progress=False, checkpoint_path=path, resume=True)
+    assert _same(full, resumed)

@@ -78,6 +78,10 @@ OTHER_MODES = [("min-variance", {"refit": "rebalance"}), ("max-sharpe", {"refit"
                # The actor's H-step rollout walks the fold's data forward from each state.
                ("sac", {**FAST_PARAMS["sac"], "one_step_model": True, "actor_horizon": 4,
                         "trade_rate": 0.5, "decision_period": "daily", "learning_starts": 8}),
+               # The mean objective with a reference centred on 1/N, from a book in cash.
+               ("sac", {**FAST_PARAMS["sac"], "one_step_model": True, "actor_horizon": 2,
+                        "actor_objective": "mean", "reference": 4.0, "reference_cash": 0.01,
+                        "alpha": 0.05, "invest_from_cash": True, "learning_starts": 8}),
                # Cross-sectional ranks and market context read every asset's window.
                ("sac", {**FAST_PARAMS["sac"], "features": "base,ranks,context"}),
                # Holding the top strategy, on the schedule it is judged on.

@@ -62,8 +62,9 @@ def check_batchable(configs: Sequence[SACConfig]) -> None:
     """
     if not configs:
         raise ConfigError("train_batched needs at least one config")
-    if configs[0].actor_horizon > 0:
-        raise ConfigError("actor_horizon trains one agent at a time: use --seed-batch 1 "
+    if configs[0].actor_horizon > 0 or configs[0].actor_objective == "mean":
+        raise ConfigError("actor_horizon and actor_objective mean train one agent at a time: "
+                          "use --seed-batch 1 "
                           "(the batched network has no H-step actor objective)")
     first = config_dict(configs[0])
     for i, config in enumerate(configs[1:], start=1):

@@ -23,7 +23,9 @@ NETWORKS = ("shared", "mlp")
 """Names of the network builders, the keys of ``networks.NETWORK_BUILDERS`` in order."""
 DEVICES = ("auto", "cpu", "cuda")
 MODEL_SELECTIONS = ("last", "best-validation")
-CHOICES = {"policy": POLICIES, "network": NETWORKS, "model_selection": MODEL_SELECTIONS}
+ACTOR_OBJECTIVES = ("sample", "mean")
+CHOICES = {"policy": POLICIES, "network": NETWORKS, "model_selection": MODEL_SELECTIONS,
+           "actor_objective": ACTOR_OBJECTIVES}
 """The accepted names of the section's named options."""
 
 
@@ -85,6 +87,17 @@ class SACConfig(Section):
         "weights: the entropy bonus becomes minus the KL divergence to it, so the hot end of "
         "the dial is equal weights and --diversification sets the KL budget. Unset: plain "
         "entropy.", gt=0)
+    reference_cash: float = option(
+        1.0, "Cash's concentration in the reference policy, relative to an asset's: 1 centres "
+        "the reference on equal weights over the assets and cash; 0.01 on 1/N over the risky "
+        "assets, with almost no cash. A value other than 1 needs a fixed --alpha.", gt=0,
+        le=1)
+    actor_objective: str = option(
+        "sample", "Where the actor takes its return: sample (SAC: at its reparameterised draws, "
+        "with their log-ratio as the entropy term) or mean (at the policy's mean action, the "
+        "portfolio it holds, with the closed-form KL divergence from the reference as the "
+        "max-entropy term: no sampling noise in its gradient). mean needs the Dirichlet head, "
+        "--reference and --one-step-model.")
     model_selection: str = option(
         "last", "Which networks a fold keeps: last (the end of training) or best-validation "
         "(the snapshot with the highest log growth on the validation slice, the tail of the "
@@ -199,10 +212,18 @@ class SACConfig(Section):
     def _buffer(self) -> SACConfig:
         if self.buffer_size < self.num_envs:
             raise ValueError("buffer_size must hold one step of every env")
+        if self.actor_objective == "mean" and (self.policy != "dirichlet" or self.reference is None
+                                               or not self.one_step_model):
+            raise ValueError("actor_objective mean needs the Dirichlet head, a reference "
+                             "(--reference) and the one-step model")
+        if self.reference_cash != 1.0 and self.alpha is None and self.reference is not None:
+            raise ValueError("reference_cash other than 1 needs a fixed --alpha (the KL budget "
+                             "of the dial is for the symmetric reference)")
         if self.actor_horizon > 0 and not self.one_step_model:
             raise ValueError("actor_horizon > 0 needs the one-step model (--one-step-model)")
-        if self.actor_horizon > 0 and self.seed_batch > 1:
-            raise ValueError("actor_horizon > 0 trains one agent at a time: use seed_batch 1")
+        if (self.actor_horizon > 0 or self.actor_objective == "mean") and self.seed_batch > 1:
+            raise ValueError("actor_horizon > 0 and actor_objective mean train one agent at a "
+                             "time: use seed_batch 1")
         if self.model_selection == "best-validation" and self.validation_fraction == 0:
             raise ValueError("model_selection best-validation needs a validation slice "
                              "(validation_fraction > 0)")

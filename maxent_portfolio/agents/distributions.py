@@ -364,15 +364,36 @@ def make_head(policy: str, n_outputs: int) -> PolicyHead:
     return head(n_outputs)
 
 
-def reference_log_density(log_w: Tensor, concentration: float) -> Tensor:
-    """Log-density of the reference policy ``Dirichlet(c 1_K)`` at ``exp(log_w)`` (B, K) -> (B,).
+def reference_log_density(log_w: Tensor, concentration: float, cash: float = 1.0) -> Tensor:
+    """Log-density of the reference policy at ``exp(log_w)`` (B, K) -> (B,).
 
-    Its mean is equal weights over the ``K`` components (the assets and cash); ``c > 1``
-    concentrates it around them.
+    The reference is ``Dirichlet(c (1, ..., 1, cash))`` (:func:`reference_concentration`):
+    with ``cash = 1`` its mean is equal weights over the ``K`` components (the assets and
+    cash); a smaller ``cash`` centres it on 1/N over the risky assets. ``c > 1`` concentrates
+    it around its mean.
     """
     k = log_w.shape[-1]
     c = float(concentration)
-    return ((c - 1.0) * log_w.sum(-1) + math.lgamma(k * c) - k * math.lgamma(c)).to(log_w.dtype)
+    if cash == 1.0:
+        return ((c - 1.0) * log_w.sum(-1) + math.lgamma(k * c)
+                - k * math.lgamma(c)).to(log_w.dtype)
+    conc = reference_concentration(k, c, cash).to(log_w)
+    return ((conc - 1.0) * log_w).sum(-1) + torch.lgamma(conc.sum()) - torch.lgamma(conc).sum()
+
+
+def reference_concentration(k: int, concentration: float, cash: float = 1.0) -> Tensor:
+    """The reference's concentrations ``c (1, ..., 1, cash)``, shape (K,), float64."""
+    conc = torch.full((k,), float(concentration), dtype=torch.float64)
+    conc[-1] = float(concentration) * float(cash)
+    return conc
+
+
+def reference_kl(concentration: Tensor, reference: Tensor) -> Tensor:
+    """``KL(Dirichlet(concentration) || Dirichlet(reference))`` in closed form, (B, K) -> (B,),
+    float64: the expected log-ratio the entropy bonus acts on, without sampling."""
+    return torch.distributions.kl_divergence(
+        torch.distributions.Dirichlet(concentration.double(), validate_args=False),
+        torch.distributions.Dirichlet(reference.to(concentration.device), validate_args=False))
 
 
 def target_entropy(policy: str, k: int, diversification: float) -> float:

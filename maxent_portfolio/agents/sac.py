@@ -39,6 +39,8 @@ from maxent_portfolio.agents.config import SACConfig
 from maxent_portfolio.agents.distributions import (
     PolicySample,
     make_head,
+    reference_concentration,
+    reference_kl,
     reference_log_density,
 )
 from maxent_portfolio.agents.networks import make_networks
@@ -132,6 +134,15 @@ def soft_target(rewards: Tensor, dones: Tensor, min_qf_next_target: Tensor, next
     return rewards + gamma * (1.0 - dones) * (min_qf_next_target - alpha * next_log_prob)
 
 
+class ActorStep(NamedTuple):
+    """The actor's action at a state and the log-ratio its soft return is charged, (B, K) and
+    (B,): a reparameterised draw and its ``log pi - log rho``, or the mean and the closed-form
+    KL (``actor_objective``)."""
+
+    action: Tensor
+    log_ratio: Tensor
+
+
 class SACLosses(NamedTuple):
     """Scalar losses and diagnostics of one update (tensors, not synchronised)."""
 
@@ -199,8 +210,23 @@ class SAC(nn.Module):
         if self.config.reference is None:
             return pi.log_prob
         assert pi.log_weights is not None
-        return pi.log_prob - reference_log_density(pi.log_weights,
-                                                   self.config.reference).to(pi.log_prob.dtype)
+        return pi.log_prob - reference_log_density(
+            pi.log_weights, self.config.reference, self.config.reference_cash
+        ).to(pi.log_prob.dtype)
+
+    def actor_step(self, x: Tensor, pi: PolicySample | None = None) -> ActorStep:
+        """The action the actor's objective is taken at, from the actor's output ``x``, and its
+        log-ratio: the draw ``pi`` (drawn here if None) and :meth:`log_ratio`, or, with
+        ``actor_objective = "mean"``, the Dirichlet mean and ``KL(pi(.|s) || rho)``."""
+        cfg = self.config
+        if cfg.actor_objective == "mean":
+            conc = self.head.concentration(x)  # type: ignore[attr-defined]
+            assert cfg.reference is not None
+            kl = reference_kl(conc, reference_concentration(self.k, cfg.reference,
+                                                            cfg.reference_cash))
+            return ActorStep(conc / conc.sum(-1, keepdim=True), kl)
+        pi = self.head.sample(x) if pi is None else pi
+        return ActorStep(pi.action, self.log_ratio(pi))
 
     @torch.no_grad()
     def critic_target(self, batch: ReplayBufferSamples) -> Tensor:
@@ -255,9 +281,13 @@ class SAC(nn.Module):
             reward = model.step(batch.positions, batch.observations, pi.action).rewards
             min_qf_pi = min_qf_pi + self.config.reward_scale * reward
         log_ratio = self.log_ratio(pi)
-        if model is not None and self.config.actor_horizon > 0:
+        if model is not None and (self.config.actor_horizon > 0
+                                  or self.config.actor_objective == "mean"):
             assert batch.positions is not None
-            actor_loss = -self.rollout_value(batch.positions, batch.observations, pi).mean()
+            first = self.actor_step(self.actor(batch.observations), pi) \
+                if self.config.actor_objective == "mean" else ActorStep(pi.action, log_ratio)
+            log_ratio = first.log_ratio.to(log_ratio.dtype)
+            actor_loss = -self.rollout_value(batch.positions, batch.observations, first).mean()
         else:
             actor_loss = (alpha * log_ratio - min_qf_pi).mean()
         if self.autotune:
@@ -266,12 +296,14 @@ class SAC(nn.Module):
             alpha_loss = torch.zeros(())
         return SACLosses(qf_loss, actor_loss, alpha_loss, qf_values, pi.log_prob, pi.action)
 
-    def rollout_value(self, positions: Tensor, observations: Tensor, pi: PolicySample
+    def rollout_value(self, positions: Tensor, observations: Tensor, first: ActorStep
                       ) -> Tensor:
         """The actor's objective with ``actor_horizon = H``: the exact soft return of an
         H-step rollout of its own reparameterised actions through the data, then the critic.
 
-        From each replayed state ``s_0 = (t_0, w_0)`` with the fresh sample ``a_0 = pi``::
+        From each replayed state ``s_0 = (t_0, w_0)`` with the actor's ``first`` step ``a_0``
+        (:meth:`actor_step`; with ``actor_objective = "mean"`` every ``a_k`` is the policy's
+        mean and every ``log pi - log rho`` its closed-form KL to the reference)::
 
             V = sum_{k < H} gamma^k m_k (c r(s_k, a_k) - alpha log pi(a_k|s_k))
                 + gamma^H m_H (c r(s_H, a_H) + min C(s_H, a_H) - alpha log pi(a_H|s_H))
@@ -294,17 +326,18 @@ class SAC(nn.Module):
         value = torch.zeros(len(positions), dtype=torch.float64, device=positions.device)
         alive = torch.ones_like(value)
         discount = 1.0
+        step = first
         for k in range(cfg.actor_horizon + 1):
             if k > 0:
                 positions = model.next_positions(positions).clamp(max=model.growth.shape[0])
                 observations = model.observe(positions, weights)
-                pi = self.head.sample(self.actor(observations))
-            out = model.transition(positions, weights, pi.action)
-            soft = scale * out.rewards - alpha * self.log_ratio(pi).double()
+                step = self.actor_step(self.actor(observations))
+            out = model.transition(positions, weights, step.action)
+            soft = scale * out.rewards - alpha * step.log_ratio.double()
             if k == cfg.actor_horizon:
                 frozen = {n: p.detach() for n, p in zip(self._qf_names, self._qf_params,
                                                         strict=True)}
-                continuation = functional_call(self.qf, frozen, (observations, pi.action))
+                continuation = functional_call(self.qf, frozen, (observations, step.action))
                 soft = soft + continuation.min(0).values.double()
             value = value + discount * alive * soft
             alive = alive * out.valid
