@@ -60,6 +60,27 @@ def test_projection_matches_cvxpy_on_random_points(grouped: bool) -> None:
             np.testing.assert_allclose(w, solve_qp(point, limits), atol=1e-6)
 
 
+def test_projection_matches_cvxpy_on_a_larger_universe() -> None:
+    """25 assets in four capped sectors plus ungrouped ones, ties among the points."""
+    rng = np.random.default_rng(3)
+    names = [f"A{i:02d}" for i in range(25)]
+    sectors = {f"s{k}": names[5 * k:5 * k + 5] for k in range(4)}
+    limits = LimitsConfig(min_weight=0.01, max_weight=0.12, max_cash=0.05, groups=sectors,
+                          group_caps={"s0": 0.2, "s1": 0.3, "s2": 0.06, "s3": 0.4}
+                          ).resolve(names)
+    points = np.round(rng.normal(0.05, 0.1, size=(4, 26)), 2)  # rounded: repeated values
+    for point, w in zip(points, project(points, limits), strict=True):
+        assert_feasible(w, limits)
+        np.testing.assert_allclose(w, solve_qp(point, limits), atol=1e-6)
+
+
+def test_a_single_feasible_point() -> None:
+    """Lower bounds summing to 1 leave one portfolio: every point projects onto it."""
+    limits = LimitsConfig(min_weight={"A": 0.6, "B": 0.4}, max_cash=0.0).resolve(["A", "B"])
+    np.testing.assert_allclose(project(np.array([[5.0, -2.0, 1.0], [0, 0, 0]]), limits),
+                               [[0.6, 0.4, 0.0]] * 2, atol=1e-15)
+
+
 def test_hand_worked_example() -> None:
     """Two assets and cash, max_weight 0.5, cash at most 0.2, no group; x = (0.9, 0.3, -0.1).
 
