@@ -1,0 +1,304 @@
+"""Portfolio limits (the ``limits`` section) and the exact Euclidean projection onto them.
+
+A portfolio ``w`` of ``N`` risky assets plus cash (last entry, as everywhere in the package)
+meets the limits when
+
+* ``lower_i <= w_i <= upper_i`` for every asset (``min_weight``, ``max_weight``; cash is
+  bounded by ``0 <= w_cash <= max_cash``);
+* ``sum_i w_i = 1`` (fully accounted: cash holds the rest);
+* ``sum_{i in g} w_i <= cap_g`` for every capped group ``g`` (sectors; groups do not overlap).
+
+:class:`LimitsConfig` owns the options; :meth:`LimitsConfig.resolve` turns them into the arrays
+of :class:`Limits` for one asset list and refuses an infeasible set in one line saying why.
+:func:`project` maps any point to the nearest feasible portfolio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import ValidationInfo, field_validator
+
+from maxent_portfolio.errors import ConfigError
+from maxent_portfolio.options import Section, option
+
+FEASIBILITY_TOLERANCE = 1e-12
+"""Slack allowed when comparing sums of bounds to 1 (and to group caps): rounding, not room."""
+
+
+def _unit_interval(value: float | dict[str, float]) -> float | dict[str, float]:
+    values = value.values() if isinstance(value, dict) else [value]
+    if any(not np.isfinite(v) or not 0.0 <= v <= 1.0 for v in values):
+        raise ValueError("must be a weight in [0, 1]")
+    return value
+
+
+class LimitsConfig(Section):
+    """Weight bounds, a cash cap and group caps that every strategy's weights must meet."""
+
+    min_weight: float | dict[str, float] = option(
+        0.0, "Lowest weight of each risky asset: one number, or a table of asset -> weight in a "
+        "config file (assets it does not list keep the default, 0).")
+    max_weight: float | dict[str, float] = option(
+        1.0, "Highest weight of each risky asset: one number, or a table of asset -> weight in "
+        "a config file (assets it does not list keep the default, 1).")
+    max_cash: float = option(1.0, "Highest cash weight, in [0, 1].", ge=0.0, le=1.0)
+    groups: dict[str, list[str]] = option(
+        {}, "Groups of assets (sectors), a table of group name -> list of assets; an asset "
+        "belongs to one group at most.", file_only=True)
+    group_caps: dict[str, float] = option(
+        {}, "Highest total weight of a group, a table of group name -> weight in [0, 1]; a "
+        "group without a cap is not limited.", file_only=True)
+
+    @field_validator("min_weight", "max_weight")
+    @classmethod
+    def _weights(cls, value: float | dict[str, float]) -> float | dict[str, float]:
+        return _unit_interval(value)
+
+    @field_validator("groups")
+    @classmethod
+    def _disjoint(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        owner: dict[str, str] = {}
+        for name, members in value.items():
+            if not members:
+                raise ValueError(f"group {name!r} is empty")
+            for asset in members:
+                if asset in owner:
+                    where = "twice" if owner[asset] == name else \
+                        f"in groups {owner[asset]!r} and {name!r}"
+                    raise ValueError(f"{asset!r} is listed {where}: groups may not overlap")
+                owner[asset] = name
+        return value
+
+    @field_validator("group_caps")
+    @classmethod
+    def _caps(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        _unit_interval(value)
+        groups = info.data.get("groups", {})
+        stray = [name for name in value if name not in groups]
+        if stray:
+            raise ValueError(f"caps group {stray[0]!r}, which [limits.groups] does not define")
+        return value
+
+    def resolve(self, assets: Sequence[str], universe: str = "the universe") -> Limits:
+        """The limits as arrays for ``assets`` (cash appended last), checked for feasibility.
+
+        Raises
+        ------
+        ConfigError
+            One line: a table or a group names an asset ``universe`` does not hold, or no
+            portfolio meets the limits (see :meth:`Limits.check_feasible`).
+        """
+        names = list(assets)
+
+        def check_names(key: str, listed: Sequence[str]) -> None:
+            stray = [a for a in listed if a not in names]
+            if stray:
+                raise ConfigError(f"[limits.{key}] names {', '.join(map(repr, stray[:5]))}, "
+                                  f"not an asset of {universe} ({', '.join(names)})")
+
+        def per_asset(key: str, value: float | dict[str, float]) -> np.ndarray:
+            if isinstance(value, Mapping):
+                check_names(key, list(value))
+                rest = float(type(self).model_fields[key].default)
+                return np.array([value.get(a, rest) for a in names], dtype=float)
+            return np.full(len(names), float(value))
+
+        lower = np.append(per_asset("min_weight", self.min_weight), 0.0)
+        upper = np.append(per_asset("max_weight", self.max_weight), self.max_cash)
+        for name, members in self.groups.items():
+            check_names(f"groups.{name}", members)
+        capped = [name for name in self.groups if name in self.group_caps]
+        membership = np.zeros((len(capped), len(names) + 1), dtype=bool)
+        for row, name in enumerate(capped):
+            membership[row, [names.index(a) for a in self.groups[name]]] = True
+        limits = Limits(assets=tuple(names), lower=lower, upper=upper,
+                        group_names=tuple(capped), membership=membership,
+                        caps=np.array([self.group_caps[g] for g in capped], dtype=float))
+        limits.check_feasible()
+        return limits
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits for one asset list, as arrays (cash last).
+
+    Attributes
+    ----------
+    assets : tuple of str, length N
+        The risky assets, in column order.
+    lower, upper : ndarray of shape (N + 1,)
+        Bounds of each weight; cash's are ``0`` and ``max_cash``.
+    group_names : tuple of str, length G
+        The capped groups.
+    membership : bool ndarray of shape (G, N + 1)
+        ``membership[g, i]``: asset ``i`` belongs to group ``g`` (rows are disjoint; cash is
+        in none).
+    caps : ndarray of shape (G,)
+        Highest total weight of each group.
+    """
+
+    assets: tuple[str, ...]
+    lower: np.ndarray
+    upper: np.ndarray
+    group_names: tuple[str, ...]
+    membership: np.ndarray
+    caps: np.ndarray
+
+    def highest_total(self) -> float:
+        """The largest ``sum w`` the bounds and group caps allow (groups are disjoint)."""
+        grouped = self.membership.any(axis=0)
+        in_groups = np.minimum(self.caps, self.membership @ self.upper)
+        return float(self.upper[~grouped].sum() + in_groups.sum())
+
+    def check_feasible(self) -> None:
+        """Refuse limits no portfolio meets, in one line saying why.
+
+        The set is non-empty exactly when every lower bound is at most its upper bound, each
+        group's cap covers its members' lower bounds, and ``sum lower <= 1 <= highest_total``
+        (the attainable totals form that interval, since the set is convex and the groups are
+        disjoint).
+
+        Raises
+        ------
+        ConfigError
+        """
+        labels = [*self.assets, "cash"]
+        above = np.flatnonzero(self.lower > self.upper)
+        if above.size:
+            i = above[0]
+            raise ConfigError(f"[limits] min_weight {self.lower[i]:g} of {labels[i]!r} is above "
+                              f"its max_weight {self.upper[i]:g}")
+        floors = self.membership @ self.lower
+        short = np.flatnonzero(floors > self.caps + FEASIBILITY_TOLERANCE)
+        if short.size:
+            g = short[0]
+            raise ConfigError(f"[limits.group_caps] {self.group_names[g]!r} is capped at "
+                              f"{self.caps[g]:g}, below its members' min_weight sum "
+                              f"{floors[g]:g}")
+        if self.lower.sum() > 1.0 + FEASIBILITY_TOLERANCE:
+            raise ConfigError(f"[limits] the min_weight bounds sum to {self.lower.sum():g} > 1: "
+                              "no portfolio meets them")
+        if self.highest_total() < 1.0 - FEASIBILITY_TOLERANCE:
+            raise ConfigError(f"[limits] the max_weight bounds, max_cash and the group caps "
+                              f"allow at most {self.highest_total():g} < 1 in total: no "
+                              "portfolio meets them")
+
+
+def project_box_simplex(points: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                        total: np.ndarray | float = 1.0) -> np.ndarray:
+    """Exact Euclidean projection onto ``{w : lower <= w <= upper, sum w = total}``.
+
+    The projection is ``clip(x - tau, lower, upper)`` for the ``tau`` with
+    ``f(tau) = sum clip(x - tau, lower, upper) = total`` (the KKT conditions; Wang & Lu 2015,
+    arXiv:1503.01002). ``f`` is non-increasing and piecewise linear with breakpoints
+    ``x - upper`` and ``x - lower``: sorting them gives ``f`` at every breakpoint by a
+    cumulative sum, the bracketing pair, and ``tau`` by linear interpolation inside it.
+    ``O(n log n)`` per row, vectorised over rows, exact up to rounding.
+
+    Parameters
+    ----------
+    points : ndarray of shape (B, n)
+    lower, upper : ndarray of shape (n,)
+        With ``lower <= upper`` and ``sum lower <= total <= sum upper`` (not checked).
+    total : float or ndarray of shape (B,)
+
+    Returns
+    -------
+    ndarray of shape (B, n)
+    """
+    x = np.asarray(points, dtype=float)
+    n = x.shape[-1]
+    target = np.broadcast_to(np.asarray(total, dtype=float), x.shape[:-1])
+    breaks = np.concatenate([x - upper, x - lower], axis=-1)
+    # Crossing x_i - upper_i (rising tau) frees asset i from its upper bound: one more asset
+    # moves with tau; crossing x_i - lower_i pins it at its lower bound.
+    change = np.concatenate([np.ones_like(x), -np.ones_like(x)], axis=-1)
+    order = np.argsort(breaks, axis=-1, kind="stable")
+    breaks = np.take_along_axis(breaks, order, axis=-1)
+    moving = np.cumsum(np.take_along_axis(change, order, axis=-1), axis=-1)
+    # f at each sorted breakpoint: sum(upper) at the first, then falling by `moving` per unit
+    drop = np.cumsum(moving[..., :-1] * np.diff(breaks, axis=-1), axis=-1)
+    values = upper.sum() - np.concatenate([np.zeros_like(drop[..., :1]), drop], axis=-1)
+    k = np.clip(np.sum(values >= target[..., None], axis=-1) - 1, 0, 2 * n - 1)
+    start = np.take_along_axis(breaks, k[..., None], axis=-1)[..., 0]
+    slope = np.take_along_axis(moving, k[..., None], axis=-1)[..., 0]
+    # f is linear from `start` with slope -slope: recompute f there directly (no cumulative
+    # rounding) and step to the target.
+    here = np.clip(x - start[..., None], lower, upper).sum(axis=-1)
+    tau = start + np.where(slope > 0, (here - target) / np.maximum(slope, 1), 0.0)
+    return np.clip(x - tau[..., None], lower, upper)
+
+
+def project(weights: np.ndarray, limits: Limits) -> np.ndarray:
+    """The nearest portfolio, in Euclidean distance, that meets ``limits``.
+
+    Solves ``min ||w - x||^2`` subject to ``lower <= w <= upper``, ``sum w = 1`` and
+    ``sum_{i in g} w_i <= cap_g`` for each (disjoint) group, exactly:
+
+    * without group caps, by :func:`project_box_simplex` (sorted breakpoints, ``O(n log n)``);
+    * with group caps, from the KKT conditions ``w_i = clip(x_i - tau - mu_g(i), lower_i,
+      upper_i)`` with ``mu_g >= 0`` zero unless group ``g`` is at its cap. For a given
+      ``tau``, a group whose free sum ``S_g(tau) = sum_{i in g} clip(x_i - tau, l_i, u_i)``
+      exceeds its cap sits at the cap (its members are the box-simplex projection of
+      ``x_g - tau`` with total ``cap_g``), so the total is ``F(tau) = sum_g min(cap_g,
+      S_g(tau)) + sum_{ungrouped} clip(x_i - tau, l_i, u_i)``, continuous and non-increasing.
+      ``tau`` is found by bisection to machine precision (about 60 halvings), and each capped
+      group's members by :func:`project_box_simplex`.
+
+    The objective is strictly convex, so these conditions give the unique projection; the
+    result meets every limit up to rounding (about 1e-14). Feasible points are returned
+    unchanged up to rounding. No solver is called, so it is cheap enough for every env step
+    (a batch of 256 points of 31 weights: about 1 ms without groups, 8 ms with five capped
+    groups, on one core).
+
+    Parameters
+    ----------
+    weights : ndarray of shape (B, N + 1) or (N + 1,)
+        Points to project, cash last (any real numbers).
+    limits : Limits
+        Feasible limits (:meth:`LimitsConfig.resolve` checks them).
+
+    Returns
+    -------
+    ndarray of the shape of ``weights``
+    """
+    x = np.asarray(weights, dtype=float)
+    rows = x.reshape(-1, x.shape[-1])
+    if not limits.group_names:
+        return project_box_simplex(rows, limits.lower, limits.upper).reshape(x.shape)
+    lower, upper, member = limits.lower, limits.upper, limits.membership.astype(float)
+    caps = limits.caps
+
+    def total_weight(tau: np.ndarray) -> np.ndarray:
+        free = np.clip(rows - tau[:, None], lower, upper)
+        grouped = free @ member.T
+        return free.sum(axis=-1) - np.maximum(grouped - caps, 0.0).sum(axis=-1)
+
+    # F(lo) >= 1 (every weight at its upper bound) and F(hi) <= 1 (at its lower bound)
+    lo = (rows - upper).min(axis=-1)
+    hi = (rows - lower).max(axis=-1)
+    # Weights are O(1): tau to an absolute ~1e-16 is exact for them (about 60 halvings).
+    resolution = 4 * np.finfo(float).eps * (1.0 + np.abs(lo) + np.abs(hi))
+    while np.any(hi - lo > resolution):
+        mid = 0.5 * (lo + hi)
+        above = total_weight(mid) > 1.0
+        lo = np.where(above, mid, lo)
+        hi = np.where(above, hi, mid)
+    tau = 0.5 * (lo + hi)
+    out = np.clip(rows - tau[:, None], lower, upper)
+    for g in range(len(caps)):
+        cols = limits.membership[g]
+        over = out[:, cols].sum(axis=-1) > caps[g]
+        if over.any():
+            part = project_box_simplex(rows[over][:, cols] - tau[over, None], lower[cols],
+                                       upper[cols], caps[g])
+            block = out[over]
+            block[:, cols] = part
+            out[over] = block
+    return out.reshape(x.shape)
+
+
+__all__ = ["FEASIBILITY_TOLERANCE", "Limits", "LimitsConfig", "project", "project_box_simplex"]
