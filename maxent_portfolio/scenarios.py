@@ -23,7 +23,7 @@ transformed by one or more *kinds*:
     applies; the returns are untouched.
 ``noise``
     What a strategy *sees* is the returns with Gaussian noise added, while it earns the true
-    returns (:func:`noisy_inputs`): a field of the :class:`Scenario`, applied where the
+    returns (:meth:`Scenario.inputs`): a field of the :class:`Scenario`, applied where the
     strategy is fed.
 
 Composition: kinds combine in one fixed order, whatever order they are named in: bootstrap,
@@ -78,6 +78,14 @@ class Scenario:
     rows: np.ndarray
     cost_multiplier: float = 1.0
     noise_std: float = 0.0
+
+    def inputs(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``(seen, true)`` returns of this scenario (:func:`noisy_inputs`).
+
+        The noise draws from its own stream of the scenario's seed, apart from the stream the
+        bootstrap and the crash drew from, so adding noise leaves the path unchanged.
+        """
+        return noisy_inputs(self.returns, self.noise_std, np.random.default_rng([self.seed, 1]))
 
 
 def scenario_seeds(seed: int, n: int) -> list[int]:
@@ -172,10 +180,13 @@ def noisy_inputs(returns: pd.DataFrame, noise_std: float,
 
     The noise is Gaussian in log-returns, with each asset's standard deviation ``noise_std``
     times the sample standard deviation of its log-returns, so seen returns stay above -1. The
-    true returns are returned as given.
+    true returns are returned as given, and so are the seen ones when ``noise_std`` is 0 (the
+    log round trip is not exact to the last bit).
     """
     if noise_std < 0:
         raise ConfigError(f"noise: the noise size must be non-negative, got {noise_std}")
+    if noise_std == 0:
+        return returns, returns
     log_returns = np.log1p(returns)
     scale = noise_std * log_returns.std().to_numpy()
     seen = np.expm1(log_returns + rng.normal(size=returns.shape) * scale)

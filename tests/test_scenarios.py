@@ -143,7 +143,20 @@ def test_noisy_inputs_leave_the_true_returns_untouched() -> None:
     np.testing.assert_allclose(noise.std() / np.log1p(returns).std(), 0.5, rtol=0.15)
     assert seen.index.equals(returns.index)
     same, _ = noisy_inputs(returns, 0.0, np.random.default_rng(0))
-    np.testing.assert_allclose(same, returns, atol=1e-15)
+    pd.testing.assert_frame_equal(same, returns)
+
+
+def test_a_scenario_draws_its_noise_from_its_own_stream() -> None:
+    returns = window()
+    plain = draw(returns, ["bootstrap"], seed=4)
+    noisy = draw(returns, ["bootstrap", "noise"], seed=4, noise=0.3)
+    pd.testing.assert_frame_equal(noisy.returns, plain.returns)  # noise leaves the path as is
+    seen, true = noisy.inputs()
+    again, _ = noisy.inputs()
+    pd.testing.assert_frame_equal(seen, again)
+    pd.testing.assert_frame_equal(true, noisy.returns)
+    assert not np.allclose(seen, true)
+    pd.testing.assert_frame_equal(plain.inputs()[0], plain.returns)
 
 
 def test_costs_and_noise_are_fields_not_transforms() -> None:
