@@ -88,9 +88,14 @@ def test_train_cli_writes_one_model_per_seed_of_a_batch(tmp_path: Path) -> None:
 
 
 def test_an_interrupted_seed_batch_resumes_bit_exactly(synthetic_returns: pd.DataFrame,
-                                                       tmp_path: Path) -> None:
+                                                       tmp_path: Path,
+                                                       request: pytest.FixtureRequest) -> None:
     """Ctrl-C while a batch trains: one checkpoint of the batch; resumed, every seed ends
     with the uninterrupted run's weights."""
+    # Python raises KeyboardInterrupt only if SIGINT was not ignored when it started (as in a
+    # background job of a shell without job control): install the handler it would have.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     config = resolve_config(overrides={**TINY, "seeds": 2, "sac.seed_batch": 2})
     returns = synthetic_returns.iloc[:300, :3]
 

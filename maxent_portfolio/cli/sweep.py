@@ -117,18 +117,22 @@ def sweep(
     if out_dir is not None and not out_dir.exists():  # an existing one may be resumed
         check_writable_dir(out_dir, "sweep directory")
     plan = prepare_sweep(run_config, sweep_config)
-    note(run_config.sac.warm_up_note())
-    warn_about(plan.data.market.warnings)
+
+    def started() -> None:  # said once the directory is accepted, so a refusal is one line
+        note(run_config.sac.warm_up_note())
+        warn_about(plan.data.market.warnings)
+
     folder = out_dir
     if folder is None:
         base = default_run_dir(run_config)
         folder = base.with_name(f"{base.name}-sweep")
     render = _render_frontier if run_config.report.html else None
     if quiet:
-        outcome = run_sweep(plan, folder, render=render)
+        outcome = run_sweep(plan, folder, render=render, started=started)
     else:
         with RichProgress() as display:
-            outcome = run_sweep(plan, folder, progress=display, render=render)
+            outcome = run_sweep(plan, folder, progress=display, render=render,
+                                started=started)
         _print_summary(outcome.statistics, len(outcome.computed))
     target = folder / "frontier.html" if (folder / "frontier.html").exists() else folder
     out.print(str(target), markup=False, highlight=False)

@@ -180,6 +180,19 @@ class Strategy:
         return f"{type(self).__name__}({params})"
 
 
+PACKAGE_HOME = Path(__file__).resolve().parents[2]
+"""The folder holding the package: its own files are named from here (``maxent_portfolio/...``),
+the same on every machine."""
+
+
+def shown_path(filename: str) -> str:
+    """A traceback's file as a message names it: the package's own files relative to
+    :data:`PACKAGE_HOME`, any other (a plug-in) as given."""
+    path = Path(filename).resolve()
+    inside = path.is_relative_to(PACKAGE_HOME / "maxent_portfolio")
+    return str(path.relative_to(PACKAGE_HOME)) if inside else filename
+
+
 def culprit_location(exc: BaseException, strategy: Strategy) -> str:
     """``file:line`` of the innermost frame in the strategy's own file: where it failed."""
     frames = traceback.extract_tb(exc.__traceback__)
@@ -189,8 +202,8 @@ def culprit_location(exc: BaseException, strategy: Strategy) -> str:
         own = None
     for frame in reversed(frames):
         if own is not None and Path(frame.filename).resolve() == own:
-            return f"{frame.filename}:{frame.lineno}"
-    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+            return f"{shown_path(frame.filename)}:{frame.lineno}"
+    return f"{shown_path(frames[-1].filename)}:{frames[-1].lineno}" if frames else "?"
 
 
 def failure(exc: BaseException) -> str:

@@ -275,14 +275,19 @@ def cells_table(plan: SweepPlan, results: dict[Cell, CellResult],
 
 def run_sweep(plan: SweepPlan, out: Path, progress: Progress | None = None,
               on_cell: Callable[[CellResult], None] | None = None,
-              render: Callable[[SweepOutcome, Path], None] | None = None) -> SweepOutcome:
+              render: Callable[[SweepOutcome, Path], None] | None = None,
+              started: Callable[[], None] | None = None) -> SweepOutcome:
     """Run the cells not yet in ``out``, store each as it finishes, then write the outputs.
 
-    ``on_cell`` is called with each newly computed cell once it is stored.
+    ``on_cell`` is called with each newly computed cell once it is stored; ``started`` once
+    ``out`` has been opened and its finished cells checked (a refused directory never reaches
+    it: the command's notes then stay unsaid, and its error is its one line).
     """
     store = SweepStore(out, plan)
     store.open()
     results = store.load(plan.cells)
+    if started is not None:
+        started()
     # A group with an unfinished cell runs whole (its members' numbers depend on the group),
     # and only its unfinished cells are stored.
     todo = [group for group in cell_groups(plan.cells, plan.data.config.sac.seed_batch)
