@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pandas as pd
 
-PRIMARY_COLUMNS = ("cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar",
-                   "turnover", "effective_n", "active_share", "tracking_error",
-                   "p_sharpe_vs_ref", "dsr", "placebo_pct")
-"""Metrics shown by default; the table's other columns appear with "show all metrics"."""
+PRIMARY_COLUMNS = ("cagr", "volatility", "sharpe", "max_drawdown", "turnover", "effective_n",
+                   "active_share", "tracking_error", "p_sharpe_vs_ref", "dsr", "placebo_pct")
+"""Metrics shown by default (as many as fit the page's width, as the terminal table shows); the
+table's other columns, Sortino and Calmar among them, appear with "show all metrics"."""
 HIDDEN_COLUMNS = ("investable",)
 """Columns used to mark rows, never shown as metrics."""
 
