@@ -180,7 +180,9 @@ def report(run_dir: Path, tilt: pd.DataFrame) -> list[str]:
                      f"{row.turnover:>13.2f}{row.cash:>7.2f}"
                      + (f"{row.alignment:>15.3f}" if np.isfinite(row.alignment)
                         else f"{'-':>15}"))
-    shares = table.loc[[n for n in table.index if n.startswith("sac-seed")], "share"]
+    # One seed runs as the ``sac`` row alone, without seed rows.
+    shares = table.loc[[n for n in table.index if n.startswith("sac-seed")]
+                       or [n for n in ("sac",) if n in table.index], "share"]
     lines.append("corr(w, tilt): mean cross-sectional correlation of the weights chosen with "
                  "the planted tilt of the next day (0: blind to the signal)")
     lines.append(f"share of the oracle's excess log growth over 1/N captured by SAC: median "
@@ -249,7 +251,7 @@ def family_summary(results: list[tuple[PlantedDGP, int, pd.DataFrame]]) -> list[
              f"{'sac turn':>9}{'sac-1/N':>9}{'ridge share':>12}{'ridge-1/N':>10}"]
     for dgp, seed, table in results:
         edge = table.loc["oracle", "G"] - table.loc["equal-weight", "G"]
-        seeds = table.loc[[n for n in table.index if n.startswith("sac-seed")]]
+        seeds = table.loc[[n for n in table.index if n.startswith("sac-seed")] or ["sac"]]
         sac_excess = float(np.median(seeds["G"])) - table.loc["equal-weight", "G"]
         ridge_excess = table.loc["ridge-kelly", "G"] - table.loc["equal-weight", "G"]
         lines.append(

@@ -139,14 +139,20 @@ def test_a_horizon_without_the_one_step_model_or_batched_is_refused(
     assert "\n" not in str(info.value)
 
 
-def test_resume_is_bit_exact_with_a_horizon(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("lever", "without"), [
+    ({"actor_horizon": 3}, {"actor_horizon": 0}),
+    ({"actor_horizon": 2, "actor_objective": "mean", "reference": 4.0, "reference_cash": 0.01,
+      "alpha": 0.05}, {"actor_objective": "sample"}),
+])
+def test_resume_is_bit_exact_with_the_lever(lever: dict[str, object],
+                                             without: dict[str, object], tmp_path: Path) -> None:
     def env() -> PortfolioVectorEnv:
         return PortfolioVectorEnv(num_envs=2, universe=_returns(), seed=0,
                                   **{**ENV, "episode_length": 10})  # type: ignore[arg-type]
 
     config = SACConfig.from_dict(dict(total_steps=26, num_envs=2, learning_starts=8,
                                       batch_size=16, hidden=(16, 16), utd_ratio=1.0,
-                                      log_every=5, seed=3, actor_horizon=3))
+                                      log_every=5, seed=3, **lever))
     full = train(env(), config, progress=False)
     path = tmp_path / "ckpt.pt"
     part = train(env(), config, progress=False, checkpoint_path=path,
@@ -154,7 +160,7 @@ def test_resume_is_bit_exact_with_a_horizon(tmp_path: Path) -> None:
     assert part.interrupted
     resumed = train(env(), config, progress=False, checkpoint_path=path, resume=True)
     assert _same(full, resumed)
-    plain = train(env(), SACConfig.from_dict({**config.model_dump(), "actor_horizon": 0}),
+    plain = train(env(), SACConfig.from_dict({**config.model_dump(), **without}),
                   progress=False)
     assert not _same(full, plain)  # the lever changes what is learned
 
@@ -245,22 +251,3 @@ def test_the_mean_objective_and_the_cash_reference_refuse_what_they_cannot_do(
     with pytest.raises(ConfigError, match=r"actor_objective|reference_cash") as info:
         SACConfig.from_dict(options)
     assert "\n" not in str(info.value)
-
-
-def test_resume_is_bit_exact_with_the_mean_objective(tmp_path: Path) -> None:
-    def env() -> PortfolioVectorEnv:
-        return PortfolioVectorEnv(num_envs=2, universe=_returns(), seed=0,
-                                  **{**ENV, "episode_length": 10})  # type: ignore[arg-type]
-
-    config = SACConfig.from_dict(dict(total_steps=26, num_envs=2, learning_starts=8,
-                                      batch_size=16, hidden=(16, 16), utd_ratio=1.0,
-                                      log_every=5, seed=3, actor_horizon=2,
-                                      actor_objective="mean", reference=4.0,
-                                      reference_cash=0.01, alpha=0.05))
-    full = train(env(), config, progress=False)
-    path = tmp_path / "ckpt.pt"
-    part = train(env(), config, progress=False, checkpoint_path=path,
-                 callback=lambda step, agent: step == 13)
-    assert part.interrupted
-    resumed = train(env(), config, progress=False, checkpoint_path=path, resume=True)
-    assert _same(full, resumed)
