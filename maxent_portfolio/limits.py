@@ -17,12 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from pydantic import ValidationInfo, field_validator
 
 from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.options import Section, option
+
+if TYPE_CHECKING:
+    import torch
+
+Weights = TypeVar("Weights", np.ndarray, "torch.Tensor")
 
 FEASIBILITY_TOLERANCE = 1e-12
 """Slack allowed when comparing sums of bounds to 1 (and to group caps): rounding, not room."""
@@ -39,12 +45,16 @@ class LimitsConfig(Section):
     """Weight bounds, a cash cap and group caps that every strategy's weights must meet."""
 
     min_weight: float | dict[str, float] = option(
-        0.0, "Lowest weight of each risky asset: one number, or a table of asset -> weight in a "
-        "config file (assets it does not list keep the default, 0).")
+        0.0, "Lowest weight of each risky asset, met by every strategy at every decision: one "
+        "number, or a table of asset -> weight in a config file (assets it does not list keep "
+        "the default, 0).")
     max_weight: float | dict[str, float] = option(
-        1.0, "Highest weight of each risky asset: one number, or a table of asset -> weight in "
-        "a config file (assets it does not list keep the default, 1).")
-    max_cash: float = option(1.0, "Highest cash weight, in [0, 1].", ge=0.0, le=1.0)
+        1.0, "Highest weight of each risky asset, met by every strategy at every decision (the "
+        "optimisers solve under the limits; the other strategies' weights, the agents' "
+        "included, go to the nearest weights that meet them): one number, or a table of asset "
+        "-> weight in a config file (assets it does not list keep the default, 1).")
+    max_cash: float = option(1.0, "Highest cash weight at every decision, in [0, 1].",
+                             ge=0.0, le=1.0)
     groups: dict[str, list[str]] = option(
         {}, "Groups of assets (sectors), a table of group name -> list of assets; an asset "
         "belongs to one group at most.", file_only=True)
@@ -121,7 +131,7 @@ class LimitsConfig(Section):
         return limits
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Limits:
     """The limits for one asset list, as arrays (cash last).
 
@@ -146,6 +156,35 @@ class Limits:
     group_names: tuple[str, ...]
     membership: np.ndarray
     caps: np.ndarray
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Limits):
+            return NotImplemented
+        return (self.assets, self.group_names) == (other.assets, other.group_names) and all(
+            np.array_equal(getattr(self, key), getattr(other, key))
+            for key in ("lower", "upper", "membership", "caps"))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays inside
+
+    @property
+    def trivial(self) -> bool:
+        """True when every portfolio (non-negative, summing to 1) meets the limits: the
+        defaults. Nothing is projected then, so runs without limits are bit-identical."""
+        return bool((self.lower == 0.0).all() and (self.upper == 1.0).all()
+                    and (self.caps >= 1.0).all())
+
+    def risky_capacity(self) -> float:
+        """The largest total weight of the risky assets the bounds and group caps allow, at
+        most 1: what a fully invested optimiser can hold (the rest is cash)."""
+        return min(1.0, self.highest_total() - float(self.upper[-1]))
+
+    def violation(self, weights: np.ndarray) -> np.ndarray:
+        """How far each row of ``weights`` (B, N + 1) breaks the limits: its largest excess
+        over a bound or a group cap, or gap of its sum to 1 (0 when it meets them all)."""
+        w = np.atleast_2d(weights)
+        gaps = [self.lower - w, w - self.upper, np.abs(w.sum(axis=-1, keepdims=True) - 1.0),
+                w @ self.membership.T - self.caps]
+        return np.max(np.concatenate([np.maximum(g, 0.0) for g in gaps], axis=-1), axis=-1)
 
     def highest_total(self) -> float:
         """The largest ``sum w`` the bounds and group caps allow (groups are disjoint)."""
@@ -301,4 +340,117 @@ def project(weights: np.ndarray, limits: Limits) -> np.ndarray:
     return out.reshape(x.shape)
 
 
-__all__ = ["FEASIBILITY_TOLERANCE", "Limits", "LimitsConfig", "project", "project_box_simplex"]
+def project_box_simplex_tensor(points: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor,
+                               total: torch.Tensor) -> torch.Tensor:
+    """:func:`project_box_simplex` in torch, differentiable in ``points`` and ``total``.
+
+    The same sorted breakpoints and the same last step from the bracketing breakpoint, so it
+    equals the numpy projection up to rounding. The result is piecewise linear in ``points``:
+    autograd gives its exact Jacobian wherever the active bounds do not change (almost
+    everywhere).
+
+    Parameters
+    ----------
+    points : Tensor of shape (B, n)
+    lower, upper : Tensor of shape (n,) or (B, n)
+        Per-row bounds allowed (an entry with ``lower = upper = 0`` is left out).
+    total : Tensor of shape (B,)
+
+    Returns
+    -------
+    Tensor of shape (B, n)
+    """
+    import torch
+
+    lower, upper = lower.expand_as(points), upper.expand_as(points)
+    breaks = torch.cat([points - upper, points - lower], dim=-1)
+    ones = torch.ones_like(points)
+    change = torch.cat([ones, -ones], dim=-1)
+    breaks, order = breaks.sort(dim=-1, stable=True)
+    moving = change.gather(-1, order).cumsum(-1)
+    drop = (moving[..., :-1] * breaks.diff(dim=-1)).cumsum(-1)
+    values = upper.sum(-1, keepdim=True) - torch.cat([torch.zeros_like(drop[..., :1]), drop],
+                                                     dim=-1)
+    k = ((values >= total[..., None]).sum(-1) - 1).clamp(0, breaks.shape[-1] - 1)
+    start = breaks.gather(-1, k[..., None])[..., 0]
+    slope = moving.gather(-1, k[..., None])[..., 0]
+    here = torch.clamp(points - start[..., None], lower, upper).sum(-1)
+    tau = start + torch.where(slope > 0, (here - total) / slope.clamp(min=1.0),
+                              torch.zeros_like(here))
+    return torch.clamp(points - tau[..., None], lower, upper)
+
+
+def project_tensor(weights: torch.Tensor, limits: Limits) -> torch.Tensor:
+    """:func:`project` in torch (float64 advised), differentiable in ``weights``.
+
+    Without group caps it is :func:`project_box_simplex_tensor`. With them, which groups sit
+    at their cap is found as in :func:`project` (the same bisection, without gradient); given
+    that active set the projection is a sum of box-simplex projections, each differentiable:
+    every active group's members onto the box with total ``cap_g`` (the shift ``tau`` cancels
+    inside a group at its cap), and the other weights onto the box with the total the active
+    groups leave, ``1 - sum of their caps``.
+
+    Parameters
+    ----------
+    weights : Tensor of shape (B, N + 1)
+    limits : Limits
+
+    Returns
+    -------
+    Tensor of shape (B, N + 1)
+    """
+    import torch
+
+    def tensor(values: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(values, dtype=weights.dtype, device=weights.device)
+
+    lower, upper = tensor(limits.lower), tensor(limits.upper)
+    one = torch.ones(weights.shape[0], dtype=weights.dtype, device=weights.device)
+    if not limits.group_names:
+        return project_box_simplex_tensor(weights, lower, upper, one)
+    member, caps = tensor(limits.membership.astype(float)), tensor(limits.caps)
+    with torch.no_grad():
+        x = weights.detach()
+
+        def total_weight(tau: torch.Tensor) -> torch.Tensor:
+            free = torch.clamp(x - tau[:, None], lower, upper)
+            return free.sum(-1) - torch.clamp(free @ member.T - caps, min=0.0).sum(-1)
+
+        lo = (x - upper).min(-1).values
+        hi = (x - lower).max(-1).values
+        resolution = 4 * torch.finfo(x.dtype).eps * (1.0 + lo.abs() + hi.abs())
+        while bool((hi - lo > resolution).any()):
+            mid = 0.5 * (lo + hi)
+            above = total_weight(mid) > 1.0
+            lo, hi = torch.where(above, mid, lo), torch.where(above, hi, mid)
+        tau = 0.5 * (lo + hi)
+        active = (torch.clamp(x - tau[:, None], lower, upper) @ member.T > caps).to(x.dtype)
+    rest = 1.0 - active @ member  # (B, N + 1): 1 for the weights outside an active group
+    out = project_box_simplex_tensor(weights, lower * rest, upper * rest, one - active @ caps)
+    for g in range(len(limits.group_names)):
+        inside = member[g]
+        part = project_box_simplex_tensor(weights, lower * inside, upper * inside,
+                                          caps[g].expand_as(one))
+        out = out + active[:, g:g + 1] * part
+    return out
+
+
+def project_weights(weights: Weights, limits: Limits | None) -> Weights:
+    """:func:`project` of numpy weights, :func:`project_tensor` of torch ones; unchanged when
+    ``limits`` is None (no limits, or trivial ones: see :attr:`Limits.trivial`)."""
+    if limits is None:
+        return weights
+    if isinstance(weights, np.ndarray):
+        return project(weights, limits)
+    return project_tensor(weights, limits)
+
+
+def binding(limits: Limits | None) -> Limits | None:
+    """``limits``, or None when they are trivial (:attr:`Limits.trivial`): what the engine and
+    the envs hold, so that runs without limits skip the projection entirely."""
+    return None if limits is None or limits.trivial else limits
+
+
+__all__ = ["FEASIBILITY_TOLERANCE", "Limits", "LimitsConfig", "Weights", "binding", "project",
+           "project_box_simplex", "project_box_simplex_tensor", "project_tensor",
+           "project_weights"]

@@ -17,6 +17,21 @@ trading days) of the data available at the time, with ``refit`` choosing when:
 
 Neither mode sees data after the decision date.
 
+Limits
+------
+The skfolio optimisers solve under the run's limits (the ``limits`` section), natively: the
+weight bounds as skfolio's ``min_weights`` and ``max_weights``, the group caps as its linear
+inequalities ``left_inequality @ w <= right_inequality`` (``min-variance``, ``max-sharpe``,
+``risk-parity``; ``hrp`` takes the bounds only, its group caps come from the engine's
+projection). They stay fully invested as far as the limits allow: when the bounds and group
+caps cap the risky assets' total at ``b < 1`` (:meth:`~maxent_portfolio.limits.Limits.
+risky_capacity`), the problem is solved for ``v = w / b`` summing to 1, under the limits
+divided by ``b``, and ``w = b v`` with ``1 - b`` in cash. Each objective is unchanged by the
+scaling (variance scales by ``b^2``, the Sharpe ratio at a zero risk-free rate and the relative
+risk contributions not at all), so ``w`` is the optimum over the fully invested-as-possible
+portfolios. The other baselines are mapped to the nearest feasible weights by the engine
+(:func:`~maxent_portfolio.backtest.engine.decided_weights`).
+
 Fallbacks
 ---------
 When an optimiser raises (non-convergence, singular or non-positive covariance, max-Sharpe with
@@ -34,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from maxent_portfolio.limits import Limits, LimitsConfig, binding
 from maxent_portfolio.rebalance import CASH
 from maxent_portfolio.strategies.base import Strategy, StrategyContext
 from maxent_portfolio.strategies.predictive import RidgeKelly
@@ -53,6 +69,7 @@ __all__ = [
     "RandomWeights",
     "RiskParity",
     "inverse_volatility_weights",
+    "skfolio_constraints",
 ]
 
 
@@ -114,7 +131,8 @@ def inverse_volatility_weights(returns: np.ndarray) -> np.ndarray | None:
 class _WindowStrategy(Strategy):
     """A strategy estimated on a trailing window, with a recorded fallback.
 
-    Subclasses implement ``_weights(x) -> ndarray of shape (n_assets,)``; it may raise.
+    Subclasses implement ``_weights(x, assets) -> ndarray of shape (n_assets,)``, or
+    ``(n_assets + 1,)`` with cash last; it may raise.
 
     Parameters
     ----------
@@ -143,7 +161,7 @@ class _WindowStrategy(Strategy):
         self.fallbacks_: list[tuple[object, str]] = []
         self._fold_weights: pd.Series | None = None
 
-    def _weights(self, x: np.ndarray) -> np.ndarray:
+    def _weights(self, x: np.ndarray, assets: list[str]) -> np.ndarray:
         raise NotImplementedError
 
     def _estimate(self, window: pd.DataFrame) -> pd.Series:
@@ -154,13 +172,14 @@ class _WindowStrategy(Strategy):
             return pd.Series(1.0, index=window.columns)
         reason = ""
         try:
-            w = np.asarray(self._weights(x), dtype=float)
-            if w.shape != (n,) or not np.isfinite(w).all():
+            w = np.asarray(self._weights(x, [str(c) for c in window.columns]), dtype=float)
+            if w.shape not in ((n,), (n + 1,)) or not np.isfinite(w).all():
                 raise ValueError("non-finite weights")
             w = np.clip(w, 0.0, None)  # solver noise of order 1e-10 below zero
             if w.sum() <= 0:
                 raise ValueError("weights sum to zero")
-            return pd.Series(w / w.sum(), index=window.columns)
+            labels = [*window.columns, CASH] if w.shape == (n + 1,) else window.columns
+            return pd.Series(w / w.sum(), index=labels)
         except Exception as exc:  # any optimiser failure: fall back, recorded below
             reason = f"{type(exc).__name__}: {exc}"
         fallback = self._fallback_weights(x)
@@ -198,7 +217,7 @@ class InverseVolatility(_WindowStrategy):
     description = "weights proportional to 1/volatility, trailing 1-year window"
     default_refit = "rebalance"
 
-    def _weights(self, x: np.ndarray) -> np.ndarray:
+    def _weights(self, x: np.ndarray, assets: list[str]) -> np.ndarray:
         w = inverse_volatility_weights(x)
         if w is None:
             raise ValueError("zero or undefined volatility")
@@ -208,14 +227,67 @@ class InverseVolatility(_WindowStrategy):
         return np.full(x.shape[1], 1.0 / x.shape[1])
 
 
-class _SkfolioStrategy(_WindowStrategy):
-    """Fit a fresh skfolio estimator on each window and read its ``weights_``."""
+def skfolio_constraints(limits: Limits, budget: float, groups: bool = True
+                        ) -> dict[str, np.ndarray]:
+    """The limits as keyword arguments of a skfolio optimiser, for the risky weights divided by
+    ``budget`` (their total under the limits, so that they sum to 1 as skfolio's do).
 
-    def _estimator(self) -> Any:
+    Parameters
+    ----------
+    limits : Limits
+    budget : float in (0, 1]
+    groups : bool
+        Include the group caps as ``left_inequality`` / ``right_inequality`` (estimators that
+        take linear constraints).
+
+    Returns
+    -------
+    dict
+        ``min_weights``, ``max_weights`` of shape (n_assets,), and with ``groups`` and group
+        caps, ``left_inequality`` (G, n_assets) and ``right_inequality`` (G,).
+    """
+    out = {"min_weights": limits.lower[:-1] / budget,
+           "max_weights": np.minimum(limits.upper[:-1] / budget, 1.0)}
+    if groups and limits.group_names:
+        out["left_inequality"] = limits.membership[:, :-1].astype(float)
+        out["right_inequality"] = limits.caps / budget
+    return out
+
+
+class _SkfolioStrategy(_WindowStrategy):
+    """Fit a fresh skfolio estimator on each window, under the limits, and read ``weights_``.
+
+    Parameters
+    ----------
+    window, refit
+        As :class:`_WindowStrategy`.
+    limits : LimitsConfig, optional
+        The run's limits, solved under natively (see the module docstring).
+    """
+
+    takes_groups = True
+    """Whether the estimator takes the group caps as linear inequalities."""
+
+    def __init__(self, window: int = 252, refit: str | None = None,
+                 limits: LimitsConfig | None = None) -> None:
+        super().__init__(window, refit)
+        self.limits = limits or LimitsConfig()
+
+    @classmethod
+    def from_context(cls, context: StrategyContext) -> _SkfolioStrategy:
+        return cls(limits=context.config.limits)
+
+    def _estimator(self, constraints: dict[str, np.ndarray]) -> Any:
         raise NotImplementedError
 
-    def _weights(self, x: np.ndarray) -> np.ndarray:
-        return self._estimator().fit(x).weights_
+    def _weights(self, x: np.ndarray, assets: list[str]) -> np.ndarray:
+        limits = binding(self.limits.resolve(assets))
+        if limits is None:
+            return self._estimator({}).fit(x).weights_
+        budget = limits.risky_capacity()
+        risky = budget * self._estimator(
+            skfolio_constraints(limits, budget, self.takes_groups)).fit(x).weights_
+        return np.append(risky, 1.0 - risky.sum())
 
 
 class MinimumVariance(_SkfolioStrategy):
@@ -224,13 +296,14 @@ class MinimumVariance(_SkfolioStrategy):
     name = "min-variance"
     description = "minimum variance, Ledoit-Wolf shrunk covariance, 1-year window"
 
-    def _estimator(self) -> MeanRisk:
+    def _estimator(self, constraints: dict[str, np.ndarray]) -> MeanRisk:
         from skfolio.moments import LedoitWolf
         from skfolio.optimization import MeanRisk, ObjectiveFunction
         from skfolio.prior import EmpiricalPrior
 
         return MeanRisk(objective_function=ObjectiveFunction.MINIMIZE_RISK,
-                        prior_estimator=EmpiricalPrior(covariance_estimator=LedoitWolf()))
+                        prior_estimator=EmpiricalPrior(covariance_estimator=LedoitWolf()),
+                        **constraints)
 
 
 class MaximumSharpe(_SkfolioStrategy):
@@ -243,10 +316,10 @@ class MaximumSharpe(_SkfolioStrategy):
     name = "max-sharpe"
     description = "mean-variance maximum Sharpe ratio, 1-year window"
 
-    def _estimator(self) -> MeanRisk:
+    def _estimator(self, constraints: dict[str, np.ndarray]) -> MeanRisk:
         from skfolio.optimization import MeanRisk, ObjectiveFunction
 
-        return MeanRisk(objective_function=ObjectiveFunction.MAXIMIZE_RATIO)
+        return MeanRisk(objective_function=ObjectiveFunction.MAXIMIZE_RATIO, **constraints)
 
 
 class RiskParity(_SkfolioStrategy):
@@ -255,10 +328,10 @@ class RiskParity(_SkfolioStrategy):
     name = "risk-parity"
     description = "equal risk contribution (risk budgeting on variance), 1-year window"
 
-    def _estimator(self) -> RiskBudgeting:
+    def _estimator(self, constraints: dict[str, np.ndarray]) -> RiskBudgeting:
         from skfolio.optimization import RiskBudgeting
 
-        return RiskBudgeting()
+        return RiskBudgeting(**constraints)
 
 
 class HierarchicalRiskParity(_SkfolioStrategy):
@@ -266,11 +339,12 @@ class HierarchicalRiskParity(_SkfolioStrategy):
 
     name = "hrp"
     description = "hierarchical risk parity (Lopez de Prado 2016), 1-year window"
+    takes_groups = False  # skfolio's HRP takes weight bounds, not linear constraints
 
-    def _estimator(self) -> SkHierarchicalRiskParity:
+    def _estimator(self, constraints: dict[str, np.ndarray]) -> SkHierarchicalRiskParity:
         from skfolio.optimization import HierarchicalRiskParity as SkHierarchicalRiskParity
 
-        return SkHierarchicalRiskParity()
+        return SkHierarchicalRiskParity(**constraints)
 
 
 class Momentum(Strategy):
