@@ -392,6 +392,30 @@ CASES = [
          ["backtest", "-u", "prices.csv", "--config", "run.toml", *PLUG], "NOPE",
          lambda tmp: (_prices(tmp), _file("run.toml", "[costs.cost_bps]\nAAA = 5\nBBB = 5\n"
                                           "CCC = 5\nNOPE = 5\n")(tmp))),
+    Case("limits that conflict: lower bounds summing above 1",
+         ["backtest", "-u", "prices.csv", "--min-weight", "0.4", *PLUG], "min_weight",
+         _prices),
+    Case("limits that conflict: caps leaving less than the whole book",
+         ["backtest", "-u", "prices.csv", "--max-weight", "0.2", "--max-cash", "0.1", *PLUG],
+         "max_cash", _prices),
+    Case("limits that conflict: a group cap below its members' floors",
+         ["backtest", "-u", "prices.csv", "--config", "run.toml", *PLUG], "'tech'",
+         lambda tmp: (_prices(tmp), _file("run.toml", "[limits]\nmin_weight = 0.2\n"
+                                          "[limits.groups]\ntech = ['AAA', 'BBB']\n"
+                                          "[limits.group_caps]\ntech = 0.3\n")(tmp))),
+    Case("a per-asset weight bound for an asset not in the universe",
+         ["backtest", "-u", "prices.csv", "--config", "run.toml", *PLUG], "NOPE",
+         lambda tmp: (_prices(tmp), _file("run.toml", "[limits.max_weight]\nAAA = 0.5\n"
+                                          "NOPE = 0.3\n")(tmp))),
+    Case("a group of an asset not in the universe",
+         ["backtest", "-u", "prices.csv", "--config", "run.toml", *PLUG], "NOPE",
+         lambda tmp: (_prices(tmp), _file("run.toml", "[limits.groups]\ntech = ['AAA', "
+                                          "'NOPE']\n[limits.group_caps]\ntech = 0.5\n")(tmp))),
+    Case("the old [schedule] max_weight key", ["backtest", "--config", "run.toml"],
+         "schedule.max_weight", _file("run.toml", "[schedule]\nmax_weight = 0.3\n")),
+    Case("limits that conflict, for train",
+         ["train", "-u", "prices.csv", "--min-weight", "0.4", "--out", "sac.pt", "--quiet"],
+         "min_weight", _prices),
     Case("two plug-ins defining one name", ["backtest", "-s", "twin", *FAST],
          "strategies/a.py and strategies/b.py",
          lambda tmp: [_plugin(f"strategies/{stem}", "return None", "twin")(tmp)
