@@ -60,20 +60,24 @@ RUN = {"limits.min_weight": 0.05, "limits.max_weight": 0.3, "limits.max_cash": 0
 """A run's options: the limits, and the agents' tiniest budgets."""
 
 
-def backtest_under_limits(strategy: type[Strategy]) -> None:
-    """Backtest ``strategy`` built for a run with :data:`RUN`: every target, hence every
-    weight held right after a decision, meets the bounds, the group cap, the cash cap and the
-    budget."""
+def backtest_under_limits(strategy: type[Strategy], seeds: int = 1) -> None:
+    """Backtest ``strategy`` built for a run with :data:`RUN` (``seeds`` of it, trained as one
+    seed group): every target, hence every weight held right after a decision, meets the
+    bounds, the group cap, the cash cap and the budget."""
     returns = random_returns(420, n_assets=len(ASSETS), seed=4)
-    config = resolve_config(overrides=RUN, presets=False)
+    config = resolve_config(overrides={**RUN, "sac.seed_batch": seeds}, presets=False)
     limits = config.limits.resolve(ASSETS)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # optimiser fallbacks: covered
-        result = run_backtest(returns, strategy.from_context(StrategyContext(config, 252, 0)),
-                              splits=WalkForward(train=250, test=80).split(len(returns)),
-                              rebalance="weekly", costs=config.costs, limits=limits)
-    assert len(result.targets) == 37
-    assert limits.violation(result.targets.to_numpy()).max() <= SLACK, strategy.name
+    members = [strategy.from_context(StrategyContext(config, 252, seed))
+               for seed in range(seeds)]
+    strategy.join(members)
+    for member in members:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # optimiser fallbacks: covered
+            result = run_backtest(returns, member,
+                                  splits=WalkForward(train=250, test=80).split(len(returns)),
+                                  rebalance="weekly", costs=config.costs, limits=limits)
+        assert len(result.targets) == 37
+        assert limits.violation(result.targets.to_numpy()).max() <= SLACK, strategy.name
 
 
 @pytest.mark.parametrize("name", [*sorted(name for name, cls in available_strategies().items()
@@ -93,11 +97,13 @@ def test_every_strategy_meets_every_limit_at_every_decision(name: str) -> None:
 @pytest.mark.slow
 def test_the_learning_agents_meet_every_limit_at_every_decision() -> None:
     """``sac`` and ``sac-discrete`` (every seeded strategy of the registry), tiny budgets: they
-    train in the env that executes under the limits and decide through it."""
+    train in the env that executes under the limits and decide through it; ``sac`` also as
+    two seeds trained as one batched network (the seed-batched trainer)."""
     seeded = [cls for cls in available_strategies().values() if cls.seeded]
     assert {cls.name for cls in seeded} >= {"sac", "sac-discrete"}
     for cls in seeded:
         backtest_under_limits(cls)
+    backtest_under_limits(available_strategies()["sac"], seeds=2)
 
 
 def _mean_variance_qp(x: np.ndarray, limits: Limits) -> np.ndarray:
