@@ -55,7 +55,8 @@ class Concentrated(Strategy):
 
 RUN = {"limits.min_weight": 0.05, "limits.max_weight": 0.3, "limits.max_cash": 0.1,
        "limits.groups": LIMITS["groups"], "limits.group_caps": LIMITS["group_caps"],
-       "sac.train_steps": 60, "sac.num_envs": 2, "env.lookback": 10, "env.episode_length": 20,
+       "sac.train_steps": 60, "sac.num_envs": 2, "sac.validation_fraction": 0.0,
+       "env.lookback": 10, "env.episode_length": 20,
        "menu.menu_refit_every": 100, "menu.menu": ["equal-weight", "min-variance", "momentum"]}
 """A run's options: the limits, and the agents' tiniest budgets."""
 
