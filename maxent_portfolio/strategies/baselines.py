@@ -91,8 +91,9 @@ class BuyAndHold(Strategy):
     """Start at 1/N and never trade again: each target is the drifted holding itself.
 
     At the first decision (the portfolio is all cash) it buys 1/N; afterwards it returns
-    ``current`` unchanged (cash included, e.g. an excess parked there by a weight cap), so
-    every later rebalance, fold starts included, has zero turnover.
+    ``current`` unchanged (cash included), so every later rebalance, fold starts included, has
+    zero turnover, unless the book drifted out of the run's limits: the engine then trades it
+    to the nearest weights that meet them.
     """
 
     name = "buy-and-hold"
