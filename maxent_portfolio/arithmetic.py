@@ -173,28 +173,6 @@ CASH_TOLERANCE = 1e-12
 """How close to 1 the cash weight of a book must be for the book to count as all cash."""
 
 
-def cap_weights(weights: np.ndarray, max_weight: float) -> np.ndarray:
-    """Cap each risky weight at ``max_weight``, handing the excess to uncapped assets pro rata.
-
-    When every risky asset is capped the remainder goes to cash (last entry).
-    """
-    w = weights.astype(float).copy()
-    risky = w[:-1]
-    for _ in range(len(risky)):
-        over = risky > max_weight + 1e-15
-        if not over.any():
-            break
-        excess = (risky[over] - max_weight).sum()
-        risky[over] = max_weight
-        room = (~over) & (risky < max_weight)
-        if not room.any() or risky[room].sum() <= 0:
-            w[-1] += excess
-            break
-        risky[room] += excess * risky[room] / risky[room].sum()
-    w[:-1] = risky
-    return w
-
-
 class CostModel(Section):
     """Proportional trading costs, one model for the backtest engine and the training env.
 

@@ -10,7 +10,10 @@ section                   options
 ``costs``                 cost and slippage in bps (:class:`~maxent_portfolio.arithmetic.
                           CostModel`, shared by the engine and the training env)
 ``walk_forward``          train_years, test_years, purge_days, rolling
-``schedule``              rebalance, max_weight
+``schedule``              rebalance
+``limits``                min_weight, max_weight, max_cash, groups, group_caps: what every
+                          strategy's weights must meet (:class:`~maxent_portfolio.limits.
+                          LimitsConfig`)
 ``env``                   lookback, features, reward, episode length, decisions and
                           execution (:class:`~maxent_portfolio.envs.config.EnvConfig`)
 ``sac``                   the agent (:class:`~maxent_portfolio.agents.config.SACConfig`)
@@ -50,6 +53,7 @@ from maxent_portfolio.data.validate import SPIKE_POLICIES, SPIKE_RATIO
 from maxent_portfolio.envs.config import EnvConfig
 from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.files import read_yaml
+from maxent_portfolio.limits import LimitsConfig
 from maxent_portfolio.options import (
     Section,
     describe_error,
@@ -149,8 +153,6 @@ class ScheduleConfig(Section):
     """When and how far the portfolio is rebalanced."""
 
     rebalance: str = option("monthly", f"Rebalance schedule: {REBALANCE_HELP}.")
-    max_weight: float | None = option(None, "Cap on any single asset's weight, in (0, 1]; the "
-                                      "excess is spread over the others.", gt=0, le=1)
 
     @field_validator("rebalance")
     @classmethod
@@ -199,6 +201,7 @@ class RunConfig(Section):
     costs: CostModel = CostModel()
     walk_forward: WalkForwardConfig = WalkForwardConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    limits: LimitsConfig = LimitsConfig()
     env: EnvConfig = EnvConfig()
     sac: SACConfig = SACConfig()
     menu: MenuConfig = MenuConfig()
@@ -326,7 +329,9 @@ def _flatten_file(data: Mapping[str, Any], origin: str) -> dict[str, Any]:
                 name = str(sub_key).replace("-", "_")
                 spec = OPTIONS.get(name)
                 if spec is None or not spec.path.startswith(f"{key}."):
-                    raise ConfigError(f"unknown option {key}.{sub_key} in {origin}")
+                    home = f" ({name} is an option of [{spec.path.split('.')[0]}])" \
+                        if spec is not None and "." in spec.path else ""
+                    raise ConfigError(f"unknown option {key}.{sub_key} in {origin}{home}")
                 out[spec.path] = sub_value
             continue
         if key in sections and key not in OPTIONS:  # `menu` is a section and its option

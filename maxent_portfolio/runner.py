@@ -132,6 +132,7 @@ def prepare(config: RunConfig, market: MarketData | None = None) -> Plan:
     menu_classes(config.menu.menu)  # checked whether or not a strategy of the run uses it
     market = load_market(config) if market is None else market
     config.costs.check_assets(market.assets, market.name)
+    config.limits.resolve(market.assets, market.name)  # refused here if infeasible
     try:
         folds = walk_forward(config, market.periods_per_year).split(len(market.returns))
     except DataError as exc:
@@ -250,7 +251,7 @@ def _backtest_unit(plan: Plan, unit: Unit, weights: dict[Job, float],
 
         result = run_backtest(
             market.returns, strategy, splits=folds, rebalance=config.schedule.rebalance,
-            costs=config.costs, max_weight=config.schedule.max_weight,
+            costs=config.costs, limits=config.limits.resolve(market.assets, market.name),
             periods_per_year=market.periods_per_year, on_fold=on_fold)
         result.name = job.label
         result.returns = result.returns.rename(job.label)

@@ -16,8 +16,10 @@ from maxent_portfolio.agents import SAC, Agent, SACConfig, train
 from maxent_portfolio.agents.distributions import PolicySample
 from maxent_portfolio.agents.sac import ActorStep
 from maxent_portfolio.envs import PortfolioEnv, PortfolioVectorEnv
+from maxent_portfolio.envs.config import EnvConfig
 from maxent_portfolio.envs.dynamics import OneStepModel
 from maxent_portfolio.errors import ConfigError
+from maxent_portfolio.limits import LimitsConfig
 
 torch.set_num_threads(1)
 GAMMA, SCALE, ALPHA = 0.9, 10.0, 0.05
@@ -88,7 +90,22 @@ def _env_value(env: PortfolioEnv, start: int, actions: list[np.ndarray],
 
 @pytest.mark.parametrize("horizon", [0, 1, 4])
 def test_value_equals_a_rollout_of_the_env(horizon: int) -> None:
-    env = PortfolioEnv(universe=_returns(), **ENV)  # type: ignore[arg-type]
+    check_value_against_the_env(PortfolioEnv(universe=_returns(), **ENV), horizon)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("horizon", [1, 4])
+def test_value_equals_a_rollout_of_the_env_under_limits(horizon: int) -> None:
+    """The rollout executes each step through the torch projection onto the limits, as the
+    env does in numpy."""
+    limits = LimitsConfig(max_weight=0.4, max_cash=0.1, groups={"g": ["A0", "A1"]},
+                          group_caps={"g": 0.5}).resolve(["A0", "A1", "A2"])
+    options = {k: v for k, v in ENV.items() if k != "cost_bps"}
+    env = PortfolioEnv.from_config(_returns(), EnvConfig().replace(**options).with_limits(
+        limits), cost_bps=ENV["cost_bps"])
+    check_value_against_the_env(env, horizon)
+
+
+def check_value_against_the_env(env: PortfolioEnv, horizon: int) -> None:
     start = 40
     obs, _ = env.reset(seed=0, options={"start": env.market.dates[start]})
     actions = _actions(horizon, env.n_assets + 1)

@@ -139,7 +139,8 @@ def test_config_json_round_trips() -> None:
 def test_every_field_is_a_flag_or_deliberately_file_only() -> None:
     """Issue #10: a field has a flag of backtest, or an explicit file-only/internal mark."""
     backtest_flags = {s.path for s in flag_specs(
-        ["", "data", "costs", "walk_forward", "schedule", "env", "sac", "menu", "report"])}
+        ["", "data", "costs", "walk_forward", "schedule", "limits", "env", "sac", "menu",
+         "report"])}
     for spec in OPTIONS.values():
         extra = field_extra(spec.section, spec.name)
         assert spec.path in backtest_flags or extra["file_only"], spec.path
@@ -154,8 +155,9 @@ def test_help_shows_every_flag_with_the_tree_default(command: str) -> None:
                           capture_output=True, text=True, env={**env, "PATH": ""},
                           check=True).stdout
     text = re.sub(r"\s+", " ", text.replace("│", " "))
-    parts = ["", "data", "costs", "walk_forward", "schedule", "env", "sac", "menu", "report"] \
-        if command == "backtest" else ["data", "costs", "env", "sac", "seed", "seeds"]
+    parts = ["", "data", "costs", "walk_forward", "schedule", "limits", "env", "sac", "menu",
+             "report"] \
+        if command == "backtest" else ["data", "costs", "limits", "env", "sac", "seed", "seeds"]
     for spec in flag_specs(parts):
         assert spec.flag.split("/")[0] in text, spec.flag
         shown = help_text(spec, presets=command == "backtest")

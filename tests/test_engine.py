@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from maxent_portfolio.arithmetic import cap_weights
-from maxent_portfolio.backtest.engine import run_backtest
+from maxent_portfolio.backtest.engine import decided_weights, run_backtest
 from maxent_portfolio.backtest.walkforward import Fold, TrainTestSplit, WalkForward
 from maxent_portfolio.errors import ConfigError, DataError, StrategyError
+from maxent_portfolio.limits import LimitsConfig
 from maxent_portfolio.rebalance import Schedule
 from maxent_portfolio.strategies.base import CASH, Strategy, validate_weights
 from maxent_portfolio.strategies.baselines import EqualWeight
@@ -147,11 +147,21 @@ def test_strategy_exception_names_strategy_date_and_line(synthetic_returns: pd.D
         run_backtest(synthetic_returns, Broken(), splits=TrainTestSplit(0.5))
 
 
-def test_max_weight_caps_and_hands_excess_on() -> None:
-    w = cap_weights(np.array([0.7, 0.2, 0.1, 0.0]), 0.4)
-    np.testing.assert_allclose(w, [0.4, 0.4, 0.2, 0.0])
-    w = cap_weights(np.array([0.5, 0.5, 0.0]), 0.3)
-    np.testing.assert_allclose(w, [0.3, 0.3, 0.4])
+def test_limits_project_each_decision_onto_the_nearest_feasible_weights() -> None:
+    """Hand-worked: x = (0.7, 0.2, 0.1, 0) under max_weight 0.4 projects to w = clip(x - tau)
+    with A at 0.4: 0.2 - tau + 0.1 - tau + max(0 - tau, 0) = 0.6 gives tau = -0.1 (cash
+    0.1 >= 0, free): (0.4, 0.3, 0.2, 0.1). Trivial limits leave the weights untouched."""
+    w = np.array([0.7, 0.2, 0.1, 0.0])
+    limits = LimitsConfig(max_weight=0.4).resolve(["A", "B", "C"])
+    np.testing.assert_allclose(decided_weights(w, limits), [0.4, 0.3, 0.2, 0.1], atol=1e-15)
+    assert decided_weights(w, LimitsConfig().resolve(["A", "B", "C"])) is w
+    assert decided_weights(w, None) is w
+
+
+def test_limits_of_other_assets_are_refused(synthetic_returns: pd.DataFrame) -> None:
+    limits = LimitsConfig(max_weight=0.5).resolve(["X", "Y"])
+    with pytest.raises(ConfigError, match="other assets"):
+        run_backtest(synthetic_returns, EqualWeight(), splits=TrainTestSplit(0.5), limits=limits)
 
 
 def test_schedule_and_split_errors() -> None:

@@ -105,6 +105,14 @@ def _file(name: str, text: str) -> Callable[[Path], None]:
     return setup
 
 
+def _prices_and_config(text: str) -> Callable[[Path], None]:
+    """``prices.csv`` (:func:`_prices`) and ``run.toml`` holding ``text``."""
+    def setup(tmp: Path) -> None:
+        _prices(tmp)
+        _file("run.toml", text)(tmp)
+    return setup
+
+
 def _plugin(name: str, body: str, strategy: str | None = None) -> Callable[[Path], None]:
     """A plug-in file ``name.py`` defining strategy ``strategy`` (default: ``name``)."""
     return _file(f"{name}.py", "import numpy as np\nimport pandas as pd\n"
@@ -390,8 +398,29 @@ CASES = [
          ["backtest", "--menu", "eg,sac", *PLUG], "sac"),
     Case("a per-asset cost for an asset not in the universe",
          ["backtest", "-u", "prices.csv", "--config", "run.toml", *PLUG], "NOPE",
-         lambda tmp: (_prices(tmp), _file("run.toml", "[costs.cost_bps]\nAAA = 5\nBBB = 5\n"
-                                          "CCC = 5\nNOPE = 5\n")(tmp))),
+         _prices_and_config("[costs.cost_bps]\nAAA = 5\nBBB = 5\nCCC = 5\nNOPE = 5\n")),
+    Case("limits that conflict: lower bounds summing above 1",
+         ["backtest", "-u", "prices.csv", "--min-weight", "0.4", *PLUG], "min_weight",
+         _prices),
+    Case("limits that conflict: caps leaving less than the whole book",
+         ["backtest", "-u", "prices.csv", "--max-weight", "0.2", "--max-cash", "0.1", *PLUG],
+         "max_cash", _prices),
+    Case("limits that conflict: a group cap below its members' floors",
+         ["backtest", "-u", "prices.csv", "--config", "run.toml", *PLUG], "'tech'",
+         _prices_and_config("[limits]\nmin_weight = 0.2\n[limits.groups]\n"
+                            "tech = ['AAA', 'BBB']\n[limits.group_caps]\ntech = 0.3\n")),
+    Case("a per-asset weight bound for an asset not in the universe",
+         ["backtest", "-u", "prices.csv", "--config", "run.toml", *PLUG], "NOPE",
+         _prices_and_config("[limits.max_weight]\nAAA = 0.5\nNOPE = 0.3\n")),
+    Case("a group of an asset not in the universe",
+         ["backtest", "-u", "prices.csv", "--config", "run.toml", *PLUG], "NOPE",
+         _prices_and_config("[limits.groups]\ntech = ['AAA', 'NOPE']\n"
+                            "[limits.group_caps]\ntech = 0.5\n")),
+    Case("the old [schedule] max_weight key", ["backtest", "--config", "run.toml"],
+         "schedule.max_weight", _file("run.toml", "[schedule]\nmax_weight = 0.3\n")),
+    Case("limits that conflict, for train",
+         ["train", "-u", "prices.csv", "--min-weight", "0.4", "--out", "sac.pt", "--quiet"],
+         "min_weight", _prices),
     Case("two plug-ins defining one name", ["backtest", "-s", "twin", *FAST],
          "strategies/a.py and strategies/b.py",
          lambda tmp: [_plugin(f"strategies/{stem}", "return None", "twin")(tmp)

@@ -22,6 +22,7 @@ from maxent_portfolio.backtest.engine import BacktestResult, run_backtest
 from maxent_portfolio.backtest.walkforward import TrainTestSplit, WalkForward
 from maxent_portfolio.data import load_universe
 from maxent_portfolio.errors import ConfigError, DataError
+from maxent_portfolio.limits import LimitsConfig
 from maxent_portfolio.strategies.base import CASH, Strategy
 from maxent_portfolio.strategies.baselines import (
     BuyAndHold,
@@ -155,10 +156,14 @@ def test_backtests_keep_wealth_costs_and_simplex(returns: pd.DataFrame, name: st
                                                  schedule: str, cost_bps: float,
                                                  slippage_bps: float, max_weight: float | None,
                                                  walk: bool) -> None:
+    limits = None if max_weight is None else \
+        LimitsConfig(max_weight=max_weight).resolve(list(returns.columns))
     res = run_backtest(returns, ANY[name](), splits=_splits(len(returns), walk),
                        rebalance=schedule, cost_bps=cost_bps, slippage_bps=slippage_bps,
-                       max_weight=max_weight)
+                       limits=limits)
     _check_invariants(res, returns, (cost_bps + slippage_bps) / 1e4)
+    if limits is not None:
+        assert (limits.violation(res.targets.to_numpy()) <= 1e-9).all()
 
 
 @INVERSE_VOL_FALLBACKS

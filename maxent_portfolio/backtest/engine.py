@@ -4,6 +4,13 @@ Every strategy, the SAC agent included, runs through :func:`run_backtest`. The e
 strategy only ``returns.iloc[: t + 1]`` at decision date ``t``; the weights it returns earn the
 returns of ``t + 1``. Drift and cost use :mod:`maxent_portfolio.arithmetic`, the same
 code the gym environments step with.
+
+Limits (:mod:`maxent_portfolio.limits`) are met where a strategy decides: the engine maps every
+weight vector a strategy returns to the nearest feasible weights, by the exact Euclidean
+projection :func:`~maxent_portfolio.limits.project`, before it trades to them. The optimisers
+solve under the limits already (the projection then moves them by rounding at most); the
+heuristics, the online strategies and plug-ins are mapped by the projection. Without limits
+(the defaults) nothing is projected.
 """
 
 from __future__ import annotations
@@ -18,13 +25,13 @@ from pydantic import ValidationError
 
 from maxent_portfolio.arithmetic import (
     CostModel,
-    cap_weights,
     drift,
     net_of_cost,
     rebalance_cost,
 )
 from maxent_portfolio.backtest.walkforward import Fold, TrainTestSplit, WalkForward
 from maxent_portfolio.errors import ConfigError
+from maxent_portfolio.limits import Limits, binding, project
 from maxent_portfolio.rebalance import CASH, Schedule
 from maxent_portfolio.strategies.base import Strategy, guarded, validate_weights
 
@@ -126,7 +133,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
                  slippage_bps: float = 0.0,
                  costs: CostModel | None = None,
                  cash_return: float | pd.Series = 0.0,
-                 max_weight: float | None = None,
+                 limits: Limits | None = None,
                  long_only: bool = True,
                  periods_per_year: int = 252,
                  on_fold: Callable[[int, Fold], None] | None = None) -> BacktestResult:
@@ -151,8 +158,10 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
         The run's cost model; when given it replaces ``cost_bps`` and ``slippage_bps``.
     cash_return : float or pd.Series
         Per-period simple return of the cash leg (default 0).
-    max_weight : float, optional
-        Cap on each risky weight; excess goes to uncapped assets pro rata, else to cash.
+    limits : Limits, optional
+        Limits every target must meet, resolved for ``returns``' columns
+        (:meth:`~maxent_portfolio.limits.LimitsConfig.resolve`): each weight vector the
+        strategy returns is replaced by its projection onto them (:func:`decided_weights`).
     long_only : bool
         Refuse negative weights.
     periods_per_year : int
@@ -167,9 +176,9 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
     if returns.empty or returns.shape[1] == 0:
         raise ConfigError("no returns to backtest")
     schedule = Schedule.parse(rebalance)
-    if max_weight is not None and not 0 < max_weight <= 1:
-        raise ConfigError(f"max weight must be in (0, 1], got {max_weight}")
     assets = [str(c) for c in returns.columns]
+    if limits is not None and list(limits.assets) != assets:
+        raise ConfigError("the limits were resolved for other assets than the returns' columns")
     columns = [*assets, CASH]
     n, m = len(returns), len(columns)
     rate = costs.rate(assets) if costs is not None else \
@@ -197,7 +206,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
             raw = guarded(strategy, "allocate", index[t].date(),
                          lambda: strategy.allocate(returns.iloc[: t + 1], current_s))
             w = validate_weights(raw, columns, strategy.name, index[t], long_only)
-        return cap_weights(w, max_weight) if max_weight is not None else w
+        return decided_weights(w, limits)
 
     for i, fold in enumerate(folds):
         if on_fold is not None:
@@ -251,6 +260,14 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
     result.extras = dict(strategy.extras())
     result.learning = strategy.learning()
     return result
+
+
+def decided_weights(weights: np.ndarray, limits: Limits | None) -> np.ndarray:
+    """The target a strategy's checked weights (cash last) stand for under ``limits``: the
+    nearest feasible weights, by the exact Euclidean projection (:func:`~maxent_portfolio.
+    limits.project`); ``weights`` themselves when the limits are None or trivial."""
+    bound = binding(limits)
+    return weights if bound is None else project(weights, bound)
 
 
 @dataclass(frozen=True)
@@ -368,4 +385,5 @@ def _assemble(strategy: Strategy, returns: pd.DataFrame, r_ext: np.ndarray, colu
     )
 
 
-__all__ = ["BacktestResult", "Replay", "extended_returns", "replay", "run_backtest"]
+__all__ = ["BacktestResult", "Replay", "decided_weights", "extended_returns", "replay",
+           "run_backtest"]

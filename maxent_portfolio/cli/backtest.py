@@ -59,7 +59,7 @@ def metrics_rich_table(metrics: pd.DataFrame, title: str) -> Table:
 
 
 @app.command(rich_help_panel="Backtesting")
-@tree_options("", "data", "costs", "walk_forward", "schedule", "env", "sac", "menu",
+@tree_options("", "data", "costs", "walk_forward", "schedule", "limits", "env", "sac", "menu",
               "report")
 def backtest(
     overrides: dict[str, Any],

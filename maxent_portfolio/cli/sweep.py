@@ -24,8 +24,8 @@ from maxent_portfolio.sweep.config import SweepConfig, grid_default
 
 GRID = tuple(SweepConfig.model_fields)
 RUN_PARTS = [spec.path for spec in flag_specs(
-    ["data", "costs", "walk_forward", "schedule", "env", "sac", "report", "preset", "plugins",
-     "seed"]) if spec.name not in GRID]
+    ["data", "costs", "walk_forward", "schedule", "limits", "env", "sac", "report", "preset",
+     "plugins", "seed"]) if spec.name not in GRID]
 """The backtest options a sweep takes: all but the run-level ones the grid replaces."""
 
 

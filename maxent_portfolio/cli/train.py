@@ -16,7 +16,7 @@ from maxent_portfolio.files import check_writable_dir
 
 
 @app.command(rich_help_panel="Backtesting")
-@tree_options("data", "costs", "env", "sac", "seed", "seeds", presets=False)
+@tree_options("data", "costs", "limits", "env", "sac", "seed", "seeds", presets=False)
 def train(
     overrides: dict[str, Any],
     out_file: Path = typer.Option(..., "--out", "-o",
@@ -69,6 +69,7 @@ def train(
     note(cfg.sac.warm_up_note())
     warn_about(market.warnings)
     cfg.costs.check_assets(market.assets, market.name)
+    cfg.limits.resolve(market.assets, market.name)  # refused here if infeasible
     strategies = {s: SACStrategy.from_context(StrategyContext(cfg, market.periods_per_year, s))
                   for s in runs}
     groups = seed_groups(list(runs), cfg.sac.seed_batch)

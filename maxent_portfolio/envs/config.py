@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError, field_validator
+from pydantic import PrivateAttr, ValidationError, field_validator
 
 from maxent_portfolio.arithmetic import Weights, partial_rebalance
 from maxent_portfolio.envs.rewards import REWARD_FUNCTIONS, RewardState, compute_reward
+from maxent_portfolio.limits import Limits, binding, project_weights
 from maxent_portfolio.options import Section, describe_error, one_of, option
 
 
@@ -68,6 +69,8 @@ class EnvConfig(Section):
         False, "A book entirely in cash (a run's first decision) trades all the way to the "
         "target, whatever --trade-rate and --no-trade-band, in training and in the backtest "
         "alike.", flag="--invest-from-cash/--no-invest-from-cash")
+    _limits: Limits | None = PrivateAttr(default=None)
+    """The run's limits resolved for the env's assets (:meth:`with_limits`), or None."""
 
     @field_validator("reward")
     @classmethod
@@ -107,16 +110,48 @@ class EnvConfig(Section):
             One line naming a bad field (or an unknown one) and its value.
         """
         try:
-            return type(self).model_validate({**self.model_dump(), **fields})
+            return type(self).model_validate({**self.model_dump(), **fields}
+                                             ).with_limits(self.limits)
         except ValidationError as exc:
             raise describe_error(exc) from None
+
+    @property
+    def limits(self) -> Limits | None:
+        """The limits :meth:`execute` meets (None: none, or trivial ones)."""
+        return self._limits
+
+    def with_limits(self, limits: Limits | None) -> EnvConfig:
+        """A copy that executes under ``limits``, resolved for the env's assets (the run's
+        ``limits`` section: :meth:`~maxent_portfolio.limits.LimitsConfig.resolve`). Trivial
+        limits are dropped, so an env without limits steps exactly as before."""
+        copy = self.model_copy()
+        copy._limits = binding(limits)
+        return copy
 
     def execute(self, target: Weights, drifted: Weights) -> Weights:
         """The weights a decision for ``target`` (B, M) reaches from ``drifted`` (B, M), numpy
         arrays or torch tensors: the execution rule (``trade_rate``, ``no_trade_band``,
-        ``invest_from_cash``) of :func:`~maxent_portfolio.arithmetic.partial_rebalance`."""
-        return partial_rebalance(target, drifted, self.trade_rate, self.no_trade_band,
-                                 self.invest_from_cash)
+        ``invest_from_cash``) of :func:`~maxent_portfolio.arithmetic.partial_rebalance`,
+        under the limits when there are any.
+
+        Under limits the target is first projected onto them (the nearest feasible weights,
+        :func:`~maxent_portfolio.limits.project`), and the trade rule moves toward it. From a
+        drifted book that meets the limits the result meets them too (a convex combination of
+        two feasible portfolios; the set is convex). A book that drifted out of them may stay
+        out after a partial trade or a skipped one, so the traded weights are projected once
+        more: a breach is traded away at the decision. The weights held after every decision
+        therefore meet every limit, in training and in the backtest alike. Numpy and torch
+        take the same steps (:func:`~maxent_portfolio.limits.project_weights`); the torch
+        projection is differentiable.
+        """
+        limits = self._limits
+        if limits is None:
+            return partial_rebalance(target, drifted, self.trade_rate, self.no_trade_band,
+                                     self.invest_from_cash)
+        goal = project_weights(target, limits)
+        moved = partial_rebalance(goal, drifted, self.trade_rate, self.no_trade_band,
+                                  self.invest_from_cash)
+        return moved if moved is goal else project_weights(moved, limits)
 
     def reward_of(self, growth: np.ndarray, moments: RewardState
                   ) -> tuple[np.ndarray, RewardState]:

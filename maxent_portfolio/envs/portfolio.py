@@ -120,8 +120,12 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
     The action names a target; the trade is
     :func:`~maxent_portfolio.arithmetic.partial_rebalance` of it: ``trade_rate`` (in (0, 1],
     default 1) of the way from the drifted weights to the target, and no trade at all when that
-    move's turnover is below ``no_trade_band`` (default 0). The ``sac`` strategy's ``allocate``
-    executes its actions by the same rule, so training and backtest trade alike.
+    move's turnover is below ``no_trade_band`` (default 0). Under limits the target is first
+    mapped to the nearest weights that meet them (exact Euclidean projection), and the traded
+    weights once more when the drifted book had broken a limit, so the weights held after every
+    decision meet every limit (:meth:`~maxent_portfolio.envs.config.EnvConfig.execute`). The
+    ``sac`` strategy's ``allocate`` executes its actions by the same rule, so training and
+    backtest trade alike.
 
     ## Action Space
 
@@ -248,6 +252,10 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
     - ``decision_period``: the rebalance schedule the agent decides on (default ``"daily"``).
     - ``trade_rate``, ``no_trade_band``: how an action is executed (see *Execution*).
 
+    A run's limits (weight bounds, a cash cap, group caps) come with ``config``
+    (:meth:`~maxent_portfolio.envs.config.EnvConfig.with_limits`, resolved for the env's
+    assets): see *Execution*.
+
     Raises ``ConfigError`` on a bad argument and ``DataError`` when the data cannot hold one
     episode.
 
@@ -297,6 +305,9 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         self.n_features = len(self.feature_names)
         self.obs_dim = self.n_assets * self.n_features + self.n_assets + 1
         self.assets = list(m.assets)
+        if config.limits is not None and list(config.limits.assets) != self.assets:
+            raise ConfigError(f"the env's limits are for the assets {list(config.limits.assets)}"
+                              f", not the market's {self.assets}")
         self.dates = m.dates
         low, high = observation_bounds(self.n_assets, config.features)
         self.observation_space = spaces.Box(low, high, dtype=np.float32)

@@ -148,7 +148,10 @@ class Strategy:
         -------
         pd.Series
             Weights indexed by asset (``CASH`` optional), non-negative, summing to 1.
-            Assets left out get weight 0.
+            Assets left out get weight 0. Under a run's limits the engine holds the nearest
+            weights that meet them (exact Euclidean projection,
+            :func:`~maxent_portfolio.backtest.engine.decided_weights`); a strategy may meet
+            them itself (the optimisers solve under them), and then nothing changes.
         """
         raise NotImplementedError
 

@@ -17,13 +17,25 @@ trading days) of the data available at the time, with ``refit`` choosing when:
 
 Neither mode sees data after the decision date.
 
-Fallbacks
----------
-When an optimiser raises (non-convergence, singular or non-positive covariance, max-Sharpe with
-every expected return below the risk-free rate) or returns non-finite weights, the strategy
-falls back to inverse-volatility weights on the same window, and to 1/N when a volatility is
-zero or undefined. Each fallback increments ``n_fallbacks_`` and is listed in ``fallbacks_``
-(decision date, reason); the first one per backtest also emits a ``RuntimeWarning``.
+Limits
+------
+The skfolio optimisers solve under the run's limits (the ``limits`` section), natively: the
+weight bounds as skfolio's ``min_weights`` and ``max_weights``, the group caps as its linear
+inequalities ``left_inequality @ w <= right_inequality`` (``min-variance``, ``max-sharpe``,
+``risk-parity``; ``hrp`` takes the bounds only, its group caps come from the engine's
+projection). They stay fully invested as far as the limits allow: when the bounds and group
+caps cap the risky assets' total at ``b < 1`` (:meth:`~maxent_portfolio.limits.Limits.
+risky_capacity`), the problem is solved for ``v = w / b`` summing to 1, under the limits
+divided by ``b``, and ``w = b v`` with ``1 - b`` in cash. Each objective is unchanged by the
+scaling (variance scales by ``b^2``, the Sharpe ratio at a zero risk-free rate and the relative
+risk contributions not at all), so ``w`` is the optimum over the fully invested-as-possible
+portfolios. Under limits the convex solvers run to tighter tolerances
+(:data:`PRECISE_SOLVER`), ``min-variance`` minimises the standard deviation (the same
+minimiser, better conditioned) and is then polished on its active set
+(:func:`polish_min_variance`): exact to rounding, checked against cvxpy. Without limits the
+solvers keep skfolio's defaults, so earlier runs reproduce bit for bit. The other baselines
+are mapped to the nearest feasible weights by the engine
+(:func:`~maxent_portfolio.backtest.engine.decided_weights`).
 """
 
 from __future__ import annotations
@@ -34,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from maxent_portfolio.limits import Limits, LimitsConfig, binding
 from maxent_portfolio.rebalance import CASH
 from maxent_portfolio.strategies.base import Strategy, StrategyContext
 from maxent_portfolio.strategies.predictive import RidgeKelly
@@ -43,6 +56,7 @@ if TYPE_CHECKING:  # skfolio is imported by the estimators that fit: listing the
     from skfolio.optimization import MeanRisk, RiskBudgeting
 
 __all__ = [
+    "PRECISE_SOLVER",
     "BuyAndHold",
     "EqualWeight",
     "HierarchicalRiskParity",
@@ -53,6 +67,8 @@ __all__ = [
     "RandomWeights",
     "RiskParity",
     "inverse_volatility_weights",
+    "polish_min_variance",
+    "skfolio_constraints",
 ]
 
 
@@ -75,8 +91,9 @@ class BuyAndHold(Strategy):
     """Start at 1/N and never trade again: each target is the drifted holding itself.
 
     At the first decision (the portfolio is all cash) it buys 1/N; afterwards it returns
-    ``current`` unchanged (cash included, e.g. an excess parked there by a weight cap), so
-    every later rebalance, fold starts included, has zero turnover.
+    ``current`` unchanged (cash included), so every later rebalance, fold starts included, has
+    zero turnover, unless the book drifted out of the run's limits: the engine then trades it
+    to the nearest weights that meet them.
     """
 
     name = "buy-and-hold"
@@ -114,7 +131,8 @@ def inverse_volatility_weights(returns: np.ndarray) -> np.ndarray | None:
 class _WindowStrategy(Strategy):
     """A strategy estimated on a trailing window, with a recorded fallback.
 
-    Subclasses implement ``_weights(x) -> ndarray of shape (n_assets,)``; it may raise.
+    Subclasses implement ``_weights(x, assets) -> ndarray of shape (n_assets,)``, or
+    ``(n_assets + 1,)`` with cash last; it may raise.
 
     Parameters
     ----------
@@ -143,7 +161,7 @@ class _WindowStrategy(Strategy):
         self.fallbacks_: list[tuple[object, str]] = []
         self._fold_weights: pd.Series | None = None
 
-    def _weights(self, x: np.ndarray) -> np.ndarray:
+    def _weights(self, x: np.ndarray, assets: list[str]) -> np.ndarray:
         raise NotImplementedError
 
     def _estimate(self, window: pd.DataFrame) -> pd.Series:
@@ -154,13 +172,14 @@ class _WindowStrategy(Strategy):
             return pd.Series(1.0, index=window.columns)
         reason = ""
         try:
-            w = np.asarray(self._weights(x), dtype=float)
-            if w.shape != (n,) or not np.isfinite(w).all():
+            w = np.asarray(self._weights(x, [str(c) for c in window.columns]), dtype=float)
+            if w.shape not in ((n,), (n + 1,)) or not np.isfinite(w).all():
                 raise ValueError("non-finite weights")
             w = np.clip(w, 0.0, None)  # solver noise of order 1e-10 below zero
             if w.sum() <= 0:
                 raise ValueError("weights sum to zero")
-            return pd.Series(w / w.sum(), index=window.columns)
+            labels = [*window.columns, CASH] if w.shape == (n + 1,) else window.columns
+            return pd.Series(w / w.sum(), index=labels)
         except Exception as exc:  # any optimiser failure: fall back, recorded below
             reason = f"{type(exc).__name__}: {exc}"
         fallback = self._fallback_weights(x)
@@ -198,7 +217,7 @@ class InverseVolatility(_WindowStrategy):
     description = "weights proportional to 1/volatility, trailing 1-year window"
     default_refit = "rebalance"
 
-    def _weights(self, x: np.ndarray) -> np.ndarray:
+    def _weights(self, x: np.ndarray, assets: list[str]) -> np.ndarray:
         w = inverse_volatility_weights(x)
         if w is None:
             raise ValueError("zero or undefined volatility")
@@ -208,29 +227,157 @@ class InverseVolatility(_WindowStrategy):
         return np.full(x.shape[1], 1.0 / x.shape[1])
 
 
-class _SkfolioStrategy(_WindowStrategy):
-    """Fit a fresh skfolio estimator on each window and read its ``weights_``."""
+PRECISE_SOLVER = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
+"""Clarabel's tolerances for the optimisers under limits (its defaults are 1e-8)."""
 
-    def _estimator(self) -> Any:
+
+def skfolio_constraints(limits: Limits, budget: float, convex: bool = True
+                        ) -> dict[str, Any]:
+    """The limits as keyword arguments of a skfolio optimiser, for the risky weights divided by
+    ``budget`` (their total under the limits, so that they sum to 1 as skfolio's do).
+
+    Parameters
+    ----------
+    limits : Limits
+    budget : float in (0, 1]
+    convex : bool
+        The estimator is a convex programme (skfolio's ``ConvexOptimization``): it takes the
+        group caps as ``left_inequality`` / ``right_inequality`` and :data:`PRECISE_SOLVER`.
+
+    Returns
+    -------
+    dict
+        ``min_weights``, ``max_weights`` of shape (n_assets,); for a convex estimator
+        ``solver_params``, and with group caps ``left_inequality`` (G, n_assets) and
+        ``right_inequality`` (G,).
+    """
+    out: dict[str, Any] = {"min_weights": limits.lower[:-1] / budget,
+                           "max_weights": np.minimum(limits.upper[:-1] / budget, 1.0)}
+    if convex:
+        out["solver_params"] = dict(PRECISE_SOLVER)
+        if limits.group_names:
+            out["left_inequality"] = limits.membership[:, :-1].astype(float)
+            out["right_inequality"] = limits.caps / budget
+    return out
+
+
+class _SkfolioStrategy(_WindowStrategy):
+    """Fit a fresh skfolio estimator on each window, under the limits, and read ``weights_``.
+
+    Parameters
+    ----------
+    window, refit
+        As :class:`_WindowStrategy`.
+    limits : LimitsConfig, optional
+        The run's limits, solved under natively (see the module docstring).
+    """
+
+    convex = True
+    """Whether the estimator is a convex programme (see :func:`skfolio_constraints`)."""
+
+    def __init__(self, window: int = 252, refit: str | None = None,
+                 limits: LimitsConfig | None = None) -> None:
+        super().__init__(window, refit)
+        self.limits = limits or LimitsConfig()
+
+    @classmethod
+    def from_context(cls, context: StrategyContext) -> _SkfolioStrategy:
+        return cls(limits=context.config.limits)
+
+    def _estimator(self, constraints: dict[str, Any]) -> Any:
+        """The estimator, with ``constraints`` (empty without limits) among its arguments."""
         raise NotImplementedError
 
-    def _weights(self, x: np.ndarray) -> np.ndarray:
-        return self._estimator().fit(x).weights_
+    def _weights(self, x: np.ndarray, assets: list[str]) -> np.ndarray:
+        limits = binding(self.limits.resolve(assets))
+        if limits is None:
+            return self._estimator({}).fit(x).weights_
+        budget = limits.risky_capacity()
+        fitted = self._estimator(skfolio_constraints(limits, budget, self.convex)).fit(x)
+        risky = self._polished(budget * fitted.weights_, fitted, limits, budget)
+        return np.append(risky, 1.0 - risky.sum())
+
+    def _polished(self, risky: np.ndarray, fitted: Any, limits: Limits, budget: float
+                  ) -> np.ndarray:
+        """The solver's risky weights, made exact where the objective allows (default: as
+        they are)."""
+        return risky
+
+
+def polish_min_variance(weights: np.ndarray, covariance: np.ndarray, limits: Limits,
+                        total: float, tolerance: float = 1e-7) -> np.ndarray | None:
+    """The exact minimum-variance weights on the active set of a solver's approximate ones.
+
+    ``min w' S w`` subject to the limits' bounds on the risky weights, ``sum w = total`` and
+    the group caps is a quadratic programme: once it is known which bounds and caps bind
+    (those within ``tolerance`` of ``weights``), the optimum solves one linear KKT system
+    (the solvers' "polishing" step; least squares, since a binding cap may repeat the
+    budget). The answer is kept when it meets every limit and its variance is no higher than
+    that of ``weights``.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n,)
+        The solver's risky weights, summing to ``total``.
+    covariance : ndarray of shape (n, n)
+    limits : Limits
+    total : float
+    tolerance : float
+
+    Returns
+    -------
+    ndarray of shape (n,), or None when the active set guessed gives no better weights.
+    """
+    lower, upper = limits.lower[:-1], limits.upper[:-1]
+    groups = limits.membership[:, :-1].astype(float)
+    at_lower, at_upper = weights <= lower + tolerance, weights >= upper - tolerance
+    fixed = at_lower | at_upper
+    capped = groups @ weights >= limits.caps - tolerance
+    rows = np.vstack([np.ones((1, len(weights))), groups[capped]])
+    held = np.where(at_lower, lower, upper) * fixed
+    free = ~fixed
+    a = rows[:, free]
+    kkt = np.block([[2 * covariance[np.ix_(free, free)], a.T],
+                    [a, np.zeros((len(rows), len(rows)))]])
+    rhs = np.concatenate([-2 * covariance[np.ix_(free, fixed)] @ held[fixed],
+                          np.append(total, limits.caps[capped]) - rows[:, fixed] @ held[fixed]])
+    solution, *_ = np.linalg.lstsq(kkt, rhs, rcond=None)
+    w = held.copy()
+    w[free] = solution[: free.sum()]
+    slack = 1e-12
+    feasible = ((w >= lower - slack).all() and (w <= upper + slack).all()
+                and (groups @ w <= limits.caps + slack).all() and abs(w.sum() - total) <= slack)
+    better = w @ covariance @ w <= weights @ covariance @ weights * (1 + 1e-12)
+    return w if feasible and better else None
 
 
 class MinimumVariance(_SkfolioStrategy):
-    """Long-only minimum variance with a Ledoit-Wolf shrunk covariance (skfolio MeanRisk)."""
+    """Long-only minimum variance with a Ledoit-Wolf shrunk covariance (skfolio MeanRisk).
+
+    Under limits the solver's weights are polished on their active set
+    (:func:`polish_min_variance`): exact to rounding, not to the solver's tolerance.
+    """
 
     name = "min-variance"
     description = "minimum variance, Ledoit-Wolf shrunk covariance, 1-year window"
 
-    def _estimator(self) -> MeanRisk:
+    def _polished(self, risky: np.ndarray, fitted: Any, limits: Limits, budget: float
+                  ) -> np.ndarray:
+        covariance = fitted.prior_estimator_.return_distribution_.covariance
+        exact = polish_min_variance(risky, covariance, limits, budget)
+        return risky if exact is None else exact
+
+    def _estimator(self, constraints: dict[str, Any]) -> MeanRisk:
+        from skfolio import RiskMeasure
         from skfolio.moments import LedoitWolf
         from skfolio.optimization import MeanRisk, ObjectiveFunction
         from skfolio.prior import EmpiricalPrior
 
+        if constraints:  # under limits: the standard deviation, the same minimiser
+            constraints = {**constraints, "risk_measure": RiskMeasure.STANDARD_DEVIATION}
         return MeanRisk(objective_function=ObjectiveFunction.MINIMIZE_RISK,
-                        prior_estimator=EmpiricalPrior(covariance_estimator=LedoitWolf()))
+                        prior_estimator=EmpiricalPrior(covariance_estimator=LedoitWolf()),
+                        **constraints)
 
 
 class MaximumSharpe(_SkfolioStrategy):
@@ -243,10 +390,10 @@ class MaximumSharpe(_SkfolioStrategy):
     name = "max-sharpe"
     description = "mean-variance maximum Sharpe ratio, 1-year window"
 
-    def _estimator(self) -> MeanRisk:
+    def _estimator(self, constraints: dict[str, Any]) -> MeanRisk:
         from skfolio.optimization import MeanRisk, ObjectiveFunction
 
-        return MeanRisk(objective_function=ObjectiveFunction.MAXIMIZE_RATIO)
+        return MeanRisk(objective_function=ObjectiveFunction.MAXIMIZE_RATIO, **constraints)
 
 
 class RiskParity(_SkfolioStrategy):
@@ -255,10 +402,10 @@ class RiskParity(_SkfolioStrategy):
     name = "risk-parity"
     description = "equal risk contribution (risk budgeting on variance), 1-year window"
 
-    def _estimator(self) -> RiskBudgeting:
+    def _estimator(self, constraints: dict[str, Any]) -> RiskBudgeting:
         from skfolio.optimization import RiskBudgeting
 
-        return RiskBudgeting()
+        return RiskBudgeting(**constraints)
 
 
 class HierarchicalRiskParity(_SkfolioStrategy):
@@ -266,11 +413,12 @@ class HierarchicalRiskParity(_SkfolioStrategy):
 
     name = "hrp"
     description = "hierarchical risk parity (Lopez de Prado 2016), 1-year window"
+    convex = False  # skfolio's HRP takes weight bounds, not linear constraints
 
-    def _estimator(self) -> SkHierarchicalRiskParity:
+    def _estimator(self, constraints: dict[str, Any]) -> SkHierarchicalRiskParity:
         from skfolio.optimization import HierarchicalRiskParity as SkHierarchicalRiskParity
 
-        return SkHierarchicalRiskParity()
+        return SkHierarchicalRiskParity(**constraints)
 
 
 class Momentum(Strategy):

@@ -13,6 +13,11 @@ that date, as the engine hands it to any strategy: no look-ahead by construction
 
 ``current`` handed to a member is its paper portfolio's drifted weights: the previous target
 after one period of returns.
+
+Under a run's limits the members are built from the run's context (the optimisers solve under
+the limits) and their weights enter the menu as they return them; the limits apply to what
+the menu strategy holds: the engine projects ``menu-blend``'s blend, and ``sac-discrete``
+executes its choice through the env section, under the limits (both as any strategy).
 """
 
 from __future__ import annotations

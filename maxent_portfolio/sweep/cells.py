@@ -153,7 +153,7 @@ def backtest(data: SweepData, config: RunConfig, name: str, seed: int) -> Backte
         StrategyContext(config, market.periods_per_year, seed))
     result = run_backtest(market.returns, strategy, splits=data.folds,
                           rebalance=config.schedule.rebalance, costs=config.costs,
-                          max_weight=config.schedule.max_weight,
+                          limits=config.limits.resolve(market.assets, market.name),
                           periods_per_year=market.periods_per_year)
     result.name = name
     return result
@@ -197,7 +197,7 @@ def run_cells(data: SweepData, cells: list[Cell]) -> list[CellResult]:
         config = cell.config(data.config)
         results.append(run_backtest(market.returns, strategy, splits=data.folds,
                                     rebalance=config.schedule.rebalance, costs=config.costs,
-                                    max_weight=config.schedule.max_weight,
+                                    limits=config.limits.resolve(market.assets, market.name),
                                     periods_per_year=market.periods_per_year))
     share = (time.perf_counter() - start) / len(cells)
     return [_cell_result(cell, result, data.config.report.rf, share)
