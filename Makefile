@@ -16,7 +16,7 @@ backtest: $(STAMP)
 	$(BIN)/maxent-portfolio backtest
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile --durations=15
 
 install: $(STAMP)
 

@@ -23,6 +23,8 @@ os.environ.setdefault("MPLCONFIGDIR", os.path.join(_TMP, "mpl"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ["MAXENT_PORTFOLIO_CACHE"] = os.path.join(_TMP, "cache")
 os.environ.setdefault("XDG_CACHE_HOME", os.path.join(_TMP, "xdg"))
+# Output as CI sees it (piped, no COLUMNS), whatever the shell or pytest-xdist's workers set.
+os.environ.pop("COLUMNS", None)
 
 
 @pytest.fixture(autouse=True)

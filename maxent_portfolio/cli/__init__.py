@@ -18,7 +18,7 @@ import typer
 
 # Each command module registers its commands on `app` when imported.
 from maxent_portfolio.cli import backtest, data, keys, sweep, train
-from maxent_portfolio.cli.app import app, err, state
+from maxent_portfolio.cli.app import app, err, fit_output_width, state
 from maxent_portfolio.errors import Interrupted, Terminated, UserError
 
 COMMAND_MODULES = (backtest, data, keys, sweep, train)
@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     verbose = "--verbose" in (argv or sys.argv[1:]) or "-v" in (argv or sys.argv[1:])
     # SIGTERM unwinds like Ctrl-C, so atomic writes clean up and training can checkpoint.
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    fit_output_width()
     try:
         # Non-standalone click returns (not raises) the exit code of an Abort/Exit, which is
         # how typer reports a Ctrl-C it caught (130).

@@ -27,9 +27,20 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-# Piped or logged output is not wrapped at 80 columns: tables stay readable in CI logs.
-out = Console(highlight=False, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ
-              else 160)
+out = Console(highlight=False)
+
+
+def fit_output_width() -> None:
+    """Size ``out`` for this invocation: ``COLUMNS`` or the terminal when there is one, else 160
+    columns, so piped or logged tables are not wrapped at 80 and stay readable in CI logs. Read
+    at each call, not at import, as one process may run several commands (tests, notebooks)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit():
+        out.width = int(columns)
+    elif sys.stdout.isatty():
+        out.width = os.get_terminal_size(sys.stdout.fileno()).columns
+    else:
+        out.width = 160
 state: dict[str, bool] = {"verbose": False, "terminated": False}
 """This process's ``--verbose`` and whether a SIGTERM arrived."""
 
