@@ -119,6 +119,93 @@ def extended_returns(returns: pd.DataFrame, cash_return: float | pd.Series = 0.0
     return np.column_stack([returns.to_numpy(dtype=float), cash])
 
 
+@dataclass(frozen=True)
+class Execution:
+    """What the engine does to a strategy's weights before it trades to them.
+
+    The engine's own part of the execution rule (a strategy's own part, e.g. ``sac``'s partial
+    rebalancing, is :meth:`Strategy.execute <maxent_portfolio.strategies.base.Strategy.
+    execute>`): the weights are checked (:func:`validate_weights`), then capped at
+    ``max_weight`` (:func:`~maxent_portfolio.arithmetic.cap_weights`). The backtest and the
+    ``allocate`` command both go through :meth:`hold`, so they hold the same weights.
+
+    Attributes
+    ----------
+    max_weight : float or None
+        Cap on each risky weight; excess goes to uncapped assets pro rata, else to cash.
+    long_only : bool
+        Refuse negative weights.
+    """
+
+    max_weight: float | None = None
+    long_only: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_weight is not None and not 0 < self.max_weight <= 1:
+            raise ConfigError(f"max weight must be in (0, 1], got {self.max_weight}")
+
+    def hold(self, raw: object, columns: Sequence[str], strategy: str, date: object
+             ) -> np.ndarray:
+        """The weights held for a strategy's answer ``raw`` at ``date``, shape (M,), cash last.
+
+        Raises
+        ------
+        StrategyError
+            When ``raw`` is not a valid weight Series (see :func:`validate_weights`).
+        """
+        w = validate_weights(raw, columns, strategy, date, self.long_only)
+        return self.limit(w)
+
+    def limit(self, weights: np.ndarray) -> np.ndarray:
+        """Weights (M,) within the run's limits: today, each risky weight capped."""
+        return cap_weights(weights, self.max_weight) if self.max_weight is not None \
+            else weights
+
+
+def decision(strategy: Strategy, history: pd.DataFrame, current: np.ndarray,
+             rule: Execution, constant: np.ndarray | None = None
+             ) -> tuple[object, np.ndarray]:
+    """One rebalance decision at the last date of ``history``, as the engine takes it.
+
+    The strategy's target (:meth:`Strategy.target`, guarded), executed from the drifted
+    ``current`` by the strategy's own rule (:meth:`Strategy.execute`), then held as the
+    engine's ``rule`` says (:meth:`Execution.hold`). A strategy with ``constant`` weights
+    (:meth:`Strategy.constant_weights`) is not asked.
+
+    Parameters
+    ----------
+    strategy : Strategy
+        Fit for the fold the decision belongs to.
+    history : pd.DataFrame of shape (t + 1, n_assets)
+        Every return up to and including the decision date.
+    current : ndarray of shape (n_assets + 1,)
+        Drifted weights held before the decision, cash last.
+    rule : Execution
+    constant : ndarray, optional
+        The strategy's constant weights (risky only, or with cash last).
+
+    Returns
+    -------
+    target : object
+        The strategy's answer before its execution rule (not yet validated; the constant
+        weights for a constant strategy).
+    held : ndarray of shape (n_assets + 1,)
+        The weights the portfolio trades to, cash last.
+    """
+    columns = [*map(str, history.columns), CASH]
+    date = history.index[-1]
+    if constant is not None:
+        w = np.append(np.asarray(constant, dtype=float), 0.0) \
+            if len(constant) == len(columns) - 1 else np.asarray(constant, dtype=float)
+        return pd.Series(w, index=columns), rule.limit(w)
+    current_s = pd.Series(current, index=columns)
+    target = guarded(strategy, "allocate", date.date(),
+                     lambda: strategy.target(history, current_s))
+    executed = guarded(strategy, "allocate", date.date(),
+                       lambda: strategy.execute(target, current_s))
+    return target, rule.hold(executed, columns, strategy.name, date)
+
+
 def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
                  splits: WalkForward | TrainTestSplit | Sequence[Fold] | None = None,
                  rebalance: str | int | Schedule = "monthly",
@@ -128,6 +215,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
                  cash_return: float | pd.Series = 0.0,
                  max_weight: float | None = None,
                  long_only: bool = True,
+                 execution: Execution | None = None,
                  periods_per_year: int = 252,
                  on_fold: Callable[[int, Fold], None] | None = None) -> BacktestResult:
     """Walk ``strategy`` forward over ``returns`` and account for drift and costs.
@@ -155,6 +243,9 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
         Cap on each risky weight; excess goes to uncapped assets pro rata, else to cash.
     long_only : bool
         Refuse negative weights.
+    execution : Execution, optional
+        The engine's execution rule; when given it replaces ``max_weight`` and ``long_only``
+        (a run's comes from :func:`maxent_portfolio.runner.execution_rule`).
     periods_per_year : int
         Stored on the result for the measures.
     on_fold : callable, optional
@@ -167,8 +258,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
     if returns.empty or returns.shape[1] == 0:
         raise ConfigError("no returns to backtest")
     schedule = Schedule.parse(rebalance)
-    if max_weight is not None and not 0 < max_weight <= 1:
-        raise ConfigError(f"max weight must be in (0, 1], got {max_weight}")
+    rule = execution if execution is not None else Execution(max_weight, long_only)
     assets = [str(c) for c in returns.columns]
     columns = [*assets, CASH]
     n, m = len(returns), len(columns)
@@ -189,15 +279,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
     state[-1] = 1.0  # start fully in cash: the first allocation pays its costs
 
     def decide(t: int, current: np.ndarray) -> np.ndarray:
-        if constant is not None:
-            w = np.append(np.asarray(constant, dtype=float), 0.0) \
-                if len(constant) == len(assets) else np.asarray(constant, dtype=float)
-        else:
-            current_s = pd.Series(current, index=columns)
-            raw = guarded(strategy, "allocate", index[t].date(),
-                         lambda: strategy.allocate(returns.iloc[: t + 1], current_s))
-            w = validate_weights(raw, columns, strategy.name, index[t], long_only)
-        return cap_weights(w, max_weight) if max_weight is not None else w
+        return decision(strategy, returns.iloc[: t + 1], current, rule, constant)[1]
 
     for i, fold in enumerate(folds):
         if on_fold is not None:
@@ -368,4 +450,5 @@ def _assemble(strategy: Strategy, returns: pd.DataFrame, r_ext: np.ndarray, colu
     )
 
 
-__all__ = ["BacktestResult", "Replay", "extended_returns", "replay", "run_backtest"]
+__all__ = ["BacktestResult", "Execution", "Replay", "decision", "extended_returns", "replay",
+           "run_backtest"]

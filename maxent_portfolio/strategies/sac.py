@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Self, cast
 
+import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
@@ -356,22 +357,66 @@ class SACStrategy(Strategy):
 
         return callback
 
-    def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
-        """Deterministic action at the last date of ``history`` given drifted ``current``."""
+    def restore(self, returns: pd.DataFrame, fold: int) -> Self:
+        """Fold ``fold``'s agent as the run saved it (``checkpoint_dir/fold-<fold>.pt``), set
+        up for ``allocate`` on the training window ``returns``; nothing is trained."""
+        path = self.saved_model(fold)
+        self.window_periods(returns)
+        self.agent_ = Agent.load(path)
+        self._assets = [str(c) for c in returns.columns]
+        if self.agent_.algorithm.n_assets != len(self._assets):
+            raise DataError(f"{path} holds an agent of {self.agent_.algorithm.n_assets} "
+                            f"assets, the data has {len(self._assets)}")
+        self._fold = fold + 1
+        return self
+
+    def saved_model(self, fold: int) -> Path:
+        """The file a run keeps of fold ``fold``'s agent; a :class:`DataError` without it."""
+        if self.checkpoint_dir is None:
+            raise ConfigError(f"{self.name} has no saved model: allocate with it from the run "
+                              "directory of a backtest that ran it")
+        path = Path(self.checkpoint_dir) / f"fold-{fold}.pt"
+        if not path.is_file():
+            raise DataError(f"no saved model {path}: the run directory lacks the checkpoints "
+                            f"of {self.name}")
+        return path
+
+    def observation(self, history: pd.DataFrame, current: pd.Series
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """The env's observation at the last date of ``history`` and the drifted weights
+        ``current`` as an array over the training window's assets, cash last."""
         from maxent_portfolio.envs.features import latest_observation
 
         if self.agent_ is None:
-            raise ConfigError("the sac strategy must be fit before it can allocate")
+            raise ConfigError(f"the {self.name} strategy must be fit before it can allocate")
         weights = current.reindex([*self._assets, CASH], fill_value=0.0).to_numpy(dtype=float)
         obs = latest_observation(history.to_numpy(dtype=float), weights, self.env.lookback,
                                  self._periods_per_year, self.env.features)
-        # Executed as the env executes it in training (partial rebalancing, no-trade band).
-        w = self.env.execute(self.agent_.act(obs, deterministic=True)[None], weights[None])[0]
+        return obs, weights
+
+    def target(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
+        """The policy's deterministic action at the last date of ``history``."""
+        obs, _ = self.observation(history, current)
+        assert self.agent_ is not None
+        action = self.agent_.act(obs, deterministic=True)
         entropy, neff = self.agent_.policy_stats(obs)
         self.entropy_.append(float(entropy[0]))
         self.effective_n_.append(float(neff[0]))
         self.decision_dates_.append(pd.Timestamp(history.index[-1]))
-        return pd.Series(w, index=[*self._assets, CASH])
+        return pd.Series(action, index=[*self._assets, CASH])
+
+    def execute(self, target: pd.Series, current: pd.Series) -> pd.Series:
+        """Executed as the env executes actions in training (:meth:`EnvConfig.execute
+        <maxent_portfolio.envs.config.EnvConfig.execute>`: partial rebalancing, no-trade band)."""
+        columns = [*self._assets, CASH]
+        weights = current.reindex(columns, fill_value=0.0).to_numpy(dtype=float)
+        aim = target.reindex(columns, fill_value=0.0).to_numpy(dtype=float)
+        return pd.Series(self.env.execute(aim[None], weights[None])[0], index=columns)
+
+    def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
+        """Deterministic action at the last date of ``history`` given drifted ``current``,
+        executed as in training: :meth:`execute` of :meth:`target`."""
+        return self.execute(self.target(history, current), current)
 
     def learning(self) -> pd.DataFrame:
         """The learning curves of every fold (see :func:`learning_records`)."""
