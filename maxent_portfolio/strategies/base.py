@@ -167,10 +167,16 @@ class Strategy:
         last): the strategy's own execution rule. The default trades all the way."""
         return target
 
+    def execution_terms(self) -> dict[str, float | bool]:
+        """The terms of :meth:`execute`, for the record (``allocate`` writes them): the default
+        trades all the way, at once."""
+        return {"trade_rate": 1.0, "no_trade_band": 0.0}
+
     def restore(self, returns: pd.DataFrame, fold: int) -> Strategy:
         """Fit for walk-forward fold ``fold`` (training window ``returns``) as a finished run
         did, from what the run kept: a learning strategy loads its saved model instead of
-        learning again. The default is :meth:`fit` (a rule refits in a moment)."""
+        learning again, and starts the fold afresh from it, whatever came before. The default
+        is :meth:`fit` (a rule refits in a moment)."""
         return self.fit(returns)
 
     def constant_weights(self, assets: list[str]) -> np.ndarray | None:

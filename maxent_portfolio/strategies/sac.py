@@ -413,6 +413,13 @@ class SACStrategy(Strategy):
         aim = target.reindex(columns, fill_value=0.0).to_numpy(dtype=float)
         return pd.Series(self.env.execute(aim[None], weights[None])[0], index=columns)
 
+    def execution_terms(self) -> dict[str, float | bool]:
+        """The env section's execution rule: ``trade_rate``, ``no_trade_band`` and
+        ``invest_from_cash``."""
+        env = self.env
+        return {"trade_rate": env.trade_rate, "no_trade_band": env.no_trade_band,
+                "invest_from_cash": env.invest_from_cash}
+
     def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
         """Deterministic action at the last date of ``history`` given drifted ``current``,
         executed as in training: :meth:`execute` of :meth:`target`."""
