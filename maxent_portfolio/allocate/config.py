@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import ValidationError, ValidationInfo, field_validator
 
 from maxent_portfolio.options import Section, describe_error, option
 
@@ -41,12 +41,12 @@ class AllocateConfig(Section):
     value: float | None = option(
         None, "Value of the book, in currency, when --holdings gives weights (shares need "
         "it).", gt=0)
+    fractional: bool = option(False, "Fractional shares: orders are the exact shares, not "
+                              "rounded to lots.", flag="--fractional/--whole")
     lot_size: float = option(1.0, "Shares per lot: each order is a whole number of lots "
                              "(1: whole shares).", gt=0)
     min_trade: float = option(0.0, "Smallest order placed, in currency: a smaller one is "
                               "skipped, leaving its asset off target by less.", ge=0)
-    fractional: bool = option(False, "Fractional shares: orders are the exact shares, not "
-                              "rounded to lots.", flag="--fractional/--whole")
 
     @field_validator("as_of")
     @classmethod
@@ -58,12 +58,12 @@ class AllocateConfig(Section):
         except (ValueError, TypeError):
             raise ValueError("must be a date, YYYY-MM-DD") from None
 
-    @model_validator(mode="after")
-    def _lots(self) -> AllocateConfig:
-        if self.fractional and self.lot_size != 1.0:
-            raise ValueError("--lot-size rounds whole-share orders: leave it out with "
-                             "--fractional")
-        return self
+    @field_validator("lot_size")
+    @classmethod
+    def _lots(cls, value: float, info: ValidationInfo) -> float:
+        if info.data.get("fractional") and value != 1.0:
+            raise ValueError("lots round whole-share orders: leave it out with --fractional")
+        return value
 
     @classmethod
     def build(cls, values: dict[str, Any]) -> AllocateConfig:

@@ -57,7 +57,7 @@ from maxent_portfolio.backtest.store import load_results, safe_name
 from maxent_portfolio.backtest.walkforward import Fold
 from maxent_portfolio.config import SOURCES_KEY, RunConfig
 from maxent_portfolio.data.market import MarketData, frame_hash
-from maxent_portfolio.errors import ConfigError, DataError
+from maxent_portfolio.errors import ConfigError, DataError, StrategyError, UserError
 from maxent_portfolio.files import atomic_directory, check_writable_dir
 from maxent_portfolio.options import describe_error
 from maxent_portfolio.rebalance import CASH
@@ -274,7 +274,7 @@ def replay_run(strategy: Strategy, record: RunRecord, label: str, returns: pd.Da
     guarded(strategy, "reset", "the first fold", strategy.reset)
     begun = [i for i, fold in enumerate(record.folds) if _first_decision(returns, fold) <= as_of]
     if not begun:
-        raise DataError(f"the run {record.folder} decides first at the close of "
+        raise DataError(f"the run directory {record.folder} decides first at the close of "
                         f"{_first_decision(returns, record.folds[0]).date()}: --as-of "
                         f"{as_of.date()} is before it")
     current = begun[-1]
@@ -283,7 +283,7 @@ def replay_run(strategy: Strategy, record: RunRecord, label: str, returns: pd.Da
         first = _first_decision(returns, fold)
         train = returns.loc[fold["train_start"]:fold["train_end"]]
         guarded(strategy, "fit", f"the window ending {fold['train_end']}",
-                partial(strategy.restore, train, i))
+                partial(strategy.restore, train, i), keep=(StrategyError, UserError))
         end = pd.Timestamp(fold["test_end"])
         dates = result.targets.index
         for date in dates[(dates >= first) & (dates < end) & (dates < as_of)]:
@@ -320,7 +320,7 @@ def _run_market(record: RunRecord, data: str | None) -> tuple[MarketData, list[s
     if sorted(market.assets) != sorted(record.assets):
         raise DataError(f"{market.name} holds {', '.join(market.assets[:8])}"
                         f"{', ...' if len(market.assets) > 8 else ''}, not the assets the run "
-                        f"{record.folder} decided on ({', '.join(record.assets[:8])}"
+                        f"directory {record.folder} decided on ({', '.join(record.assets[:8])}"
                         f"{', ...' if len(record.assets) > 8 else ''}): a model of another "
                         "universe")
     prices = market.prices[record.assets]
@@ -355,8 +355,8 @@ def _as_of(settings: AllocateConfig, holdings: Holdings | None, market: MarketDa
     what = "--as-of" if settings.as_of else f"the date of {holdings.path}"  # type: ignore[union-attr]
     if date > index[-1]:
         raise DataError(f"the prices of {market.name} end on {index[-1].date()}, older than "
-                        f"{what} ({date.date()}): update the data (maxent-portfolio data "
-                        "fetch) or give an older date")
+                        f"{what} ({date.date()}): update the data or give an "
+                        "older date")
     if date not in index:
         raise DataError(f"no price of {market.name} on {date.date()} ({what}): not a date of "
                         "its data; use a trading day")
@@ -388,11 +388,11 @@ def prepare_allocation(settings: AllocateConfig, run_dir: Path | None = None,
         names = list(record.results)
         name = settings.strategy or (names[0] if len(names) == 1 else None)
         if name is None:
-            raise ConfigError(f"the run {run_dir} has several strategies ({', '.join(names)}): "
-                              "choose one with --strategy")
+            raise ConfigError(f"the run directory {run_dir} has several strategies "
+                              f"({', '.join(names)}): choose one with --strategy")
         if name not in record.results:
-            raise ConfigError(f"strategy {name!r} is not a row of the run {run_dir} (its rows: "
-                              f"{', '.join(names)})")
+            raise ConfigError(f"strategy {name!r} is not a row of the run directory {run_dir} "
+                              f"(its rows: {', '.join(names)})")
         market, notes = _run_market(record, settings.data)
     else:
         if config is None:
