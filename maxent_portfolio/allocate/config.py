@@ -25,8 +25,8 @@ class AllocateConfig(Section):
 
     strategy: str | None = option(
         None, "The strategy that decides: a row of the run (sac, sac-seed1, min-variance, "
-        "...; default: the run's only one), or without a run directory any rule-based "
-        "strategy (see `maxent-portfolio strategies`).")
+        "...), or without a run directory any rule-based strategy (see `maxent-portfolio "
+        "strategies`).")
     as_of: str | None = option(
         None, "Decision date, YYYY-MM-DD: the weights chosen at its close, held from the next "
         "period.")
