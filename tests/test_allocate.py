@@ -13,7 +13,11 @@ import pytest
 from scipy.optimize import minimize
 from sklearn.covariance import LedoitWolf
 
+from maxent_portfolio.backtest.engine import books_before, extended_returns, run_backtest
+from maxent_portfolio.backtest.walkforward import WalkForward
 from maxent_portfolio.cli import main
+from maxent_portfolio.rebalance import CASH, Schedule
+from maxent_portfolio.strategies.base import Strategy
 
 ASSETS = ["AAA", "BBB", "CCC", "DDD"]
 
@@ -147,3 +151,39 @@ def test_allocate_at_a_run_date_gives_the_run_weights_and_tomorrow_from_later_da
         value = summary["orders"]["value_before"]
         wanted = weights.loc[ASSETS, "executed"] * value / prices.iloc[-1]
         assert (np.abs(orders["shares_after"] - wanted) <= 1.0).all()
+
+
+class _Recorder(Strategy):
+    """Tilts towards the first asset and records the ``current`` book the engine hands it."""
+
+    name = "recorder"
+
+    def reset(self) -> None:
+        self.books: list[np.ndarray] = []
+
+    def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
+        self.books.append(current.to_numpy(dtype=float).copy())
+        n = history.shape[1]
+        w = np.full(n + 1, 0.5 / n)
+        w[0] += 0.5 * (len(history) % 3) / 2  # a different target each time
+        return pd.Series(w / w.sum(), index=[*history.columns, CASH])
+
+
+@pytest.mark.parametrize("schedule", ["weekly", "every:3", "drift:0.01"])
+def test_the_run_books_are_bitwise_the_books_the_engine_handed_each_decision(
+        schedule: str) -> None:
+    rng = np.random.default_rng(3)
+    index = pd.bdate_range("2015-01-02", periods=160)
+    # 20 assets: enough for the batched replay of the stored books to differ in the last bit
+    returns = pd.DataFrame(rng.normal(0.0005, 0.02, (160, 20)), index=index,
+                           columns=[f"A{i}" for i in range(20)])
+    strategy = _Recorder()
+    splits = WalkForward(train=40, test=40)
+    result = run_backtest(returns, strategy, splits=splits, rebalance=schedule)
+    folds = splits.split(len(returns))
+    decisions = index.get_indexer(result.targets.index)
+    last = np.array([next(f.test_end - 2 for f in folds if f.test_start - 1 <= d <= f.test_end - 2)
+                     for d in decisions])
+    books = books_before(result.targets.to_numpy(), decisions, last, extended_returns(returns),
+                         Schedule.parse(schedule))
+    np.testing.assert_array_equal(books, np.array(strategy.books))

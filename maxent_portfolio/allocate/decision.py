@@ -46,12 +46,13 @@ from maxent_portfolio.allocate.orders import (
     read_holdings,
     share_orders,
 )
-from maxent_portfolio.arithmetic import drift
 from maxent_portfolio.backtest.engine import (
     BacktestResult,
     Execution,
+    books_before,
     decision,
     extended_returns,
+    hold,
 )
 from maxent_portfolio.backtest.store import load_results, safe_name
 from maxent_portfolio.backtest.walkforward import Fold
@@ -60,7 +61,7 @@ from maxent_portfolio.data.market import MarketData, frame_hash
 from maxent_portfolio.errors import ConfigError, DataError, StrategyError, UserError
 from maxent_portfolio.files import atomic_directory, check_writable_dir
 from maxent_portfolio.options import describe_error
-from maxent_portfolio.rebalance import CASH
+from maxent_portfolio.rebalance import CASH, Schedule
 from maxent_portfolio.runner import check_training_windows, execution_rule, walk_forward
 from maxent_portfolio.strategies.base import Strategy, StrategyContext, guarded
 
@@ -246,17 +247,38 @@ def refit_fold(config: RunConfig, market: MarketData, as_of: pd.Timestamp,
     return fold
 
 
-def _book_of_run(result: BacktestResult, returns: pd.DataFrame, as_of: pd.Timestamp
+def run_books(record: RunRecord, label: str, returns: pd.DataFrame) -> pd.DataFrame:
+    """The book the engine handed each of the run's decisions of row ``label``, by date, as
+    the engine computed it (:func:`~maxent_portfolio.backtest.engine.books_before`) from the
+    weights it recorded."""
+    result = record.results[label]
+    index = pd.DatetimeIndex(returns.index)
+    decisions = index.get_indexer(result.targets.index)
+    if (decisions < 0).any():
+        missing = result.targets.index[decisions < 0][0]
+        raise DataError(f"the data lack {missing.date()}, a decision date of the run directory "
+                        f"{record.folder}")
+    ends = [int(index.searchsorted(pd.Timestamp(f["test_end"]))) for f in record.folds]
+    fold_of = np.searchsorted(ends, decisions, side="right")  # the first fold ending after
+    last = np.asarray(ends)[np.minimum(fold_of, len(ends) - 1)] - 1
+    books = books_before(result.targets.to_numpy(dtype=float), decisions, last,
+                         extended_returns(returns),
+                         Schedule.parse(record.config.schedule.rebalance))
+    return pd.DataFrame(books, index=result.targets.index, columns=result.targets.columns)
+
+
+def _book_of_run(record: RunRecord, label: str, returns: pd.DataFrame, as_of: pd.Timestamp
                  ) -> np.ndarray:
-    """The run's own book at the close of ``as_of``: its drifted weights when it decided
-    then, else its last holding drifted with the returns since (cash before its first)."""
-    if as_of in result.drifted.index:
-        return result.drifted.loc[as_of].to_numpy(dtype=float)
-    held = result.holdings.loc[:as_of]
-    if held.empty:
-        return np.eye(result.holdings.shape[1])[-1]
-    since = returns.loc[held.index[-1]:as_of]  # the last holding is held over its own date
-    return drift(held.iloc[-1].to_numpy(dtype=float), extended_returns(since))[1][-1]
+    """The run's own book at the close of ``as_of``: the one the engine handed its decision
+    then, else its last decision's weights held to ``as_of`` (cash before its first)."""
+    targets = record.results[label].targets.loc[:as_of]
+    if as_of in targets.index:
+        return run_books(record, label, returns).loc[as_of].to_numpy(dtype=float)
+    if targets.empty:
+        return np.eye(targets.shape[1])[-1]
+    index = pd.DatetimeIndex(returns.index)
+    return hold(targets.iloc[-1].to_numpy(dtype=float), extended_returns(returns),
+                int(index.get_loc(targets.index[-1])), int(index.get_loc(as_of)) + 1)
 
 
 def replay_run(strategy: Strategy, record: RunRecord, label: str, returns: pd.DataFrame,
@@ -264,12 +286,14 @@ def replay_run(strategy: Strategy, record: RunRecord, label: str, returns: pd.Da
     """Bring ``strategy`` to where the run had it just before deciding at ``as_of``.
 
     Fold by fold, as the engine walks: :meth:`Strategy.restore` on the fold's training
-    window, then the run's decisions before ``as_of``, each from the run's own drifted book.
+    window, then the run's decisions before ``as_of``, each from the book the engine handed it
+    (:func:`run_books`).
     A rule walks from the first fold (its state may run across folds, e.g. ``random``'s
     draws); a strategy with a saved model starts each fold afresh from it, so only the fold
     that decides at ``as_of`` is walked. Returns that fold (the last one begun).
     """
     result = record.results[label]
+    books = run_books(record, label, returns)
     constant = strategy.constant_weights(record.assets)
     guarded(strategy, "reset", "the first fold", strategy.reset)
     begun = [i for i, fold in enumerate(record.folds) if _first_decision(returns, fold) <= as_of]
@@ -287,7 +311,7 @@ def replay_run(strategy: Strategy, record: RunRecord, label: str, returns: pd.Da
         end = pd.Timestamp(fold["test_end"])
         dates = result.targets.index
         for date in dates[(dates >= first) & (dates < end) & (dates < as_of)]:
-            decision(strategy, returns.loc[:date], result.drifted.loc[date].to_numpy(float),
+            decision(strategy, returns.loc[:date], books.loc[date].to_numpy(dtype=float),
                      rule, constant)
     return current
 
@@ -309,14 +333,16 @@ class Request:
 
 
 def _run_market(record: RunRecord, data: str | None) -> tuple[MarketData, list[str]]:
-    """The run's universe (or ``data``) from the run's first date, in the run's asset order;
-    a universe of other assets is refused."""
+    """The run's universe (or ``data``) from the run's first date to the latest, in the
+    run's asset order; a universe of other assets is refused. The run's ``--end`` is not
+    applied (the decision is for the latest data); where the data cover the run's period,
+    they are checked against the run's data hash (taken from its ``--start``)."""
     from maxent_portfolio.data import load_universe
 
     options = record.config.data
     universe = data or options.universe
-    market = load_universe(universe, missing=options.missing, date_format=options.date_format,
-                           spikes=options.spikes)
+    market = load_universe(universe, start=options.start, missing=options.missing,
+                           date_format=options.date_format, spikes=options.spikes)
     if sorted(market.assets) != sorted(record.assets):
         raise DataError(f"{market.name} holds {', '.join(market.assets[:8])}"
                         f"{', ...' if len(market.assets) > 8 else ''}, not the assets the run "
@@ -325,17 +351,16 @@ def _run_market(record: RunRecord, data: str | None) -> tuple[MarketData, list[s
                         "universe")
     prices = market.prices[record.assets]
     notes = []
+    if frame_hash(prices.loc[:record.last_date]) != record.data_hash:
+        notes.append("the data differ from the run's over its period (another source, or "
+                     "revised prices): the weights at the run's dates may differ from its "
+                     "weights file")
     start = int(prices.index.searchsorted(record.first_date)) - 1
     if start < 0:
         notes.append(f"the data start after the run's ({record.first_date.date()}): a rule "
                      "that reads the whole history may decide otherwise than the run")
         start = 0
     prices = prices.iloc[start:]
-    covered = prices.loc[:record.last_date]
-    if frame_hash(covered) != record.data_hash:
-        notes.append("the data differ from the run's over its period (another source, or "
-                     "revised prices): the weights at the run's dates may differ from its "
-                     "weights file")
     returns = market.returns[record.assets].loc[prices.index[1]:]
     bench = None if market.benchmark is None else market.benchmark.reindex(returns.index)
     return MarketData(market.name, prices, returns, bench, market.benchmark_name,
@@ -461,7 +486,7 @@ def _decide(request: Request, label: str, current: np.ndarray | None
             decided["saved_model"] = str(record.folder / "checkpoints" / safe_name(label)
                                          / f"fold-{i}.pt")
     if current is None:
-        current = _book_of_run(record.results[label], returns, as_of) if record is not None \
+        current = _book_of_run(record, label, returns, as_of) if record is not None \
             else np.eye(len(market.assets) + 1)[-1]
     constant = strategy.constant_weights(market.assets)
     raw, executed = decision(strategy, returns.loc[:as_of], current, rule, constant)
@@ -490,7 +515,7 @@ def allocate(request: Request) -> Allocation:
     rows = [_decide(request, s, held) for s in seeds or [label]]
     strategy = rows[0][4]
     current = held if held is not None else (
-        _book_of_run(record.results[label], market.returns, as_of) if record is not None
+        _book_of_run(record, label, market.returns, as_of) if record is not None
         else rows[0][0])
     target = np.mean([r[1] for r in rows], axis=0)
     executed = np.mean([r[2] for r in rows], axis=0)

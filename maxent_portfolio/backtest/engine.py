@@ -206,6 +206,62 @@ def decision(strategy: Strategy, history: pd.DataFrame, current: np.ndarray,
     return target, rule.hold(executed, columns, strategy.name, date)
 
 
+def hold(weights: np.ndarray, r_ext: np.ndarray, decision: int, end: int) -> np.ndarray:
+    """The weights (M,) held at the close of row ``end - 1`` after trading to ``weights`` at
+    the close of row ``decision``: the book the engine hands the next decision (calendar
+    schedules)."""
+    return drift(weights, r_ext[decision + 1: end])[1][-1]
+
+
+def hold_until_drift(weights: np.ndarray, r_ext: np.ndarray, decision: int, last: int,
+                     threshold: float) -> tuple[np.ndarray, int]:
+    """Hold ``weights`` from the close of row ``decision``, a period at a time, until a weight
+    has drifted more than ``threshold`` from them or row ``last`` is reached (the ``drift``
+    schedule). Returns the book held then and the row of the next decision (``last + 1``
+    when none comes in the fold)."""
+    nxt, held = decision + 1, weights
+    while nxt <= last:
+        _, d = drift(held, r_ext[nxt][None, :])
+        held = d[0]
+        if np.abs(held - weights).max() > threshold:
+            break
+        nxt += 1
+    return held, nxt
+
+
+def books_before(targets: np.ndarray, decisions: np.ndarray, last: np.ndarray,
+                 r_ext: np.ndarray, schedule: Schedule) -> np.ndarray:
+    """The book the engine hands each decision of a walk-forward (``current``), cash before the
+    first: from each decision's weights, held (:func:`hold`, :func:`hold_until_drift`) to the
+    next decision. What :func:`run_backtest` computes as it goes, from its recorded weights.
+
+    Parameters
+    ----------
+    targets : ndarray of shape (k, M)
+        The weights traded to at each decision (``BacktestResult.targets``), cash last.
+    decisions : ndarray of int, shape (k,)
+        Row of ``r_ext`` of each decision.
+    last : ndarray of int, shape (k,)
+        Last decision row of each decision's fold (``test_end - 2``).
+    r_ext : ndarray of shape (n_observations, M)
+    schedule : Schedule
+
+    Returns
+    -------
+    ndarray of shape (k, M)
+    """
+    books = np.empty_like(targets)
+    state = np.eye(targets.shape[1])[-1]
+    for k in range(len(decisions)):
+        books[k] = state
+        if schedule.kind == "drift":
+            state = hold_until_drift(targets[k], r_ext, int(decisions[k]), int(last[k]),
+                                     schedule.threshold)[0]
+        elif k + 1 < len(decisions):  # test windows are contiguous: a segment ends at the next
+            state = hold(targets[k], r_ext, int(decisions[k]), int(decisions[k + 1]) + 1)
+    return books
+
+
 def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
                  splits: WalkForward | TrainTestSplit | Sequence[Fold] | None = None,
                  rebalance: str | int | Schedule = "monthly",
@@ -298,14 +354,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
                 w = decide(t, state)
                 targets.append(w)
                 decisions.append(t)
-                nxt = t + 1
-                held = w
-                while nxt <= last:
-                    _, d = drift(held, r_ext[nxt][None, :])
-                    held = d[0]
-                    if np.abs(held - w).max() > schedule.threshold:
-                        break
-                    nxt += 1
+                held, nxt = hold_until_drift(w, r_ext, t, last, schedule.threshold)
                 end = nxt + 1 if nxt <= last else fold.test_end
                 seg_end.append(end)
                 state = held
@@ -325,8 +374,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
                 targets.append(w)
                 decisions.append(int(start))
                 seg_end.append(int(end))
-                _, path = drift(w, r_ext[start + 1: end])
-                state = path[-1]
+                state = hold(w, r_ext, int(start), int(end))
 
     result = _assemble(strategy, returns, r_ext, columns, np.array(targets),
                        np.array(decisions), np.array(seg_end), rate, folds, periods_per_year)
@@ -450,5 +498,5 @@ def _assemble(strategy: Strategy, returns: pd.DataFrame, r_ext: np.ndarray, colu
     )
 
 
-__all__ = ["BacktestResult", "Execution", "Replay", "decision", "extended_returns", "replay",
-           "run_backtest"]
+__all__ = ["BacktestResult", "Execution", "Replay", "books_before", "decision",
+           "extended_returns", "hold", "hold_until_drift", "replay", "run_backtest"]
