@@ -47,9 +47,9 @@ def _default(name: str) -> str:
     return UNSET_MEANS.get(name, "none") if default is None else shown(default)
 
 
-def allocation_table(table: pd.DataFrame, title: str) -> Table:
+def allocation_table(table: pd.DataFrame) -> Table:
     """The weights before, aimed for and traded to, per asset, for a terminal."""
-    rich = Table(title=title, header_style="bold", title_justify="left", pad_edge=False)
+    rich = Table(header_style="bold", pad_edge=False)
     for column, label in (("ticker", "asset"), ("current", "held"), ("target", "target"),
                           ("executed", "executed")):
         rich.add_column(label, justify="left" if column == "ticker" else "right")
@@ -61,7 +61,7 @@ def allocation_table(table: pd.DataFrame, title: str) -> Table:
 
 def orders_rich_table(orders: pd.DataFrame) -> Table:
     """The orders (assets traded only), for a terminal."""
-    rich = Table(title="orders", header_style="bold", title_justify="left", pad_edge=False)
+    rich = Table(header_style="bold", pad_edge=False)
     for label in ("asset", "side", "shares", "price", "value", "cost"):
         rich.add_column(label, justify="left" if label in ("asset", "side") else "right")
     for row in orders[orders.side != "none"].itertuples(index=False):
@@ -120,16 +120,19 @@ def allocate(
     allocation = decide(request)
     summary = write_allocation(allocation, request, out_dir)
     if not quiet:
-        out.print(allocation_table(
-            allocation.table(), f"{allocation.strategy} on {allocation.universe}, decided at "
-            f"the {allocation.as_of.date()} close ({allocation.decided_by['model']}); "
-            f"turnover {summary['turnover']:.1%}"))
+        rule = allocation.execution
+        out.print(f"{allocation.strategy} on {allocation.universe}, decided at the "
+                  f"{allocation.as_of.date()} close by {allocation.decided_by['model']}, from "
+                  f"{allocation.book}; trade rate {rule['trade_rate']:g}, no-trade band "
+                  f"{rule['no_trade_band']:g}, turnover {summary['turnover']:.1%}",
+                  markup=False, soft_wrap=True)
+        out.print(allocation_table(allocation.table()))
         if summary["orders"] is not None:
-            out.print(orders_rich_table(pd.read_csv(out_dir / "orders.csv")))
             done = summary["orders"]
-            out.print(f"bought {done['bought']:,.2f}, sold {done['sold']:,.2f}, cost "
+            out.print(f"orders: bought {done['bought']:,.2f}, sold {done['sold']:,.2f}, cost "
                       f"{done['cost']:,.2f}, cash after {done['cash_after']:,.2f}",
                       markup=False)
+            out.print(orders_rich_table(pd.read_csv(out_dir / "orders.csv")))
         for line in summary["notes"]:
             out.print(f"note: {line}", markup=False)
     out.print(str(out_dir), markup=False, highlight=False)
