@@ -276,9 +276,9 @@ def _book_of_run(record: RunRecord, label: str, returns: pd.DataFrame, as_of: pd
         return run_books(record, label, returns).loc[as_of].to_numpy(dtype=float)
     if targets.empty:
         return np.eye(targets.shape[1])[-1]
-    index = pd.DatetimeIndex(returns.index)
+    rows = pd.DatetimeIndex(returns.index).searchsorted([targets.index[-1], as_of])
     return hold(targets.iloc[-1].to_numpy(dtype=float), extended_returns(returns),
-                int(index.get_loc(targets.index[-1])), int(index.get_loc(as_of)) + 1)
+                int(rows[0]), int(rows[1]) + 1)
 
 
 def replay_run(strategy: Strategy, record: RunRecord, label: str, returns: pd.DataFrame,
@@ -517,8 +517,9 @@ def allocate(request: Request) -> Allocation:
     current = held if held is not None else (
         _book_of_run(record, label, market.returns, as_of) if record is not None
         else rows[0][0])
-    target = np.mean([r[1] for r in rows], axis=0)
-    executed = np.mean([r[2] for r in rows], axis=0)
+    # The seeds' mean as the run's mean row adds it up (runner's mean of seeds), bit for bit.
+    target = sum((r[1] for r in rows), start=rows[0][1] * 0.0) / len(rows)
+    executed = sum((r[2] for r in rows), start=rows[0][2] * 0.0) / len(rows)
     decided = rows[0][3] if len(rows) == 1 else {**rows[0][3], "seeds": seeds}
     costs = request.config.costs
     execution = {**strategy.execution_terms(),
