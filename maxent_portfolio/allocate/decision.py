@@ -522,12 +522,18 @@ def allocate(request: Request) -> Allocation:
     executed = sum((r[2] for r in rows), start=rows[0][2] * 0.0) / len(rows)
     decided = rows[0][3] if len(rows) == 1 else {**rows[0][3], "seeds": seeds}
     costs = request.config.costs
-    execution = {**strategy.execution_terms(),
-                 "max_weight": request.config.schedule.max_weight,
+    execution = {**strategy.execution_terms(), **execution_rule(request.config).terms(),
                  "cost_bps": dict(zip(market.assets, costs.bps(market.assets).tolist(),
                                       strict=True))}
     return Allocation(label, market.name, as_of, market.assets, current, target, executed,
                       prices, decided, execution, book, list(request.notes))
+
+
+def _data_record(market: MarketData) -> dict[str, Any]:
+    """Where the prices come from: source, when fetched (a cache's date), the last date, and
+    what loading them did (a cache used, gaps filled)."""
+    return {"source": market.provenance.source, "fetched_at": market.provenance.fetched_at,
+            "last_date": str(market.returns.index[-1].date()), "notes": list(market.notes)}
 
 
 def write_allocation(allocation: Allocation, request: Request, out: Path) -> dict[str, Any]:
@@ -540,7 +546,7 @@ def write_allocation(allocation: Allocation, request: Request, out: Path) -> dic
         "as_of": str(allocation.as_of.date()), "decided_by": allocation.decided_by,
         "book": allocation.book, "execution": allocation.execution,
         "turnover": float(np.abs(allocation.executed - allocation.current)[:-1].sum()),
-        "orders": None, "notes": allocation.notes}
+        "data": _data_record(request.market), "orders": None, "notes": allocation.notes}
     table = None
     if holdings is not None:
         prices = allocation.prices

@@ -156,6 +156,10 @@ class Execution:
         w = validate_weights(raw, columns, strategy, date, self.long_only)
         return self.limit(w)
 
+    def terms(self) -> dict[str, float | None]:
+        """The rule's settings, for the record (``allocate`` writes them)."""
+        return {"max_weight": self.max_weight}
+
     def limit(self, weights: np.ndarray) -> np.ndarray:
         """Weights (M,) within the run's limits: today, each risky weight capped."""
         return cap_weights(weights, self.max_weight) if self.max_weight is not None \
