@@ -62,7 +62,12 @@ from maxent_portfolio.errors import ConfigError, DataError, StrategyError, UserE
 from maxent_portfolio.files import atomic_directory, check_writable_dir
 from maxent_portfolio.options import describe_error
 from maxent_portfolio.rebalance import CASH, Schedule
-from maxent_portfolio.runner import check_training_windows, execution_rule, walk_forward
+from maxent_portfolio.runner import (
+    check_training_windows,
+    execution_rule,
+    load_market,
+    walk_forward,
+)
 from maxent_portfolio.strategies.base import Strategy, StrategyContext, guarded
 
 # --- the run directory -----------------------------------------------------------------------
@@ -433,19 +438,17 @@ def prepare_allocation(settings: AllocateConfig, run_dir: Path | None = None,
             raise ConfigError(f"{name} decides with the models a backtest trained: give its "
                               f"run directory (maxent-portfolio allocate RUN_DIR --strategy "
                               f"{name})")
-        from maxent_portfolio.runner import load_market
-
         market, notes = load_market(config), []
     config.costs.check_assets(market.assets, market.name)
     if holdings is not None:
         check_tickers(holdings, market.assets, market.name)
     as_of = _as_of(settings, holdings, market)
-    if holdings is not None and settings.fractional is False and holdings.kind == "weights" \
-            and settings.value is None:
-        book_shares(holdings, market.assets, market.prices.loc[as_of].to_numpy(), None)
-    if holdings is not None and market.provenance.details.get("kind") == "returns":
-        raise DataError(f"{market.name} holds returns, not prices: share orders need the "
-                        "prices of the as-of close")
+    if holdings is not None:
+        if market.provenance.details.get("kind") == "returns":
+            raise DataError(f"{market.name} holds returns, not prices: share orders need the "
+                            "prices of the as-of close")
+        book_shares(holdings, market.assets, market.prices.loc[as_of].to_numpy(dtype=float),
+                    settings.value)  # a book of weights without --value is refused here
     return Request(settings, config, market, as_of, name, record, holdings, notes)
 
 
@@ -473,8 +476,9 @@ def _decide(request: Request, label: str, current: np.ndarray | None
         guarded(strategy, "reset", "the first fold", strategy.reset)
         guarded(strategy, "fit", f"the window ending {train.index[-1].date()}",
                 partial(strategy.fit, train))
-        decided: dict[str, Any] = {"model": "refit", "train_start": str(train.index[0].date()),
-                   "train_end": str(train.index[-1].date())}
+        decided: dict[str, Any] = {"model": "refit",
+                                   "train_start": str(train.index[0].date()),
+                                   "train_end": str(train.index[-1].date())}
     else:
         assert record is not None
         i = replay_run(strategy, record, label, returns, as_of, rule)
