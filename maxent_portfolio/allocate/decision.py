@@ -18,8 +18,9 @@ Which model decides:
   (``walk_forward``) that ends at the as-of date, as the walk-forward does at a fold's start;
 * without a run directory, a rule refit in the same way.
 
-The book the decision trades from: the ``holdings`` file's, else the run's own portfolio
-(drifted with prices to the as-of date), else (no run) all cash. :func:`write_allocation`
+The book the decision trades from: the ``holdings`` file's, else the run's own portfolio (the
+book the engine handed its decision that day, :func:`run_books`, or its last weights held to
+the as-of date), else (no run) all cash. :func:`write_allocation`
 writes ``allocation.csv``, ``orders.csv`` (with holdings) and ``allocation.json`` atomically.
 """
 
@@ -584,5 +585,5 @@ def check_out(out: Path) -> None:
 
 
 __all__ = ["Allocation", "Request", "RunRecord", "allocate", "check_out",
-           "prepare_allocation", "read_run_record", "refit_fold", "replay_run", "saves_model",
-           "write_allocation"]
+           "prepare_allocation", "read_run_record", "refit_fold", "replay_run", "run_books",
+           "saves_model", "write_allocation"]
