@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from maxent_portfolio.backtest.engine import BacktestResult, run_backtest
+from maxent_portfolio.backtest.engine import BacktestResult, Execution, run_backtest
 from maxent_portfolio.backtest.store import safe_name
 from maxent_portfolio.backtest.walkforward import Fold, WalkForward
 from maxent_portfolio.config import RunConfig
@@ -77,6 +77,13 @@ def walk_forward(config: RunConfig, periods_per_year: int) -> WalkForward:
     return WalkForward(train=round(wf.train_years * periods_per_year),
                        test=round(wf.test_years * periods_per_year),
                        purge=wf.purge_days, expanding=not wf.rolling)
+
+
+def execution_rule(config: RunConfig, market: MarketData) -> Execution:
+    """The engine's execution rule of a run on ``market``: the one place a run's options
+    become it, for the backtest and for ``allocate`` alike (the ``limits`` section, resolved
+    for the market's assets)."""
+    return Execution(limits=config.limits.resolve(market.assets, market.name))
 
 
 def load_market(config: RunConfig) -> MarketData:
@@ -251,7 +258,7 @@ def _backtest_unit(plan: Plan, unit: Unit, weights: dict[Job, float],
 
         result = run_backtest(
             market.returns, strategy, splits=folds, rebalance=config.schedule.rebalance,
-            costs=config.costs, limits=config.limits.resolve(market.assets, market.name),
+            costs=config.costs, execution=execution_rule(config, market),
             periods_per_year=market.periods_per_year, on_fold=on_fold)
         result.name = job.label
         result.returns = result.returns.rename(job.label)
@@ -451,5 +458,6 @@ def run(plan: Plan, progress: Progress | None = None,
     return RunOutcome(config, market, results, metrics, folds, started.isoformat(), seconds)
 
 
-__all__ = ["Job", "Plan", "Progress", "RunOutcome", "Unit", "context", "job_units",
-           "load_market", "pooled_units", "prepare", "run", "stop_pool", "walk_forward"]
+__all__ = ["Job", "Plan", "Progress", "RunOutcome", "Unit", "context", "execution_rule",
+           "job_units", "load_market", "pooled_units", "prepare", "run", "stop_pool",
+           "walk_forward"]

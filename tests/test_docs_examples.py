@@ -233,6 +233,8 @@ def _trains(example: Example) -> bool:
     args = shlex.split(text, comments=True)[1:]
     if "sweep" in args or "train" in args:
         return True
+    if args[:1] == ["allocate"] and len(args) > 1 and not args[1].startswith("-"):
+        return True  # decides from the run directory of its block's backtest
     if "backtest" not in args or "--help" in args:
         return False
     for flag in ("-s", "--strategies"):
@@ -257,6 +259,8 @@ def workdir(request: pytest.FixtureRequest, workdirs: dict[str, Path],
         (folder / "strategies").symlink_to(REPO / "strategies")
         (folder / "data").mkdir()
         (folder / "data" / "universes").symlink_to(REPO / "data" / "universes")
+        (folder / "docs").mkdir()
+        (folder / "docs" / "examples").symlink_to(REPO / "docs" / "examples")
         workdirs[example.block] = folder
     monkeypatch.chdir(workdirs[example.block])
     monkeypatch.setenv("COLUMNS", "160")

@@ -8,8 +8,8 @@ stale; regenerate it with ``make errors-doc``.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,13 +80,35 @@ def _monthly(tmp: Path, months: int = 150) -> None:
     (tmp / "monthly.csv").write_text(frame.to_csv())
 
 
+def _baseline_run(tmp: Path, *extra: str) -> None:
+    """A run directory ``run`` of equal-weight and min-variance on ``prices.csv`` (900 days,
+    kept), with ``extra`` options."""
+    _prices(tmp, n=900)
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), \
+            contextlib.redirect_stderr(sink):  # the run's path and notes: not the case's output
+        assert main(["backtest", "-u", "prices.csv", "--out", "run", "--train-years", "1",
+                     "-s", "equal-weight,min-variance", "--no-html", "--quiet", *extra]) == 0
+
+
+def _sac_run_without_checkpoints(tmp: Path) -> None:
+    """A run directory ``run`` of sac (50 steps, one fold) whose checkpoints/ was deleted."""
+    _baseline_run(tmp, "-s", "sac", "--train-steps", "50", "--lookback", "20",
+                  "--test-years", "3", "--placebos", "0", "--jobs", "1")
+    shutil.rmtree(tmp / "run" / "checkpoints")
+
+
+def _holdings(text: str) -> Callable[[Path], None]:
+    """``prices.csv`` (300 days to 2015-02-24) and ``book.csv`` holding ``text``."""
+    def setup(tmp: Path) -> None:
+        _prices(tmp)
+        (tmp / "book.csv").write_text(text)
+    return setup
+
+
 def _edited_run(tmp: Path, name: str, column: str, value: float) -> None:
     """A run directory ``run`` of equal-weight on a small CSV, with one value of ``column`` of
     its file ``name`` (a CSV or parquet table) replaced by ``value``."""
-    _prices(tmp, n=900)
-    with contextlib.redirect_stdout(io.StringIO()):  # the run's path: not the case's output
-        assert main(["backtest", "-u", "prices.csv", "--out", "run", "--train-years", "1",
-                     "-s", "equal-weight,min-variance", "--no-html", "--quiet"]) == 0
+    _baseline_run(tmp)
     path = tmp / "run" / name
     frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     frame.iloc[0, frame.columns.get_loc(column)] = value
@@ -181,6 +203,9 @@ class Case:
 
 FAST = ["--no-html", "--quiet"]
 PLUG = ["-s", "equal-weight", "--no-html", "--quiet"]
+ALLOCATE = ["allocate", "--strategy", "equal-weight", "-u", "prices.csv", "--train-years", "0.5",
+            "--out", "x"]
+"""A decision without a run directory on ``prices.csv`` (see :func:`_prices`)."""
 CASES = [
     # --- options, from flags ---------------------------------------------------------------
     Case("negative cost", ["backtest", "--cost-bps", "-3"], "cost-bps"),
@@ -432,6 +457,43 @@ CASES = [
                      for path in ("strategies/a", "b")]),
     Case("a strategy twice on the menu", ["backtest", "--menu", "eg,hrp,eg"], "eg"),
     Case("unknown menu holding", ["backtest", "--menu-hold", "all"], "menu-hold"),
+    # --- allocate -------------------------------------------------------------------------------
+    Case("allocate: a ticker in the holdings that the universe lacks",
+         [*ALLOCATE, "--holdings", "book.csv"], "ZZZ",
+         _holdings("ticker,shares\nAAA,10\nZZZ,5\nCASH,100\n")),
+    Case("allocate: negative shares in the holdings", [*ALLOCATE, "--holdings", "book.csv"],
+         "BBB", _holdings("ticker,shares\nAAA,10\nBBB,-5\nCASH,100\n")),
+    Case("allocate: prices older than the holdings", [*ALLOCATE, "--holdings", "book.csv"],
+         "2015-03-02", _holdings("ticker,shares,date\nAAA,10,2015-03-02\n")),
+    Case("allocate: no price on the holdings' date", [*ALLOCATE, "--holdings", "book.csv"],
+         "2014-06-07", _holdings("ticker,shares,date\nAAA,10,2014-06-07\n")),
+    Case("allocate: a model from another universe",
+         ["allocate", "run", "--strategy", "min-variance", "--data", "other.csv", "--out", "x"],
+         "other.csv", lambda tmp: (_baseline_run(tmp), _prices(tmp, "other.csv", edit=lambda t:
+                                   t.replace("AAA", "XXX", 1)))),
+    Case("allocate: a run directory without its checkpoints",
+         ["allocate", "run", "--strategy", "sac", "--out", "x"], "checkpoints",
+         _sac_run_without_checkpoints),
+    Case("allocate: a strategy the run did not run",
+         ["allocate", "run", "--strategy", "eg", "--out", "x"], "eg", _baseline_run),
+    Case("allocate: an unknown strategy", ["allocate", "--strategy", "nope", "--out", "x"],
+         "nope"),
+    Case("allocate: a learning strategy without a run directory",
+         ["allocate", "--strategy", "sac", "--out", "x"], "run directory"),
+    Case("allocate: a run's option beside its run directory",
+         ["allocate", "run", "--strategy", "eg", "--cost-bps", "5", "--out", "x"], "--cost-bps",
+         _file("run/keep", "")),
+    Case("allocate: an as-of date before the run's first decision",
+         ["allocate", "run", "--strategy", "min-variance", "--as-of", "2014-06-02", "--out",
+          "x"], "2014-06-02", _baseline_run),
+    Case("allocate: a folder that is no run", ["allocate", "somewhere", "--out", "x"],
+         "somewhere", _file("somewhere/keep", "")),
+    Case("allocate: lots with fractional shares", [*ALLOCATE, "--fractional", "--lot-size",
+                                                   "10"], "lot-size", _prices),
+    Case("allocate: an as-of that is not a date", [*ALLOCATE, "--as-of", "soon"], "as-of",
+         _prices),
+    Case("allocate: a universe with no network and no cache",
+         ["allocate", "--strategy", "equal-weight", "-u", "dow-30", "--out", "x"], "no cache"),
     # --- the sweep's grid -----------------------------------------------------------------------
     Case("sweep of both dials", ["sweep", "--alpha", "0.1", "--diversification", "0.5"],
          "--diversification"),

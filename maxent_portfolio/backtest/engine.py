@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -126,6 +127,160 @@ def extended_returns(returns: pd.DataFrame, cash_return: float | pd.Series = 0.0
     return np.column_stack([returns.to_numpy(dtype=float), cash])
 
 
+@dataclass(frozen=True)
+class Execution:
+    """What the engine does to a strategy's weights before it trades to them.
+
+    The engine's own part of the execution rule (a strategy's own part, e.g. ``sac``'s partial
+    rebalancing, is :meth:`Strategy.execute <maxent_portfolio.strategies.base.Strategy.
+    execute>`): the weights are checked (:func:`validate_weights`), then projected onto the
+    run's limits (:func:`decided_weights`). The backtest and the
+    ``allocate`` command both go through :meth:`hold`, so they hold the same weights.
+
+    Attributes
+    ----------
+    limits : Limits or None
+        The run's limits, resolved for the assets traded; each checked weight vector is
+        replaced by its projection onto them (:func:`decided_weights`).
+    long_only : bool
+        Refuse negative weights.
+    """
+
+    limits: Limits | None = None
+    long_only: bool = True
+
+    def hold(self, raw: object, columns: Sequence[str], strategy: str, date: object
+             ) -> np.ndarray:
+        """The weights held for a strategy's answer ``raw`` at ``date``, shape (M,), cash last.
+
+        Raises
+        ------
+        StrategyError
+            When ``raw`` is not a valid weight Series (see :func:`validate_weights`).
+        """
+        w = validate_weights(raw, columns, strategy, date, self.long_only)
+        return self.limit(w)
+
+    def terms(self) -> dict[str, Any]:
+        """The rule's settings, for the record (``allocate`` writes them): the limits that
+        bind (none when they are trivial)."""
+        bound = binding(self.limits)
+        if bound is None:
+            return {"limits": None}
+        assets = bound.assets
+        return {"limits": {
+            "min_weight": dict(zip(assets, bound.lower[:-1].tolist(), strict=True)),
+            "max_weight": dict(zip(assets, bound.upper[:-1].tolist(), strict=True)),
+            "max_cash": float(bound.upper[-1]),
+            "groups": {g: [a for a, inside in zip(assets, row[:-1], strict=True) if inside]
+                       for g, row in zip(bound.group_names, bound.membership, strict=True)},
+            "group_caps": dict(zip(bound.group_names, bound.caps.tolist(), strict=True))}}
+
+    def limit(self, weights: np.ndarray) -> np.ndarray:
+        """Weights (M,) within the run's limits: their projection (:func:`decided_weights`)."""
+        return decided_weights(weights, self.limits)
+
+
+def decision(strategy: Strategy, history: pd.DataFrame, current: np.ndarray,
+             rule: Execution, constant: np.ndarray | None = None
+             ) -> tuple[object, np.ndarray]:
+    """One rebalance decision at the last date of ``history``, as the engine takes it.
+
+    The strategy's target (:meth:`Strategy.target`, guarded), executed from the drifted
+    ``current`` by the strategy's own rule (:meth:`Strategy.execute`), then held as the
+    engine's ``rule`` says (:meth:`Execution.hold`). A strategy with ``constant`` weights
+    (:meth:`Strategy.constant_weights`) is not asked.
+
+    Parameters
+    ----------
+    strategy : Strategy
+        Fit for the fold the decision belongs to.
+    history : pd.DataFrame of shape (t + 1, n_assets)
+        Every return up to and including the decision date.
+    current : ndarray of shape (n_assets + 1,)
+        Drifted weights held before the decision, cash last.
+    rule : Execution
+    constant : ndarray, optional
+        The strategy's constant weights (risky only, or with cash last).
+
+    Returns
+    -------
+    target : object
+        The strategy's answer before its execution rule (not yet validated; the constant
+        weights for a constant strategy).
+    held : ndarray of shape (n_assets + 1,)
+        The weights the portfolio trades to, cash last.
+    """
+    columns = [*map(str, history.columns), CASH]
+    date = history.index[-1]
+    if constant is not None:
+        w = np.append(np.asarray(constant, dtype=float), 0.0) \
+            if len(constant) == len(columns) - 1 else np.asarray(constant, dtype=float)
+        return pd.Series(w, index=columns), rule.limit(w)
+    current_s = pd.Series(current, index=columns)
+    target = guarded(strategy, "allocate", date.date(),
+                     lambda: strategy.target(history, current_s))
+    executed = guarded(strategy, "allocate", date.date(),
+                       lambda: strategy.execute(target, current_s))
+    return target, rule.hold(executed, columns, strategy.name, date)
+
+
+def hold(weights: np.ndarray, r_ext: np.ndarray, decision: int, end: int) -> np.ndarray:
+    """The weights (M,) held at the close of row ``end - 1`` after trading to ``weights`` at
+    the close of row ``decision``: the book the engine hands the next decision (calendar
+    schedules)."""
+    return drift(weights, r_ext[decision + 1: end])[1][-1]
+
+
+def hold_until_drift(weights: np.ndarray, r_ext: np.ndarray, decision: int, last: int,
+                     threshold: float) -> tuple[np.ndarray, int]:
+    """Hold ``weights`` from the close of row ``decision``, a period at a time, until a weight
+    has drifted more than ``threshold`` from them or row ``last`` is reached (the ``drift``
+    schedule). Returns the book held then and the row of the next decision (``last + 1``
+    when none comes in the fold)."""
+    nxt, held = decision + 1, weights
+    while nxt <= last:
+        _, d = drift(held, r_ext[nxt][None, :])
+        held = d[0]
+        if np.abs(held - weights).max() > threshold:
+            break
+        nxt += 1
+    return held, nxt
+
+
+def books_before(targets: np.ndarray, decisions: np.ndarray, last: np.ndarray,
+                 r_ext: np.ndarray, schedule: Schedule) -> np.ndarray:
+    """The book the engine hands each decision of a walk-forward (``current``), cash before the
+    first: from each decision's weights, held (:func:`hold`, :func:`hold_until_drift`) to the
+    next decision. What :func:`run_backtest` computes as it goes, from its recorded weights.
+
+    Parameters
+    ----------
+    targets : ndarray of shape (k, M)
+        The weights traded to at each decision (``BacktestResult.targets``), cash last.
+    decisions : ndarray of int, shape (k,)
+        Row of ``r_ext`` of each decision.
+    last : ndarray of int, shape (k,)
+        Last decision row of each decision's fold (``test_end - 2``).
+    r_ext : ndarray of shape (n_observations, M)
+    schedule : Schedule
+
+    Returns
+    -------
+    ndarray of shape (k, M)
+    """
+    books = np.empty_like(targets)
+    state = np.eye(targets.shape[1])[-1]
+    for k in range(len(decisions)):
+        books[k] = state
+        if schedule.kind == "drift":
+            state = hold_until_drift(targets[k], r_ext, int(decisions[k]), int(last[k]),
+                                     schedule.threshold)[0]
+        elif k + 1 < len(decisions):  # test windows are contiguous: a segment ends at the next
+            state = hold(targets[k], r_ext, int(decisions[k]), int(decisions[k + 1]) + 1)
+    return books
+
+
 def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
                  splits: WalkForward | TrainTestSplit | Sequence[Fold] | None = None,
                  rebalance: str | int | Schedule = "monthly",
@@ -135,6 +290,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
                  cash_return: float | pd.Series = 0.0,
                  limits: Limits | None = None,
                  long_only: bool = True,
+                 execution: Execution | None = None,
                  periods_per_year: int = 252,
                  on_fold: Callable[[int, Fold], None] | None = None) -> BacktestResult:
     """Walk ``strategy`` forward over ``returns`` and account for drift and costs.
@@ -164,6 +320,9 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
         strategy returns is replaced by its projection onto them (:func:`decided_weights`).
     long_only : bool
         Refuse negative weights.
+    execution : Execution, optional
+        The engine's execution rule; when given it replaces ``limits`` and ``long_only``
+        (a run's comes from :func:`maxent_portfolio.runner.execution_rule`).
     periods_per_year : int
         Stored on the result for the measures.
     on_fold : callable, optional
@@ -176,8 +335,9 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
     if returns.empty or returns.shape[1] == 0:
         raise ConfigError("no returns to backtest")
     schedule = Schedule.parse(rebalance)
+    rule = execution if execution is not None else Execution(limits, long_only)
     assets = [str(c) for c in returns.columns]
-    if limits is not None and list(limits.assets) != assets:
+    if rule.limits is not None and list(rule.limits.assets) != assets:
         raise ConfigError("the limits were resolved for other assets than the returns' columns")
     columns = [*assets, CASH]
     n, m = len(returns), len(columns)
@@ -198,15 +358,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
     state[-1] = 1.0  # start fully in cash: the first allocation pays its costs
 
     def decide(t: int, current: np.ndarray) -> np.ndarray:
-        if constant is not None:
-            w = np.append(np.asarray(constant, dtype=float), 0.0) \
-                if len(constant) == len(assets) else np.asarray(constant, dtype=float)
-        else:
-            current_s = pd.Series(current, index=columns)
-            raw = guarded(strategy, "allocate", index[t].date(),
-                         lambda: strategy.allocate(returns.iloc[: t + 1], current_s))
-            w = validate_weights(raw, columns, strategy.name, index[t], long_only)
-        return decided_weights(w, limits)
+        return decision(strategy, returns.iloc[: t + 1], current, rule, constant)[1]
 
     for i, fold in enumerate(folds):
         if on_fold is not None:
@@ -225,14 +377,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
                 w = decide(t, state)
                 targets.append(w)
                 decisions.append(t)
-                nxt = t + 1
-                held = w
-                while nxt <= last:
-                    _, d = drift(held, r_ext[nxt][None, :])
-                    held = d[0]
-                    if np.abs(held - w).max() > schedule.threshold:
-                        break
-                    nxt += 1
+                held, nxt = hold_until_drift(w, r_ext, t, last, schedule.threshold)
                 end = nxt + 1 if nxt <= last else fold.test_end
                 seg_end.append(end)
                 state = held
@@ -252,8 +397,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
                 targets.append(w)
                 decisions.append(int(start))
                 seg_end.append(int(end))
-                _, path = drift(w, r_ext[start + 1: end])
-                state = path[-1]
+                state = hold(w, r_ext, int(start), int(end))
 
     result = _assemble(strategy, returns, r_ext, columns, np.array(targets),
                        np.array(decisions), np.array(seg_end), rate, folds, periods_per_year)
@@ -385,5 +529,5 @@ def _assemble(strategy: Strategy, returns: pd.DataFrame, r_ext: np.ndarray, colu
     )
 
 
-__all__ = ["BacktestResult", "Replay", "decided_weights", "extended_returns", "replay",
-           "run_backtest"]
+__all__ = ["BacktestResult", "Execution", "Replay", "books_before", "decided_weights",
+           "decision", "extended_returns", "hold", "hold_until_drift", "replay", "run_backtest"]

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import BaseModel
 
 from maxent_portfolio.config import OPTIONS, OptionSpec, preset_default, shown
+from maxent_portfolio.options import field_extra
 
 CONFIG_OPTION = typer.Option(
     None, "--config", "-c", help="TOML/YAML/JSON file holding any of the options below "
@@ -32,7 +34,11 @@ def _cli_type(spec: OptionSpec) -> Any:
     """The type typer parses a flag as: the field's, without None, lists as text."""
     if spec.name == "plugins":
         return list[Path]
-    annotation = spec.annotation
+    return flag_type(spec.annotation)
+
+
+def flag_type(annotation: Any) -> Any:
+    """The type typer parses a field's flag as: the field's, without None, lists as text."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         members = [a for a in typing.get_args(annotation) if a is not type(None)]
         annotation = members[0]  # float | dict -> float: a table is for files
@@ -104,4 +110,54 @@ def tree_options(*parts: str, presets: bool = True
     return decorate
 
 
-__all__ = ["CONFIG_OPTION", "flag_specs", "help_text", "tree_options"]
+def section_options(section: type[BaseModel], argument: str, panel: str, *,
+                    parse: Callable[[Any], Any] = flag_type,
+                    value: Callable[[str, Any], Any] = lambda name, given: given,
+                    default: Callable[[str], str] | None = None
+                    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a command taking ``argument``: add one flag per field of a command's own
+    ``section`` (its help text and default; :func:`~maxent_portfolio.options.option`'s
+    ``flag``), and hand the command ``{field: value}``, None for a flag not given.
+
+    ``parse(annotation)`` is the type typer parses a flag as, ``value(name, given)`` turns
+    what it parsed into the field's value, ``default(name)`` is the default ``--help`` shows
+    (the field's by default).
+    """
+    names = tuple(section.model_fields)
+
+    def shown_default(name: str) -> str:
+        if default is not None:
+            return default(name)
+        return shown(section.model_fields[name].get_default(call_default_factory=True))
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        own = inspect.signature(command)
+        hints = typing.get_type_hints(command)
+        kept = [p.replace(annotation=hints.get(name, p.annotation))
+                for name, p in own.parameters.items() if name != argument]
+        extra = []
+        for name, info in section.model_fields.items():
+            flag = field_extra(section, name).get("flag") or f"--{name.replace('_', '-')}"
+            text = f"{info.description} [default: {shown_default(name)}]"
+            option = typer.Option(None, flag, help=text, show_default=False,
+                                  rich_help_panel=panel)
+            extra.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                                           default=option, annotation=parse(info.annotation)))
+
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> Any:
+            given = {name: kwargs.pop(name, None) for name in names}
+            return command(**{argument: {k: None if v is None else value(k, v)
+                                         for k, v in given.items()}}, **kwargs)
+
+        wrapper.__signature__ = own.replace(  # type: ignore[attr-defined]
+            parameters=[*kept, *extra])
+        del wrapper.__wrapped__  # typer must read the new signature
+        wrapper.__annotations__ = {}
+        return wrapper
+
+    return decorate
+
+
+__all__ = ["CONFIG_OPTION", "flag_specs", "flag_type", "help_text", "section_options",
+           "tree_options"]

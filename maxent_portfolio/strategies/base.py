@@ -155,6 +155,33 @@ class Strategy:
         """
         raise NotImplementedError
 
+    def target(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
+        """The weights the strategy aims for at the last date of ``history``, before its own
+        execution rule (:meth:`execute`). The engine trades to ``execute(target(...))``.
+
+        The default is :meth:`allocate`: a strategy without an execution rule of its own
+        aims for what it allocates. One that has one (``sac``: partial rebalancing) overrides
+        both, so that ``allocate`` is ``execute`` of ``target``.
+        """
+        return self.allocate(history, current)
+
+    def execute(self, target: pd.Series, current: pd.Series) -> pd.Series:
+        """The weights a decision for ``target`` reaches from the drifted ``current`` (cash
+        last): the strategy's own execution rule. The default trades all the way."""
+        return target
+
+    def execution_terms(self) -> dict[str, float | bool]:
+        """The terms of :meth:`execute`, for the record (``allocate`` writes them): the default
+        trades all the way, at once."""
+        return {"trade_rate": 1.0, "no_trade_band": 0.0}
+
+    def restore(self, returns: pd.DataFrame, fold: int) -> Strategy:
+        """Fit for walk-forward fold ``fold`` (training window ``returns``) as a finished run
+        did, from what the run kept: a learning strategy loads its saved model instead of
+        learning again, and starts the fold afresh from it, whatever came before. The default
+        is :meth:`fit` (a rule refits in a moment)."""
+        return self.fit(returns)
+
     def constant_weights(self, assets: list[str]) -> np.ndarray | None:
         """Weights that never change with the data, or None. Lets the engine vectorise."""
         return None

@@ -8,8 +8,8 @@ period, execution and reward, with a menu entry as the action. The menu strategi
 on the whole window, as the engine fits any strategy per fold. ``allocate`` extends the menu's
 targets to the decision date, rebuilds the observation, and holds the mixture
 ``sum_k pi(k|s) w_k`` (or, with ``menu_hold = "top"``, the most probable ``w_k``), executed as
-the env executes actions (the env section's ``trade_rate`` and ``no_trade_band``, and the
-run's limits). It is deterministic.
+the env executes actions (the env section's ``trade_rate`` and ``no_trade_band``). It is
+deterministic.
 
 The whole training window trains the agent (no validation slice), and the networks of the end
 of training are kept. Registered lazily (importing it imports torch).
@@ -18,7 +18,7 @@ of training are kept. Registered lazily (importing it imports torch).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -140,7 +140,7 @@ class SACDiscreteStrategy(SACStrategy):
         # sac's env: the costs, frequency and decision dates the engine judges it on.
         inner = PortfolioVectorEnv.from_config(
             MarketData.from_returns(part, periods_per_year=ppy),
-            self.window_env(pd.DatetimeIndex(part.index), returns.columns), num_envs=num_envs,
+            self.window_env(pd.DatetimeIndex(part.index)), num_envs=num_envs,
             cost_bps=self.costs.bps([str(c) for c in returns.columns]))
         return MenuVectorEnv(inner, targets[lookback:], table[lookback:])
 
@@ -165,7 +165,7 @@ class SACDiscreteStrategy(SACStrategy):
         """``pi(.|s)`` (K,), the menu's targets (K, N + 1) and the drifted weights at the last
         date of ``history``."""
         if self.agent_ is None:
-            raise ConfigError("the sac-discrete strategy must be fit before it can allocate")
+            raise ConfigError(f"the {self.name} strategy must be fit before it can allocate")
         lookback = self.env.lookback
         if len(history) < lookback + 1:
             raise DataError(f"sac-discrete needs {lookback + 1} rows of history to decide, "
@@ -179,16 +179,35 @@ class SACDiscreteStrategy(SACStrategy):
         obs = menu_observation(table[-1:], targets[-1:], weights[None])
         return self.agent_.probabilities(obs[0]), targets[-1], weights
 
-    def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
-        """The mixture ``sum_k pi(k|s) w_k`` (or the top ``w_k``), executed as in training."""
-        probs, targets, weights = self.probabilities(history, current)
+    def restore(self, returns: pd.DataFrame, fold: int) -> Self:
+        """Fold ``fold``'s agent as the run saved it, and the menu's targets over the training
+        window ``returns`` computed again as :meth:`train_window` did (nothing is trained)."""
+        path = self.saved_model(fold)
+        lookback = self.env.lookback
+        self.window_periods(returns)
+        if len(returns) < 2 * lookback + 2:
+            raise DataError(f"sac-discrete needs at least {2 * lookback + 2} training returns "
+                            f"(twice the lookback {lookback}, plus 2), got {len(returns)}")
+        self.book.fit_window(returns, first=lookback - 1)
+        self.agent_ = MenuAgent.load(path)
+        if self.agent_.algorithm.k != self.book.k:
+            raise DataError(f"{path} chooses among {self.agent_.algorithm.k} strategies, the "
+                            f"run's menu has {self.book.k}")
+        self.book.fit(returns)
+        self._assets = [str(c) for c in returns.columns]
+        self._fold = fold + 1
+        return self
+
+    def target(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
+        """The mixture ``sum_k pi(k|s) w_k`` (or the top ``w_k``) at the last date of
+        ``history``; ``allocate`` executes it as in training."""
+        probs, targets, _ = self.probabilities(history, current)
         chosen = targets[int(np.argmax(probs))] if self.menu.menu_hold == "top" \
             else probs @ targets
-        w = self.execution(self._assets).execute(chosen[None], weights[None])[0]
         self.probabilities_.append(probs)
         self.entropy_.append(float(-(probs * np.log(np.maximum(probs, 1e-300))).sum()))
         self.decision_dates_.append(pd.Timestamp(history.index[-1]))
-        return pd.Series(w, index=[*self._assets, CASH])
+        return pd.Series(chosen, index=[*self._assets, CASH])
 
     def extras(self) -> dict[str, pd.Series]:
         """``policy_entropy`` (nats) and ``menu:<strategy>`` probabilities at every decision."""

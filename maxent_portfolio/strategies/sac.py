@@ -8,8 +8,7 @@ default, or ``rebalance``, the schedule the agent is judged on (the run's ``--re
 decision date from the trailing ``lookback`` returns and the drifted weights, and returns the
 policy's deterministic action (the Dirichlet mean, or the softmax of the logistic-normal mean),
 executed as the env executes actions (the env section's
-:meth:`~maxent_portfolio.envs.config.EnvConfig.execute`, under the run's limits in training and
-in ``allocate`` alike). Seeds trained together as one batched
+:meth:`~maxent_portfolio.envs.config.EnvConfig.execute`). Seeds trained together as one batched
 network are :mod:`maxent_portfolio.strategies.seed_batch`.
 
 Registered lazily by :mod:`maxent_portfolio.strategies.registry` (importing it imports torch).
@@ -22,6 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Self, cast
 
+import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
@@ -33,7 +33,6 @@ from maxent_portfolio.config import ScheduleConfig
 from maxent_portfolio.envs.config import EnvConfig
 from maxent_portfolio.envs.decisions import DecisionClock, decision_schedule
 from maxent_portfolio.errors import ConfigError, DataError
-from maxent_portfolio.limits import LimitsConfig
 from maxent_portfolio.options import Section, describe_error
 from maxent_portfolio.rebalance import CASH
 from maxent_portfolio.seeding import fold_seed
@@ -95,9 +94,6 @@ class SACStrategy(Strategy):
         The training env (``lookback``, ``reward``, ``episode_length``, ...).
     costs : CostModel, optional
         The costs the agent trains on: the run's, so it is judged on exactly these.
-    limits : LimitsConfig, optional
-        The run's limits: the env the agent trains in executes under them, as ``allocate``
-        does (:meth:`execution`).
     seed : int
         Seeds the whole training run (fold ``i`` uses ``seeding.fold_seed(seed, i)``).
     periods_per_year : int, optional
@@ -106,7 +102,7 @@ class SACStrategy(Strategy):
         The run's rebalance schedule: the decision period when ``env.decision_period`` is
         ``rebalance`` (default: the engine's default schedule, monthly).
     **options
-        Any single field of the four sections.
+        Any single field of the three sections.
 
     Attributes
     ----------
@@ -135,10 +131,9 @@ class SACStrategy(Strategy):
     def __init__(self, sac: SACConfig | None = None, env: EnvConfig | None = None,
                  costs: CostModel | None = None, seed: int = 0,
                  periods_per_year: int | None = None, rebalance: str | None = None,
-                 limits: LimitsConfig | None = None, **options: Any) -> None:
+                 **options: Any) -> None:
         sections: dict[str, Section] = {"sac": sac or SACConfig(), "env": env or EnvConfig(),
-                                        "costs": costs or CostModel(),
-                                        "limits": limits or LimitsConfig()}
+                                        "costs": costs or CostModel()}
         updates: dict[str, dict[str, Any]] = {key: {} for key in sections}
         for key, value in options.items():
             owner = next((k for k, v in sections.items() if key in type(v).model_fields), None)
@@ -153,7 +148,6 @@ class SACStrategy(Strategy):
         self.sac = cast(SACConfig, built["sac"])
         self.env = cast(EnvConfig, built["env"])
         self.costs = cast(CostModel, built["costs"])
-        self.limits = cast(LimitsConfig, built["limits"])
         follows = self.env.decision_period == "rebalance"
         period = (rebalance or ScheduleConfig().rebalance) if follows else \
             self.env.decision_period
@@ -175,8 +169,7 @@ class SACStrategy(Strategy):
     def context_arguments(cls, context: StrategyContext) -> dict[str, Any]:
         """The constructor's arguments from a run's context: its sections, seed and schedule."""
         config = context.config
-        return {"sac": config.sac, "env": config.env, "costs": config.costs,
-                "limits": config.limits, "seed": context.seed,
+        return {"sac": config.sac, "env": config.env, "costs": config.costs, "seed": context.seed,
                 "periods_per_year": context.periods_per_year,
                 "rebalance": config.schedule.rebalance}
 
@@ -295,7 +288,7 @@ class SACStrategy(Strategy):
         if len(train_part) < min_rows:
             raise DataError(f"SAC needs at least {min_rows} training returns, got "
                             f"{len(train_part)}")
-        env_config = self.window_env(pd.DatetimeIndex(train_part.index), returns.columns)
+        env_config = self.window_env(pd.DatetimeIndex(train_part.index))
         # The env steps on exactly the costs, the frequency and the decision dates the engine
         # judges it on.
         cost_bps = self.costs.bps([str(c) for c in returns.columns])
@@ -338,21 +331,14 @@ class SACStrategy(Strategy):
             pd.DatetimeIndex(returns.index), "the training window")
         return self._periods_per_year
 
-    def execution(self, assets: Sequence[str] | pd.Index) -> EnvConfig:
-        """The env section executing under the run's limits, resolved for ``assets``."""
-        return self.env.with_limits(self.limits.resolve([str(a) for a in assets]))
-
-    def window_env(self, dates: pd.DatetimeIndex, assets: Sequence[str] | pd.Index
-                   ) -> EnvConfig:
-        """The env section of a training window on ``dates`` of ``assets``: decisions at
-        :attr:`decision_period`, episodes no longer than the decisions the window holds, trades
-        executed under the limits (:meth:`execution`)."""
+    def window_env(self, dates: pd.DatetimeIndex) -> EnvConfig:
+        """The env section of a training window on ``dates``: decisions at
+        :attr:`decision_period`, episodes no longer than the decisions the window holds."""
         steps = int(DecisionClock.build(self.decision_period, dates).steps_from(
             self.env.lookback - 1))
         episode = self.env.episode_length
-        return self.execution(assets).replace(
-            decision_period=self.decision_period,
-            episode_length=steps if episode is None else min(episode, steps))
+        return self.env.replace(decision_period=self.decision_period,
+                                episode_length=steps if episode is None else min(episode, steps))
 
     def progress_report(self, config: SACConfig, n_agents: int
                         ) -> Callable[[int, Any], bool] | None:
@@ -371,24 +357,75 @@ class SACStrategy(Strategy):
 
         return callback
 
-    def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
-        """Deterministic action at the last date of ``history`` given drifted ``current``."""
+    def restore(self, returns: pd.DataFrame, fold: int) -> Self:
+        """Fold ``fold``'s agent as the run saved it (``checkpoint_dir/fold-<fold>.pt``), set
+        up for ``allocate`` on the training window ``returns``; nothing is trained."""
+        path = self.saved_model(fold)
+        self.window_periods(returns)
+        self.agent_ = Agent.load(path)
+        self._assets = [str(c) for c in returns.columns]
+        if self.agent_.algorithm.n_assets != len(self._assets):
+            raise DataError(f"{path} holds an agent of {self.agent_.algorithm.n_assets} "
+                            f"assets, the data has {len(self._assets)}")
+        self._fold = fold + 1
+        return self
+
+    def saved_model(self, fold: int) -> Path:
+        """The file a run keeps of fold ``fold``'s agent; a :class:`DataError` without it."""
+        if self.checkpoint_dir is None:
+            raise ConfigError(f"{self.name} has no saved model: allocate with it from the run "
+                              "directory of a backtest that ran it")
+        path = Path(self.checkpoint_dir) / f"fold-{fold}.pt"
+        if not path.is_file():
+            raise DataError(f"no saved model {path}: the run directory lacks the checkpoints "
+                            f"of {self.name}")
+        return path
+
+    def observation(self, history: pd.DataFrame, current: pd.Series
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """The env's observation at the last date of ``history`` and the drifted weights
+        ``current`` as an array over the training window's assets, cash last."""
         from maxent_portfolio.envs.features import latest_observation
 
         if self.agent_ is None:
-            raise ConfigError("the sac strategy must be fit before it can allocate")
+            raise ConfigError(f"the {self.name} strategy must be fit before it can allocate")
         weights = current.reindex([*self._assets, CASH], fill_value=0.0).to_numpy(dtype=float)
         obs = latest_observation(history.to_numpy(dtype=float), weights, self.env.lookback,
                                  self._periods_per_year, self.env.features)
-        # Executed as the env executes it in training (partial rebalancing, no-trade band,
-        # limits).
-        w = self.execution(self._assets).execute(
-            self.agent_.act(obs, deterministic=True)[None], weights[None])[0]
+        return obs, weights
+
+    def target(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
+        """The policy's deterministic action at the last date of ``history``."""
+        obs, _ = self.observation(history, current)
+        assert self.agent_ is not None
+        action = self.agent_.act(obs, deterministic=True)
         entropy, neff = self.agent_.policy_stats(obs)
         self.entropy_.append(float(entropy[0]))
         self.effective_n_.append(float(neff[0]))
         self.decision_dates_.append(pd.Timestamp(history.index[-1]))
-        return pd.Series(w, index=[*self._assets, CASH])
+        return pd.Series(action, index=[*self._assets, CASH])
+
+    def execute(self, target: pd.Series, current: pd.Series) -> pd.Series:
+        """Executed as the env executes actions in training (:meth:`EnvConfig.execute
+        <maxent_portfolio.envs.config.EnvConfig.execute>`: limits, partial rebalancing,
+        no-trade band)."""
+        columns = [*self._assets, CASH]
+        weights = current.reindex(columns, fill_value=0.0).to_numpy(dtype=float)
+        aim = target.reindex(columns, fill_value=0.0).to_numpy(dtype=float)
+        executed = self.execution(self._assets).execute(aim[None], weights[None])[0]
+        return pd.Series(executed, index=columns)
+
+    def execution_terms(self) -> dict[str, float | bool]:
+        """The env section's execution rule: ``trade_rate``, ``no_trade_band`` and
+        ``invest_from_cash``."""
+        env = self.env
+        return {"trade_rate": env.trade_rate, "no_trade_band": env.no_trade_band,
+                "invest_from_cash": env.invest_from_cash}
+
+    def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
+        """Deterministic action at the last date of ``history`` given drifted ``current``,
+        executed as in training: :meth:`execute` of :meth:`target`."""
+        return self.execute(self.target(history, current), current)
 
     def learning(self) -> pd.DataFrame:
         """The learning curves of every fold (see :func:`learning_records`)."""
