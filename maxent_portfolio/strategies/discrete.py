@@ -8,8 +8,8 @@ period, execution and reward, with a menu entry as the action. The menu strategi
 on the whole window, as the engine fits any strategy per fold. ``allocate`` extends the menu's
 targets to the decision date, rebuilds the observation, and holds the mixture
 ``sum_k pi(k|s) w_k`` (or, with ``menu_hold = "top"``, the most probable ``w_k``), executed as
-the env executes actions (the env section's ``trade_rate`` and ``no_trade_band``). It is
-deterministic.
+the env executes actions (the env section's ``trade_rate`` and ``no_trade_band``, and the
+run's limits). It is deterministic.
 
 The whole training window trains the agent (no validation slice), and the networks of the end
 of training are kept. Registered lazily (importing it imports torch).
@@ -140,7 +140,7 @@ class SACDiscreteStrategy(SACStrategy):
         # sac's env: the costs, frequency and decision dates the engine judges it on.
         inner = PortfolioVectorEnv.from_config(
             MarketData.from_returns(part, periods_per_year=ppy),
-            self.window_env(pd.DatetimeIndex(part.index)), num_envs=num_envs,
+            self.window_env(pd.DatetimeIndex(part.index), returns.columns), num_envs=num_envs,
             cost_bps=self.costs.bps([str(c) for c in returns.columns]))
         return MenuVectorEnv(inner, targets[lookback:], table[lookback:])
 

@@ -8,7 +8,8 @@ default, or ``rebalance``, the schedule the agent is judged on (the run's ``--re
 decision date from the trailing ``lookback`` returns and the drifted weights, and returns the
 policy's deterministic action (the Dirichlet mean, or the softmax of the logistic-normal mean),
 executed as the env executes actions (the env section's
-:meth:`~maxent_portfolio.envs.config.EnvConfig.execute`). Seeds trained together as one batched
+:meth:`~maxent_portfolio.envs.config.EnvConfig.execute`, under the run's limits in training and
+in ``allocate`` alike). Seeds trained together as one batched
 network are :mod:`maxent_portfolio.strategies.seed_batch`.
 
 Registered lazily by :mod:`maxent_portfolio.strategies.registry` (importing it imports torch).
@@ -33,6 +34,7 @@ from maxent_portfolio.config import ScheduleConfig
 from maxent_portfolio.envs.config import EnvConfig
 from maxent_portfolio.envs.decisions import DecisionClock, decision_schedule
 from maxent_portfolio.errors import ConfigError, DataError
+from maxent_portfolio.limits import LimitsConfig
 from maxent_portfolio.options import Section, describe_error
 from maxent_portfolio.rebalance import CASH
 from maxent_portfolio.seeding import fold_seed
@@ -94,6 +96,9 @@ class SACStrategy(Strategy):
         The training env (``lookback``, ``reward``, ``episode_length``, ...).
     costs : CostModel, optional
         The costs the agent trains on: the run's, so it is judged on exactly these.
+    limits : LimitsConfig, optional
+        The run's limits: the env the agent trains in executes under them, as ``allocate``
+        does (:meth:`execution`).
     seed : int
         Seeds the whole training run (fold ``i`` uses ``seeding.fold_seed(seed, i)``).
     periods_per_year : int, optional
@@ -102,7 +107,7 @@ class SACStrategy(Strategy):
         The run's rebalance schedule: the decision period when ``env.decision_period`` is
         ``rebalance`` (default: the engine's default schedule, monthly).
     **options
-        Any single field of the three sections.
+        Any single field of the four sections.
 
     Attributes
     ----------
@@ -131,9 +136,10 @@ class SACStrategy(Strategy):
     def __init__(self, sac: SACConfig | None = None, env: EnvConfig | None = None,
                  costs: CostModel | None = None, seed: int = 0,
                  periods_per_year: int | None = None, rebalance: str | None = None,
-                 **options: Any) -> None:
+                 limits: LimitsConfig | None = None, **options: Any) -> None:
         sections: dict[str, Section] = {"sac": sac or SACConfig(), "env": env or EnvConfig(),
-                                        "costs": costs or CostModel()}
+                                        "costs": costs or CostModel(),
+                                        "limits": limits or LimitsConfig()}
         updates: dict[str, dict[str, Any]] = {key: {} for key in sections}
         for key, value in options.items():
             owner = next((k for k, v in sections.items() if key in type(v).model_fields), None)
@@ -148,6 +154,7 @@ class SACStrategy(Strategy):
         self.sac = cast(SACConfig, built["sac"])
         self.env = cast(EnvConfig, built["env"])
         self.costs = cast(CostModel, built["costs"])
+        self.limits = cast(LimitsConfig, built["limits"])
         follows = self.env.decision_period == "rebalance"
         period = (rebalance or ScheduleConfig().rebalance) if follows else \
             self.env.decision_period
@@ -169,7 +176,8 @@ class SACStrategy(Strategy):
     def context_arguments(cls, context: StrategyContext) -> dict[str, Any]:
         """The constructor's arguments from a run's context: its sections, seed and schedule."""
         config = context.config
-        return {"sac": config.sac, "env": config.env, "costs": config.costs, "seed": context.seed,
+        return {"sac": config.sac, "env": config.env, "costs": config.costs,
+                "limits": config.limits, "seed": context.seed,
                 "periods_per_year": context.periods_per_year,
                 "rebalance": config.schedule.rebalance}
 
@@ -288,7 +296,7 @@ class SACStrategy(Strategy):
         if len(train_part) < min_rows:
             raise DataError(f"SAC needs at least {min_rows} training returns, got "
                             f"{len(train_part)}")
-        env_config = self.window_env(pd.DatetimeIndex(train_part.index))
+        env_config = self.window_env(pd.DatetimeIndex(train_part.index), returns.columns)
         # The env steps on exactly the costs, the frequency and the decision dates the engine
         # judges it on.
         cost_bps = self.costs.bps([str(c) for c in returns.columns])
@@ -331,14 +339,21 @@ class SACStrategy(Strategy):
             pd.DatetimeIndex(returns.index), "the training window")
         return self._periods_per_year
 
-    def window_env(self, dates: pd.DatetimeIndex) -> EnvConfig:
-        """The env section of a training window on ``dates``: decisions at
-        :attr:`decision_period`, episodes no longer than the decisions the window holds."""
+    def execution(self, assets: Sequence[str] | pd.Index) -> EnvConfig:
+        """The env section executing under the run's limits, resolved for ``assets``."""
+        return self.env.with_limits(self.limits.resolve([str(a) for a in assets]))
+
+    def window_env(self, dates: pd.DatetimeIndex, assets: Sequence[str] | pd.Index
+                   ) -> EnvConfig:
+        """The env section of a training window on ``dates`` of ``assets``: decisions at
+        :attr:`decision_period`, episodes no longer than the decisions the window holds, trades
+        executed under the limits (:meth:`execution`)."""
         steps = int(DecisionClock.build(self.decision_period, dates).steps_from(
             self.env.lookback - 1))
         episode = self.env.episode_length
-        return self.env.replace(decision_period=self.decision_period,
-                                episode_length=steps if episode is None else min(episode, steps))
+        return self.execution(assets).replace(
+            decision_period=self.decision_period,
+            episode_length=steps if episode is None else min(episode, steps))
 
     def progress_report(self, config: SACConfig, n_agents: int
                         ) -> Callable[[int, Any], bool] | None:
