@@ -129,7 +129,8 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
                  max_weight: float | None = None,
                  long_only: bool = True,
                  periods_per_year: int = 252,
-                 on_fold: Callable[[int, Fold], None] | None = None) -> BacktestResult:
+                 on_fold: Callable[[int, Fold], None] | None = None,
+                 seen: pd.DataFrame | None = None) -> BacktestResult:
     """Walk ``strategy`` forward over ``returns`` and account for drift and costs.
 
     Parameters
@@ -159,6 +160,9 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
         Stored on the result for the measures.
     on_fold : callable, optional
         Called as ``on_fold(i, fold)`` before each fold; for progress display.
+    seen : pd.DataFrame of the shape of ``returns``, optional
+        What ``allocate`` is shown, when it differs from what the portfolio earns: noisy
+        inputs (:meth:`maxent_portfolio.scenarios.Scenario.inputs`). Default ``returns``.
 
     Returns
     -------
@@ -166,6 +170,10 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
     """
     if returns.empty or returns.shape[1] == 0:
         raise ConfigError("no returns to backtest")
+    shown = returns if seen is None else seen
+    if shown.shape != returns.shape:
+        raise ConfigError(f"the returns shown ({shown.shape}) and earned ({returns.shape}) "
+                          "differ in shape")
     schedule = Schedule.parse(rebalance)
     if max_weight is not None and not 0 < max_weight <= 1:
         raise ConfigError(f"max weight must be in (0, 1], got {max_weight}")
@@ -195,7 +203,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
         else:
             current_s = pd.Series(current, index=columns)
             raw = guarded(strategy, "allocate", index[t].date(),
-                         lambda: strategy.allocate(returns.iloc[: t + 1], current_s))
+                         lambda: strategy.allocate(shown.iloc[: t + 1], current_s))
             w = validate_weights(raw, columns, strategy.name, index[t], long_only)
         return cap_weights(w, max_weight) if max_weight is not None else w
 

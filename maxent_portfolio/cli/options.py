@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import BaseModel
 
 from maxent_portfolio.config import OPTIONS, OptionSpec, preset_default, shown
 
@@ -104,4 +105,67 @@ def tree_options(*parts: str, presets: bool = True
     return decorate
 
 
-__all__ = ["CONFIG_OPTION", "flag_specs", "help_text", "tree_options"]
+def _is_list(section: type[BaseModel], name: str) -> bool:
+    annotation = section.model_fields[name].annotation
+    return typing.get_origin(annotation) is list or any(
+        typing.get_origin(a) is list for a in typing.get_args(annotation))
+
+
+def _section_type(section: type[BaseModel], name: str) -> Any:
+    """The type typer parses a section's flag as: lists as comma-separated text."""
+    if _is_list(section, name):
+        return str
+    annotation = section.model_fields[name].annotation
+    members = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return members[0] if members else annotation
+
+
+def _section_value(section: type[BaseModel], name: str, value: Any) -> Any:
+    """A comma-separated list as numbers, or words (kept, for the validator to name)."""
+    if not _is_list(section, name):
+        return value
+    items: list[Any] = []
+    for part in str(value).split(","):
+        try:
+            items.append(float(part))
+        except ValueError:
+            items.append(part.strip())
+    return items
+
+
+def section_options(section: type[BaseModel], keyword: str, default: Callable[[str], str],
+                    panel: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A decorator adding one flag per field of ``section`` (its help, and its default as
+    ``default(name)`` shows it) to a command taking ``keyword``: the values given, None for
+    those not given. A command's own section (a sweep's grid, a stress test's scenarios)
+    whose flags are not the run's."""
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        own = inspect.signature(command)
+        hints = typing.get_type_hints(command)
+        kept = [p.replace(annotation=hints.get(name, p.annotation))
+                for name, p in own.parameters.items() if name != keyword]
+        extra = []
+        for name, info in section.model_fields.items():
+            flag = typer.Option(None, f"--{name.replace('_', '-')}",
+                                help=f"{info.description} [default: {default(name)}]",
+                                show_default=False, rich_help_panel=panel)
+            extra.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=flag,
+                                           annotation=_section_type(section, name)))
+
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> Any:
+            given = {name: kwargs.pop(name, None) for name in section.model_fields}
+            given = {k: None if v is None else _section_value(section, k, v)
+                     for k, v in given.items()}
+            return command(**{keyword: given}, **kwargs)
+
+        wrapper.__signature__ = own.replace(  # type: ignore[attr-defined]
+            parameters=[*kept, *extra])
+        del wrapper.__wrapped__  # typer must read the new signature
+        wrapper.__annotations__ = {}
+        return wrapper
+
+    return decorate
+
+
+__all__ = ["CONFIG_OPTION", "flag_specs", "help_text", "section_options", "tree_options"]

@@ -7,17 +7,18 @@ backtest option applies too (from the option tree), except those the grid replac
 
 from __future__ import annotations
 
-import functools
-import inspect
-import typing
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from maxent_portfolio.cli.app import app, note, out, warn_about
-from maxent_portfolio.cli.options import CONFIG_OPTION, flag_specs, tree_options
+from maxent_portfolio.cli.options import (
+    CONFIG_OPTION,
+    flag_specs,
+    section_options,
+    tree_options,
+)
 from maxent_portfolio.cli.progress import RichProgress
 from maxent_portfolio.files import check_writable_dir
 from maxent_portfolio.sweep.config import SweepConfig, grid_default
@@ -29,59 +30,9 @@ RUN_PARTS = [spec.path for spec in flag_specs(
 """The backtest options a sweep takes: all but the run-level ones the grid replaces."""
 
 
-def _is_list(name: str) -> bool:
-    annotation = SweepConfig.model_fields[name].annotation
-    return any(typing.get_origin(a) is list for a in typing.get_args(annotation))
-
-
-def _grid_type(name: str) -> Any:
-    """The type typer parses a grid flag as: lists as comma-separated text."""
-    if _is_list(name):
-        return str
-    annotation = SweepConfig.model_fields[name].annotation
-    members = [a for a in typing.get_args(annotation) if a is not type(None)]
-    return members[0] if members else annotation
-
-
-def _grid_value(name: str, value: Any) -> Any:
-    """A comma-separated list as numbers (a word is kept, for the validator to name it)."""
-    if not _is_list(name):
-        return value
-    items: list[Any] = []
-    for part in str(value).split(","):
-        try:
-            items.append(float(part))
-        except ValueError:
-            items.append(part.strip())
-    return items
-
-
-def grid_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add one flag per :class:`SweepConfig` field (its help and default) to a command taking
-    ``grid``: the values given, None for those not given."""
-    own = inspect.signature(command)
-    hints = typing.get_type_hints(command)
-    kept = [p.replace(annotation=hints.get(name, p.annotation))
-            for name, p in own.parameters.items() if name != "grid"]
-    extra = []
-    for name, info in SweepConfig.model_fields.items():
-        option = typer.Option(None, f"--{name.replace('_', '-')}",
-                              help=f"{info.description} [default: {grid_default(name)}]",
-                              show_default=False, rich_help_panel="The grid (also keys of "
-                              "the sweep table of --config)")
-        extra.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option,
-                                       annotation=_grid_type(name)))
-
-    @functools.wraps(command)
-    def wrapper(**kwargs: Any) -> Any:
-        grid = {name: kwargs.pop(name, None) for name in GRID}
-        grid = {k: None if v is None else _grid_value(k, v) for k, v in grid.items()}
-        return command(grid=grid, **kwargs)
-
-    wrapper.__signature__ = own.replace(parameters=[*kept, *extra])  # type: ignore[attr-defined]
-    del wrapper.__wrapped__  # typer must read the new signature
-    wrapper.__annotations__ = {}
-    return wrapper
+grid_options = section_options(SweepConfig, "grid", grid_default,
+                               "The grid (also keys of the sweep table of --config)")
+"""Add one flag per :class:`SweepConfig` field to a command taking ``grid``."""
 
 
 @app.command(rich_help_panel="Backtesting")

@@ -85,6 +85,10 @@ class Strategy:
         True when ``allocate`` depends on neither ``current`` nor internal state, so the
         engine may call ``allocate`` only at rebalance dates in any order, and (if
         ``constant_weights`` is overridden) skip the per-date call entirely.
+    checkpointed : bool
+        True when ``fit`` trains a model that a run keeps per fold, in
+        ``checkpoints/<label>/fold-<i>.pt`` of its directory (``sac``, ``sac-discrete``):
+        :meth:`restore` then takes it up instead of training again (the ``stress`` command).
     """
 
     name: ClassVar[str] = ""
@@ -93,6 +97,7 @@ class Strategy:
     stateless: ClassVar[bool] = False
     seeded: ClassVar[bool] = False
     learned: ClassVar[bool] = False
+    checkpointed: ClassVar[bool] = False
 
     @classmethod
     def from_context(cls: type[S], context: StrategyContext) -> S:
@@ -133,6 +138,12 @@ class Strategy:
         The default is a no-op for rule-based strategies.
         """
         return self
+
+    def restore(self, returns: pd.DataFrame, path: Path) -> Strategy:
+        """Stand as :meth:`fit` on the training window ``returns`` left it, the model taken
+        from ``path`` (what ``fit`` saved for this fold) instead of trained: only for a
+        ``checkpointed`` strategy."""
+        raise NotImplementedError(f"{self.name} keeps no model per fold to restore")
 
     def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
         """Target weights at the close of ``history.index[-1]``.

@@ -160,6 +160,16 @@ class SACDiscreteStrategy(SACStrategy):
         self._assets = identity["assets"]
         return self.agent_
 
+    def restore(self, returns: pd.DataFrame, path: Path) -> SACDiscreteStrategy:
+        """The fold's agent from ``path``, and the menu as :meth:`train_window` leaves it."""
+        self.window_periods(returns)
+        self.book.fit_window(returns, first=self.env.lookback - 1)
+        self.agent_ = MenuAgent.load(path, self.sac.device)
+        self.book.fit(returns)
+        self._assets = window_identity(returns)["assets"]
+        self._fold += 1
+        return self
+
     def probabilities(self, history: pd.DataFrame, current: pd.Series
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``pi(.|s)`` (K,), the menu's targets (K, N + 1) and the drifted weights at the last

@@ -126,6 +126,7 @@ class SACStrategy(Strategy):
     description = "Soft Actor-Critic on the simplex (max-entropy RL), refit each fold"
     seeded = True
     learned = True
+    checkpointed = True
 
     def __init__(self, sac: SACConfig | None = None, env: EnvConfig | None = None,
                  costs: CostModel | None = None, seed: int = 0,
@@ -258,6 +259,19 @@ class SACStrategy(Strategy):
         if path is not None:
             agent.save(path)
         self.learning_ += learning_records(agent, self._fold, self._validation_years)
+        self._fold += 1
+        return self
+
+    def restore(self, returns: pd.DataFrame, path: Path) -> Self:
+        """The fold's agent as :meth:`fit` saved it in ``path``, for the training window
+        ``returns``: no training, no learning records."""
+        self.window_periods(returns)
+        agent = Agent.load(path, self.sac.device)
+        self._assets = window_identity(returns)["assets"]
+        if agent.algorithm.n_assets != len(self._assets):
+            raise DataError(f"{path} holds an agent of {agent.algorithm.n_assets} assets, the "
+                            f"fold's training window {len(self._assets)}")
+        self.agent_ = agent
         self._fold += 1
         return self
 

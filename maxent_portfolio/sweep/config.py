@@ -41,8 +41,33 @@ MAX_PBO_PARTITIONS = 16
 """CSCV's splits grow as C(S, S/2): 12,870 at 16, 184,756 at 20, 1.4e11 at 40 (a hang)."""
 
 
-class SweepConfig(Section):
-    """The grid (dial x costs x seeds) and where its cells run."""
+class WorkerConfig(Section):
+    """Where a command's independent jobs run (a sweep's cells, stress's scenario chunks)."""
+
+    backend: str = option("local", "Where the jobs run: local (a process pool on this "
+                          "machine) or ray (Ray tasks, on a local instance or the --address "
+                          "cluster).")
+    address: str | None = option(None, "Address of a running Ray cluster to join, e.g. "
+                                 "ray://head:10001 or auto (--backend ray only).")
+    jobs: int = option(os.cpu_count() or 1, "Jobs run at once (worker processes or Ray "
+                       "CPUs); default: the number of CPU cores. The results are identical "
+                       "for every value and both backends.", ge=1)
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, value: str) -> str:
+        return one_of(value, BACKENDS, " or ")
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None, info: Any) -> str | None:
+        if value is not None and info.data.get("backend") != "ray":  # backend is checked first
+            raise ValueError("joining a Ray cluster needs --backend ray")
+        return value
+
+
+class SweepConfig(WorkerConfig):
+    """The grid (dial x costs x seeds) and where its cells run (:class:`WorkerConfig`)."""
 
     alpha: list[float] | None = option(
         None, "Fixed SAC temperatures to sweep, comma-separated, each > 0 (higher = more "
@@ -56,13 +81,6 @@ class SweepConfig(Section):
     cost_bps: list[float] | None = option(
         None, "Transaction costs in bps to sweep, comma-separated, each replacing the run's "
         "costs (which may be a per-asset table of the config file).", min_length=1)
-    backend: str = option("local", "Where cells run: local (a process pool on this machine) "
-                          "or ray (Ray tasks, on a local instance or the --address cluster).")
-    address: str | None = option(None, "Address of a running Ray cluster to join, e.g. "
-                                 "ray://head:10001 or auto (--backend ray only).")
-    jobs: int = option(os.cpu_count() or 1, "Cells run at once (worker processes or Ray "
-                       "CPUs); default: the number of CPU cores. The results are identical "
-                       "for every value and both backends.", ge=1)
     pbo_partitions: int = option(
         8, "Even number S of blocks the out-of-sample period is cut into for the probability "
         "of backtest overfitting (CSCV), at most 16. It tries C(S, S/2) splits per cost level: "
@@ -93,18 +111,6 @@ class SweepConfig(Section):
     def _one_dial(cls, value: list[float] | None, info: Any) -> list[float] | None:
         if value is not None and info.data.get("alpha") is not None:  # alpha is checked first
             raise ValueError("sweep --alpha or --diversification, not both")
-        return value
-
-    @field_validator("backend")
-    @classmethod
-    def _backend(cls, value: str) -> str:
-        return one_of(value, BACKENDS, " or ")
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str | None, info: Any) -> str | None:
-        if value is not None and info.data.get("backend") != "ray":  # backend is checked first
-            raise ValueError("joining a Ray cluster needs --backend ray")
         return value
 
     @field_validator("pbo_partitions")
@@ -168,4 +174,4 @@ def resolve_sweep(file: str | Path | None, overrides: dict[str, Any],
 
 
 __all__ = ["BACKENDS", "DEFAULT_DIAL", "MAX_PBO_PARTITIONS", "UNSET_MEANS", "SweepConfig",
-           "build_sweep", "grid_default", "resolve_sweep"]
+           "WorkerConfig", "build_sweep", "grid_default", "resolve_sweep"]
