@@ -25,6 +25,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from maxent_portfolio.backtest.engine import BacktestResult
+from maxent_portfolio.backtest.walkforward import Fold
 from maxent_portfolio.config import SOURCES_KEY, RunConfig
 from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.files import check_can_write, write_text
@@ -87,7 +88,7 @@ def _checkpoints(run_dir: Path, label: str, n_folds: int) -> Path:
     return folder
 
 
-def _episodes(stress: StressConfig, returns: pd.DataFrame, folds: list[Any],
+def _episodes(stress: StressConfig, returns: pd.DataFrame, folds: list[Fold],
               periods_per_year: int) -> list[pd.DataFrame | None]:
     """Each fold's crash episode: ``--crash-window``, or the worst drawdown window of
     ``--crash-years`` before the fold's test start; refused unless it fits every test window."""
@@ -127,6 +128,21 @@ def run_config(tree: dict[str, Any], path: Path) -> RunConfig:
         raise describe_error(exc, f" in {path}") from None
 
 
+def stress_data(config: RunConfig, returns: pd.DataFrame, folds: list[Fold],
+                periods_per_year: int, stress: StressConfig, members: list[Member],
+                means: dict[str, list[str]], source: dict[str, Any]) -> StressData:
+    """The :class:`StressData` of a run's data and folds: each fold's bootstrap block length
+    and crash episode, and the digest of what defines the scenarios (the options, the
+    strategies and ``source``, the run's data and folds)."""
+    blocks = [block_length(returns.iloc[f.test_start:f.test_end])
+              if "bootstrap" in stress.kinds else float("nan") for f in folds]
+    episodes = _episodes(stress, returns, folds, periods_per_year)
+    identity = {"stress": stress.identity(), "strategies": [m.label for m in members],
+                **source}
+    return StressData(config, returns, folds, stress, members, means, blocks, episodes,
+                      periods_per_year, checksum(json.loads(json.dumps(identity))))
+
+
 def prepare_stress(run_dir: Path, stress: StressConfig) -> StressPlan:
     """Everything that can fail fast: the run directory, its data and checkpoints, the
     scenario options against the data; then every strategy restored on the run's own data,
@@ -154,14 +170,9 @@ def prepare_stress(run_dir: Path, stress: StressConfig) -> StressPlan:
         members.append(Member(REFERENCE, strategy_class(REFERENCE), config.seed, None))
     means = {name: [j.label for j in plan.jobs if j.strategy.name == name]
              for name in plan.seeded}
-    returns = market.returns
-    blocks = [block_length(returns.iloc[f.test_start:f.test_end])
-              if "bootstrap" in stress.kinds else float("nan") for f in plan.folds]
-    episodes = _episodes(stress, returns, plan.folds, market.periods_per_year)
-    identity = {"stress": stress.identity(), "data": market.provenance.content_hash,
-                "strategies": [m.label for m in members], "folds": stored.provenance["folds"]}
-    data = StressData(config, returns, plan.folds, stress, members, means, blocks, episodes,
-                      market.periods_per_year, checksum(json.loads(json.dumps(identity))))
+    data = stress_data(config, market.returns, plan.folds, market.periods_per_year, stress,
+                       members, means, {"data": market.provenance.content_hash,
+                                        "folds": stored.provenance["folds"]})
     check_reproduced(reference_pass(data), stored.results)
     return StressPlan(run_dir, data, chunk_plan(stress), stored.results)
 
@@ -318,4 +329,5 @@ def run_stress(plan: StressPlan, progress: Progress | None = None,
 
 
 __all__ = ["QUANTILES", "REFERENCE", "StressOutcome", "StressPlan", "StressStore",
-           "prepare_stress", "run_stress", "summary_table", "wealth_table"]
+           "prepare_stress", "run_config", "run_stress", "stress_data", "summary_table",
+           "wealth_table"]
