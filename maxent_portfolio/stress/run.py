@@ -51,6 +51,9 @@ from maxent_portfolio.sweep.cells import checksum
 REFERENCE = "equal-weight"
 """The strategy every other one is paired against on each scenario (1/N)."""
 
+TIE = 1e-9
+"""Sharpe ratios closer than this are a tie, not a win, in the paired win rate."""
+
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 """The quantiles of each figure in ``summary.csv`` and of wealth in ``wealth.csv``."""
 
@@ -264,9 +267,11 @@ def summary_table(scenarios: pd.DataFrame, threshold: float) -> pd.DataFrame:
             for q in QUANTILES:
                 row[f"{figure}_q{round(q * 100):02d}"] = float(np.quantile(values, q))
         paired = group.set_index("scenario")["sharpe"]
+        # A tie (to rounding: min-variance on assets alike holds 1/N) is no win.
         row["p_beat_equal_weight"] = float("nan") if name == REFERENCE else \
-            float((paired > reference.reindex(paired.index)).mean())
+            float((paired > reference.reindex(paired.index) + TIE).mean())
         row["p_drawdown_beyond"] = float((group["max_drawdown"] < -threshold).mean())
+        row["drawdown_threshold"] = threshold
         rows.append(row)
     return pd.DataFrame(rows)
 
