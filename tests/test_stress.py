@@ -199,3 +199,78 @@ def test_bad_options_are_one_line_naming_the_key(options: dict[str, object],
 def test_a_crash_episode_that_fits_no_test_window_is_refused() -> None:
     with pytest.raises(ConfigError, match="does not fit fold"):
         data_for(["crash"], crash_years=0.5)  # 126 periods, test windows of 70
+
+
+def test_the_dashboard_shows_the_stress_test_and_refuses_a_damaged_table(
+        tmp_path: Path) -> None:
+    from maxent_portfolio.errors import DataError
+    from maxent_portfolio.measures import metrics_table
+    from maxent_portfolio.reporting.dashboard import robustness_section
+    from maxent_portfolio.reporting.render import read_stress
+    from maxent_portfolio.stress.evaluate import run_chunks
+    from maxent_portfolio.stress.run import wealth_table
+
+    data = data_for(["bootstrap"], names=("equal-weight", "buy-and-hold"))
+    results = list(reference_pass(data).values())
+    chunks = run_chunks(data, [(0, [1, 2]), (2, [3])])
+    scenarios = pd.DataFrame([row for c in chunks for row in c.rows])
+    folder = tmp_path / "stress"
+    folder.mkdir()
+    scenarios.to_csv(folder / "scenarios.csv", index=False)
+    summary_table(scenarios, 0.2).to_csv(folder / "summary.csv", index=False)
+    wealth_table(data, chunks).to_csv(folder / "wealth.csv", index=False)
+    robustness = read_stress(tmp_path)
+    assert robustness is not None and len(robustness.scenarios) == 3 * 2
+    page = str(robustness_section(robustness, results, metrics_table(results)).html)
+    assert "fig-robust-sharpe" in page and "fig-robust-fan" in page
+    assert "the same 3 scenario markets" in page
+    summary = pd.read_csv(folder / "summary.csv").astype({"sharpe_q50": object})
+    summary.loc[0, "sharpe_q50"] = "high"
+    summary.to_csv(folder / "summary.csv", index=False)
+    with pytest.raises(DataError, match=r"summary\.csv holds a value that is not a number"):
+        read_stress(tmp_path)
+
+
+@pytest.mark.slow
+def test_a_run_with_sac_stressed_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                            ) -> None:
+    """A tiny run with sac (one fold): the identity scenario reproduces every row of its
+    metrics.csv exactly, the agent restored from its checkpoint; a bootstrap stress gives the
+    same numbers with --jobs 1 and 2, and resumes from its stored chunks."""
+    import shutil
+
+    from maxent_portfolio.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAXENT_PORTFOLIO_CACHE", str(tmp_path / ".cache"))
+    prices = (1 + returns_table(n=460, seed=4)).cumprod() * 100
+    prices.index.name = "date"
+    prices.to_csv("prices.csv")
+    assert main(["backtest", "-u", "prices.csv", "--out", "run", "--train-years", "1",
+                 "-s", "sac,equal-weight,eg", "--train-steps", "200", "--lookback", "10",
+                 "--placebos", "0", "--jobs", "1", "--no-html", "--quiet"]) == 0
+    for name in ("identity", "one", "two"):
+        shutil.copytree("run", name)
+    assert main(["stress", "identity", "--kinds", "identity", "--scenarios", "1",
+                 "--jobs", "1", "-q"]) == 0
+    metrics = pd.read_csv("run/metrics.csv").set_index("strategy")
+    stressed = pd.read_csv("identity/stress/scenarios.csv").set_index("strategy")
+    for name in ("sac", "equal-weight", "eg"):
+        for figure in ("sharpe", "cagr", "max_drawdown", "cvar_95", "turnover"):
+            assert stressed.at[name, figure] == metrics.at[name, figure], (name, figure)
+    bootstrap = ["--kinds", "bootstrap,noise", "--scenarios", "12", "-q"]
+    assert main(["stress", "one", *bootstrap, "--jobs", "1"]) == 0
+    assert main(["stress", "two", *bootstrap, "--jobs", "2"]) == 0
+    one = Path("one/stress/scenarios.csv").read_text()
+    assert one == Path("two/stress/scenarios.csv").read_text()
+    assert pd.read_csv("one/stress/scenarios.csv")["sharpe"].nunique() > 3
+    Path("one/stress/scenarios.csv").unlink()
+
+    def recompute(*args: object) -> None:
+        raise AssertionError("a stored chunk was computed again")
+
+    import maxent_portfolio.stress.run as stress_run
+
+    monkeypatch.setattr(stress_run, "run_chunks", recompute)
+    assert main(["stress", "one", *bootstrap, "--jobs", "1"]) == 0
+    assert Path("one/stress/scenarios.csv").read_text() == one
