@@ -443,14 +443,14 @@ def sharpe_distribution_figure(values: Sequence[np.ndarray], own: Sequence[float
     fig, (ax,) = _new_figure(0.9 + 0.42 * n)
     with styled():
         rows = np.arange(n)[::-1]
-        parts = ax.boxplot([np.asarray(v, dtype=float) for v in values], positions=rows,
-                           vert=False, whis=(5, 95), widths=0.55, showfliers=False,
-                           patch_artist=True)
         for i, color in enumerate(colors):
-            parts["boxes"][i].set(facecolor=color, alpha=0.35, edgecolor=color)
-            parts["medians"][i].set(color=color, linewidth=2.2)
-            for line in (*parts["whiskers"][2 * i:2 * i + 2], *parts["caps"][2 * i:2 * i + 2]):
-                line.set(color=color)
+            q05, q25, q50, q75, q95 = np.quantile(np.asarray(values[i], dtype=float),
+                                                  (0.05, 0.25, 0.5, 0.75, 0.95))
+            ax.hlines(rows[i], q05, q95, color=color, linewidth=1.2)
+            ax.vlines([q05, q95], rows[i] - 0.15, rows[i] + 0.15, color=color, linewidth=1.2)
+            ax.barh(rows[i], q75 - q25, left=q25, height=0.55, color=color, alpha=0.35,
+                    edgecolor=color)
+            ax.vlines(q50, rows[i] - 0.275, rows[i] + 0.275, color=color, linewidth=2.2)
             if np.isfinite(own[i]):
                 ax.plot([own[i]], [rows[i]], "o", color=BENCHMARK_COLOR, markersize=4.5)
         ax.set_yticks(rows, [str(i + 1) for i in range(n)])
