@@ -64,7 +64,7 @@ def data_for(kinds: list[str], returns: pd.DataFrame | None = None,
 def test_identity_scenario_reproduces_every_strategy_exactly() -> None:
     data = data_for(["identity"])
     fresh = reference_pass(data)
-    rows, _ = evaluate(data, 0, 123)
+    rows, _ = evaluate(data, 0, [123])
     for row in rows:
         direct = run_backtest(data.returns, strategy_class(row["strategy"])(),
                               splits=data.folds, rebalance="monthly", costs=data.config.costs,
@@ -130,8 +130,8 @@ def test_costs_kind_scales_what_trading_costs() -> None:
     plain = data_for(["identity"], names=("inverse-volatility", "equal-weight"))
     costly = data_for(["costs"], names=("inverse-volatility", "equal-weight"),
                       cost_multiplier=3.0)
-    base = {r["strategy"]: r for r in evaluate(plain, 0, 1)[0]}
-    more = {r["strategy"]: r for r in evaluate(costly, 0, 1)[0]}
+    base = {r["strategy"]: r for r in evaluate(plain, 0, [1])[0]}
+    more = {r["strategy"]: r for r in evaluate(costly, 0, [1])[0]}
     for name, row in base.items():
         assert more[name]["turnover"] == pytest.approx(row["turnover"], rel=1e-9)
         assert more[name]["cagr"] < row["cagr"]
@@ -274,3 +274,28 @@ def test_a_run_with_sac_stressed_end_to_end(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr(stress_run, "run_chunks", recompute)
     assert main(["stress", "one", *bootstrap, "--jobs", "1"]) == 0
     assert Path("one/stress/scenarios.csv").read_text() == one
+
+
+def test_paths_in_lockstep_equal_one_path_at_a_time() -> None:
+    """The batched evaluation (one allocate_batch per date for every path) gives each path the
+    engine's own result, for every strategy that has one, with noisy inputs and a weight cap."""
+    from maxent_portfolio.stress.evaluate import backtest_paths, batchable
+
+    names = ("buy-and-hold", "min-variance", "inverse-volatility")
+    data = data_for(["bootstrap", "noise"], names=names)
+    data.config = data.config.model_copy(update={"schedule": data.config.schedule.model_copy(
+        update={"max_weight": 0.4})})
+    reference_pass(data)
+    markets = [scenario_market(data, seed) for seed in (1, 2, 3)]
+    costs = data.config.costs
+    for member in data.members:
+        strategy = wrapped(member, data, data.snapshots[member.label])
+        assert batchable(data, strategy)
+        together = backtest_paths(data, strategy, [m[0] for m in markets],
+                                  [m[1] for m in markets], costs)
+        for (true, seen, _), result in zip(markets, together, strict=True):
+            alone = backtest(data, wrapped(member, data, data.snapshots[member.label]), true,
+                             seen, costs)
+            pd.testing.assert_series_equal(result.returns, alone.returns, check_names=False,
+                                           check_exact=True)
+            pd.testing.assert_frame_equal(result.targets, alone.targets, check_exact=True)

@@ -254,7 +254,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
                 _, path = drift(w, r_ext[start + 1: end])
                 state = path[-1]
 
-    result = _assemble(strategy, returns, r_ext, columns, np.array(targets),
+    result = assemble(strategy, returns, r_ext, columns, np.array(targets),
                        np.array(decisions), np.array(seg_end), rate, folds, periods_per_year)
     result.extras = dict(strategy.extras())
     result.learning = strategy.learning()
@@ -348,11 +348,12 @@ def replay(targets: np.ndarray, decisions: np.ndarray, seg_end: np.ndarray,
     return Replay(gross, net, drifted, before, turnover, cost, valid, pos)
 
 
-def _assemble(strategy: Strategy, returns: pd.DataFrame, r_ext: np.ndarray, columns: list[str],
-              targets: np.ndarray, decisions: np.ndarray, seg_end: np.ndarray,
-              rate: np.ndarray | float, folds: list[Fold], periods_per_year: int
-              ) -> BacktestResult:
-    """Replay the chosen targets (:func:`replay`) and label the arrays with dates."""
+def assemble(strategy: Strategy, returns: pd.DataFrame, r_ext: np.ndarray, columns: list[str],
+             targets: np.ndarray, decisions: np.ndarray, seg_end: np.ndarray,
+             rate: np.ndarray | float, folds: list[Fold], periods_per_year: int
+             ) -> BacktestResult:
+    """Replay the chosen targets (:func:`replay`) and label the arrays with dates (those of
+    ``returns``): the result of a backtest whose decisions are made."""
     index = pd.DatetimeIndex(returns.index)
     m = targets.shape[1]
     out = replay(targets, decisions, seg_end, r_ext, rate)
@@ -376,4 +377,4 @@ def _assemble(strategy: Strategy, returns: pd.DataFrame, r_ext: np.ndarray, colu
     )
 
 
-__all__ = ["BacktestResult", "Replay", "extended_returns", "replay", "run_backtest"]
+__all__ = ["BacktestResult", "Replay", "assemble", "extended_returns", "replay", "run_backtest"]

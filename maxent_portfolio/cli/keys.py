@@ -48,8 +48,9 @@ def list_config(
     """List every key of a --config file: its section, flag, default and meaning.
 
     A key goes in its section's table ([sac] gamma = 0.95) or flat (gamma = 0.95); the run-level
-    ones, section (top), at the top of the file; the sweep's grid in a [sweep] table, the stress test's scenarios in a [stress] table. Keys
-    marked (file only) have no flag. A default written "quick X, full Y" is the preset's.
+    ones, section (top), at the top of the file; the sweep's grid in a [sweep] table, the
+    stress test's scenarios in a [stress] table. Keys marked (file only) have no flag. A
+    default written "quick X, full Y" is the preset's.
 
     Example: maxent-portfolio config --section sac
     """

@@ -428,7 +428,44 @@ def latest_observation(history: np.ndarray, weights: np.ndarray, lookback: int =
                        lookback - 1, np.asarray(weights, dtype=np.float64))
 
 
+def latest_observations(history: np.ndarray, weights: np.ndarray, lookback: int = 60,
+                        periods_per_year: int = 252,
+                        features: str | Iterable[str] = DEFAULT_FEATURES) -> np.ndarray:
+    """:func:`latest_observation` of ``B`` paths at once: the observations at the last row of
+    each path, as one array.
+
+    The ``base`` features of an asset depend on its own returns only, so for ``base`` alone
+    the ``B`` paths' windows are laid side by side as ``B N`` columns and computed in one call
+    (the same numbers as path by path); groups that mix assets (``ranks``, ``context``) are
+    computed path by path.
+
+    Parameters
+    ----------
+    history : ndarray of shape (B, t + 1, N)
+    weights : ndarray of shape (B, N + 1)
+
+    Returns
+    -------
+    ndarray of shape (B, N * F + N + 1), float32
+    """
+    history = np.asarray(history)
+    if history.ndim != 3 or history.shape[1] < lookback:
+        raise DataError(f"need B paths of at least lookback={lookback} rows of returns, got "
+                        f"shape {history.shape}")
+    history = history[:, -lookback:].astype(np.float64)  # only the trailing window is read
+    weights = np.asarray(weights, dtype=np.float64)
+    if feature_groups(features) != ("base",):
+        return np.stack([latest_observation(path, w, lookback, periods_per_year, features)
+                         for path, w in zip(history, weights, strict=True)])
+    n_paths, _, n_assets = history.shape
+    window = history.transpose(1, 0, 2).reshape(lookback, n_paths * n_assets)
+    last = compute_features(window, lookback, periods_per_year, features)[lookback - 1]
+    rows = last.reshape(n_paths, n_assets * last.shape[-1])
+    return np.concatenate((rows, np.clip(weights, 0.0, 1.0)), axis=1, dtype=np.float32)
+
+
 __all__ = ["DEFAULT_FEATURES", "FEATURE_GROUPS", "FEATURE_HIGH", "FEATURE_LOW", "FEATURE_NAMES",
            "N_FEATURES", "average_correlation", "compute_features", "cross_sectional_rank",
            "feature_bounds", "feature_groups", "feature_names", "latest_observation",
+           "latest_observations",
            "observation", "observation_batch", "observation_bounds"]

@@ -68,6 +68,7 @@ class SACDiscreteStrategy(SACStrategy):
     name = "sac-discrete"
     description = "discrete SAC over a menu of strategies (soft meta-allocator), refit each fold"
     seeded = True
+    batched = False  # its menu's targets are kept by date, one path at a time
 
     def __init__(self, *args: Any, menu: MenuConfig | list[str] | None = None,
                  context: StrategyContext | None = None, **options: Any) -> None:

@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Self, cast
 
+import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
@@ -127,6 +128,7 @@ class SACStrategy(Strategy):
     seeded = True
     learned = True
     checkpointed = True
+    batched = True
 
     def __init__(self, sac: SACConfig | None = None, env: EnvConfig | None = None,
                  costs: CostModel | None = None, seed: int = 0,
@@ -386,6 +388,18 @@ class SACStrategy(Strategy):
         self.effective_n_.append(float(neff[0]))
         self.decision_dates_.append(pd.Timestamp(history.index[-1]))
         return pd.Series(w, index=[*self._assets, CASH])
+
+    def allocate_batch(self, history: np.ndarray, current: np.ndarray) -> np.ndarray:
+        """The deterministic actions of ``B`` paths in one forward pass of the policy (no
+        entropy recorded): :meth:`allocate` on each path."""
+        from maxent_portfolio.envs.features import latest_observations
+
+        if self.agent_ is None:
+            raise ConfigError("the sac strategy must be fit before it can allocate")
+        weights = np.asarray(current, dtype=float)
+        obs = latest_observations(history, weights, self.env.lookback, self._periods_per_year,
+                                  self.env.features)
+        return np.asarray(self.env.execute(self.agent_.act(obs, deterministic=True), weights))
 
     def learning(self) -> pd.DataFrame:
         """The learning curves of every fold (see :func:`learning_records`)."""

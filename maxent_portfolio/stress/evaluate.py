@@ -25,15 +25,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from maxent_portfolio.arithmetic import CostModel
-from maxent_portfolio.backtest.engine import BacktestResult, run_backtest
+from maxent_portfolio.arithmetic import CostModel, cap_weights, drift
+from maxent_portfolio.backtest.engine import BacktestResult, assemble, run_backtest
 from maxent_portfolio.backtest.store import safe_name
 from maxent_portfolio.backtest.walkforward import Fold
 from maxent_portfolio.config import RunConfig
-from maxent_portfolio.errors import DataError
+from maxent_portfolio.errors import DataError, StrategyError
 from maxent_portfolio.measures import annual_turnover, cagr, cvar, max_drawdown, sharpe
+from maxent_portfolio.rebalance import CASH, Schedule
 from maxent_portfolio.scenarios import Scenario, draw, scenario_seeds
-from maxent_portfolio.strategies.base import Strategy, StrategyContext
+from maxent_portfolio.strategies.base import WEIGHT_TOLERANCE, Strategy, StrategyContext
 from maxent_portfolio.stress.config import StressConfig
 
 FIGURES = ("sharpe", "cagr", "max_drawdown", "cvar_95", "turnover")
@@ -155,6 +156,9 @@ class Refit(Strategy):
     def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
         return self.inner.allocate(history, current)
 
+    def allocate_batch(self, history: np.ndarray, current: np.ndarray) -> np.ndarray:
+        return self.inner.allocate_batch(history, current)
+
     def constant_weights(self, assets: list[str]) -> np.ndarray | None:
         return self.inner.constant_weights(assets)
 
@@ -163,7 +167,8 @@ def wrapped(member: Member, data: StressData, snapshots: list[Strategy] | None) 
     """A fresh :class:`Refit` of ``member``, named and flagged as its strategy is."""
     inner = member.strategy.from_context(StrategyContext(
         data.config, data.periods_per_year, member.seed))
-    traits = {k: getattr(inner, k) for k in ("name", "investable", "stateless", "learned")}
+    traits = {k: getattr(inner, k) for k in ("name", "investable", "stateless", "learned",
+                                             "batched")}
     kind = type(f"Refit[{inner.name}]", (Refit,), traits)
     return kind(inner, member.checkpoints, snapshots)
 
@@ -177,6 +182,70 @@ def backtest(data: StressData, strategy: Strategy, returns: pd.DataFrame,
                         rebalance=config.schedule.rebalance, costs=costs or config.costs,
                         max_weight=config.schedule.max_weight,
                         periods_per_year=data.periods_per_year, seen=seen)
+
+
+def batchable(data: StressData, strategy: Strategy) -> bool:
+    """Whether :func:`backtest_paths` serves ``strategy``: it decides for many paths at once,
+    is fit on training windows (not a hindsight benchmark) and the schedule is calendar-based
+    (a drift band's rebalance dates differ from path to path)."""
+    schedule = Schedule.parse(data.config.schedule.rebalance)
+    return strategy.batched and strategy.investable and schedule.kind != "drift" \
+        and strategy.constant_weights(list(map(str, data.returns.columns))) is None
+
+
+def checked(weights: np.ndarray, name: str, when: pd.Timestamp,
+            max_weight: float | None) -> np.ndarray:
+    """The engine's check of each row of ``weights`` (B, M): finite, long, summing to 1;
+    then clipped, normalised and capped as the engine does one path at a time."""
+    w = np.asarray(weights, dtype=float)
+    bad = ~np.isfinite(w).all(-1) | (w < -WEIGHT_TOLERANCE).any(-1) \
+        | (np.abs(w.sum(-1) - 1.0) > WEIGHT_TOLERANCE)
+    if bad.any():
+        raise StrategyError(f"strategy {name!r} on {when.date()}: weights of scenario path "
+                            f"{int(np.argmax(bad))} are not finite, long-only weights summing "
+                            "to 1")
+    w = np.clip(w, 0.0, None)
+    w = w / w.sum(-1, keepdims=True)
+    return w if max_weight is None else np.stack([cap_weights(row, max_weight) for row in w])
+
+
+def backtest_paths(data: StressData, strategy: Strategy, true: Sequence[pd.DataFrame],
+                   seen: Sequence[pd.DataFrame | None], costs: CostModel
+                   ) -> list[BacktestResult]:
+    """:func:`backtest` of a :func:`batchable` strategy on ``B`` paths in lockstep: at each
+    decision date one :meth:`~maxent_portfolio.strategies.base.Strategy.allocate_batch` for
+    every path (for ``sac``, one forward pass of its policy), then the engine's own accounting
+    (:func:`~maxent_portfolio.backtest.engine.assemble`) path by path."""
+    config = data.config
+    index = pd.DatetimeIndex(data.returns.index)
+    assets = [str(c) for c in data.returns.columns]
+    columns = [*assets, CASH]
+    schedule = Schedule.parse(config.schedule.rebalance)
+    earned = np.stack([t.to_numpy(dtype=float) for t in true])
+    shown = np.stack([(t if s is None else s).to_numpy(dtype=float)
+                      for t, s in zip(true, seen, strict=True)])
+    r_ext = np.concatenate([earned, np.zeros((*earned.shape[:2], 1))], axis=2)
+    state = np.zeros((len(true), len(columns)))
+    state[:, -1] = 1.0  # every path starts in cash, as the engine does
+    targets, decisions, seg_end = [], [], []
+    strategy.reset()
+    for fold in data.folds:
+        strategy.fit(data.returns.iloc[fold.train_start:fold.train_end])
+        first = fold.test_start - 1
+        starts = first + np.flatnonzero(schedule.flags(index, first, fold.test_end - 2))
+        ends = np.append(starts[1:] + 1, fold.test_end)
+        for start, end in zip(starts, ends, strict=True):
+            w = checked(strategy.allocate_batch(shown[:, :start + 1], state), strategy.name,
+                        index[int(start)], config.schedule.max_weight)
+            targets.append(w)
+            decisions.append(int(start))
+            seg_end.append(int(end))
+            state = drift(w, r_ext[:, start + 1:end])[1][:, -1]
+    chosen = np.stack(targets, axis=1)  # (B, k, M)
+    rate = costs.rate(assets)
+    return [assemble(strategy, data.returns, r_ext[b], columns, chosen[b], np.array(decisions),
+                     np.array(seg_end), rate, data.folds, data.periods_per_year)
+            for b in range(len(true))]
 
 
 def reference_pass(data: StressData) -> dict[str, BacktestResult]:
@@ -287,28 +356,42 @@ class ChunkResult:
         return f"{self.first:06d}-{self.first + len(self.seeds) - 1:06d}"
 
 
-def evaluate(data: StressData, index: int, seed: int
+def evaluate(data: StressData, first: int, seeds: Sequence[int]
              ) -> tuple[list[dict[str, Any]], np.ndarray]:
-    """Scenario ``index`` (of seed ``seed``): a row of :data:`FIGURES` per label, and each
-    label's wealth at :func:`wealth_positions`."""
+    """Scenarios ``first, first + 1, ...`` of seeds ``seeds``: a row of :data:`FIGURES` per
+    scenario and label, and the wealth (scenarios, labels, points) at
+    :func:`wealth_positions`. A :func:`batchable` strategy meets them all in lockstep, any
+    other one after the other."""
     from maxent_portfolio.runner import mean_of_seeds
 
     snapshots = snapshots_of(data)
-    true, seen, k = scenario_market(data, seed)
-    costs = scaled_costs(data.config.costs, k, [str(c) for c in data.returns.columns])
-    results: dict[str, BacktestResult] = {}
+    markets = [scenario_market(data, seed) for seed in seeds]
+    true = [m[0] for m in markets]
+    seen = [m[1] for m in markets]
+    costs = scaled_costs(data.config.costs, markets[0][2],
+                         [str(c) for c in data.returns.columns])
+    results: list[dict[str, BacktestResult]] = [{} for _ in seeds]
     for member in data.members:
         strategy = wrapped(member, data, snapshots[member.label])
-        results[member.label] = backtest(data, strategy, true, seen, costs)
-    for name, labels in data.means.items():
-        results[name] = mean_of_seeds(name, [results[label] for label in labels])
+        if batchable(data, strategy):
+            paths = backtest_paths(data, strategy, true, seen, costs)
+        else:
+            paths = [backtest(data, wrapped(member, data, snapshots[member.label]), t, s, costs)
+                     for t, s in zip(true, seen, strict=True)]
+        for by_label, result in zip(results, paths, strict=True):
+            by_label[member.label] = result
     rows, wealth = [], []
-    for label in data.labels:
-        result = results[label]
-        rows.append({"scenario": index, "seed": seed, "strategy": label,
-                     **figures(result, data.config.report.rf)})
-        growth = np.cumprod(1.0 + result.returns.to_numpy(dtype=float))
-        wealth.append(growth[wealth_positions(len(growth))])
+    for offset, (seed, by_label) in enumerate(zip(seeds, results, strict=True)):
+        for name, labels in data.means.items():
+            by_label[name] = mean_of_seeds(name, [by_label[label] for label in labels])
+        scenario_wealth = []
+        for label in data.labels:
+            result = by_label[label]
+            rows.append({"scenario": first + offset, "seed": seed, "strategy": label,
+                         **figures(result, data.config.report.rf)})
+            growth = np.cumprod(1.0 + result.returns.to_numpy(dtype=float))
+            scenario_wealth.append(growth[wealth_positions(len(growth))])
+        wealth.append(scenario_wealth)
     return rows, np.array(wealth)
 
 
@@ -316,13 +399,8 @@ def run_chunks(data: StressData, chunks: list[tuple[int, list[int]]]) -> list[Ch
     """Evaluate each chunk ``(first index, seeds)`` of scenarios (:func:`evaluate`)."""
     out = []
     for first, seeds in chunks:
-        rows: list[dict[str, Any]] = []
-        wealth = []
-        for offset, seed in enumerate(seeds):
-            scenario_rows, scenario_wealth = evaluate(data, first + offset, seed)
-            rows += scenario_rows
-            wealth.append(scenario_wealth)
-        out.append(ChunkResult(first, list(seeds), rows, np.array(wealth)))
+        rows, wealth = evaluate(data, first, seeds)
+        out.append(ChunkResult(first, list(seeds), rows, wealth))
     return out
 
 
@@ -338,6 +416,7 @@ def member_checkpoints(run_dir: Path, label: str) -> Path:
 
 
 __all__ = ["CHUNK", "FIGURES", "WEALTH_POINTS", "ChunkResult", "Member", "Refit", "StressData",
-           "backtest", "check_reproduced", "chunk_plan", "evaluate", "figures",
-           "member_checkpoints", "reference_pass", "run_chunks", "scaled_costs",
-           "scenario_market", "snapshots_of", "wealth_positions", "window_seed", "wrapped"]
+           "backtest", "backtest_paths", "batchable", "check_reproduced", "checked",
+           "chunk_plan", "evaluate", "figures", "member_checkpoints", "reference_pass",
+           "run_chunks", "scaled_costs", "scenario_market", "snapshots_of", "wealth_positions",
+           "window_seed", "wrapped"]
