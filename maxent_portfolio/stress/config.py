@@ -15,9 +15,9 @@ from typing import Any
 import pandas as pd
 from pydantic import field_validator
 
-from maxent_portfolio.config import parse_config_file, shown
+from maxent_portfolio.config import field_default, parse_config_file
 from maxent_portfolio.errors import ConfigError
-from maxent_portfolio.options import describe_error, option
+from maxent_portfolio.options import option, validated
 from maxent_portfolio.scenarios import KINDS
 from maxent_portfolio.sweep.config import WorkerConfig
 
@@ -108,18 +108,12 @@ def crash_window_dates(text: str) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 def stress_default(name: str) -> str:
     """The default of option ``name`` as ``--help`` shows it."""
-    default = StressConfig.model_fields[name].get_default(call_default_factory=True)
-    return UNSET_MEANS.get(name, "none") if default is None else shown(default)
+    return field_default(StressConfig, name, UNSET_MEANS)
 
 
 def build_stress(values: dict[str, Any], where: str = "") -> StressConfig:
     """A validated :class:`StressConfig`; a bad value is one line naming the key."""
-    from pydantic import ValidationError
-
-    try:
-        return StressConfig.model_validate(values)
-    except ValidationError as exc:
-        raise describe_error(exc, where) from None
+    return validated(StressConfig, values, where)
 
 
 def resolve_stress(file: str | Path | None, flags: dict[str, Any]) -> StressConfig:

@@ -46,7 +46,7 @@ from maxent_portfolio.stress.evaluate import (
     wealth_positions,
 )
 from maxent_portfolio.sweep.backends import run_backend
-from maxent_portfolio.sweep.cells import checksum
+from maxent_portfolio.sweep.cells import checksum, read_checksummed
 
 REFERENCE = "equal-weight"
 """The strategy every other one is paired against on each scenario (1/N)."""
@@ -233,13 +233,7 @@ class StressStore:
         def refuse(why: str) -> ConfigError:
             return ConfigError(f"stress chunk {path} {why}; delete it to recompute it")
 
-        try:
-            data = json.loads(path.read_text("utf-8"))
-        except (OSError, ValueError) as exc:
-            raise refuse(f"is corrupt ({exc})") from None
-        if not isinstance(data, dict) or data.get("checksum") != checksum(
-                {k: v for k, v in data.items() if k != "checksum"}):
-            raise refuse("was edited or is damaged: its checksum does not match its content")
+        data = read_checksummed(path, refuse)
         if data.get("digest") != self.identity["digest"] or data.get("seeds") != seeds \
                 or data.get("first") != first:
             raise refuse("belongs to other scenarios than stress.json's")

@@ -15,17 +15,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, field_validator
+from pydantic import field_validator
 
 from maxent_portfolio.config import (
     RunConfig,
     config_file_values,
+    field_default,
     parse_config_file,
     resolve_values,
-    shown,
 )
 from maxent_portfolio.errors import ConfigError
-from maxent_portfolio.options import Section, describe_error, one_of, option
+from maxent_portfolio.options import Section, one_of, option, validated
 
 BACKENDS = ("local", "ray")
 DEFAULT_DIAL = [0.25, 0.5, 0.75, 1.0]
@@ -138,16 +138,12 @@ class SweepConfig(WorkerConfig):
 
 def grid_default(name: str) -> str:
     """The default of grid option ``name`` as ``--help`` shows it."""
-    default = SweepConfig.model_fields[name].get_default(call_default_factory=True)
-    return UNSET_MEANS.get(name, "none") if default is None else shown(default)
+    return field_default(SweepConfig, name, UNSET_MEANS)
 
 
 def build_sweep(values: dict[str, Any], where: str = "") -> SweepConfig:
     """A validated :class:`SweepConfig`; a bad value is one line naming the key."""
-    try:
-        return SweepConfig.model_validate(values)
-    except ValidationError as exc:
-        raise describe_error(exc, where) from None
+    return validated(SweepConfig, values, where)
 
 
 def resolve_sweep(file: str | Path | None, overrides: dict[str, Any],
