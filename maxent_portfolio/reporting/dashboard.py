@@ -164,12 +164,18 @@ class Robustness:
 
 
 def robustness_section(robustness: Robustness, results: Sequence[BacktestResult],
-                       metrics: pd.DataFrame) -> Section:
+                       metrics: pd.DataFrame,
+                       info: Mapping[str, SeriesInfo] | None = None) -> Section:
     """The card of a stress test: the table of ``summary.csv``, each strategy's Sharpe
-    distribution across scenarios and the fan chart of its wealth, the run's own path marked."""
+    distribution across scenarios and the fan chart of its wealth, the run's own path marked;
+    each strategy in its colour of the page (``info``), a strategy the run lacks in the next
+    free one."""
     summary = robustness.summary
     names = [str(n) for n in summary["strategy"]]
-    colors = [plots.PALETTE[i % len(plots.PALETTE)] for i in range(len(names))]
+    styles = info or {}
+    spare = iter(plots.PALETTE[(len(styles) + i) % len(plots.PALETTE)]
+                 for i in range(len(names)))
+    colors = [styles[n].style.color if n in styles else next(spare) for n in names]
     own_rows = metrics.set_index("strategy") if "strategy" in metrics.columns else pd.DataFrame()
     own = [as_number(own_rows["sharpe"].get(n)) if "sharpe" in own_rows.columns else None
            for n in names]
@@ -321,7 +327,7 @@ def render_dashboard(results: Sequence[BacktestResult], metrics: pd.DataFrame,
             legend_html(info, strategy_keys), f"<figure>{turnover_svg}</figure>")),
         *([learning] if learning else []),
         *([placebo] if (placebo := placebo_section(results, metrics, info)) else []),
-        *([robustness_section(robustness, results, metrics)] if robustness is not None
+        *([robustness_section(robustness, results, metrics, info)] if robustness is not None
           else []),
         Section("folds", "Folds", "Walk-forward folds", trusted(folds_html(all_folds))),
         Section("tearsheets", "Tear sheets", "Tear sheets",
