@@ -296,6 +296,13 @@ def preset_default(spec: OptionSpec) -> str:
     return shown(spec.default)
 
 
+def field_default(section: type[BaseModel], name: str, unset: Mapping[str, str]) -> str:
+    """The default of field ``name`` of ``section`` as ``--help`` shows it; a default of None
+    as ``unset`` says what it means (``"none"`` if it does not say)."""
+    default = section.model_fields[name].get_default(call_default_factory=True)
+    return unset.get(name, "none") if default is None else shown(default)
+
+
 def shown(value: Any) -> str:
     if value is None:
         return "none"
@@ -499,6 +506,7 @@ def value_sources(preset: Mapping[str, Any], from_file: Mapping[str, Any],
 __all__ = ["DEFAULT_STRATEGIES", "OPTIONS", "PRESETS", "SOURCES_KEY", "SUPERSEDES",
            "DataConfig",
            "OptionSpec", "ReportConfig", "RunConfig", "ScheduleConfig", "WalkForwardConfig",
-           "build_config", "config_file_values", "config_record", "parse_config_file",
+           "build_config", "config_file_values", "config_record", "field_default",
+           "parse_config_file",
            "preset_default", "read_config_file", "relative_to_file", "resolve_config",
            "resolve_sourced", "resolve_values", "resolve_with_sources", "value_sources"]

@@ -16,8 +16,8 @@ A field is one of:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -114,6 +114,18 @@ def field_extra(section: type[BaseModel], name: str) -> dict[str, Any]:
     return dict(extra) if isinstance(extra, dict) else {}
 
 
+SectionT = TypeVar("SectionT", bound=BaseModel)
+
+
+def validated(section: type[SectionT], values: Mapping[str, Any], where: str = "") -> SectionT:
+    """``section`` built from ``values``; a bad value is one line naming the key (``where``
+    appended, e.g. ``" in run.toml"``)."""
+    try:
+        return section.model_validate(values)
+    except ValidationError as exc:
+        raise describe_error(exc, where) from None
+
+
 def describe_error(exc: ValidationError, where: str = "") -> ConfigError:
     """One line naming the first bad key, its value and what was expected.
 
@@ -147,4 +159,5 @@ def describe_error(exc: ValidationError, where: str = "") -> ConfigError:
     return ConfigError(f"invalid {key}{shown}{where}: {reason}")
 
 
-__all__ = ["Section", "describe_error", "field_extra", "one_of", "option", "strategy_names"]
+__all__ = ["Section", "describe_error", "field_extra", "one_of", "option", "strategy_names",
+           "validated"]

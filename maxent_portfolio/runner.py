@@ -179,7 +179,7 @@ def check_training_windows(config: RunConfig, market: MarketData, folds: list[Fo
                 f"{market.name} holds {have}; lower --lookback or raise --train-years")
 
 
-def _mean_of_seeds(name: str, runs: list[BacktestResult]) -> BacktestResult:
+def mean_of_seeds(name: str, runs: list[BacktestResult]) -> BacktestResult:
     """An equal split of capital across the seeds' portfolios (rebalanced each period)."""
     first = runs[0]
 
@@ -447,7 +447,7 @@ def run(plan: Plan, progress: Progress | None = None,
     for name in plan.seeded:
         runs = [r for r in results if r.name.startswith(f"{name}-seed")]
         position = results.index(runs[0])
-        results.insert(position, _mean_of_seeds(name, runs))
+        results.insert(position, mean_of_seeds(name, runs))
         means[name] = [r.name for r in runs]
     _attach_placebos(plan, results, means)
     reference = "equal-weight" if "equal-weight" in names else None
@@ -459,5 +459,6 @@ def run(plan: Plan, progress: Progress | None = None,
 
 
 __all__ = ["Job", "Plan", "Progress", "RunOutcome", "Unit", "context", "execution_rule",
-           "job_units", "load_market", "pooled_units", "prepare", "run", "stop_pool",
+           "job_units", "load_market", "mean_of_seeds", "pooled_units", "prepare", "run",
+           "stop_pool",
            "walk_forward"]

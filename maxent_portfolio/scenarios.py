@@ -43,7 +43,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from arch.bootstrap import StationaryBootstrap, optimal_block_length
 
 from maxent_portfolio.errors import ConfigError
 
@@ -106,6 +105,8 @@ def block_length(returns: pd.DataFrame) -> float:
     The estimate is clamped to ``[1, T]``: below one row a block means nothing, and
     at ``T`` or more the bootstrap is the window itself.
     """
+    from arch.bootstrap import optimal_block_length  # arch loads scipy: only when drawing
+
     portfolio = returns.mean(axis=1).to_numpy()
     estimate = float(optimal_block_length(portfolio)["stationary"].iloc[0])
     return float(np.clip(estimate, 1.0, len(returns)))
@@ -117,6 +118,8 @@ def bootstrap_rows(n_rows: int, mean_block: float, seed: int) -> np.ndarray:
     A mean block of ``n_rows`` or more is one block, the window in order (arch would still draw
     a random start and wrap): the identity scenario.
     """
+    from arch.bootstrap import StationaryBootstrap
+
     if mean_block >= n_rows:
         return np.arange(n_rows)
     # arch annotates the block size as int but uses only 1 / block_size: a mean may be fractional.

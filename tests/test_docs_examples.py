@@ -52,6 +52,7 @@ BUDGET = {
     "backtest": [*SINCE, *STEPS, "--seeds", "1", "--jobs", "1", "--no-html", "-q"],
     "sweep": [*SINCE, *STEPS, "--seeds", "1", "--jobs", "1", "--no-html", "-q"],
     "train": ["--start", "2014-01-01", *STEPS, "-q"],
+    "stress": ["--scenarios", "3", "--jobs", "1", "-q"],
 }
 """Flags appended to a command: small data, few steps, one seed (``--seeds 2`` or more of
 ``train`` stays: it names the files written), one process (tests/test_jobs.py checks

@@ -157,6 +157,21 @@ def _nan_checkpoint(tmp: Path) -> None:
     torch.save(state, tmp / "sac.pt")
 
 
+def _stress_run(strategies: str, edit: Callable[[Path], None] = lambda run: None
+                ) -> Callable[[Path], None]:
+    """``run``: a run directory of ``strategies`` on a small CSV (kept beside it, as a stress
+    test reloads the run's data), then ``edit``-ed."""
+    def setup(tmp: Path) -> None:
+        _prices(tmp, n=700)
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), \
+                contextlib.redirect_stderr(sink):
+            assert main(["backtest", "-u", "prices.csv", "--out", "run", "--train-years", "1",
+                         "-s", strategies, "--train-steps", "8", "--lookback", "10",
+                         "--placebos", "0", "--jobs", "1", "--no-html", "--quiet"]) == 0
+        edit(tmp / "run")
+    return setup
+
+
 SWEEP = ["sweep", "--out", "old", "--alpha", "0.5", "--seeds", "1", "--no-html", "--quiet"]
 """A one-cell sweep resumed from ``old``, made by :func:`_sweep_dir`."""
 
@@ -413,6 +428,22 @@ CASES = [
          lambda tmp: _edited_run(tmp, "results/equal-weight.returns.parquet", "returns",
                                  float("nan"))),
     Case("data show of an unknown universe", ["data", "show", "nowhere"], "nowhere"),
+    # --- stress ---------------------------------------------------------------------------------
+    Case("stress of an unknown scenario kind", ["stress", "run", "--kinds", "bootstrap,tsunami"],
+         "tsunami"),
+    Case("stress of no scenarios", ["stress", "run", "--scenarios", "0"], "scenarios"),
+    Case("stress of identity combined with another kind",
+         ["stress", "run", "--kinds", "identity,crash"], "identity"),
+    Case("stress with a crash window that is not two dates",
+         ["stress", "run", "--crash-window", "2020-02-19"], "crash-window"),
+    Case("stress of a run without its checkpoints", ["stress", "run", "-q"],
+         "no checkpoint of sac for fold 1",
+         _stress_run("sac,equal-weight", lambda run: shutil.rmtree(run / "checkpoints"))),
+    Case("stress with a crash window outside the data",
+         ["stress", "run", "--kinds", "crash", "--crash-window", "1990-01-01:1990-03-01", "-q"],
+         "--crash-window 1990-01-01:1990-03-01", _stress_run("equal-weight")),
+    Case("stress of a folder that is no run", ["stress", "somewhere"], "somewhere",
+         _file("somewhere/keep", "")),
     Case("unknown strategy on the menu",
          ["backtest", "-s", "sac-discrete", "--menu", "equal-weight,nope", *FAST], "nope"),
     Case("a learning strategy on the menu",

@@ -207,3 +207,18 @@ def test_sac_strategy_fits_and_allocates_with_every_group() -> None:
     expected = strategy.agent_.act(env.observation_at(t, current.to_numpy()))
     np.testing.assert_allclose(w.to_numpy(), expected, atol=1e-5)
     assert abs(w.sum() - 1) < 1e-9 and (w >= 0).all()
+
+
+def test_observations_of_many_paths_are_each_path_s_bit_for_bit() -> None:
+    """latest_observations (B paths side by side, the last row alone for base) equals
+    latest_observation path by path exactly, a window shorter than a momentum's included."""
+    from maxent_portfolio.envs.features import latest_observation, latest_observations
+
+    rng = np.random.default_rng(5)
+    history = rng.normal(0.0005, 0.02, (6, 80, 4))
+    weights = rng.dirichlet(np.ones(5), 6)
+    for lookback in (10, 60):
+        together = latest_observations(history, weights, lookback, 252, "base")
+        alone = np.stack([latest_observation(h, w, lookback, 252, "base")
+                          for h, w in zip(history, weights, strict=True)])
+        np.testing.assert_array_equal(together, alone)

@@ -19,7 +19,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-HEAVY = ("torch", "skfolio", "gymnasium", "ray", "scipy.stats", "maxent_portfolio.backtest.engine")
+HEAVY = ("torch", "skfolio", "gymnasium", "ray", "scipy.stats", "arch",
+         "maxent_portfolio.backtest.engine")
 """Modules only the commands that compute may load."""
 
 
@@ -49,6 +50,8 @@ def test_the_probe_sees_a_heavy_import(tmp_path: Path) -> None:
     "from maxent_portfolio.cli import main\nassert main(['universes']) == 0",
     "from maxent_portfolio.cli import main\nassert main(['strategies']) == 0",
     "from maxent_portfolio.cli import main\nassert main(['config']) == 0",
+    "from maxent_portfolio.cli import main\nassert main(['stress', '--help']) == 0",
+    "import maxent_portfolio.scenarios",
     # Names are checked against the plain lists: a bad one is refused without loading torch.
     "from maxent_portfolio.config import build_config\nfrom maxent_portfolio.errors import "
     "ConfigError\nfor key, bad in (('sac.policy', 'x'), ('sac.network', 'x'), "

@@ -292,7 +292,8 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
                  long_only: bool = True,
                  execution: Execution | None = None,
                  periods_per_year: int = 252,
-                 on_fold: Callable[[int, Fold], None] | None = None) -> BacktestResult:
+                 on_fold: Callable[[int, Fold], None] | None = None,
+                 seen: pd.DataFrame | None = None) -> BacktestResult:
     """Walk ``strategy`` forward over ``returns`` and account for drift and costs.
 
     Parameters
@@ -327,6 +328,9 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
         Stored on the result for the measures.
     on_fold : callable, optional
         Called as ``on_fold(i, fold)`` before each fold; for progress display.
+    seen : pd.DataFrame of the shape of ``returns``, optional
+        What ``allocate`` is shown, when it differs from what the portfolio earns: noisy
+        inputs (:meth:`maxent_portfolio.scenarios.Scenario.inputs`). Default ``returns``.
 
     Returns
     -------
@@ -334,6 +338,10 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
     """
     if returns.empty or returns.shape[1] == 0:
         raise ConfigError("no returns to backtest")
+    shown = returns if seen is None else seen
+    if shown.shape != returns.shape:
+        raise ConfigError(f"the returns shown ({shown.shape}) and earned ({returns.shape}) "
+                          "differ in shape")
     schedule = Schedule.parse(rebalance)
     rule = execution if execution is not None else Execution(limits, long_only)
     assets = [str(c) for c in returns.columns]
@@ -358,7 +366,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
     state[-1] = 1.0  # start fully in cash: the first allocation pays its costs
 
     def decide(t: int, current: np.ndarray) -> np.ndarray:
-        return decision(strategy, returns.iloc[: t + 1], current, rule, constant)[1]
+        return decision(strategy, shown.iloc[: t + 1], current, rule, constant)[1]
 
     for i, fold in enumerate(folds):
         if on_fold is not None:
@@ -399,7 +407,7 @@ def run_backtest(returns: pd.DataFrame, strategy: Strategy, *,
                 seg_end.append(int(end))
                 state = hold(w, r_ext, int(start), int(end))
 
-    result = _assemble(strategy, returns, r_ext, columns, np.array(targets),
+    result = assemble(strategy, returns, r_ext, columns, np.array(targets),
                        np.array(decisions), np.array(seg_end), rate, folds, periods_per_year)
     result.extras = dict(strategy.extras())
     result.learning = strategy.learning()
@@ -501,11 +509,12 @@ def replay(targets: np.ndarray, decisions: np.ndarray, seg_end: np.ndarray,
     return Replay(gross, net, drifted, before, turnover, cost, valid, pos)
 
 
-def _assemble(strategy: Strategy, returns: pd.DataFrame, r_ext: np.ndarray, columns: list[str],
-              targets: np.ndarray, decisions: np.ndarray, seg_end: np.ndarray,
-              rate: np.ndarray | float, folds: list[Fold], periods_per_year: int
-              ) -> BacktestResult:
-    """Replay the chosen targets (:func:`replay`) and label the arrays with dates."""
+def assemble(strategy: Strategy, returns: pd.DataFrame, r_ext: np.ndarray, columns: list[str],
+             targets: np.ndarray, decisions: np.ndarray, seg_end: np.ndarray,
+             rate: np.ndarray | float, folds: list[Fold], periods_per_year: int
+             ) -> BacktestResult:
+    """Replay the chosen targets (:func:`replay`) and label the arrays with dates (those of
+    ``returns``): the result of a backtest whose decisions are made."""
     index = pd.DatetimeIndex(returns.index)
     m = targets.shape[1]
     out = replay(targets, decisions, seg_end, r_ext, rate)
@@ -529,5 +538,5 @@ def _assemble(strategy: Strategy, returns: pd.DataFrame, r_ext: np.ndarray, colu
     )
 
 
-__all__ = ["BacktestResult", "Execution", "Replay", "books_before", "decided_weights",
+__all__ = ["BacktestResult", "Execution", "Replay", "assemble", "books_before", "decided_weights",
            "decision", "extended_returns", "hold", "hold_until_drift", "replay", "run_backtest"]

@@ -17,11 +17,11 @@ from typing import Any
 import typer
 
 # Each command module registers its commands on `app` when imported.
-from maxent_portfolio.cli import allocate, backtest, data, keys, sweep, train
+from maxent_portfolio.cli import allocate, backtest, data, keys, stress, sweep, train
 from maxent_portfolio.cli.app import app, err, fit_output_width, state
 from maxent_portfolio.errors import Interrupted, Terminated, UserError
 
-COMMAND_MODULES = (allocate, backtest, data, keys, sweep, train)
+COMMAND_MODULES = (allocate, backtest, data, keys, stress, sweep, train)
 """The modules whose import registers the commands (imported for that, not for a name)."""
 
 

@@ -1,7 +1,8 @@
 """`config`: every key a ``--config`` file may hold, with its section, flag, default and meaning.
 
-Generated from the option tree (:data:`~maxent_portfolio.config.OPTIONS`) and the sweep's grid
-(:class:`~maxent_portfolio.sweep.config.SweepConfig`), so the file-only keys (``gamma``,
+Generated from the option tree (:data:`~maxent_portfolio.config.OPTIONS`), the sweep's grid
+(:class:`~maxent_portfolio.sweep.config.SweepConfig`) and the stress test's scenarios
+(:class:`~maxent_portfolio.stress.config.StressConfig`), so the file-only keys (``gamma``,
 ``batch_size``, ...) are documented where the flags are.
 """
 
@@ -14,6 +15,7 @@ from rich.table import Table
 from maxent_portfolio.cli.app import app, out
 from maxent_portfolio.config import OPTIONS, preset_default
 from maxent_portfolio.errors import ConfigError
+from maxent_portfolio.stress.config import StressConfig, stress_default
 from maxent_portfolio.sweep.config import SweepConfig, grid_default
 
 TOP_LEVEL = "(top)"
@@ -21,7 +23,8 @@ TOP_LEVEL = "(top)"
 
 
 def option_rows() -> list[tuple[str, str, str, str, str]]:
-    """``(section, key, flag, default, meaning)`` of every key, the run's then the sweep's."""
+    """``(section, key, flag, default, meaning)`` of every key: the run's, the sweep's, then
+    the stress test's."""
     rows = []
     for spec in OPTIONS.values():
         section = spec.path.rpartition(".")[0] or TOP_LEVEL
@@ -30,6 +33,9 @@ def option_rows() -> list[tuple[str, str, str, str, str]]:
     for name, info in SweepConfig.model_fields.items():
         rows.append(("sweep", name, f"sweep --{name.replace('_', '-')}", grid_default(name),
                      str(info.description)))
+    for name, info in StressConfig.model_fields.items():
+        rows.append(("stress", name, f"stress --{name.replace('_', '-')}",
+                     stress_default(name), str(info.description)))
     return rows
 
 
@@ -37,13 +43,14 @@ def option_rows() -> list[tuple[str, str, str, str, str]]:
 def list_config(
     section: str = typer.Option(None, "--section", metavar="<section>",
                                 help="Only this section's keys (data, costs, walk_forward, "
-                                     "schedule, env, sac, menu, report, sweep, or top)."),
+                                     "schedule, env, sac, menu, report, sweep, stress, or top)."),
 ) -> None:
     """List every key of a --config file: its section, flag, default and meaning.
 
     A key goes in its section's table ([sac] gamma = 0.95) or flat (gamma = 0.95); the run-level
-    ones, section (top), at the top of the file; the sweep's grid in a [sweep] table. Keys
-    marked (file only) have no flag. A default written "quick X, full Y" is the preset's.
+    ones, section (top), at the top of the file; the sweep's grid in a [sweep] table, the
+    stress test's scenarios in a [stress] table. Keys marked (file only) have no flag. A
+    default written "quick X, full Y" is the preset's.
 
     Example: maxent-portfolio config --section sac
     """

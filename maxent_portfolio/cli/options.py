@@ -110,9 +110,28 @@ def tree_options(*parts: str, presets: bool = True
     return decorate
 
 
+def listed(section: type[BaseModel]) -> Callable[[str, Any], Any]:
+    """``value(name, given)`` for :func:`section_options`: a list field's comma-separated text
+    as numbers, or words (kept, for the validator to name); other fields as given."""
+    def value(name: str, given: Any) -> Any:
+        annotation = section.model_fields[name].annotation
+        if not any(typing.get_origin(a) is list
+                   for a in (annotation, *typing.get_args(annotation))):
+            return given
+        items: list[Any] = []
+        for part in str(given).split(","):
+            try:
+                items.append(float(part))
+            except ValueError:
+                items.append(part.strip())
+        return items
+
+    return value
+
+
 def section_options(section: type[BaseModel], argument: str, panel: str, *,
                     parse: Callable[[Any], Any] = flag_type,
-                    value: Callable[[str, Any], Any] = lambda name, given: given,
+                    value: Callable[[str, Any], Any] | None = None,
                     default: Callable[[str], str] | None = None
                     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a command taking ``argument``: add one flag per field of a command's own
@@ -120,10 +139,11 @@ def section_options(section: type[BaseModel], argument: str, panel: str, *,
     ``flag``), and hand the command ``{field: value}``, None for a flag not given.
 
     ``parse(annotation)`` is the type typer parses a flag as, ``value(name, given)`` turns
-    what it parsed into the field's value, ``default(name)`` is the default ``--help`` shows
-    (the field's by default).
+    what it parsed into the field's value (by default :func:`listed`), ``default(name)`` is
+    the default ``--help`` shows (the field's by default).
     """
     names = tuple(section.model_fields)
+    value = value if value is not None else listed(section)
 
     def shown_default(name: str) -> str:
         if default is not None:
@@ -159,5 +179,5 @@ def section_options(section: type[BaseModel], argument: str, panel: str, *,
     return decorate
 
 
-__all__ = ["CONFIG_OPTION", "flag_specs", "flag_type", "help_text", "section_options",
-           "tree_options"]
+__all__ = ["CONFIG_OPTION", "flag_specs", "flag_type", "help_text", "listed",
+           "section_options", "tree_options"]

@@ -7,7 +7,6 @@ backtest option applies too (from the option tree), except those the grid replac
 
 from __future__ import annotations
 
-import typing
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from maxent_portfolio.cli.app import app, note, out, warn_about
 from maxent_portfolio.cli.options import (
     CONFIG_OPTION,
     flag_specs,
-    flag_type,
     section_options,
     tree_options,
 )
@@ -32,34 +30,8 @@ RUN_PARTS = [spec.path for spec in flag_specs(
 """The backtest options a sweep takes: all but the run-level ones the grid replaces."""
 
 
-def _is_list(name: str) -> bool:
-    annotation = SweepConfig.model_fields[name].annotation
-    return any(typing.get_origin(a) is list for a in typing.get_args(annotation))
-
-
-def _grid_type(annotation: Any) -> Any:
-    """The type typer parses a grid flag as: lists as comma-separated text."""
-    if any(typing.get_origin(a) is list for a in typing.get_args(annotation)):
-        return str
-    return flag_type(annotation)
-
-
-def _grid_value(name: str, value: Any) -> Any:
-    """A comma-separated list as numbers (a word is kept, for the validator to name it)."""
-    if not _is_list(name):
-        return value
-    items: list[Any] = []
-    for part in str(value).split(","):
-        try:
-            items.append(float(part))
-        except ValueError:
-            items.append(part.strip())
-    return items
-
-
 grid_options = section_options(SweepConfig, "grid", "The grid (also keys of the sweep table "
-                               "of --config)", parse=_grid_type, value=_grid_value,
-                               default=grid_default)
+                               "of --config)", default=grid_default)
 """One flag per :class:`SweepConfig` field (its help and default) for a command taking
 ``grid``: the values given, None for those not given."""
 

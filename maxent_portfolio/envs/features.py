@@ -206,6 +206,29 @@ def _base_features(x: np.ndarray, lookback: int, periods_per_year: int) -> np.nd
     return out
 
 
+def last_base_features(x: np.ndarray, periods_per_year: int) -> np.ndarray:
+    """The ``base`` group at the last row of a window of exactly ``lookback`` log returns
+    ``x`` (L, N): (N, 7) float64, clipped; :func:`_base_features`' last row, bit for bit (the
+    same sums of the same cumulative sums), without the rows before it."""
+    lookback = len(x)
+    cum, cum_sq = _cumulative(x)  # (L + 1, N)
+
+    def window_sum(c: np.ndarray, h: int) -> np.ndarray:
+        return c[lookback] - c[lookback - h]
+
+    def window_std(h: int) -> np.ndarray:
+        total, total_sq = window_sum(cum, h), window_sum(cum_sq, h)
+        return np.sqrt(np.maximum((total_sq - total * total / h) / (h - 1), 0.0))
+
+    scale = np.maximum(window_std(lookback), _MIN_STD)
+    moms = [window_sum(cum, min(h, lookback)) / (scale * np.sqrt(min(h, lookback)))
+            for h in _MOMENTUM]
+    vols = [window_std(max(2, min(h, lookback))) * np.sqrt(periods_per_year)
+            for h in _VOLATILITY]
+    out = np.stack([x[-1] / scale, *moms, *vols, cum[lookback] - cum.max(axis=0)], axis=-1)
+    return np.clip(out, FEATURE_LOW, FEATURE_HIGH)
+
+
 def cross_sectional_rank(values: np.ndarray) -> np.ndarray:
     """Ranks among the assets scaled to [-1, 1]: lowest -1, highest 1, ties averaged.
 
@@ -428,7 +451,46 @@ def latest_observation(history: np.ndarray, weights: np.ndarray, lookback: int =
                        lookback - 1, np.asarray(weights, dtype=np.float64))
 
 
+def latest_observations(history: np.ndarray, weights: np.ndarray, lookback: int = 60,
+                        periods_per_year: int = 252,
+                        features: str | Iterable[str] = DEFAULT_FEATURES) -> np.ndarray:
+    """:func:`latest_observation` of ``B`` paths at once: the observations at the last row of
+    each path, as one array.
+
+    The ``base`` features of an asset depend on its own returns only, so for ``base`` alone
+    the ``B`` paths' windows are laid side by side as ``B N`` columns and their last row
+    computed in one call (:func:`last_base_features`: the same numbers as path by path);
+    groups that mix assets (``ranks``, ``context``) are computed path by path.
+
+    Parameters
+    ----------
+    history : ndarray of shape (B, t + 1, N)
+    weights : ndarray of shape (B, N + 1)
+
+    Returns
+    -------
+    ndarray of shape (B, N * F + N + 1), float32
+    """
+    history = np.asarray(history)
+    if history.ndim != 3 or history.shape[1] < lookback:
+        raise DataError(f"need B paths of at least lookback={lookback} rows of returns, got "
+                        f"shape {history.shape}")
+    history = history[:, -lookback:].astype(np.float64)  # only the trailing window is read
+    weights = np.asarray(weights, dtype=np.float64)
+    if feature_groups(features) != ("base",):
+        return np.stack([latest_observation(path, w, lookback, periods_per_year, features)
+                         for path, w in zip(history, weights, strict=True)])
+    if not np.isfinite(history).all() or (history <= -1.0).any():
+        raise DataError("returns must be finite and greater than -100%")
+    n_paths, _, n_assets = history.shape
+    window = history.transpose(1, 0, 2).reshape(lookback, n_paths * n_assets)
+    last = last_base_features(np.log1p(window), periods_per_year).astype(np.float32)
+    rows = last.reshape(n_paths, n_assets * last.shape[-1])
+    return np.concatenate((rows, np.clip(weights, 0.0, 1.0)), axis=1, dtype=np.float32)
+
+
 __all__ = ["DEFAULT_FEATURES", "FEATURE_GROUPS", "FEATURE_HIGH", "FEATURE_LOW", "FEATURE_NAMES",
            "N_FEATURES", "average_correlation", "compute_features", "cross_sectional_rank",
-           "feature_bounds", "feature_groups", "feature_names", "latest_observation",
+           "feature_bounds", "feature_groups", "feature_names", "last_base_features",
+           "latest_observation", "latest_observations",
            "observation", "observation_batch", "observation_bounds"]

@@ -44,6 +44,7 @@ from maxent_portfolio.reporting.fragments import (
     legend_html,
     metrics_table_html,
     provenance_html,
+    robustness_table_html,
     tearsheets_html,
 )
 from maxent_portfolio.reporting.series import (
@@ -143,13 +144,78 @@ def placebo_section(results: Sequence[BacktestResult], metrics: pd.DataFrame,
         "95 or more is the 5% test).</p>", *parts))
 
 
+@dataclass(frozen=True)
+class Robustness:
+    """A run's stress test, as ``stress`` wrote it in ``RUN_DIR/stress/``.
+
+    Attributes
+    ----------
+    scenarios : pd.DataFrame
+        ``scenarios.csv``: ``scenario``, ``strategy`` and the figures, one row per pair.
+    summary : pd.DataFrame
+        ``summary.csv``: one row per strategy.
+    wealth : pd.DataFrame
+        ``wealth.csv``: ``strategy``, ``date`` and the quantiles ``q05`` ... ``q95`` of growth.
+    """
+
+    scenarios: pd.DataFrame
+    summary: pd.DataFrame
+    wealth: pd.DataFrame
+
+
+def robustness_section(robustness: Robustness, results: Sequence[BacktestResult],
+                       metrics: pd.DataFrame,
+                       info: Mapping[str, SeriesInfo] | None = None) -> Section:
+    """The card of a stress test: the table of ``summary.csv``, each strategy's Sharpe
+    distribution across scenarios and the fan chart of its wealth, the run's own path marked;
+    each strategy in its colour of the page (``info``), a strategy the run lacks in the next
+    free one."""
+    summary = robustness.summary
+    names = [str(n) for n in summary["strategy"]]
+    styles = info or {}
+    spare = iter(plots.PALETTE[(len(styles) + i) % len(plots.PALETTE)]
+                 for i in range(len(names)))
+    colors = [styles[n].style.color if n in styles else next(spare) for n in names]
+    own_rows = metrics.set_index("strategy") if "strategy" in metrics.columns else pd.DataFrame()
+    own = [as_number(own_rows["sharpe"].get(n)) if "sharpe" in own_rows.columns else None
+           for n in names]
+    by_name = {r.name: r for r in results}
+    sharpes = [robustness.scenarios.loc[robustness.scenarios["strategy"] == n, "sharpe"]
+               .to_numpy(dtype=float) for n in names]
+    box = plots.figure_to_svg(plots.sharpe_distribution_figure(
+        sharpes, [float("nan") if v is None else v for v in own], colors), "fig-robust-sharpe")
+    bands = []
+    for name in names:
+        rows = robustness.wealth[robustness.wealth["strategy"] == name]
+        bands.append(rows.set_index(pd.DatetimeIndex(rows["date"]))[
+            ["q05", "q25", "q50", "q75", "q95"]])
+    paths = [by_name[n].equity if n in by_name else None for n in names]
+    fan = plots.figure_to_svg(plots.fan_figure(bands, paths, colors), "fig-robust-fan")
+    legend = asset_legend([f"{i + 1}. {n}" for i, n in enumerate(names)], colors)
+    count = int(summary["scenarios"].max())
+    threshold = as_number(summary["drawdown_threshold"].iloc[0]) \
+        if "drawdown_threshold" in summary.columns else None
+    beyond = "" if threshold is None else f" deeper than {threshold:.0%}"
+    return Section("robustness", "Robustness", "Robustness: scenario markets", trusted(
+        f'<p class="muted">Every strategy re-evaluated on the same {count} scenario markets of '
+        "the test windows (<code>maxent-portfolio stress</code>; "
+        "<code>stress/scenarios.csv</code>), each fold's agent as trained and each baseline "
+        "refit on the fold's own training window. <em>Beats 1/N</em>: the share of scenarios "
+        "in which the strategy's Sharpe exceeds equal-weight's on the same path (paired); "
+        f"<em>P(MaxDD beyond)</em>: the share with a maximum drawdown{esc(beyond)}.</p>",
+        robustness_table_html(summary), legend, f"<figure>{box}</figure>",
+        '<p class="muted">Wealth (growth of 1, log scale) across scenarios: median line, '
+        "25-75% and 5-95% bands; dotted black, the run's own path.</p>",
+        f"<figure>{fan}</figure>"))
+
+
 # ----------------------------------------------------------------------------- page
 def render_dashboard(results: Sequence[BacktestResult], metrics: pd.DataFrame,
                      benchmark: pd.Series | None, config: Mapping[str, Any],
                      tearsheets: Mapping[str, str], title: str,
                      provenance: Mapping[str, Any], reference: str | None = "equal-weight",
                      descriptions: Mapping[str, str] | None = None,
-                     allocation_of: str = "sac") -> str:
+                     allocation_of: str = "sac", robustness: Robustness | None = None) -> str:
     """The dashboard as one HTML string. See :func:`write_dashboard` for the parameters."""
     if not results:
         raise ValueError("the dashboard needs at least one backtest result")
@@ -261,6 +327,8 @@ def render_dashboard(results: Sequence[BacktestResult], metrics: pd.DataFrame,
             legend_html(info, strategy_keys), f"<figure>{turnover_svg}</figure>")),
         *([learning] if learning else []),
         *([placebo] if (placebo := placebo_section(results, metrics, info)) else []),
+        *([robustness_section(robustness, results, metrics, info)] if robustness is not None
+          else []),
         Section("folds", "Folds", "Walk-forward folds", trusted(folds_html(all_folds))),
         Section("tearsheets", "Tear sheets", "Tear sheets",
                 trusted(tearsheets_html(tearsheets, info))),
@@ -278,7 +346,7 @@ def write_dashboard(path: Path | str, results: Sequence[BacktestResult], metrics
                     tearsheets: Mapping[str, str], title: str, provenance: Mapping[str, Any],
                     reference: str | None = "equal-weight",
                     descriptions: Mapping[str, str] | None = None,
-                    allocation_of: str = "sac") -> Path:
+                    allocation_of: str = "sac", robustness: Robustness | None = None) -> Path:
     """Write the self-contained comparison dashboard, atomically.
 
     Parameters
@@ -308,6 +376,8 @@ def write_dashboard(path: Path | str, results: Sequence[BacktestResult], metrics
     allocation_of : str
         Whose allocation to chart: this name, else the first name starting with it, else the
         first investable non-reference strategy (the page says so).
+    robustness : Robustness, optional
+        The run's stress test: a Robustness card when given.
 
     Returns
     -------
@@ -315,10 +385,11 @@ def write_dashboard(path: Path | str, results: Sequence[BacktestResult], metrics
         ``path``.
     """
     page = render_dashboard(results, metrics, benchmark, config, tearsheets, title, provenance,
-                            reference, descriptions, allocation_of)
+                            reference, descriptions, allocation_of, robustness)
     target = Path(path)
     write_text(target, page)
     return target
 
 
-__all__ = ["Section", "menu_section", "placebo_section", "render_dashboard", "write_dashboard"]
+__all__ = ["Robustness", "Section", "menu_section", "placebo_section", "render_dashboard",
+           "robustness_section", "write_dashboard"]

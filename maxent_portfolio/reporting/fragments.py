@@ -120,6 +120,34 @@ def legend_html(info: Mapping[str, SeriesInfo], keys: Sequence[str]) -> str:
     return f'<div class="legend" role="group" aria-label="series">{"".join(items)}</div>'
 
 
+ROBUSTNESS_COLUMNS = (
+    ("sharpe_q50", "Sharpe, median", "sharpe"), ("sharpe_q05", "Sharpe, 5%", "sharpe"),
+    ("sharpe_q95", "Sharpe, 95%", "sharpe"), ("p_beat_equal_weight", "Beats 1/N", "share"),
+    ("cagr_q50", "CAGR, median", "cagr"), ("max_drawdown_q50", "MaxDD, median", "max_drawdown"),
+    ("max_drawdown_q05", "MaxDD, 5%", "max_drawdown"),
+    ("p_drawdown_beyond", "P(MaxDD beyond)", "share"), ("cvar_95_q50", "CVaR 95, median",
+                                                        "cvar_95"))
+"""``summary.csv`` columns the Robustness table shows: (column, header, metric format)."""
+
+
+def robustness_table_html(summary: pd.DataFrame) -> str:
+    """The Robustness card's table: one row per strategy of ``summary.csv``."""
+    head = "".join(f'<th scope="col" class="num">{esc(title)}</th>'
+                   for _, title, _ in ROBUSTNESS_COLUMNS)
+    rows = []
+    for _, row in summary.iterrows():
+        cells = []
+        for column, _, kind in ROBUSTNESS_COLUMNS:
+            value = as_number(row.get(column))
+            text = "-" if value is None else f"{value:.0%}" if kind == "share" \
+                else format_metric(kind, value)
+            cells.append(f'<td class="num">{esc(text)}</td>')
+        rows.append(f'<tr><th scope="row" class="name">{esc(row["strategy"])}</th>'
+                    f'{"".join(cells)}</tr>')
+    return (f'<table class="robustness"><thead><tr><th scope="col" class="name">Strategy</th>'
+            f'{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
 def asset_legend(columns: Sequence[str], colors: Sequence[str]) -> str:
     """Static legend of colour boxes for a stacked chart's columns."""
     items = [f'<span class="legend-item static"><span class="box" style="background:{esc(c)}">'
@@ -195,5 +223,7 @@ def tearsheets_html(tearsheets: Mapping[str, str], info: Mapping[str, SeriesInfo
     return f'<ul class="sheets">{"".join(items)}</ul>'
 
 
-__all__ = ["allocation_colors", "asset_legend", "folds_html", "legend_html", "line_swatch",
-    "metrics_table_html", "provenance_html", "tearsheets_html"]
+__all__ = [
+    "ROBUSTNESS_COLUMNS", "allocation_colors", "asset_legend", "folds_html", "legend_html",
+    "line_swatch", "metrics_table_html", "provenance_html", "robustness_table_html",
+    "tearsheets_html"]

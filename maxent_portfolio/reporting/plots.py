@@ -426,9 +426,109 @@ def placebo_figure(placebo: np.ndarray, sharpe: float, color: str) -> Figure:
     return fig
 
 
+def sharpe_distribution_figure(values: Sequence[np.ndarray], own: Sequence[float],
+                               colors: Sequence[str]) -> Figure:
+    """Each strategy's Sharpe ratio across scenarios: a box of the 25-75% quantiles, whiskers
+    at 5% and 95%, the median a line and the run's own path a dot; one row per strategy, top
+    to bottom in order (the names are the HTML legend's).
+
+    Parameters
+    ----------
+    values : sequence of ndarray of shape (n_scenarios,)
+    own : sequence of float
+        The Sharpe ratio of the run's own path (not drawn if not finite).
+    colors : sequence of str
+    """
+    n = len(values)
+    fig, (ax,) = _new_figure(0.9 + 0.42 * n)
+    with styled():
+        rows = np.arange(n)[::-1]
+        for i, color in enumerate(colors):
+            q05, q25, q50, q75, q95 = np.quantile(np.asarray(values[i], dtype=float),
+                                                  (0.05, 0.25, 0.5, 0.75, 0.95))
+            ax.hlines(rows[i], q05, q95, color=color, linewidth=1.2)
+            ax.vlines([q05, q95], rows[i] - 0.15, rows[i] + 0.15, color=color, linewidth=1.2)
+            ax.barh(rows[i], q75 - q25, left=q25, height=0.55, color=color, alpha=0.35,
+                    edgecolor=color)
+            ax.vlines(q50, rows[i] - 0.275, rows[i] + 0.275, color=color, linewidth=2.2)
+            if np.isfinite(own[i]):
+                ax.plot([own[i]], [rows[i]], "o", color=BENCHMARK_COLOR, markersize=4.5)
+        ax.set_yticks(rows, [str(i + 1) for i in range(n)])
+        ax.set_ylabel("strategy (legend order)")
+        ax.set_xlabel("annualised Sharpe ratio")
+        ax.set_title("Sharpe across scenarios: box 25-75%, whiskers 5-95%, dot the run's own "
+                     "path")
+        ax.grid(axis="y", visible=False)
+        fig.subplots_adjust(left=LEFT, right=RIGHT, bottom=0.55 / (0.9 + 0.42 * n) + 0.08,
+                            top=1 - 0.35 / (0.9 + 0.42 * n))
+    return fig
+
+
+def fan_figure(bands: Sequence[pd.DataFrame], own: Sequence[pd.Series | None],
+               colors: Sequence[str], columns: int = 3) -> Figure:
+    """Small multiples of wealth across scenarios, one panel per strategy (in legend order,
+    numbered): the 5-95% and 25-75% bands shaded, the median a line, the run's own path
+    dotted black.
+
+    Parameters
+    ----------
+    bands : sequence of pd.DataFrame
+        Indexed by date, columns ``q05``, ``q25``, ``q50``, ``q75``, ``q95``: quantiles of
+        growth of 1 across scenarios.
+    own : sequence of pd.Series or None
+        Growth of 1 on the run's own path.
+    colors : sequence of str
+    columns : int
+        Panels per row.
+    """
+    n = len(bands)
+    rows = max(1, -(-n // columns))
+    with styled():
+        fig = Figure(figsize=(WIDTH_IN, 2.4 * rows + 0.4))
+        grid = fig.subplots(rows, columns, sharex=True, sharey=True, squeeze=False)
+        axes = [ax for row in grid for ax in row]
+        for i, ax in enumerate(axes):
+            if i >= n:
+                ax.set_visible(False)
+                continue
+            band, color = bands[i], colors[i]
+            x = band.index
+            ax.fill_between(x, band["q05"], band["q95"], color=color, alpha=0.15, linewidth=0)
+            ax.fill_between(x, band["q25"], band["q75"], color=color, alpha=0.3, linewidth=0)
+            ax.plot(x, band["q50"], color=color, linewidth=1.6)
+            if own[i] is not None:
+                path = own[i]
+                assert path is not None
+                ax.plot(path.index, path.to_numpy(dtype=float), color=BENCHMARK_COLOR,
+                        linestyle=":", linewidth=1.2)
+            ax.set_title(f"{i + 1}", loc="left")
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(mticker.FuncFormatter(_growth_label))
+            ax.yaxis.set_minor_formatter(mticker.NullFormatter())
+        locator = mdates.AutoDateLocator(minticks=3, maxticks=6)
+        for ax in axes:
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        fig.subplots_adjust(left=LEFT, right=RIGHT, bottom=0.35 / (2.4 * rows + 0.4) + 0.04,
+                            top=1 - 0.3 / (2.4 * rows + 0.4), hspace=0.3, wspace=0.08)
+    return fig
+
+
 __all__ = [
-    "BENCHMARK_COLOR", "CASH_COLOR", "OTHER_COLOR", "PALETTE", "LineStyle", "allocation_figure",
-    "diversification_figure", "drawdown", "equity_drawdown_figure", "figure_to_svg",
-    "learning_figure", "placebo_figure",
-    "quiet_matplotlib", "turnover_figure",
+    "BENCHMARK_COLOR",
+    "CASH_COLOR",
+    "OTHER_COLOR",
+    "PALETTE",
+    "LineStyle",
+    "allocation_figure",
+    "diversification_figure",
+    "drawdown",
+    "equity_drawdown_figure",
+    "fan_figure",
+    "figure_to_svg",
+    "learning_figure",
+    "placebo_figure",
+    "quiet_matplotlib",
+    "sharpe_distribution_figure",
+    "turnover_figure",
 ]

@@ -29,13 +29,15 @@ from maxent_portfolio.errors import DataError
 from maxent_portfolio.files import check_can_write
 
 if TYPE_CHECKING:
+    from maxent_portfolio.reporting.dashboard import Robustness
     from maxent_portfolio.runner import RunOutcome
 
 
 def render(folder: Path, results: list[BacktestResult], metrics: pd.DataFrame,
            benchmark: pd.Series | None, config: dict[str, Any], provenance: dict[str, Any],
-           title: str, rf: float = 0.0) -> Path:
-    """Write ``tearsheets/<strategy>.html`` and ``index.html`` into ``folder``."""
+           title: str, rf: float = 0.0, robustness: Robustness | None = None) -> Path:
+    """Write ``tearsheets/<strategy>.html`` and ``index.html`` into ``folder``; with
+    ``robustness`` (a stress test's outputs) the dashboard gets its Robustness card."""
     from maxent_portfolio.reporting.dashboard import write_dashboard
     from maxent_portfolio.reporting.tearsheet import write_tearsheet
 
@@ -50,7 +52,8 @@ def render(folder: Path, results: list[BacktestResult], metrics: pd.DataFrame,
                         periods_per_year=res.periods_per_year)
         links[res.name] = f"tearsheets/{file}"
     index = folder / "index.html"
-    write_dashboard(index, results, metrics, benchmark, config, links, title, provenance)
+    write_dashboard(index, results, metrics, benchmark, config, links, title, provenance,
+                    robustness=robustness)
     return index
 
 
@@ -288,15 +291,51 @@ def read_run(run_dir: Path) -> StoredRun:
     return StoredRun(results, metrics, benchmark, config, prov, title, rf)
 
 
+STRESS_FILES = {"scenarios.csv": ("scenario", "strategy", "sharpe", "cagr", "max_drawdown",
+                                   "cvar_95", "turnover"),
+                "summary.csv": ("strategy", "scenarios", "sharpe_q05", "sharpe_q50",
+                                "sharpe_q95", "p_beat_equal_weight", "p_drawdown_beyond"),
+                "wealth.csv": ("strategy", "date", "q05", "q25", "q50", "q75", "q95")}
+"""The tables a stress test leaves in ``RUN_DIR/stress/`` and the columns the report reads."""
+
+
+def read_stress(run_dir: Path) -> Robustness | None:
+    """The run's stress test (``stress/``), checked, or None when it has none (or it has not
+    finished: its tables are written last)."""
+    from maxent_portfolio.reporting.dashboard import Robustness
+
+    folder = run_dir / "stress"
+    if not (folder / "summary.csv").is_file():
+        return None
+    tables = {}
+    for name, columns in STRESS_FILES.items():
+        path = folder / name
+        try:
+            frame = pd.read_csv(io.StringIO(_read_text(path)), dtype={"strategy": str})
+        except ValueError as exc:
+            raise DataError(f"{path} is not a readable CSV table: {_reason(exc)}") from exc
+        missing = [c for c in columns if c not in frame.columns]
+        if missing or frame.empty:
+            raise DataError(f"{path} has no {missing[0]!r} column" if missing
+                            else f"{path} has no rows")
+        numbers = frame[[c for c in columns if c not in ("strategy", "date")]]
+        if not all(pd.api.types.is_numeric_dtype(numbers[c]) for c in numbers.columns):
+            raise DataError(f"{path} holds a value that is not a number; stress the run again")
+        tables[name] = frame
+    return Robustness(tables["scenarios.csv"], tables["summary.csv"], tables["wealth.csv"])
+
+
 def rerender(run_dir: Path) -> Path:
-    """Render the report of an existing run directory again from its stored results."""
+    """Render the report of an existing run directory again from its stored results (and its
+    stress test's, when it has one)."""
     run = read_run(run_dir)
+    robustness = read_stress(run_dir)
     check_can_write(run_dir, "the report in")
     # Render beside the run, then swap the HTML in, so a failure leaves the old report.
     tmp = Path(tempfile.mkdtemp(prefix=".render-", dir=run_dir))
     try:
         render(tmp, run.results, run.metrics, run.benchmark, run.config, run.provenance,
-               run.title, rf=run.rf)
+               run.title, rf=run.rf, robustness=robustness)
         old = run_dir / "tearsheets"
         if old.exists():
             shutil.rmtree(old)

@@ -85,6 +85,13 @@ class Strategy:
         True when ``allocate`` depends on neither ``current`` nor internal state, so the
         engine may call ``allocate`` only at rebalance dates in any order, and (if
         ``constant_weights`` is overridden) skip the per-date call entirely.
+    batched : bool
+        True when :meth:`allocate_batch` decides for many paths of returns at once (``sac``:
+        one forward pass of its policy), as ``allocate`` would on each.
+    checkpointed : bool
+        True when ``fit`` trains a model that a run keeps per fold, in
+        ``checkpoints/<label>/fold-<i>.pt`` of its directory (``sac``, ``sac-discrete``):
+        :meth:`restore` then takes it up instead of training again (the ``stress`` command).
     """
 
     name: ClassVar[str] = ""
@@ -93,6 +100,8 @@ class Strategy:
     stateless: ClassVar[bool] = False
     seeded: ClassVar[bool] = False
     learned: ClassVar[bool] = False
+    checkpointed: ClassVar[bool] = False
+    batched: ClassVar[bool] = False
 
     @classmethod
     def from_context(cls: type[S], context: StrategyContext) -> S:
@@ -181,6 +190,24 @@ class Strategy:
         learning again, and starts the fold afresh from it, whatever came before. The default
         is :meth:`fit` (a rule refits in a moment)."""
         return self.fit(returns)
+
+    def allocate_batch(self, history: np.ndarray, current: np.ndarray) -> np.ndarray:
+        """:meth:`allocate` on ``B`` paths at once, for a ``batched`` strategy.
+
+        Parameters
+        ----------
+        history : ndarray of shape (B, t + 1, n_assets)
+            Each path's simple returns up to and including the decision date.
+        current : ndarray of shape (B, n_assets + 1)
+            Each path's drifted weights, cash last.
+
+        Returns
+        -------
+        ndarray of shape (B, n_assets + 1)
+            Target weights, cash last, each row what ``allocate`` returns on its path (to
+            rounding). The paths share the strategy's state: no path may change it.
+        """
+        raise NotImplementedError(f"{self.name} decides one path at a time")
 
     def constant_weights(self, assets: list[str]) -> np.ndarray | None:
         """Weights that never change with the data, or None. Lets the engine vectorise."""

@@ -98,6 +98,7 @@ class BuyAndHold(Strategy):
 
     name = "buy-and-hold"
     description = "1/N at the start, never rebalanced"
+    batched = True
 
     def allocate(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
         held = np.clip(np.nan_to_num(current.to_numpy(dtype=float)), 0.0, None)
@@ -105,6 +106,13 @@ class BuyAndHold(Strategy):
         if held[risky].sum() <= 1e-12:  # all cash: the first trade of the backtest
             return pd.Series(1.0 / history.shape[1], index=history.columns)
         return pd.Series(held / held.sum(), index=current.index)
+
+    def allocate_batch(self, history: np.ndarray, current: np.ndarray) -> np.ndarray:
+        held = np.clip(np.nan_to_num(np.asarray(current, dtype=float)), 0.0, None)
+        out = held / held.sum(-1, keepdims=True)
+        n = history.shape[-1]
+        out[held[:, :-1].sum(-1) <= 1e-12] = np.append(np.full(n, 1.0 / n), 0.0)
+        return out
 
 
 def inverse_volatility_weights(returns: np.ndarray) -> np.ndarray | None:
@@ -144,6 +152,7 @@ class _WindowStrategy(Strategy):
     """
 
     stateless = True
+    batched = True
     default_refit = "fold"
 
     def __init__(self, window: int = 252, refit: str | None = None) -> None:
@@ -208,6 +217,14 @@ class _WindowStrategy(Strategy):
         if self._fold_weights is not None:
             return self._fold_weights.copy()
         return self._estimate(history.iloc[-self.window:])
+
+    def allocate_batch(self, history: np.ndarray, current: np.ndarray) -> np.ndarray:
+        """The fold's targets on every path, or an estimate on each path's tail (cash 0)."""
+        if self._fold_weights is not None:
+            fold = np.append(self._fold_weights.to_numpy(dtype=float), 0.0)
+            return np.tile(fold, (len(history), 1))
+        return np.stack([np.append(self._estimate(pd.DataFrame(path[-self.window:]))
+                                   .to_numpy(dtype=float), 0.0) for path in history])
 
 
 class InverseVolatility(_WindowStrategy):

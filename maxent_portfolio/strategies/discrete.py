@@ -68,6 +68,7 @@ class SACDiscreteStrategy(SACStrategy):
     name = "sac-discrete"
     description = "discrete SAC over a menu of strategies (soft meta-allocator), refit each fold"
     seeded = True
+    batched = False  # its menu's targets are kept by date, one path at a time
 
     def __init__(self, *args: Any, menu: MenuConfig | list[str] | None = None,
                  context: StrategyContext | None = None, **options: Any) -> None:
@@ -189,7 +190,7 @@ class SACDiscreteStrategy(SACStrategy):
             raise DataError(f"sac-discrete needs at least {2 * lookback + 2} training returns "
                             f"(twice the lookback {lookback}, plus 2), got {len(returns)}")
         self.book.fit_window(returns, first=lookback - 1)
-        self.agent_ = MenuAgent.load(path)
+        self.agent_ = MenuAgent.load(path, self.sac.device)
         if self.agent_.algorithm.k != self.book.k:
             raise DataError(f"{path} chooses among {self.agent_.algorithm.k} strategies, the "
                             f"run's menu has {self.book.k}")

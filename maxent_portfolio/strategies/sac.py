@@ -132,6 +132,8 @@ class SACStrategy(Strategy):
     description = "Soft Actor-Critic on the simplex (max-entropy RL), refit each fold"
     seeded = True
     learned = True
+    checkpointed = True
+    batched = True
 
     def __init__(self, sac: SACConfig | None = None, env: EnvConfig | None = None,
                  costs: CostModel | None = None, seed: int = 0,
@@ -377,7 +379,7 @@ class SACStrategy(Strategy):
         up for ``allocate`` on the training window ``returns``; nothing is trained."""
         path = self.saved_model(fold)
         self.window_periods(returns)
-        self.agent_ = Agent.load(path)
+        self.agent_ = Agent.load(path, self.sac.device)
         self._assets = [str(c) for c in returns.columns]
         if self.agent_.algorithm.n_assets != len(self._assets):
             raise DataError(f"{path} holds an agent of {self.agent_.algorithm.n_assets} "
@@ -441,6 +443,19 @@ class SACStrategy(Strategy):
         """Deterministic action at the last date of ``history`` given drifted ``current``,
         executed as in training: :meth:`execute` of :meth:`target`."""
         return self.execute(self.target(history, current), current)
+
+    def allocate_batch(self, history: np.ndarray, current: np.ndarray) -> np.ndarray:
+        """The deterministic actions of ``B`` paths in one forward pass of the policy (no
+        entropy recorded): :meth:`allocate` on each path."""
+        from maxent_portfolio.envs.features import latest_observations
+
+        if self.agent_ is None:
+            raise ConfigError("the sac strategy must be fit before it can allocate")
+        weights = np.asarray(current, dtype=float)
+        obs = latest_observations(history, weights, self.env.lookback, self._periods_per_year,
+                                  self.env.features)
+        execution = self.execution(self._assets)
+        return np.asarray(execution.execute(self.agent_.act(obs, deterministic=True), weights))
 
     def learning(self) -> pd.DataFrame:
         """The learning curves of every fold (see :func:`learning_records`)."""

@@ -1,4 +1,5 @@
-"""Where a sweep's cells run: a local process pool, or Ray tasks.
+"""Where a sweep's cells (or any groups of independent jobs) run: a local process pool, or Ray
+tasks.
 
 Both ship the shared data once (to each worker process, or to Ray's object store with
 ``ray.put``), send each job a group of cells (one cell, or a batched group:
@@ -7,6 +8,9 @@ Both ship the shared data once (to each worker process, or to Ray's object store
 the driver stores it before the next one. Workers return result frames, never files. Each
 worker runs torch on one thread, so cells running side by side do not fight over cores, and a
 cell's numbers do not depend on the backend or on ``jobs``.
+
+What a job computes is ``work(data, group) -> results``, a module-level function (workers
+import it by name): :func:`~maxent_portfolio.sweep.cells.run_cells` for a sweep, by default.
 """
 
 from __future__ import annotations
@@ -18,14 +22,19 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from maxent_portfolio.errors import ConfigError, UserError
-from maxent_portfolio.sweep.cells import Cell, CellResult, SweepData, run_cells
+from maxent_portfolio.sweep.cells import run_cells
 
-OnDone = Callable[[CellResult], None]
+D = TypeVar("D")
+J = TypeVar("J")
+R = TypeVar("R")
+OnDone = Callable[[R], None]
+Work = Callable[[D, list[J]], list[R]]
+"""``work(data, group)``: the results of one group of jobs on the shared data."""
 
-_SHARED: list[SweepData | None] = [None]
+_SHARED: list[Any] = [None, None]  # this worker's data and work
 _STOPS = {signal.SIGINT, signal.SIGTERM}
 
 
@@ -35,34 +44,35 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _start_worker(data: SweepData) -> None:
+def _start_worker(data: Any, work: Work[Any, Any, Any]) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)  # blocked by the driver while spawning
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver answers Ctrl-C by killing us
     _one_thread()
-    _SHARED[0] = data
+    _SHARED[:] = [data, work]
 
 
-def _pool_cells(cells: list[Cell]) -> list[CellResult]:
-    data = _SHARED[0]
-    assert data is not None, "worker started without the sweep's data"
-    return run_cells(data, cells)
+def _pool_cells(group: list[Any]) -> list[Any]:
+    data, work = _SHARED
+    assert data is not None, "worker started without the shared data"
+    return list(work(data, group))
 
 
-def run_local(data: SweepData, groups: list[list[Cell]], jobs: int, on_done: OnDone) -> None:
-    """Run the cell ``groups`` in ``jobs`` spawned worker processes (here, with
-    ``jobs == 1``)."""
+def run_local(data: D, groups: list[list[J]], jobs: int, on_done: OnDone[R],
+              work: Work[D, J, R] = run_cells) -> None:  # type: ignore[assignment]
+    """Run ``work`` on each of the ``groups`` in ``jobs`` spawned worker processes (here,
+    with ``jobs == 1``)."""
     from maxent_portfolio.runner import stop_pool
 
     if jobs < 2 or len(groups) < 2:
         for group in groups:
-            for result in run_cells(data, group):
+            for result in work(data, group):
                 on_done(result)
         return
     ctx = multiprocessing.get_context("spawn")  # fork after torch has threads is unsafe
     # Ctrl-C waits until the workers are spawned and known to the pool (as in the runner).
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
     executor = ProcessPoolExecutor(max_workers=min(jobs, len(groups)), mp_context=ctx,
-                                   initializer=_start_worker, initargs=(data,))
+                                   initializer=_start_worker, initargs=(data, work))
     try:
         try:
             futures = [executor.submit(_pool_cells, group) for group in groups]
@@ -80,9 +90,9 @@ def run_local(data: SweepData, groups: list[list[Cell]], jobs: int, on_done: OnD
         raise
 
 
-def _ray_cells(data: SweepData, cells: list[Cell]) -> list[CellResult]:
+def _ray_cells(data: Any, group: list[Any], work: Work[Any, Any, Any]) -> list[Any]:
     _one_thread()
-    return run_cells(data, cells)
+    return list(work(data, group))
 
 
 def _import_ray():  # type: ignore[no-untyped-def]
@@ -134,7 +144,7 @@ def _init_ray(ray: Any, jobs: int, address: str | None) -> None:
             os.environ["PYTHONPATH"] = saved
 
 
-def _get(ray: Any, ref: Any) -> list[CellResult]:
+def _get(ray: Any, ref: Any) -> list[Any]:
     """A task's results; its error raised here, a user error as itself (one line)."""
     try:
         return list(ray.get(ref))
@@ -145,17 +155,18 @@ def _get(ray: Any, ref: Any) -> list[CellResult]:
         raise
 
 
-def run_ray(data: SweepData, groups: list[list[Cell]], jobs: int, address: str | None,
-            on_done: OnDone) -> None:
-    """Run the cell ``groups`` as Ray tasks of one CPU each; the data goes to the object
-    store once."""
+def run_ray(data: D, groups: list[list[J]], jobs: int, address: str | None,
+            on_done: OnDone[R], work: Work[D, J, R] = run_cells  # type: ignore[assignment]
+            ) -> None:
+    """Run ``work`` on each of the ``groups`` as Ray tasks of one CPU each; the data goes to
+    the object store once."""
     ray = _import_ray()
     started = start_ray(jobs, address)
-    pending: dict[object, list[Cell]] = {}
+    pending: dict[object, list[J]] = {}
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(_ray_cells)
         shared = ray.put(data)
-        pending = {task.remote(shared, group): group for group in groups}
+        pending = {task.remote(shared, group, work): group for group in groups}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
             for ref in done:
@@ -171,15 +182,17 @@ def run_ray(data: SweepData, groups: list[list[Cell]], jobs: int, address: str |
             ray.shutdown()
 
 
-def run_backend(backend: str, data: SweepData, groups: list[list[Cell]], jobs: int,
-                address: str | None, on_done: OnDone) -> None:
-    """Run the cell ``groups`` on ``backend`` (``local`` or ``ray``)."""
+def run_backend(backend: str, data: D, groups: list[list[J]], jobs: int,
+                address: str | None, on_done: OnDone[R],
+                work: Work[D, J, R] = run_cells) -> None:  # type: ignore[assignment]
+    """Run ``work`` on each of the ``groups`` on ``backend`` (``local`` or ``ray``): the
+    cells of a sweep by default."""
     if not groups:
         return
     if backend == "ray":
-        run_ray(data, groups, jobs, address, on_done)
+        run_ray(data, groups, jobs, address, on_done, work)
     else:
-        run_local(data, groups, jobs, on_done)
+        run_local(data, groups, jobs, on_done, work)
 
 
 __all__ = ["run_backend", "run_local", "run_ray", "start_ray"]

@@ -13,8 +13,10 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import product
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -130,6 +132,19 @@ def checksum(data: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def read_checksummed(path: Path, refuse: Callable[[str], Exception]) -> dict[str, Any]:
+    """A JSON object written with its :func:`checksum` (under ``"checksum"``); ``refuse(why)``
+    is raised when it cannot be read or its content does not match the checksum."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise refuse(f"is corrupt ({exc})") from None
+    if not isinstance(data, dict) or data.get("checksum") != checksum(
+            {k: v for k, v in data.items() if k != "checksum"}):
+        raise refuse("was edited or is damaged: its checksum does not match its content")
+    return data
+
+
 def cell_measures(result: BacktestResult, rf: float) -> dict[str, float]:
     """Sharpe (net), annual turnover, mean effective N of the holdings, mean policy entropy
     and maximum drawdown of one backtest."""
@@ -210,5 +225,17 @@ def _cell_result(cell: Cell, result: BacktestResult, rf: float, seconds: float) 
     return CellResult(cell, measures, result.returns.rename(cell.key))
 
 
-__all__ = ["CELL_COLUMNS", "Cell", "CellResult", "SweepData", "backtest", "cell_groups",
-           "cell_measures", "checksum", "grid_cells", "run_cells", "with_costs"]
+__all__ = [
+    "CELL_COLUMNS",
+    "Cell",
+    "CellResult",
+    "SweepData",
+    "backtest",
+    "cell_groups",
+    "cell_measures",
+    "checksum",
+    "grid_cells",
+    "read_checksummed",
+    "run_cells",
+    "with_costs",
+]

@@ -15,17 +15,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, field_validator
+from pydantic import field_validator
 
 from maxent_portfolio.config import (
     RunConfig,
     config_file_values,
+    field_default,
     parse_config_file,
     resolve_values,
-    shown,
 )
 from maxent_portfolio.errors import ConfigError
-from maxent_portfolio.options import Section, describe_error, one_of, option
+from maxent_portfolio.options import Section, one_of, option, validated
 
 BACKENDS = ("local", "ray")
 DEFAULT_DIAL = [0.25, 0.5, 0.75, 1.0]
@@ -41,8 +41,33 @@ MAX_PBO_PARTITIONS = 16
 """CSCV's splits grow as C(S, S/2): 12,870 at 16, 184,756 at 20, 1.4e11 at 40 (a hang)."""
 
 
-class SweepConfig(Section):
-    """The grid (dial x costs x seeds) and where its cells run."""
+class WorkerConfig(Section):
+    """Where a command's independent jobs run (a sweep's cells, stress's scenario chunks)."""
+
+    backend: str = option("local", "Where the jobs run: local (a process pool on this "
+                          "machine) or ray (Ray tasks, on a local instance or the --address "
+                          "cluster).")
+    address: str | None = option(None, "Address of a running Ray cluster to join, e.g. "
+                                 "ray://head:10001 or auto (--backend ray only).")
+    jobs: int = option(os.cpu_count() or 1, "Jobs run at once (worker processes or Ray "
+                       "CPUs); default: the number of CPU cores. The results are identical "
+                       "for every value and both backends.", ge=1)
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, value: str) -> str:
+        return one_of(value, BACKENDS, " or ")
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None, info: Any) -> str | None:
+        if value is not None and info.data.get("backend") != "ray":  # backend is checked first
+            raise ValueError("joining a Ray cluster needs --backend ray")
+        return value
+
+
+class SweepConfig(WorkerConfig):
+    """The grid (dial x costs x seeds) and where its cells run (:class:`WorkerConfig`)."""
 
     alpha: list[float] | None = option(
         None, "Fixed SAC temperatures to sweep, comma-separated, each > 0 (higher = more "
@@ -56,13 +81,6 @@ class SweepConfig(Section):
     cost_bps: list[float] | None = option(
         None, "Transaction costs in bps to sweep, comma-separated, each replacing the run's "
         "costs (which may be a per-asset table of the config file).", min_length=1)
-    backend: str = option("local", "Where cells run: local (a process pool on this machine) "
-                          "or ray (Ray tasks, on a local instance or the --address cluster).")
-    address: str | None = option(None, "Address of a running Ray cluster to join, e.g. "
-                                 "ray://head:10001 or auto (--backend ray only).")
-    jobs: int = option(os.cpu_count() or 1, "Cells run at once (worker processes or Ray "
-                       "CPUs); default: the number of CPU cores. The results are identical "
-                       "for every value and both backends.", ge=1)
     pbo_partitions: int = option(
         8, "Even number S of blocks the out-of-sample period is cut into for the probability "
         "of backtest overfitting (CSCV), at most 16. It tries C(S, S/2) splits per cost level: "
@@ -95,18 +113,6 @@ class SweepConfig(Section):
             raise ValueError("sweep --alpha or --diversification, not both")
         return value
 
-    @field_validator("backend")
-    @classmethod
-    def _backend(cls, value: str) -> str:
-        return one_of(value, BACKENDS, " or ")
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str | None, info: Any) -> str | None:
-        if value is not None and info.data.get("backend") != "ray":  # backend is checked first
-            raise ValueError("joining a Ray cluster needs --backend ray")
-        return value
-
     @field_validator("pbo_partitions")
     @classmethod
     def _even(cls, value: int) -> int:
@@ -132,16 +138,12 @@ class SweepConfig(Section):
 
 def grid_default(name: str) -> str:
     """The default of grid option ``name`` as ``--help`` shows it."""
-    default = SweepConfig.model_fields[name].get_default(call_default_factory=True)
-    return UNSET_MEANS.get(name, "none") if default is None else shown(default)
+    return field_default(SweepConfig, name, UNSET_MEANS)
 
 
 def build_sweep(values: dict[str, Any], where: str = "") -> SweepConfig:
     """A validated :class:`SweepConfig`; a bad value is one line naming the key."""
-    try:
-        return SweepConfig.model_validate(values)
-    except ValidationError as exc:
-        raise describe_error(exc, where) from None
+    return validated(SweepConfig, values, where)
 
 
 def resolve_sweep(file: str | Path | None, overrides: dict[str, Any],
@@ -168,4 +170,4 @@ def resolve_sweep(file: str | Path | None, overrides: dict[str, Any],
 
 
 __all__ = ["BACKENDS", "DEFAULT_DIAL", "MAX_PBO_PARTITIONS", "UNSET_MEANS", "SweepConfig",
-           "build_sweep", "grid_default", "resolve_sweep"]
+           "WorkerConfig", "build_sweep", "grid_default", "resolve_sweep"]

@@ -37,6 +37,7 @@ from maxent_portfolio.sweep.cells import (
     cell_groups,
     checksum,
     grid_cells,
+    read_checksummed,
     with_costs,
 )
 from maxent_portfolio.sweep.config import SweepConfig
@@ -179,13 +180,7 @@ class SweepStore:
         def refuse(why: str) -> ConfigError:
             return ConfigError(f"sweep cell {path} {why}; delete it to recompute that cell")
 
-        try:
-            data = json.loads(path.read_text("utf-8"))
-        except (OSError, ValueError) as exc:
-            raise refuse(f"is corrupt ({exc})") from None
-        if not isinstance(data, dict) or data.get("checksum") != checksum(
-                {k: v for k, v in data.items() if k != "checksum"}):
-            raise refuse("was edited or is damaged: its checksum does not match its content")
+        data = read_checksummed(path, refuse)
         if data.get("sweep") != self.digest:
             raise refuse("belongs to another sweep: it was computed with other run options, "
                          "grid or data than sweep.json's")
