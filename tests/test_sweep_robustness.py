@@ -97,5 +97,9 @@ def test_sweep_with_scenarios_pairs_every_cell_and_draws_the_curve(
     if hot["active_share"] <= cold["active_share"]:
         assert hot["blend_lambda"] == pytest.approx(hot["active_share"] / cold["active_share"],
                                                     rel=1e-12)
+    # The cells' own rows are those of the same sweep without scenarios, to the last bit.
+    run_sweep(prepare_sweep(run, sweep.model_copy(update={"scenarios": 0})), tmp_path / "plain")
+    plain = pd.read_csv(tmp_path / "plain" / "sweep.csv").drop(columns="train_seconds")
+    pd.testing.assert_frame_equal(table[plain.columns], plain)
     page = (out / "frontier.html").read_text("utf-8")
     assert 'id="robustness"' in page and "blend control" in page

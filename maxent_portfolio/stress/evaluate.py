@@ -162,6 +162,11 @@ class Refit(Strategy):
     def constant_weights(self, assets: list[str]) -> np.ndarray | None:
         return self.inner.constant_weights(assets)
 
+    def extras(self) -> dict[str, pd.Series]:
+        # Recording, one strategy decides through every fold; a restored copy per fold would
+        # hold its own fold's decisions only.
+        return self.inner.extras() if self.snapshots is None else {}
+
 
 def wrapped(member: Member, data: StressData, snapshots: list[Strategy] | None) -> Refit:
     """A fresh :class:`Refit` of ``member``, named and flagged as its strategy is."""
