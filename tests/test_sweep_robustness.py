@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from maxent_portfolio.backtest.engine import run_backtest
-from maxent_portfolio.reporting.frontier import write_frontier
+from maxent_portfolio.reporting.frontier import robustness_figure, write_frontier
 from maxent_portfolio.strategies.registry import strategy_class
 from maxent_portfolio.sweep import prepare_sweep, resolve_sweep, robustness, run_sweep
 from maxent_portfolio.sweep.cells import Cell
@@ -103,3 +103,21 @@ def test_sweep_with_scenarios_pairs_every_cell_and_draws_the_curve(
     pd.testing.assert_frame_equal(table[plain.columns], plain)
     page = (out / "frontier.html").read_text("utf-8")
     assert 'id="robustness"' in page and "blend control" in page
+
+
+def test_the_robustness_chart_averages_seeds_and_drops_a_blend_a_seed_lacks() -> None:
+    nan = float("nan")
+    table = pd.DataFrame({
+        "alpha": [0.1, 0.1, 0.5, 0.5, 1.0, 1.0], "cost_bps": [10.0] * 6, "seed": [0, 1] * 3,
+        "effective_n": [5, 6, 9, 10, 14, 15], "win_rate_vs_equal_weight": [.3, .4, .5, .5, .6, .7],
+        "sharpe_q05": [.1, .2, .3, .3, .4, .5],
+        "blend_effective_n": [nan, nan, 8, nan, 12, 13],
+        "blend_win_rate_vs_equal_weight": [nan, nan, .45, nan, .5, .55],
+        "blend_sharpe_q05": [nan, nan, .25, nan, .3, .35]})
+    lines = {line.get_label(): line for line in robustness_figure(table, "alpha").axes[0].lines}
+    agent, control = lines["sac, 10 bps"], lines["blend control, 10 bps"]
+    np.testing.assert_allclose(agent.get_xdata(), [5.5, 9.5, 14.5])
+    np.testing.assert_allclose(agent.get_ydata(), [0.35, 0.5, 0.65])
+    # From the coldest setting to alpha = 1's blend; alpha = 0.5 lacks seed 1's blend.
+    np.testing.assert_allclose(control.get_xdata(), [5.5, 12.5])
+    np.testing.assert_allclose(control.get_ydata(), [0.35, 0.525])

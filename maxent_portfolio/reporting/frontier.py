@@ -130,14 +130,20 @@ def dial_figure(settings: pd.DataFrame, references: pd.DataFrame, dial: str) -> 
     return fig
 
 
+def _mean_or_nan(values: pd.Series) -> float:
+    return float(np.mean(values.to_numpy(dtype=float)))
+
+
 def robustness_figure(table: pd.DataFrame, dial: str) -> Figure:
     """The dial's robustness curve: win rate against 1/N and the 5% quantile of Sharpe over the
     scenarios, against mean effective N, per cost (means over seeds); the blend control dashed,
     from the coldest setting through its blends matched to each hotter one."""
     columns = ["effective_n", "win_rate_vs_equal_weight", "sharpe_q05"]
     blend = [f"blend_{c}" for c in columns]
-    means = table.groupby(["cost_bps", dial], sort=True, dropna=False)[columns + blend].mean(
-        ).reset_index()
+    # NaN stays NaN: a setting whose blend is missing for one seed (lambda > 1) gets no point,
+    # rather than the mean of the other seeds' blends.
+    means = table.groupby(["cost_bps", dial], sort=True, dropna=False)[columns + blend].agg(
+        _mean_or_nan).reset_index()
     with plots.styled():
         fig = Figure(figsize=(plots.WIDTH_IN, 4.4))
         axes = fig.subplots(1, 2)
