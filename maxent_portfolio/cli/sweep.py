@@ -59,6 +59,11 @@ def sweep(
     per cell), settings.csv (the seed spread per setting), summary.json (the DSR of the best
     cell, the PBO of choosing the best setting) and frontier.html.
 
+    With --scenarios N, every cell's agents also meet the same N scenario markets (stress's
+    bootstrap), paired with 1/N: sweep.csv gains each cell's win rate against 1/N and Sharpe
+    quantiles, beside the blend control (the coldest setting mixed with 1/N at the cell's
+    active share), and frontier.html the dial's robustness curve.
+
     Example: maxent-portfolio sweep --diversification 0.25,0.5,1 --seeds 3 --jobs 2
     """
     from maxent_portfolio.rundir import default_run_dir

@@ -130,6 +130,51 @@ def dial_figure(settings: pd.DataFrame, references: pd.DataFrame, dial: str) -> 
     return fig
 
 
+def _mean_or_nan(values: pd.Series) -> float:
+    return float(np.mean(values.to_numpy(dtype=float)))
+
+
+def robustness_figure(table: pd.DataFrame, dial: str) -> Figure:
+    """The dial's robustness curve: win rate against 1/N and the 5% quantile of Sharpe over the
+    scenarios, against mean effective N, per cost (means over seeds); the blend control dashed,
+    from the coldest setting through its blends matched to each hotter one."""
+    columns = ["effective_n", "win_rate_vs_equal_weight", "sharpe_q05"]
+    blend = [f"blend_{c}" for c in columns]
+    # NaN stays NaN: a setting whose blend is missing for one seed (lambda > 1) gets no point,
+    # rather than the mean of the other seeds' blends.
+    means = table.groupby(["cost_bps", dial], sort=True, dropna=False)[columns + blend].agg(
+        _mean_or_nan).reset_index()
+    with plots.styled():
+        fig = Figure(figsize=(plots.WIDTH_IN, 4.4))
+        axes = fig.subplots(1, 2)
+        for i, cost in enumerate(_costs(means)):
+            rows = _same_cost(means, cost)
+            color = plots.PALETTE[i % len(plots.PALETTE)]
+            label = cost_label(cost)
+            cold = rows.iloc[:1]  # sorted by the dial: the coldest first
+            for ax, column in zip(axes, columns[1:], strict=True):
+                ax.plot(rows["effective_n"], rows[column], "o-", color=color,
+                        label=f"sac, {label}")
+                for _, row in rows.iterrows():
+                    ax.annotate(f"{SYMBOL[dial]}={row[dial]:g}", (row["effective_n"], row[column]),
+                                xytext=(5, 4), textcoords="offset points", fontsize=8,
+                                color=color)
+                x = np.append(cold["effective_n"], rows["blend_effective_n"].iloc[1:])
+                y = np.append(cold[column], rows[f"blend_{column}"].iloc[1:])
+                keep = np.isfinite(x) & np.isfinite(y)
+                ax.plot(x[keep], y[keep], "s--", color=color, markerfacecolor="white",
+                        label=f"blend control, {label}")
+        axes[0].axhline(0.5, color=plots.BENCHMARK_COLOR, linestyle=":", linewidth=1.0)
+        axes[0].set_ylabel("win rate against 1/N (paired Sharpe)")
+        axes[1].set_ylabel("Sharpe, 5% quantile over scenarios")
+        for ax in axes:
+            ax.set_xlabel("mean effective N (run's own path)")
+        _legend_below(axes[0])
+        fig.subplots_adjust(left=plots.LEFT, right=plots.RIGHT, bottom=0.3, top=0.95,
+                            wspace=0.3)
+    return fig
+
+
 def table_html(frame: pd.DataFrame, digits: dict[str, int] | None = None,
                name_columns: Sequence[str] = ()) -> str:
     """A plain HTML table of ``frame``, every cell escaped; numbers right-aligned."""
@@ -172,6 +217,10 @@ def render_frontier(outcome: SweepOutcome) -> str:
             frontier_figure(outcome.settings, outcome.references, dial), "frontier")),
         dial_svg=Markup(plots.figure_to_svg(
             dial_figure(outcome.settings, outcome.references, dial), "dial")),
+        scenarios=plan.sweep.scenarios,
+        robustness_svg=Markup(plots.figure_to_svg(
+            robustness_figure(outcome.table, dial), "robustness"))
+        if plan.sweep.scenarios else None,
         settings_table=Markup(table_html(outcome.settings, {"seeds": 0})),
         cells_table=Markup(table_html(cells, {"seed": 0, "train_seconds": 1})),
         references_table=Markup(table_html(refs, name_columns=("name",))))
@@ -184,5 +233,5 @@ def write_frontier(outcome: SweepOutcome, path: Path) -> Path:
     return path
 
 
-__all__ = ["dial_figure", "frontier_figure", "render_frontier", "table_html",
+__all__ = ["dial_figure", "frontier_figure", "render_frontier", "robustness_figure", "table_html",
            "write_frontier"]

@@ -117,7 +117,8 @@ class Refit(Strategy):
     """A strategy stood, at each fold, as it was fit on the run's own training window.
 
     With ``snapshots`` None it records: ``fit`` restores a ``checkpointed`` strategy from its
-    fold's file (else fits it) and keeps a copy per fold. Given the ``snapshots``, ``fit``
+    fold's file when given ``checkpoints`` (else fits it: a sweep's cell trains its agent
+    here) and keeps a copy per fold. Given the ``snapshots``, ``fit``
     takes a fresh copy of the fold's, whatever window it is handed: the scenario's training
     rows are never learnt from. A hindsight benchmark (not investable) is fit, as the engine
     fits it, on the window it is judged on, the scenario's.
@@ -142,9 +143,7 @@ class Refit(Strategy):
             self.inner.fit(returns)
         elif self.snapshots is not None:
             self.inner = copy.deepcopy(self.snapshots[self.fold])
-        elif self.inner.checkpointed:
-            if self.checkpoints is None:
-                raise DataError(f"{self.inner.name} has no checkpoints to restore")
+        elif self.inner.checkpointed and self.checkpoints is not None:
             self.inner.checkpoint_dir = self.checkpoints  # type: ignore[attr-defined]
             self.inner.restore(returns, self.fold)
         else:
@@ -162,6 +161,11 @@ class Refit(Strategy):
 
     def constant_weights(self, assets: list[str]) -> np.ndarray | None:
         return self.inner.constant_weights(assets)
+
+    def extras(self) -> dict[str, pd.Series]:
+        # Recording, one strategy decides through every fold; a restored copy per fold would
+        # hold its own fold's decisions only.
+        return self.inner.extras() if self.snapshots is None else {}
 
 
 def wrapped(member: Member, data: StressData, snapshots: list[Strategy] | None) -> Refit:
@@ -218,6 +222,15 @@ def checked(weights: np.ndarray, name: str, when: pd.Timestamp, rule: Execution
     return np.stack([rule.limit(row) for row in w]) if rule.limits is not None else w
 
 
+def fold_decisions(schedule: Schedule, index: pd.DatetimeIndex, fold: Fold
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """A calendar schedule's decision rows in ``fold``'s test window and the end (exclusive)
+    of the segment each one holds, as the engine places them: the same on every path."""
+    first = fold.test_start - 1
+    starts = first + np.flatnonzero(schedule.flags(index, first, fold.test_end - 2))
+    return starts, np.append(starts[1:] + 1, fold.test_end)
+
+
 def backtest_paths(data: StressData, strategy: Strategy, true: Sequence[pd.DataFrame],
                    seen: Sequence[pd.DataFrame | None], costs: CostModel
                    ) -> list[BacktestResult]:
@@ -241,10 +254,7 @@ def backtest_paths(data: StressData, strategy: Strategy, true: Sequence[pd.DataF
     strategy.reset()
     for fold in data.folds:
         strategy.fit(data.returns.iloc[fold.train_start:fold.train_end])
-        first = fold.test_start - 1
-        starts = first + np.flatnonzero(schedule.flags(index, first, fold.test_end - 2))
-        ends = np.append(starts[1:] + 1, fold.test_end)
-        for start, end in zip(starts, ends, strict=True):
+        for start, end in zip(*fold_decisions(schedule, index, fold), strict=True):
             w = checked(strategy.allocate_batch(shown[:, :start + 1], state), strategy.name,
                         index[int(start)], rule)
             targets.append(w)
@@ -366,14 +376,11 @@ class ChunkResult:
         return f"{self.first:06d}-{self.first + len(self.seeds) - 1:06d}"
 
 
-def evaluate(data: StressData, first: int, seeds: Sequence[int]
-             ) -> tuple[list[dict[str, Any]], np.ndarray]:
-    """Scenarios ``first, first + 1, ...`` of seeds ``seeds``: a row of :data:`FIGURES` per
-    scenario and label, and the wealth (scenarios, labels, points) at
-    :func:`wealth_positions`. A :func:`batchable` strategy meets them all in lockstep, any
-    other one after the other."""
-    from maxent_portfolio.runner import mean_of_seeds
-
+def scenario_results(data: StressData, seeds: Sequence[int]
+                     ) -> tuple[list[pd.DataFrame], CostModel, list[dict[str, BacktestResult]]]:
+    """Every member on the scenarios of seeds ``seeds``: their true returns, the costs they
+    trade at and, per scenario, each member's backtest. A :func:`batchable` strategy meets
+    them all in lockstep, any other one after the other."""
     snapshots = snapshots_of(data)
     markets = [scenario_market(data, seed) for seed in seeds]
     true = [m[0] for m in markets]
@@ -390,6 +397,17 @@ def evaluate(data: StressData, first: int, seeds: Sequence[int]
                      for t, s in zip(true, seen, strict=True)]
         for by_label, result in zip(results, paths, strict=True):
             by_label[member.label] = result
+    return true, costs, results
+
+
+def evaluate(data: StressData, first: int, seeds: Sequence[int]
+             ) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Scenarios ``first, first + 1, ...`` of seeds ``seeds``: a row of :data:`FIGURES` per
+    scenario and label, and the wealth (scenarios, labels, points) at
+    :func:`wealth_positions` (:func:`scenario_results`)."""
+    from maxent_portfolio.runner import mean_of_seeds
+
+    _, _, results = scenario_results(data, seeds)
     rows, wealth = [], []
     for offset, (seed, by_label) in enumerate(zip(seeds, results, strict=True)):
         for name, labels in data.means.items():
@@ -427,6 +445,6 @@ def member_checkpoints(run_dir: Path, label: str) -> Path:
 
 __all__ = ["CHUNK", "FIGURES", "WEALTH_POINTS", "ChunkResult", "Member", "Refit", "StressData",
            "backtest", "backtest_paths", "batchable", "check_reproduced", "checked",
-           "chunk_plan", "evaluate", "figures", "member_checkpoints", "reference_pass",
-           "run_chunks", "scaled_costs", "scenario_market", "snapshots_of", "wealth_positions",
-           "window_seed", "wrapped"]
+           "chunk_plan", "evaluate", "figures", "fold_decisions", "member_checkpoints",
+           "reference_pass", "run_chunks", "scaled_costs", "scenario_market",
+           "scenario_results", "snapshots_of", "wealth_positions", "window_seed", "wrapped"]

@@ -87,6 +87,14 @@ class SweepConfig(WorkerConfig):
         "70 at 8, 924 at 12, 12,870 at 16 (about 0.1, 1 and 10 seconds for 12 settings).",
         ge=2, le=MAX_PBO_PARTITIONS)
 
+    scenarios: int = option(
+        0, "Scenario markets (stationary block bootstraps of every fold's test window, as "
+        "stress draws them) each cell's agents then meet, the same ones for every cell: "
+        "sweep.csv gains each cell's win rate against 1/N and Sharpe quantiles, and "
+        "frontier.html the dial's robustness curve beside the blend control. 0: none.", ge=0)
+    scenario_seed: int = option(0, "Seed of the --scenarios markets: scenario i is the same "
+                                "for every cell and every --jobs.", ge=0)
+
     @field_validator("alpha", "diversification", "cost_bps")
     @classmethod
     def _values(cls, value: list[float] | None, info: Any) -> list[float] | None:
@@ -132,8 +140,11 @@ class SweepConfig(WorkerConfig):
 
     def grid(self) -> dict[str, Any]:
         """What defines the cells (not where they run): compared when a sweep resumes."""
-        return {"dial": self.dial, "values": self.dial_values, "cost_bps": self.cost_bps,
+        grid = {"dial": self.dial, "values": self.dial_values, "cost_bps": self.cost_bps,
                 "seeds": self.seeds}
+        if self.scenarios:  # absent otherwise: a sweep without them resumes as before
+            grid |= {"scenarios": self.scenarios, "scenario_seed": self.scenario_seed}
+        return grid
 
 
 def grid_default(name: str) -> str:

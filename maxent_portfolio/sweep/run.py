@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from maxent_portfolio.data.market import MarketData
 from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.files import check_can_write, write_text
 from maxent_portfolio.measures import annual_turnover, effective_n, sharpe, summarize_returns
+from maxent_portfolio.rebalance import Schedule
 from maxent_portfolio.runner import Progress
 from maxent_portfolio.sweep.backends import run_backend
 from maxent_portfolio.sweep.cells import (
@@ -41,6 +42,13 @@ from maxent_portfolio.sweep.cells import (
     with_costs,
 )
 from maxent_portfolio.sweep.config import SweepConfig
+from maxent_portfolio.sweep.robustness import (
+    ROBUST_COLUMNS,
+    RobustData,
+    robust_cells,
+    robust_rows,
+    scenario_options,
+)
 from maxent_portfolio.sweep.statistics import frontier_statistics, seed_spread
 
 REFERENCES = ("equal-weight", "min-variance")
@@ -81,6 +89,13 @@ def prepare_sweep(config: RunConfig, sweep: SweepConfig,
     if sweep.cost_bps is not None and not isinstance(config.costs.cost_bps, float):
         raise ConfigError("--cost-bps sweeps one cost for every asset; the config file's "
                           "per-asset [costs.cost_bps] table cannot be combined with it")
+    if sweep.scenarios and config.sac.seed_batch > 1:
+        raise ConfigError("--scenarios keeps each cell's agents fold by fold, one cell at a "
+                          "time: use --seed-batch 1")
+    if sweep.scenarios and Schedule.parse(config.schedule.rebalance).kind == "drift":
+        raise ConfigError("--scenarios blends the coldest agent with 1/N at calendar "
+                          f"rebalance dates; --rebalance {config.schedule.rebalance} is not "
+                          "one (use e.g. monthly)")
     data = SweepData(base.model_copy(update={"strategies": ["sac"]}), plan.market, plan.folds)
     return SweepPlan(sweep, data, grid_cells(data.config, sweep))
 
@@ -114,6 +129,7 @@ class SweepStore:
         self.folder = folder
         self.cells = folder / "cells"
         self.identity = identity(plan)
+        self.scenarios = plan.sweep.scenarios
         # JSON turns tuples into lists: the digest of what sweep.json holds, read back.
         self.digest = checksum(json.loads(json.dumps(self.identity)))
         # The out-of-sample dates every cell's returns cover: the folds' test windows.
@@ -190,7 +206,8 @@ class SweepStore:
             raise refuse(f"is corrupt ({type(exc).__name__}: {exc})") from None
         if result.cell != cell:
             raise refuse(f"holds the cell {result.cell.key}")
-        missing = [k for k in CELL_COLUMNS if k not in result.measures]
+        required = [*CELL_COLUMNS, *(ROBUST_COLUMNS if self.scenarios else ())]
+        missing = [k for k in required if k not in result.measures]
         if missing:
             raise refuse(f"lacks the measure {missing[0]}")
         if not result.returns.index.equals(self.dates):
@@ -265,7 +282,11 @@ def cells_table(plan: SweepPlan, results: dict[Cell, CellResult],
                      **{k: measures[k] for k in CELL_COLUMNS if k != "train_seconds"},
                      "p_vs_equal_weight": p_value,
                      "train_seconds": measures["train_seconds"], "cell": cell.key})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if plan.sweep.scenarios:  # before the cell's key, which stays last
+        robust = pd.DataFrame(robust_rows(plan.cells, results, min(plan.sweep.dial_values)))
+        table = pd.concat([table.drop(columns="cell"), robust, table[["cell"]]], axis=1)
+    return table
 
 
 def run_sweep(plan: SweepPlan, out: Path, progress: Progress | None = None,
@@ -306,7 +327,10 @@ def run_sweep(plan: SweepPlan, out: Path, progress: Progress | None = None,
 
     sweep = plan.sweep
     try:
-        run_backend(sweep.backend, plan.data, todo, sweep.jobs, sweep.address, done)
+        if sweep.scenarios:
+            run_robust(plan, todo, results, done)
+        else:
+            run_backend(sweep.backend, plan.data, todo, sweep.jobs, sweep.address, done)
     except BaseException:
         store.discard()
         raise
@@ -320,6 +344,21 @@ def run_sweep(plan: SweepPlan, out: Path, progress: Progress | None = None,
                            statistics, computed)
     write_outputs(outcome, out, render)
     return outcome
+
+
+def run_robust(plan: SweepPlan, todo: list[list[Cell]], results: dict[Cell, CellResult],
+               done: Callable[[CellResult], None]) -> None:
+    """The cells with their scenarios (:mod:`~maxent_portfolio.sweep.robustness`): the hotter
+    ones first, then the coldest, which match their blends to the others' active shares."""
+    sweep = plan.sweep
+    coldest = min(sweep.dial_values)
+    data = RobustData(plan.data, scenario_options(sweep), coldest)
+    cold = [group for group in todo if any(cell.value == coldest for cell in group)]
+    hot = [group for group in todo if group not in cold]
+    run_backend(sweep.backend, data, hot, sweep.jobs, sweep.address, done, robust_cells)
+    shares = {cell: result.measures["active_share"] for cell, result in results.items()}
+    run_backend(sweep.backend, replace(data, shares=shares), cold, sweep.jobs, sweep.address,
+                done, robust_cells)
 
 
 def write_outputs(outcome: SweepOutcome, out: Path,
