@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from maxent_portfolio.errors import ConfigError
+from maxent_portfolio.errors import ConfigError, DataError
 
 KINDS = ("identity", "bootstrap", "crash", "volatility", "costs", "noise")
 ORDER = ("bootstrap", "crash", "volatility", "costs", "noise")  # the composition order
@@ -108,7 +108,13 @@ def block_length(returns: pd.DataFrame) -> float:
     from arch.bootstrap import optimal_block_length  # arch loads scipy: only when drawing
 
     portfolio = returns.mean(axis=1).to_numpy()
-    estimate = float(optimal_block_length(portfolio)["stationary"].iloc[0])
+    try:
+        estimate = float(optimal_block_length(portfolio)["stationary"].iloc[0])
+    except ValueError:  # arch's estimator needs more autocorrelations than a few rows give
+        raise DataError(f"the test window {returns.index[0]:%Y-%m-%d} to "
+                        f"{returns.index[-1]:%Y-%m-%d} has {len(returns)} rows: too few to "
+                        "choose a bootstrap block length (Politis-White); use longer test "
+                        "windows") from None
     return float(np.clip(estimate, 1.0, len(returns)))
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from arch.bootstrap import optimal_block_length
 
-from maxent_portfolio.errors import ConfigError
+from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.scenarios import (
     block_length,
     draw,
@@ -36,6 +36,14 @@ def test_block_length_is_arch_politis_white_on_the_equal_weight_portfolio() -> N
     expected = optimal_block_length(returns.to_numpy().mean(axis=1)).loc[0, "stationary"]
     assert expected > 1.5  # the AR(1) factor makes the choice matter
     assert block_length(returns) == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_window_too_short_for_a_block_length_is_refused_naming_it() -> None:
+    index = pd.bdate_range("2021-03-01", periods=5)
+    window = pd.DataFrame(np.random.default_rng(0).normal(0, 0.01, (5, 3)), index=index)
+    with pytest.raises(DataError, match=r"^the test window 2021-03-01 to 2021-03-05 has 5 "
+                                        r"rows: too few"):
+        block_length(window)
 
 
 def test_bootstrap_rows_are_blocks_of_the_window() -> None:
