@@ -31,7 +31,8 @@ Other planted markets: ``--market KIND:STRENGTH`` (``momentum:0.2``, ``reversal:
 ``--market-seed S`` (the noise; the reported figures use seed 0, development uses others).
 ``--family`` runs the whole family the agent is judged on, one backtest each, and ends with one
 table: momentum at 0.4, 0.2 and 0.1, reversal at 0.4, the low-volatility premium at 0.4, and the
-market without a signal (strength 0) at three market seeds, where the share is undefined and the
+market without a signal (strength 0) at three market seeds (0, 100 and 101: development uses 1
+to 99), where the share is undefined and the
 table shows the excess log growth over 1/N instead.
 
 Arguments after the script's own go to ``maxent-portfolio backtest`` unchanged (e.g.
@@ -69,8 +70,10 @@ WINDOWS = {"momentum": 20, "reversal": 5, "low-volatility": 20}
 """Signal window of each kind: momentum is mom_20, reversal is mom_5."""
 FAMILY = (("momentum", 0.4, 0), ("momentum", 0.2, 0), ("momentum", 0.1, 0),
           ("reversal", 0.4, 0), ("low-volatility", 0.4, 0),
-          ("momentum", 0.0, 0), ("momentum", 0.0, 1), ("momentum", 0.0, 2))
-"""``--family``: (kind, strength, market seed) of each market."""
+          ("momentum", 0.0, 0), ("momentum", 0.0, 100), ("momentum", 0.0, 101))
+"""``--family``: (kind, strength, market seed) of each market. A market's noise depends on its
+seed alone, so the reported draws use seed 0 and seeds from 100 up, which development (seeds 1
+to 99) never touches."""
 
 ORACLE_PLUGIN = """from maxent_portfolio.data.synthetic import PlantedDGP
 from maxent_portfolio.strategies.oracle import PlantedOracle
