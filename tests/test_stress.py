@@ -236,7 +236,9 @@ def test_a_run_with_sac_stressed_end_to_end(tmp_path: Path, monkeypatch: pytest.
                                             ) -> None:
     """A tiny run with sac (one fold): the identity scenario reproduces every row of its
     metrics.csv exactly, the agent restored from its checkpoint; a bootstrap stress gives the
-    same numbers with --jobs 1 and 2, and resumes from its stored chunks."""
+    same numbers with --jobs 1 and 2, and on Ray (an instance it starts and stops), and
+    resumes from its stored chunks."""
+    import importlib.util
     import shutil
 
     from maxent_portfolio.cli import main
@@ -249,7 +251,7 @@ def test_a_run_with_sac_stressed_end_to_end(tmp_path: Path, monkeypatch: pytest.
     assert main(["backtest", "-u", "prices.csv", "--out", "run", "--train-years", "1",
                  "-s", "sac,equal-weight,eg", "--train-steps", "200", "--lookback", "10",
                  "--placebos", "0", "--jobs", "1", "--no-html", "--quiet"]) == 0
-    for name in ("identity", "one", "two"):
+    for name in ("identity", "one", "two", "ray"):
         shutil.copytree("run", name)
     assert main(["stress", "identity", "--kinds", "identity", "--scenarios", "1",
                  "--jobs", "1", "-q"]) == 0
@@ -264,6 +266,9 @@ def test_a_run_with_sac_stressed_end_to_end(tmp_path: Path, monkeypatch: pytest.
     one = Path("one/stress/scenarios.csv").read_text()
     assert one == Path("two/stress/scenarios.csv").read_text()
     assert pd.read_csv("one/stress/scenarios.csv")["sharpe"].nunique() > 3
+    if importlib.util.find_spec("ray") is not None:  # the [ray] extra, which `make test` installs
+        assert main(["stress", "ray", *bootstrap, "--jobs", "2", "--backend", "ray"]) == 0
+        assert Path("ray/stress/scenarios.csv").read_text() == one
     Path("one/stress/scenarios.csv").unlink()
 
     def recompute(*args: object) -> None:
