@@ -7,6 +7,8 @@ index, all-NaN columns for a ticker that failed, and an empty frame when everyth
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
@@ -51,3 +53,13 @@ class FakeDownload:
         if callable(self.result):
             return self.result(list(tickers))
         return self.result  # type: ignore[return-value]
+
+
+def offline_download(tickers: list[str], **kwargs: object) -> pd.DataFrame:
+    """What ``yfinance.download`` does without a network: it logs each failure (a DNS error,
+    then a missing timezone it blames on delisting) and returns an empty frame."""
+    log = logging.getLogger("yfinance")
+    log.error("Failed to get ticker '%s' reason: Failed to perform, curl: (6) Could not resolve "
+              "host: query2.finance.yahoo.com. See https://curl.se/ for details.", tickers[0])
+    log.error(f"{tickers}: YFTzMissingError('possibly delisted; no timezone found')")
+    return yf_empty(tickers)

@@ -566,8 +566,14 @@ CASES = [
 @contextlib.contextmanager
 def isolation(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh working directory and registry for one case (plug-ins register globally)."""
+    import yfinance
+    from fake_yfinance import offline_download
+
     monkeypatch.chdir(tmp)
     monkeypatch.setenv("MAXENT_PORTFOLIO_CACHE", str(tmp / ".cache"))
+    # No case reaches the network (yfinance's HTTP stack is libcurl, past the socket guard):
+    # a download fails as it does offline, whatever the machine's network.
+    monkeypatch.setattr(yfinance, "download", offline_download)
     tables = (registry.STRATEGIES, registry.PLUGIN_FILES, registry.BROKEN_PLUGINS)
     saved = [dict(table) for table in tables]
     try:

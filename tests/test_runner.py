@@ -14,14 +14,14 @@ from maxent_portfolio.data.market import MarketData
 from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.files import atomic_directory
 from maxent_portfolio.rundir import write_run
-from maxent_portfolio.runner import _mean_of_seeds, prepare, run
+from maxent_portfolio.runner import mean_of_seeds, prepare, run
 from maxent_portfolio.strategies import get_strategy
 
 
 def test_mean_of_seeds_is_an_equal_split_of_capital(synthetic_returns: pd.DataFrame) -> None:
     runs = [run_backtest(synthetic_returns, get_strategy("random", seed=s),
                          splits=TrainTestSplit(0.5)) for s in (1, 2, 3)]
-    mean = _mean_of_seeds("sac", runs)
+    mean = mean_of_seeds("sac", runs)
     expected = (runs[0].returns + runs[1].returns + runs[2].returns) / 3
     np.testing.assert_allclose(mean.returns, expected, atol=1e-15)
     np.testing.assert_allclose(mean.targets.sum(axis=1), 1.0, atol=1e-12)
