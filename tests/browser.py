@@ -10,12 +10,13 @@ import functools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,12 +176,15 @@ def open_page(binary: str, url: str, size: tuple[int, int] = (1400, 2400),
     """
     from websockets.sync.client import connect
 
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as tmp:
+    # Chromium's helper processes may still write the profile as the browser exits: they are
+    # stopped with it (one process group), and a straggling file does not fail the test.
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-",
+                                     ignore_cleanup_errors=True) as tmp:
         profile = Path(tmp)
         process = subprocess.Popen(
             [binary, *_flags(str(profile)), "--remote-debugging-address=127.0.0.1",
              "--remote-debugging-port=0", f"--window-size={size[0]},{size[1]}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         try:
             port = _devtools_port(profile, process, timeout)
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list",
@@ -196,12 +200,19 @@ def open_page(binary: str, url: str, size: tuple[int, int] = (1400, 2400),
                 page.wait_for("Page.loadEventFired", timeout)
                 yield page
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            _stop_group(process)
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop a browser started in a session of its own, and every helper process of it."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=10)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def png_is_blank(path: Path) -> bool:
