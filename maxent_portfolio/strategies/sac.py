@@ -298,7 +298,7 @@ class SACStrategy(Strategy):
                                      self.sac.shrinkage_confidence)
         if path is not None:
             agent.save(path)
-        self.mixes_.append(agent.mix)
+        self.mixes_.append(agent.mix if evidence else 1.0)
         self._trained_until = pd.Timestamp(returns.index[-1])
         self.learning_ += learning_records(agent, self._fold, self._validation_years)
         self._fold += 1
