@@ -33,6 +33,12 @@ def fold_seed(seed: int, fold: int) -> int:
     return seed if fold == 0 else _draw([seed, fold])[0]
 
 
+def evidence_seed(seed: int) -> int:
+    """Training seed of the agent whose replay is the first fold's evidence (``--shrinkage
+    evidence``), trained on the first half of that fold's window."""
+    return _draw([seed, 2**31 - 3])[0]
+
+
 def env_seeds(seed: int, n: int) -> list[int]:
     """Seeds of the ``n`` sub-environments of a batched env trained with ``seed``."""
     return _draw([seed], n)

@@ -82,6 +82,8 @@ OTHER_MODES = [("min-variance", {"refit": "rebalance"}), ("max-sharpe", {"refit"
                ("sac", {**FAST_PARAMS["sac"], "one_step_model": True, "actor_horizon": 2,
                         "actor_objective": "mean", "reference": 4.0, "reference_cash": 0.01,
                         "alpha": 0.05, "invest_from_cash": True, "learning_starts": 8}),
+               # The evidence shrinkage replays earlier agents inside each training window.
+               ("sac", {**FAST_PARAMS["sac"], "shrinkage": "evidence"}),
                # Cross-sectional ranks and market context read every asset's window.
                ("sac", {**FAST_PARAMS["sac"], "features": "base,ranks,context"}),
                # Holding the top strategy, on the schedule it is judged on.

@@ -106,9 +106,14 @@ class Agent(TrainedPolicy[SAC]):
     ----------
     buffer : ReplayBuffer or None
         The replay buffer of the run that produced the agent (None when loaded from a file).
+    mix : float
+        The weight of the policy's portfolio in what is held, the rest 1/N
+        (:func:`~maxent_portfolio.strategies.shrinkage.evidence_mix` with ``shrinkage
+        evidence``; 1: the policy alone). Saved with the networks.
     """
 
     buffer: ReplayBuffer | None = None
+    mix: float = 1.0
 
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """Weights (B, K) or (K,) for observations (B, obs_dim) or (obs_dim,)."""
@@ -127,7 +132,8 @@ class Agent(TrainedPolicy[SAC]):
     def save(self, path: str | os.PathLike[str]) -> None:
         """Save networks and config only (no buffer) for inference, atomically."""
         save_policy(path, self.config, [self.algorithm.n_assets, self.algorithm.n_features],
-                    self.algorithm, self.step, self.history, selected_step=self.selected_step)
+                    self.algorithm, self.step, self.history, selected_step=self.selected_step,
+                    mix=self.mix)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str = "cpu") -> Agent:
@@ -139,7 +145,8 @@ class Agent(TrainedPolicy[SAC]):
         sac, config, state = load_policy(path, device, SAC)
         selected = state.get("selected_step")
         return cls(sac, config, int(state.get("step", 0)), list(state.get("history", [])),
-                   selected_step=None if selected is None else int(selected))
+                   selected_step=None if selected is None else int(selected),
+                   mix=float(state.get("mix", 1.0)))
 
 
 @dataclass

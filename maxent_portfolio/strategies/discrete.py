@@ -69,6 +69,7 @@ class SACDiscreteStrategy(SACStrategy):
     description = "discrete SAC over a menu of strategies (soft meta-allocator), refit each fold"
     seeded = True
     batched = False  # its menu's targets are kept by date, one path at a time
+    shrinks = False  # a choice among strategies: --shrinkage is the sac agent's
 
     def __init__(self, *args: Any, menu: MenuConfig | list[str] | None = None,
                  context: StrategyContext | None = None, **options: Any) -> None:

@@ -12,6 +12,13 @@ executed as the env executes actions (the env section's
 in ``allocate`` alike). Seeds trained together as one batched
 network are :mod:`maxent_portfolio.strategies.seed_batch`.
 
+With ``shrinkage evidence`` the strategy holds ``mix * policy + (1 - mix) * 1/N``, the mix set
+per fold from the agent's out-of-sample record (:mod:`maxent_portfolio.strategies.shrinkage`):
+before fold ``i`` trains, the previous fold's agent is replayed, through the training env's
+execution and costs, on the part of the new window it was not trained on, and so is 1/N; the
+first fold's record comes from an agent trained on the first half of its window and replayed on
+the second. Every return of the record lies before the fold's first decision.
+
 Registered lazily by :mod:`maxent_portfolio.strategies.registry` (importing it imports torch).
 """
 
@@ -37,9 +44,10 @@ from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.limits import LimitsConfig
 from maxent_portfolio.options import Section, describe_error
 from maxent_portfolio.rebalance import CASH
-from maxent_portfolio.seeding import fold_seed
+from maxent_portfolio.seeding import evidence_seed, fold_seed
 from maxent_portfolio.strategies.base import Strategy, StrategyContext
 from maxent_portfolio.strategies.seed_batch import FoldSetup, SeedBatch, warm_starts
+from maxent_portfolio.strategies.shrinkage import evidence_mix, shrink_toward_equal
 
 LEARNING_COLUMNS = ("fold", "step", "transitions", "updates", "train_return", "val_growth",
                     "val_effective_n", "alpha", "entropy", "effective_n", "selected")
@@ -134,6 +142,8 @@ class SACStrategy(Strategy):
     learned = True
     checkpointed = True
     batched = True
+    shrinks = True
+    """Whether ``shrinkage evidence`` applies (a menu agent's choice is not shrunk)."""
 
     def __init__(self, sac: SACConfig | None = None, env: EnvConfig | None = None,
                  costs: CostModel | None = None, seed: int = 0,
@@ -203,8 +213,15 @@ class SACStrategy(Strategy):
 
     @classmethod
     def work(cls, context: StrategyContext, n_folds: int) -> float:
-        """Training transitions of a backtest: the progress bar's unit."""
-        return float(context.config.sac.train_steps * n_folds)
+        """Training transitions of a backtest: the progress bar's unit (the evidence agent of
+        ``shrinkage evidence`` trains one fold more)."""
+        sac = context.config.sac
+        return float(sac.train_steps * (n_folds + cls.evidence_agents(sac)))
+
+    @classmethod
+    def evidence_agents(cls, sac: SACConfig) -> bool:
+        """Whether this strategy shrinks by evidence (and so trains a first evidence agent)."""
+        return cls.shrinks and sac.shrinkage == "evidence"
 
     def __repr__(self) -> str:
         return (f"SACStrategy(seed={self.seed}, "
@@ -213,11 +230,12 @@ class SACStrategy(Strategy):
                                      "network"))
                 + f", lookback={self.env.lookback}, decision_period={self.decision_period!r})")
 
-    def sac_config(self, fold: int = 0) -> SACConfig:
-        """The :class:`SACConfig` of fold ``fold``: the section plus the per-fold run fields."""
+    def sac_config(self, fold: int = 0, seed: int | None = None) -> SACConfig:
+        """The :class:`SACConfig` of fold ``fold``: the section plus the per-fold run fields
+        (``seed`` replaces the fold's training seed)."""
         sac = self.sac
         return sac.model_copy(update={"total_steps": sac.fold_steps,
-                                      "seed": fold_seed(self.seed, fold),
+                                      "seed": fold_seed(self.seed, fold) if seed is None else seed,
                                       "device": resolve_device(sac.device)})
 
     def reset(self) -> None:
@@ -228,7 +246,12 @@ class SACStrategy(Strategy):
         self.effective_n_: list[float] = []
         self.decision_dates_: list[pd.Timestamp] = []
         self.learning_: list[dict[str, Any]] = []
-
+        self.record_: tuple[list[float], list[float]] = ([], [])
+        """``shrinkage evidence``'s record: net returns of the agents and of 1/N per period."""
+        self.mixes_: list[float] = []
+        """The mix of every fold trained, in order (1 without shrinkage)."""
+        self.mix_at_: list[float] = []
+        self._trained_until: pd.Timestamp | None = None
     @staticmethod
     def validation_rows(n_returns: int, fraction: float) -> int:
         """Rows of a window of ``n_returns`` held out for validation (none below 2)."""
@@ -243,7 +266,8 @@ class SACStrategy(Strategy):
         n = need
         while n - cls.validation_rows(n, fraction) < need:
             n += 1
-        return n
+        # The evidence agent of the first fold trains on half the window.
+        return 2 * n if cls.evidence_agents(context.config.sac) else n
 
     def _split(self, returns: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         """Training part and validation part (with ``lookback`` rows of warm-up history)."""
@@ -264,16 +288,68 @@ class SACStrategy(Strategy):
         """
         path = None if self.checkpoint_dir is None else \
             Path(self.checkpoint_dir) / f"fold-{self._fold}.pt"
+        evidence = self.evidence_agents(self.sac)
+        if evidence:  # before training: the previous fold's agent is part of the record
+            self.extend_record(returns)
         agent = self.train_window(returns, checkpoint_path=path,
                                   resume=path is not None and path.exists())
+        if evidence:
+            agent.mix = evidence_mix(np.asarray(self.record_[0]), np.asarray(self.record_[1]),
+                                     self.sac.shrinkage_confidence)
         if path is not None:
             agent.save(path)
+        self.mixes_.append(agent.mix if evidence else 1.0)
+        self._trained_until = pd.Timestamp(returns.index[-1])
         self.learning_ += learning_records(agent, self._fold, self._validation_years)
         self._fold += 1
         return self
 
+    def extend_record(self, returns: pd.DataFrame) -> None:
+        """Add to :attr:`record_` the out-of-sample net returns, per decision, of the latest
+        agent and of 1/N on the part of the training window ``returns`` it was not trained on.
+
+        The first fold has no earlier agent: one is trained on the first half of ``returns``
+        (its own seed, no warm start, not kept) and replayed on the second half.
+        """
+        if self.agent_ is not None and self._trained_until is not None:
+            first = int(returns.index.searchsorted(self._trained_until, side="right"))
+            agent = self.agent_
+        else:
+            first = len(returns) // 2
+            agent = self.train_window(returns.iloc[:first], seed=evidence_seed(self.seed))
+            self.agent_ = None  # no warm start for the fold's own agent
+        window = returns.iloc[max(first - self.env.lookback, 0):]
+        if len(window) < self.env.lookback + 2:
+            return
+        agent_returns = self.replay(window, agent)
+        equal_returns = self.replay(window, None)
+        self.record_[0].extend(agent_returns.tolist())
+        self.record_[1].extend(equal_returns.tolist())
+
+    def replay(self, window: pd.DataFrame, agent: Agent | None) -> np.ndarray:
+        """Net returns per decision of ``agent``'s deterministic policy (None: 1/N) through the
+        training env's execution and costs on ``window``, from 1/N holdings."""
+        from maxent_portfolio.data.market import MarketData
+        from maxent_portfolio.envs.portfolio import PortfolioEnv
+
+        config = self.window_env(pd.DatetimeIndex(window.index), window.columns)
+        env = PortfolioEnv.from_config(
+            MarketData.from_returns(window, periods_per_year=self.window_periods(window)),
+            config.replace(episode_length=None),
+            cost_bps=self.costs.bps([str(c) for c in window.columns]))
+        equal = shrink_toward_equal(np.zeros(env.n_assets + 1), 0.0)
+        obs, _ = env.reset(seed=0, options={"start": env.market.first, "weights": equal})
+        returns = []
+        while True:
+            action = equal if agent is None else agent.act(obs, deterministic=True)
+            obs, _, terminated, truncated, info = env.step(action)
+            returns.append(info["net_return"])
+            if terminated or truncated:
+                return np.asarray(returns)
+
     def train_window(self, returns: pd.DataFrame, *, checkpoint_path: Path | None = None,
-                     resume: bool = False, progress: bool = False) -> Agent:
+                     resume: bool = False, progress: bool = False,
+                     seed: int | None = None) -> Agent:
         """Train on ``returns`` (its last ``validation_fraction`` held out for evaluation).
 
         Parameters
@@ -285,12 +361,14 @@ class SACStrategy(Strategy):
             Continue from ``checkpoint_path``.
         progress : bool
             Show the trainer's own progress bar (the CLI's ``train`` command).
+        seed : int, optional
+            Replaces the fold's training seed (the evidence agent's).
         """
         from maxent_portfolio.data.market import MarketData
         from maxent_portfolio.envs.portfolio import PortfolioEnv
         from maxent_portfolio.envs.vector import PortfolioVectorEnv
 
-        config = self.sac_config(self._fold)
+        config = self.sac_config(self._fold, seed)
         lookback = self.env.lookback
         ppy = self.window_periods(returns)
         train_part, val_part = self._split(returns)
@@ -412,13 +490,15 @@ class SACStrategy(Strategy):
         return obs, weights
 
     def target(self, history: pd.DataFrame, current: pd.Series) -> pd.Series:
-        """The policy's deterministic action at the last date of ``history``."""
+        """The policy's deterministic action at the last date of ``history``, mixed with 1/N
+        by the fold's :attr:`Agent.mix <maxent_portfolio.agents.agent.Agent.mix>`."""
         obs, _ = self.observation(history, current)
         assert self.agent_ is not None
-        action = self.agent_.act(obs, deterministic=True)
+        action = shrink_toward_equal(self.agent_.act(obs, deterministic=True), self.agent_.mix)
         entropy, neff = self.agent_.policy_stats(obs)
         self.entropy_.append(float(entropy[0]))
         self.effective_n_.append(float(neff[0]))
+        self.mix_at_.append(self.agent_.mix)
         self.decision_dates_.append(pd.Timestamp(history.index[-1]))
         return pd.Series(action, index=[*self._assets, CASH])
 
@@ -455,17 +535,22 @@ class SACStrategy(Strategy):
         obs = latest_observations(history, weights, self.env.lookback, self._periods_per_year,
                                   self.env.features)
         execution = self.execution(self._assets)
-        return np.asarray(execution.execute(self.agent_.act(obs, deterministic=True), weights))
+        aim = shrink_toward_equal(self.agent_.act(obs, deterministic=True), self.agent_.mix)
+        return np.asarray(execution.execute(aim, weights))
 
     def learning(self) -> pd.DataFrame:
         """The learning curves of every fold (see :func:`learning_records`)."""
         return pd.DataFrame(self.learning_, columns=list(LEARNING_COLUMNS))
 
     def extras(self) -> dict[str, pd.Series]:
-        """Per-decision policy entropy and effective N, for ``BacktestResult.extras``."""
+        """Per-decision policy entropy and effective N (and the mix with 1/N under ``shrinkage
+        evidence``), for ``BacktestResult.extras``."""
         index = pd.DatetimeIndex(self.decision_dates_)
-        return {"policy_entropy": pd.Series(self.entropy_, index=index, name="policy_entropy"),
-                "effective_n": pd.Series(self.effective_n_, index=index, name="effective_n")}
+        extras = {"policy_entropy": pd.Series(self.entropy_, index=index, name="policy_entropy"),
+                  "effective_n": pd.Series(self.effective_n_, index=index, name="effective_n")}
+        if self.evidence_agents(self.sac):
+            extras["evidence_mix"] = pd.Series(self.mix_at_, index=index, name="evidence_mix")
+        return extras
 
     def __getstate__(self) -> dict[str, object]:
         return {k: v for k, v in vars(self).items() if k != "progress_callback"}
