@@ -159,6 +159,22 @@ def test_fold_boundaries_and_entropy_are_drawn(run: Run, page: str) -> None:
     assert svg.count('id="fig-x-series-1"') == 2  # effective N and entropy lines
 
 
+def test_the_evidence_mix_gets_its_own_panel(run: Run) -> None:
+    sac = run.results[1]
+    mix = pd.Series(np.where(np.arange(len(sac.targets)) < 3, 0.0, 0.6), index=sac.targets.index)
+    shrunk = BacktestResult(**{**vars(sac), "extras": {**sac.extras, "evidence_mix": mix}})
+    found = series.evidence_mix(shrunk)
+    assert found is not None and found.tolist() == mix.tolist()
+    assert series.evidence_mix(sac) is None
+    fig = plots.diversification_figure({"sac": effective_n_series(sac.holdings)},
+                                       {"sac": sac.extras["policy_entropy"]},
+                                       {"sac": plots.LineStyle("#000", gid="series-1")},
+                                       series.time_range(run.results),
+                                       series.fold_starts(run.results), {"sac": found})
+    assert len(fig.axes) == 3 and fig.axes[2].get_title(loc="left").startswith("Evidence mix")
+    assert fig.axes[2].lines[0].get_ydata().tolist() == mix.tolist()
+
+
 def test_policy_entropy_is_read_from_either_key(run: Run) -> None:
     sac = run.results[1]
     direct = series.policy_entropy(sac)

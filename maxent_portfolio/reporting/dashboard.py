@@ -51,6 +51,7 @@ from maxent_portfolio.reporting.series import (
     MAX_ALLOCATION_POINTS,
     SeriesInfo,
     benchmark_equity,
+    evidence_mix,
     fold_starts,
     group_weights,
     menu_probabilities,
@@ -260,8 +261,10 @@ def render_dashboard(results: Sequence[BacktestResult], metrics: pd.DataFrame,
     eff = {r.name: effective_n_series(r.holdings) for r in results if len(r.holdings)}
     entropy = {r.name: series for r in results
                if (series := policy_entropy(r)) is not None}
+    mix = {r.name: series for r in results if (series := evidence_mix(r)) is not None}
     div_svg = plots.figure_to_svg(
-        plots.diversification_figure(eff, entropy, styles, xlim, folds), "fig-diversification")
+        plots.diversification_figure(eff, entropy, styles, xlim, folds, mix),
+        "fig-diversification")
     entropy_note = "" if entropy else (
         '<p class="muted">No strategy in this run reports a policy entropy.</p>')
 

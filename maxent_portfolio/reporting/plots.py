@@ -303,8 +303,10 @@ def menu_figure(probabilities: pd.DataFrame, entropy: pd.Series | None, colors: 
 def diversification_figure(effective_n: Mapping[str, pd.Series],
                            entropy: Mapping[str, pd.Series], styles: Mapping[str, LineStyle],
                            xlim: tuple[pd.Timestamp, pd.Timestamp],
-                           folds: Sequence[pd.Timestamp]) -> Figure:
-    """Effective number of holdings for every series and, when given, the policy entropy.
+                           folds: Sequence[pd.Timestamp],
+                           mix: Mapping[str, pd.Series] | None = None) -> Figure:
+    """Effective number of holdings for every series and, when given, the policy entropy and
+    the evidence mix.
 
     Parameters
     ----------
@@ -312,23 +314,35 @@ def diversification_figure(effective_n: Mapping[str, pd.Series],
         ``1 / sum(w**2)`` over time per strategy.
     entropy : mapping of str to pd.Series
         Policy entropy over time per strategy that reports one; may be empty.
+    mix : mapping of str to pd.Series, optional
+        The weight of the policy in what is held, the rest 1/N (``--shrinkage evidence``), per
+        strategy that reports one; may be empty.
     """
-    rows = 2 if entropy else 1
-    fig, axes = _new_figure(6.0 if rows == 2 else 3.6, rows=rows,
-                            height_ratios=(1.3, 1.0) if rows == 2 else None)
+    mix = mix or {}
+    panels = [p for p, given in (("entropy", entropy), ("mix", mix)) if given]
+    rows = 1 + len(panels)
+    fig, axes = _new_figure(3.6 + 2.4 * len(panels), rows=rows,
+                            height_ratios=(1.3, *([1.0] * len(panels))) if panels else None)
     with styled():
         for key, series in effective_n.items():
             _line(axes[0], series, styles[key])
         axes[0].set_ylabel("effective N")
         axes[0].set_title("Effective number of holdings, 1 / \u03a3 w\u00b2")
         axes[0].set_ylim(bottom=0.0)
-        if entropy:
-            for key, series in entropy.items():
-                _line(axes[1], series, styles[key])
-            axes[1].set_ylabel("entropy (nats)")
-            axes[1].set_title("Policy entropy")
-        _decorate_time_axes(fig, axes, xlim, folds, bottom=0.08 if rows == 2 else 0.13,
-                            top=0.94 if rows == 2 else 0.89)
+        for ax, panel in zip(axes[1:], panels, strict=True):
+            if panel == "entropy":
+                for key, series in entropy.items():
+                    _line(ax, series, styles[key])
+                ax.set_ylabel("entropy (nats)")
+                ax.set_title("Policy entropy")
+            else:
+                for key, series in mix.items():
+                    _line(ax, series, styles[key])
+                ax.set_ylim(-0.05, 1.05)
+                ax.set_ylabel("mix")
+                ax.set_title("Evidence mix: the policy's weight in what is held (the rest 1/N)")
+        _decorate_time_axes(fig, axes, xlim, folds, bottom={1: 0.13, 2: 0.08, 3: 0.06}[rows],
+                            top={1: 0.89, 2: 0.94, 3: 0.95}[rows])
     return fig
 
 

@@ -102,17 +102,30 @@ def pick_allocation(results: Sequence[BacktestResult], prefer: str = "sac",
     return (fallback[0] if fallback else None), False
 
 
+def _dated_floats(series: object) -> pd.Series | None:
+    """An ``extras`` entry as floats by sorted date, or None when it holds none."""
+    if not isinstance(series, pd.Series):
+        return None
+    values = pd.to_numeric(series, errors="coerce").dropna()
+    if not len(values):
+        return None
+    values.index = pd.DatetimeIndex(values.index)
+    return values.sort_index()
+
+
 def policy_entropy(result: BacktestResult) -> pd.Series | None:
     """The policy entropy a strategy reported in ``extras`` (first of
     :data:`ENTROPY_KEYS` present), as floats by date, or None."""
     for key in ENTROPY_KEYS:
-        series = result.extras.get(key)
-        if isinstance(series, pd.Series):
-            values = pd.to_numeric(series, errors="coerce").dropna()
-            if len(values):
-                values.index = pd.DatetimeIndex(values.index)
-                return values.sort_index()
+        if (values := _dated_floats(result.extras.get(key))) is not None:
+            return values
     return None
+
+
+def evidence_mix(result: BacktestResult) -> pd.Series | None:
+    """The evidence mix a strategy reported in ``extras`` (``evidence_mix``: ``sac
+    --shrinkage evidence``), as floats by date, or None."""
+    return _dated_floats(result.extras.get("evidence_mix"))
 
 
 MENU_PREFIX = "menu:"
@@ -176,6 +189,7 @@ def thin_rows(frame: pd.DataFrame, limit: int) -> pd.DataFrame:
 
 
 __all__ = ["CASH", "ENTROPY_KEYS", "MAX_ALLOCATION_GROUPS", "MAX_ALLOCATION_POINTS", "MENU_PREFIX",
-    "SeriesInfo", "benchmark_equity", "fold_starts", "group_weights", "menu_probabilities",
+    "SeriesInfo", "benchmark_equity", "evidence_mix", "fold_starts", "group_weights",
+    "menu_probabilities",
     "pick_allocation", "policy_entropy", "series_styles", "thin_rows", "time_range",
     "turnover_by_year", "with_timezone_of"]
