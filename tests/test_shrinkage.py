@@ -96,6 +96,13 @@ def test_the_record_is_out_of_sample_and_the_mix_shrinks_what_is_held() -> None:
     strategy.fit(returns.iloc[:260])  # the first agent on the 60 days it did not see
     assert len(strategy.record_[0]) > first
     assert all(0.0 <= m <= 1.0 for m in strategy.mixes_) and len(strategy.mixes_) == 2
+    # The record's summary, a year: its mean excess log growth and that minus z s.e.
+    excess = np.log1p(np.asarray(strategy.record_[0])) - np.log1p(np.asarray(strategy.record_[1]))
+    mean, bound = strategy.record_summary()
+    per_year = mean / excess.mean()
+    se = excess.std(ddof=1) / np.sqrt(len(excess))
+    assert bound == pytest.approx((excess.mean() - se) * per_year, rel=1e-9)
+    assert 40 < per_year < 60  # weekly decisions
     # What is held is the policy's action mixed with 1/N by the fold's mix.
     history, current = returns.iloc[:260], pd.Series([0.25] * 4 + [0.0],
                                                      index=[*"ABCD", "CASH"])
@@ -105,6 +112,9 @@ def test_the_record_is_out_of_sample_and_the_mix_shrinks_what_is_held() -> None:
     obs, _ = strategy.observation(history, current)
     expected = shrink_toward_equal(agent.act(obs), 0.3)
     np.testing.assert_allclose(strategy.target(history, current).to_numpy(), expected)
+    extras = strategy.extras()
+    assert extras["evidence_mix"].iloc[-1] == 0.3
+    assert extras["evidence_excess"].iloc[-1] == pytest.approx(mean)
     np.testing.assert_allclose(strategy.allocate_batch(history.to_numpy()[None], current.to_numpy()[None])[0],
                                strategy.allocate(history, current).to_numpy())
 

@@ -47,7 +47,12 @@ from maxent_portfolio.rebalance import CASH
 from maxent_portfolio.seeding import evidence_seed, fold_seed
 from maxent_portfolio.strategies.base import Strategy, StrategyContext
 from maxent_portfolio.strategies.seed_batch import FoldSetup, SeedBatch, warm_starts
-from maxent_portfolio.strategies.shrinkage import evidence_mix, shrink_toward_equal
+from maxent_portfolio.strategies.shrinkage import (
+    blend_excess_growth,
+    evidence_mix,
+    lower_bound,
+    shrink_toward_equal,
+)
 
 LEARNING_COLUMNS = ("fold", "step", "transitions", "updates", "train_return", "val_growth",
                     "val_effective_n", "alpha", "entropy", "effective_n", "selected")
@@ -251,6 +256,9 @@ class SACStrategy(Strategy):
         self.mixes_: list[float] = []
         """The mix of every fold trained, in order (1 without shrinkage)."""
         self.mix_at_: list[float] = []
+        self.evidence_at_: list[tuple[float, float]] = []
+        self._evidence = (float("nan"), float("nan"))  # the fold's record: excess, bound a year
+        self._record_years = 0.0
         self._trained_until: pd.Timestamp | None = None
     @staticmethod
     def validation_rows(n_returns: int, fraction: float) -> int:
@@ -296,6 +304,7 @@ class SACStrategy(Strategy):
         if evidence:
             agent.mix = evidence_mix(np.asarray(self.record_[0]), np.asarray(self.record_[1]),
                                      self.sac.shrinkage_confidence)
+            self._evidence = self.record_summary()
         if path is not None:
             agent.save(path)
         self.mixes_.append(agent.mix if evidence else 1.0)
@@ -325,6 +334,19 @@ class SACStrategy(Strategy):
         equal_returns = self.replay(window, None)
         self.record_[0].extend(agent_returns.tolist())
         self.record_[1].extend(equal_returns.tolist())
+        earned = window.index[min(self.env.lookback, len(window) - 1):]
+        self._record_years += (earned[-1] - earned[0]).days / 365.25
+
+    def record_summary(self) -> tuple[float, float]:
+        """The record's mean excess log growth of the agent over 1/N, and its lower confidence
+        bound (``shrinkage_confidence`` standard errors below), both a year."""
+        excess = blend_excess_growth(np.asarray(self.record_[0]), np.asarray(self.record_[1]),
+                                     1.0)
+        if len(excess) < 2 or self._record_years <= 0:
+            return float("nan"), float("nan")
+        per_year = len(excess) / self._record_years
+        return (float(excess.mean() * per_year),
+                lower_bound(excess, self.sac.shrinkage_confidence) * per_year)
 
     def replay(self, window: pd.DataFrame, agent: Agent | None) -> np.ndarray:
         """Net returns per decision of ``agent``'s deterministic policy (None: 1/N) through the
@@ -499,6 +521,7 @@ class SACStrategy(Strategy):
         self.entropy_.append(float(entropy[0]))
         self.effective_n_.append(float(neff[0]))
         self.mix_at_.append(self.agent_.mix)
+        self.evidence_at_.append(self._evidence)
         self.decision_dates_.append(pd.Timestamp(history.index[-1]))
         return pd.Series(action, index=[*self._assets, CASH])
 
@@ -543,13 +566,19 @@ class SACStrategy(Strategy):
         return pd.DataFrame(self.learning_, columns=list(LEARNING_COLUMNS))
 
     def extras(self) -> dict[str, pd.Series]:
-        """Per-decision policy entropy and effective N (and the mix with 1/N under ``shrinkage
-        evidence``), for ``BacktestResult.extras``."""
+        """Per-decision policy entropy and effective N, for ``BacktestResult.extras``; under
+        ``shrinkage evidence`` also the mix with 1/N and the record it came from: its mean
+        excess log growth over 1/N a year and that mean's lower confidence bound."""
         index = pd.DatetimeIndex(self.decision_dates_)
         extras = {"policy_entropy": pd.Series(self.entropy_, index=index, name="policy_entropy"),
                   "effective_n": pd.Series(self.effective_n_, index=index, name="effective_n")}
         if self.evidence_agents(self.sac):
             extras["evidence_mix"] = pd.Series(self.mix_at_, index=index, name="evidence_mix")
+            excess, bound = zip(*self.evidence_at_, strict=True) if self.evidence_at_ else ((), ())
+            extras["evidence_excess"] = pd.Series(excess, index=index, name="evidence_excess",
+                                                  dtype=float)
+            extras["evidence_bound"] = pd.Series(bound, index=index, name="evidence_bound",
+                                                 dtype=float)
         return extras
 
     def __getstate__(self) -> dict[str, object]:
