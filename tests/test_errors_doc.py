@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -706,7 +707,9 @@ def test_docs_errors_md_matches_the_cases(tmp_path_factory: pytest.TempPathFacto
     messages = []
     for case in cases:
         with isolation(tmp_path_factory.mktemp("case"), monkeypatch) as tmp:
-            messages.append((case, run_case(case, tmp, capsys)))
+            # The package's own line numbers move with every edit: the page shows NNN.
+            messages.append((case, re.sub(r"(maxent_portfolio/[\w/]+\.py):\d+", r"\1:NNN",
+                                          run_case(case, tmp, capsys))))
     assert len(messages) >= 60
     accepted = []
     for kept in ACCEPTED:
