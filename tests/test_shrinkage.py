@@ -63,7 +63,8 @@ def test_more_confidence_never_mixes_in_more() -> None:
 
 def test_shrinking_stays_on_the_simplex_and_zero_is_equal_weight() -> None:
     w = np.array([[0.7, 0.1, 0.0, 0.2], [0.25, 0.25, 0.25, 0.25]])
-    np.testing.assert_allclose(shrink_toward_equal(w, 0.0), np.tile([1 / 3, 1 / 3, 1 / 3, 0], (2, 1)))
+    np.testing.assert_allclose(shrink_toward_equal(w, 0.0),
+                               np.tile([1 / 3, 1 / 3, 1 / 3, 0], (2, 1)))
     np.testing.assert_allclose(shrink_toward_equal(w, 0.4).sum(-1), 1.0)
     np.testing.assert_allclose(shrink_toward_equal(w, 1.0), w)
 
@@ -115,8 +116,8 @@ def test_the_record_is_out_of_sample_and_the_mix_shrinks_what_is_held() -> None:
     extras = strategy.extras()
     assert extras["evidence_mix"].iloc[-1] == 0.3
     assert extras["evidence_excess"].iloc[-1] == pytest.approx(mean)
-    np.testing.assert_allclose(strategy.allocate_batch(history.to_numpy()[None], current.to_numpy()[None])[0],
-                               strategy.allocate(history, current).to_numpy())
+    batch = strategy.allocate_batch(history.to_numpy()[None], current.to_numpy()[None])
+    np.testing.assert_allclose(batch[0], strategy.allocate(history, current).to_numpy())
 
 
 def test_the_record_of_a_window_ignores_what_follows_it() -> None:

@@ -260,6 +260,7 @@ class SACStrategy(Strategy):
         self._evidence = (float("nan"), float("nan"))  # the fold's record: excess, bound a year
         self._record_years = 0.0
         self._trained_until: pd.Timestamp | None = None
+
     @staticmethod
     def validation_rows(n_returns: int, fraction: float) -> int:
         """Rows of a window of ``n_returns`` held out for validation (none below 2)."""
@@ -359,7 +360,7 @@ class SACStrategy(Strategy):
             MarketData.from_returns(window, periods_per_year=self.window_periods(window)),
             config.replace(episode_length=None),
             cost_bps=self.costs.bps([str(c) for c in window.columns]))
-        equal = shrink_toward_equal(np.zeros(env.n_assets + 1), 0.0)
+        equal = np.append(np.full(env.n_assets, 1.0 / env.n_assets), 0.0)
         obs, _ = env.reset(seed=0, options={"start": env.market.first, "weights": equal})
         returns = []
         while True:
