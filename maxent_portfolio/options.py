@@ -16,10 +16,12 @@ A field is one of:
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from maxent_portfolio.errors import ConfigError
 
@@ -46,6 +48,17 @@ class Section(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", validate_assignment=True,
                               frozen=False, protected_namespaces=())
 
+    @model_validator(mode="before")
+    @classmethod
+    def _none_word(cls, data: Any) -> Any:
+        """The word ``none`` unsets an optional number (``--alpha none``): a flag's text has
+        no null, and neither has TOML."""
+        if isinstance(data, Mapping):
+            data = {k: None if isinstance(v, str) and v.lower() == "none"
+                    and k in cls.model_fields and optional_number(cls.model_fields[k].annotation)
+                    else v for k, v in data.items()}
+        return data
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data (tuples as lists)."""
         return self.model_dump(mode="json")
@@ -61,6 +74,14 @@ class Section(BaseModel):
             elif isinstance(value, Section):
                 data[name] = value.options_dict()
         return data
+
+
+def optional_number(annotation: Any) -> bool:
+    """Whether a field's type is a number or None (``float | None``, ``int | None``)."""
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType):
+        return False
+    members = set(typing.get_args(annotation))
+    return type(None) in members and bool(members & {int, float})
 
 
 def option(default: Any, help: str, *, file_only: bool = False, internal: bool = False,

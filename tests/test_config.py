@@ -199,3 +199,33 @@ def test_a_switch_that_defaults_on_can_be_turned_off() -> None:
     seen.clear()
     CliRunner().invoke(app, ["--one-step-model"])
     assert seen == {"sac.one_step_model": True}
+
+
+def test_none_unsets_an_optional_number_from_a_flag_or_a_file(tmp_path: Path) -> None:
+    """A default that is a number can be turned back into None (``--alpha none``: the tuned
+    temperature), from a flag and from TOML, which has no null; a word is refused in one line."""
+    import typer
+    from typer.testing import CliRunner
+
+    from maxent_portfolio.cli.options import tree_options
+
+    seen: dict[str, object] = {}
+    app = typer.Typer()
+
+    @app.command()
+    @tree_options("sac")
+    def probe(overrides: dict[str, object]) -> None:
+        seen.update(overrides)
+
+    assert CliRunner().invoke(app, ["--alpha", "None", "--reference", "2.5"]).exit_code == 0
+    assert seen == {"sac.alpha": "none", "sac.reference": 2.5}
+    assert resolve_config(overrides=seen).sac.alpha is None
+    bad = CliRunner().invoke(app, ["--alpha", "hot"])
+    assert bad.exit_code == 2 and "'hot' is not a number or none" in bad.output
+    f = tmp_path / "run.toml"
+    f.write_text('[sac]\nalpha = "none"\nreference = "NONE"\nreference_cash = 1.0\n')
+    cfg = resolve_config(f)
+    assert cfg.sac.alpha is None and cfg.sac.reference is None
+    f.write_text('[sac]\nactor_objective = "none"\n')  # a word field keeps its own check
+    with pytest.raises(ConfigError, match=r"actor-objective .none."):
+        resolve_config(f)

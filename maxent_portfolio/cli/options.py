@@ -20,7 +20,7 @@ import typer
 from pydantic import BaseModel
 
 from maxent_portfolio.config import OPTIONS, OptionSpec, preset_default, shown
-from maxent_portfolio.options import field_extra
+from maxent_portfolio.options import field_extra, optional_number
 
 CONFIG_OPTION = typer.Option(
     None, "--config", "-c", help="TOML/YAML/JSON file holding any of the options below "
@@ -63,10 +63,26 @@ def help_text(spec: OptionSpec, presets: bool = True) -> str:
     return f"{spec.help} [default: {default}]"
 
 
+def _number_or_none(kind: type) -> Callable[[str], Any]:
+    """A flag's parser for an optional number: the number, or the word ``none`` (unset)."""
+    def parse(text: str) -> Any:
+        if text.strip().lower() == "none":
+            return "none"  # the section's validator reads it as None
+        try:
+            return kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise typer.BadParameter(f"{text!r} is not {what} or none") from None
+    return parse
+
+
 def _parameter(spec: OptionSpec, presets: bool) -> inspect.Parameter:
     decls = [spec.flag, *([spec.short] if spec.short else [])]
+    extra: dict[str, Any] = {}
+    if optional_number(spec.annotation):
+        extra["parser"] = _number_or_none(flag_type(spec.annotation))
     info = typer.Option(None, *decls, help=help_text(spec, presets), show_default=False,
-                        rich_help_panel="Options of the run (also config-file keys)")
+                        rich_help_panel="Options of the run (also config-file keys)", **extra)
     return inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=info,
                              annotation=_cli_type(spec))
 
