@@ -62,7 +62,7 @@ from maxent_portfolio.options import (
     option,
     strategy_names,
 )
-from maxent_portfolio.rebalance import REBALANCE_HELP, Schedule
+from maxent_portfolio.rebalance import DEFAULT_REBALANCE, REBALANCE_HELP, Schedule
 from maxent_portfolio.strategies.menuconfig import MenuConfig
 
 SOURCES_KEY = "sources"
@@ -152,7 +152,7 @@ class WalkForwardConfig(Section):
 class ScheduleConfig(Section):
     """When and how far the portfolio is rebalanced."""
 
-    rebalance: str = option("monthly", f"Rebalance schedule: {REBALANCE_HELP}.")
+    rebalance: str = option(DEFAULT_REBALANCE, f"Rebalance schedule: {REBALANCE_HELP}.")
 
     @field_validator("rebalance")
     @classmethod
@@ -216,11 +216,11 @@ class RunConfig(Section):
 PRESETS: dict[str, dict[str, Any]] = {
     # Minutes on 2 cores: the last 13 calendar years, two-year test windows, one seed.
     "quick": {"data.years": 13, "walk_forward.train_years": 4.0,
-              "walk_forward.test_years": 2.0, "sac.train_steps": 12_000, "seeds": 1},
+              "walk_forward.test_years": 2.0, "sac.train_steps": 4_000, "seeds": 1},
     # Yearly walk-forward refits from 2007, three seeds. It starts in 2007 because the agent's
     # defaults were chosen on 1995-2006 (docs/agent.md): the reported period is never tuned on.
     "full": {"data.start": "2007-01-01", "walk_forward.train_years": 3.0,
-             "walk_forward.test_years": 1.0, "sac.train_steps": 6_000, "seeds": 3},
+             "walk_forward.test_years": 1.0, "sac.train_steps": 4_000, "seeds": 3},
 }
 
 

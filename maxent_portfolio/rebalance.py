@@ -21,6 +21,9 @@ CALENDAR = {"daily": None, "weekly": "W", "monthly": "M", "quarterly": "Q", "yea
 """Calendar schedules and their pandas period codes (``daily`` needs none)."""
 
 REBALANCE_HELP = "daily, weekly, monthly, quarterly, yearly, every:K or drift:X"
+DEFAULT_REBALANCE = "monthly"
+"""A run's rebalance schedule unless told (``--rebalance``), and what an env deciding at
+``rebalance`` follows when no run gives it one."""
 """The accepted ``--rebalance`` values, as the help text names them."""
 
 
@@ -85,4 +88,4 @@ class Schedule:
         return flags
 
 
-__all__ = ["CALENDAR", "CASH", "REBALANCE_HELP", "Schedule"]
+__all__ = ["CALENDAR", "CASH", "DEFAULT_REBALANCE", "REBALANCE_HELP", "Schedule"]

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from support import PLAIN_SAC
 from torch import Tensor, nn
 
 from maxent_portfolio.agents import SAC, Agent, SACConfig, train
@@ -54,9 +55,9 @@ def _actions(h: int, k: int, seed: int = 3) -> list[np.ndarray]:
 def _sac(env: PortfolioEnv, horizon: int, actions: list[Tensor]) -> SAC:
     """A SAC whose policy draws ``actions`` in turn (log-probability 0) and whose critic is
     linear, with the env's exact model."""
-    config = SACConfig.from_dict(dict(alpha=ALPHA, gamma=GAMMA, reward_scale=SCALE,
-                                      one_step_model=True, actor_horizon=horizon,
-                                      hidden=(8, 8)))
+    config = SACConfig.from_dict({**PLAIN_SAC, **dict(
+        alpha=ALPHA, gamma=GAMMA, reward_scale=SCALE, one_step_model=True,
+        actor_horizon=horizon, hidden=(8, 8))})
     sac = SAC(env.n_assets, env.n_features, config)
     sac.qf = _LinearCritic(env.obs_dim, env.n_assets + 1)
     sac._qf_names = [n for n, _ in sac.qf.named_parameters()]
@@ -152,7 +153,7 @@ def test_gradient_equals_finite_differences_of_the_env_rollout() -> None:
 def test_a_horizon_without_the_one_step_model_or_batched_is_refused(
         other: dict[str, object]) -> None:
     with pytest.raises(ConfigError, match="actor_horizon") as info:
-        SACConfig.from_dict({"actor_horizon": 3, **other})
+        SACConfig.from_dict({**PLAIN_SAC, "actor_horizon": 3, **other})
     assert "\n" not in str(info.value)
 
 
@@ -167,9 +168,9 @@ def test_resume_is_bit_exact_with_the_lever(lever: dict[str, object],
         return PortfolioVectorEnv(num_envs=2, universe=_returns(), seed=0,
                                   **{**ENV, "episode_length": 10})  # type: ignore[arg-type]
 
-    config = SACConfig.from_dict(dict(total_steps=26, num_envs=2, learning_starts=8,
-                                      batch_size=16, hidden=(16, 16), utd_ratio=1.0,
-                                      log_every=5, seed=3, **lever))
+    config = SACConfig.from_dict({**PLAIN_SAC, "one_step_model": True, **dict(
+        total_steps=26, num_envs=2, learning_starts=8, batch_size=16, hidden=(16, 16),
+        utd_ratio=1.0, log_every=5, seed=3, **lever)})
     full = train(env(), config, progress=False)
     path = tmp_path / "ckpt.pt"
     part = train(env(), config, progress=False, checkpoint_path=path,
@@ -266,5 +267,5 @@ def test_the_reference_centred_on_one_over_n_matches_scipy() -> None:
 def test_the_mean_objective_and_the_cash_reference_refuse_what_they_cannot_do(
         options: dict[str, object]) -> None:
     with pytest.raises(ConfigError, match=r"actor_objective|reference_cash") as info:
-        SACConfig.from_dict(options)
+        SACConfig.from_dict({**PLAIN_SAC, **options})
     assert "\n" not in str(info.value)

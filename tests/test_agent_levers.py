@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 from scipy import stats
-from support import random_returns
+from support import PLAIN_SAC, random_returns
 from torch import Tensor, nn
 
 from maxent_portfolio.agents import SAC, Agent, SACConfig, train
@@ -38,7 +38,8 @@ def _vector_env(seed: int = 0, **kw: object) -> PortfolioVectorEnv:
 
 def _tiny(**kw: object) -> SACConfig:
     base: dict[str, object] = dict(total_steps=30, num_envs=2, learning_starts=8, batch_size=16,
-                                   hidden=(16, 16), utd_ratio=1.0, log_every=5, seed=3)
+                                   hidden=(16, 16), utd_ratio=1.0, log_every=5, seed=3,
+                                   **PLAIN_SAC)
     base.update(kw)
     return SACConfig.from_dict(base)
 
@@ -101,7 +102,7 @@ def test_allocate_executes_as_the_env_does() -> None:
     returns = random_returns(300, 3, mean=0.0004, vol=0.012)
     strategy = SACStrategy(train_steps=40, lookback=10, episode_length=5, num_envs=2,
                            learning_starts=5, batch_size=8, device="cpu", trade_rate=0.3,
-                           no_trade_band=0.0, seed=1)
+                           no_trade_band=0.0, seed=1, shrinkage="none")
     strategy.fit(returns.iloc[:200])
     current = pd.Series([0.7, 0.1, 0.1, 0.1], index=["A0", "A1", "A2", CASH])
     weights = strategy.allocate(returns.iloc[:220], current)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from support import LOOKBACK, N_ASSETS, drifting_market, run_policy
+from support import LOOKBACK, N_ASSETS, PLAIN_SAC, drifting_market, run_policy
 
 from maxent_portfolio.agents import SACConfig
 from maxent_portfolio.agents.training import train_batched
@@ -14,10 +14,10 @@ torch.set_num_threads(1)
 
 
 def _config(seed: int) -> SACConfig:
-    return SACConfig.from_dict(dict(
+    return SACConfig.from_dict({**PLAIN_SAC, **dict(
         total_steps=90, num_envs=4, learning_starts=25, utd_ratio=1.0, batch_size=64,
         hidden=(32, 32), gamma=0.5, policy_lr=3e-3, q_lr=3e-3, log_every=50, seed=seed,
-        diversification=0.2, one_step_model=False))
+        diversification=0.2)})
 
 
 def test_batched_agents_overweight_the_drifting_asset_like_a_solo_agent() -> None:

@@ -217,13 +217,14 @@ def test_none_unsets_an_optional_number_from_a_flag_or_a_file(tmp_path: Path) ->
     def probe(overrides: dict[str, object]) -> None:
         seen.update(overrides)
 
-    assert CliRunner().invoke(app, ["--alpha", "None", "--reference", "2.5"]).exit_code == 0
-    assert seen == {"sac.alpha": "none", "sac.reference": 2.5}
+    assert CliRunner().invoke(app, ["--alpha", "None", "--reference", "2.5",
+                                    "--reference-cash", "1"]).exit_code == 0
+    assert seen == {"sac.alpha": "none", "sac.reference": 2.5, "sac.reference_cash": 1.0}
     assert resolve_config(overrides=seen).sac.alpha is None
     bad = CliRunner().invoke(app, ["--alpha", "hot"])
     assert bad.exit_code == 2 and "'hot' is not a number or none" in bad.output
     f = tmp_path / "run.toml"
-    f.write_text('[sac]\nalpha = "none"\nreference = "NONE"\nreference_cash = 1.0\n')
+    f.write_text('[sac]\nalpha = "none"\nreference = "NONE"\nactor_objective = "sample"\n')
     cfg = resolve_config(f)
     assert cfg.sac.alpha is None and cfg.sac.reference is None
     f.write_text('[sac]\nactor_objective = "none"\n')  # a word field keeps its own check

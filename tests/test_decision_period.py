@@ -289,7 +289,7 @@ def test_clock_of_a_calendar_schedule_is_the_engines_flags(market: MarketData) -
 
 
 def test_decision_period_option_validates_and_is_a_flag() -> None:
-    assert EnvConfig().decision_period == "daily"  # until the development protocol chooses
+    assert EnvConfig().decision_period == "rebalance"  # chosen on the development protocol
     assert EnvConfig(decision_period="every:5").decision_period == "every:5"
     with pytest.raises(Exception) as caught:
         EnvConfig(decision_period="drift:0.1")
@@ -309,11 +309,12 @@ def test_sac_decides_at_the_runs_rebalance_unless_told(monkeypatch: pytest.Monke
                                                       synthetic_returns: pd.DataFrame) -> None:
     import maxent_portfolio.strategies.sac as sac_module
 
-    assert _sac(**{"schedule.rebalance": "weekly"}).decision_period == "daily"  # type: ignore[attr-defined]
-    assert _sac(**{"schedule.rebalance": "weekly", "env.decision_period": "rebalance"}
-                ).decision_period == "weekly"  # type: ignore[attr-defined]
+    assert _sac(**{"schedule.rebalance": "weekly"}).decision_period == "weekly"  # type: ignore[attr-defined]
+    assert _sac(**{"schedule.rebalance": "weekly", "env.decision_period": "daily"}
+                ).decision_period == "daily"  # type: ignore[attr-defined]
     strategy = _sac(**{"schedule.rebalance": "weekly", "env.decision_period": "every:3",
-                       "env.lookback": LOOKBACK, "sac.validation_fraction": 0.2})
+                       "env.lookback": LOOKBACK, "sac.validation_fraction": 0.2,
+                       "sac.shrinkage": "none"})  # the fold's own agent is the first trained
     assert strategy.decision_period == "every:3"  # type: ignore[attr-defined]
     built: list[Any] = []
 
@@ -330,11 +331,14 @@ def test_sac_decides_at_the_runs_rebalance_unless_told(monkeypatch: pytest.Monke
     assert env.config.episode_length == 74 == env.clock.steps_from(LOOKBACK - 1)
     with pytest.raises(ConfigError, match=r"--rebalance.*--decision-period"):
         _sac(**{"schedule.rebalance": "drift:0.05", "env.decision_period": "rebalance"})
-    assert _sac(**{"schedule.rebalance": "drift:0.05"}).decision_period == "daily"  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match=r"--rebalance.*--decision-period"):  # the default
+        _sac(**{"schedule.rebalance": "drift:0.05"})
+    assert _sac(**{"schedule.rebalance": "drift:0.05", "env.decision_period": "daily"}
+                ).decision_period == "daily"  # type: ignore[attr-defined]
     assert _sac(**{"schedule.rebalance": "drift:0.05",
                    "env.decision_period": "monthly"}).decision_period == "monthly"  # type: ignore[attr-defined]
     from maxent_portfolio.strategies.sac import SACStrategy
 
-    assert SACStrategy().decision_period == "daily"
-    assert SACStrategy(decision_period="rebalance").decision_period == "monthly"  # engine default
+    assert SACStrategy().decision_period == "monthly"  # no run: the engine's default schedule
+    assert SACStrategy(decision_period="daily").decision_period == "daily"
     assert CASH  # the cash column name the spy's weights are indexed by

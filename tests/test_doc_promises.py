@@ -177,5 +177,5 @@ def test_help_texts_say_what_the_program_does(capsys: pytest.CaptureFixture[str]
     assert "--validation-fraction" not in train and "validation_fraction" in train
     assert main(["sweep", "--help"]) == 0
     sweep = " ".join(capsys.readouterr().out.split())
-    assert "[default: 0.25, 0.5, 0.75, 1 (without --alpha)]" in sweep
+    assert "[default: 0.001, 0.01, 0.1, 1 (without --diversification)]" in sweep
     assert "[default: the run's costs]" in sweep

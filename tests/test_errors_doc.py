@@ -414,7 +414,8 @@ CASES = [
          ["train", "--config", "run.toml", "--end", "2012", "--out", "sac.pt", "--quiet"],
          "NaN", _file("run.toml", "train_steps = 200\n[sac]\nlearning_starts = 10\n"
                       "policy_lr = 1000.0\nq_lr = 1000.0\nalpha_lr = 1000.0\n"
-                      "reward_scale = 1e12\n")),
+                      "reward_scale = 1e12\nalpha = \"none\"\nreference = \"none\"\n"
+                      "actor_objective = \"sample\"\nactor_horizon = 0\n")),
     Case("train resumed from a checkpoint with NaN weights",
          ["train", "--train-steps", "4000", "--end", "2012", "--out", "sac.pt", "--resume",
           "--quiet"], "sac.pt", _nan_checkpoint),
@@ -539,7 +540,8 @@ CASES = [
     Case("sweep with negative scenarios", ["sweep", "--scenarios", "-1"], "scenarios"),
     Case("sweep with scenarios and batched seeds",
          ["sweep", "--alpha", "0.5", "--seeds", "1", "--scenarios", "5", "--seed-batch", "2",
-          *FAST], "seed-batch"),
+          "--actor-horizon", "0", "--actor-objective", "sample", "--shrinkage", "none", *FAST],
+         "seed-batch"),
     Case("sweep with scenarios on a drift schedule",
          ["sweep", "--alpha", "0.5", "--seeds", "1", "--scenarios", "5", "--rebalance",
           "drift:0.1", *FAST], "drift:0.1"),

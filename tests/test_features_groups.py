@@ -195,7 +195,8 @@ def test_sac_strategy_fits_and_allocates_with_every_group() -> None:
     strategy = SACStrategy(train_steps=20, lookback=10, num_envs=2, episode_length=10,
                            device="cpu", validation_fraction=0.0, hidden=(8, 8),
                            learning_starts=5, batch_size=8, features="context,base,ranks",
-                           trade_rate=1.0, no_trade_band=0.0)  # allocate returns the action
+                           trade_rate=1.0, no_trade_band=0.0,  # allocate returns the action
+                           shrinkage="none")  # ... unmixed
     assert strategy.env.features == "base,ranks,context"
     strategy.fit(returns)
     assert strategy.agent_ is not None and strategy.agent_.algorithm.n_features == 13

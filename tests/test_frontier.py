@@ -30,7 +30,7 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> SweepOutcome:
     run, sweep = resolve_sweep(None, {"walk_forward.train_years": 1.0,
                                       "walk_forward.test_years": 1.0, "sac.train_steps": 64,
                                       "sac.device": "cpu", "env.lookback": 20},
-                               {"diversification": [0.3, 0.9], "seeds": 2, "jobs": 1,
+                               {"alpha": [0.01, 1.0], "seeds": 2, "jobs": 1,
                                 "cost_bps": [5.0, 25.0]})
     folder = tmp_path_factory.mktemp("frontier") / "sweep"
     return run_sweep(prepare_sweep(run, sweep, market), folder)

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.covariance import LedoitWolf
-from support import random_returns
+from support import PLAIN_SAC, random_returns
 
 from maxent_portfolio.backtest.engine import run_backtest
 from maxent_portfolio.backtest.walkforward import WalkForward
@@ -66,7 +66,9 @@ def backtest_under_limits(strategy: type[Strategy], seeds: int = 1) -> None:
     seed group): every target, hence every weight held right after a decision, meets the
     bounds, the group cap, the cash cap and the budget."""
     returns = random_returns(420, n_assets=len(ASSETS), seed=4)
-    config = resolve_config(overrides={**RUN, "sac.seed_batch": seeds}, presets=False)
+    batched = {f"sac.{k}": v for k, v in PLAIN_SAC.items()} if seeds > 1 else {}
+    config = resolve_config(overrides={**RUN, **batched, "sac.seed_batch": seeds},
+                            presets=False)  # the batched network trains textbook SAC
     limits = config.limits.resolve(ASSETS)
     members = [strategy.from_context(StrategyContext(config, 252, seed))
                for seed in range(seeds)]
@@ -150,7 +152,8 @@ def test_constrained_min_variance_matches_cvxpy(options: dict[str, object]) -> N
 
 
 def _env(limits: Limits | None, **options: object) -> PortfolioVectorEnv:
-    config = EnvConfig().replace(lookback=10, episode_length=12, **options).with_limits(limits)
+    config = EnvConfig().replace(lookback=10, episode_length=12,
+                                 **{"decision_period": "daily", **options}).with_limits(limits)
     universe = random_returns(300, n_assets=len(ASSETS), mean=0.0004, vol=0.012)
     return PortfolioVectorEnv.from_config(universe, config, num_envs=3, seed=1,
                                           cost_bps=np.array([10.0, 25.0, 5.0, 8.0, 12.0]))

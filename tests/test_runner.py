@@ -71,6 +71,7 @@ def test_every_sac_seed_is_reported_and_counted_as_a_dsr_trial(
     config = resolve_config(overrides={
         "strategies": ["sac", "equal-weight"], "seeds": 2, "seed": 3, "sac.train_steps": 40,
         "walk_forward.train_years": 2.0, "walk_forward.test_years": 2.0, "sac.device": "cpu",
+        "sac.shrinkage": "none",  # unshrunk: two seeds' own portfolios, never 1/N twice
         "jobs": 1})  # in this process: spawning workers costs more than 40 steps (test_jobs)
     outcome = run(prepare(config, market))
     table = outcome.metrics.set_index("strategy")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from support import random_returns
+from support import PLAIN_SAC, random_returns
 
 from maxent_portfolio.agents import SAC, Agent, SACConfig, load_checkpoint, soft_target, train
 from maxent_portfolio.agents.buffer import ReplayBufferSamples
@@ -30,7 +30,8 @@ def _env(seed: int = 0, episode_length: int = 10) -> PortfolioVectorEnv:
 
 def _tiny(**kw: object) -> SACConfig:
     base: dict[str, object] = dict(total_steps=30, num_envs=2, learning_starts=8, batch_size=16,
-                                   hidden=(16, 16), utd_ratio=1.0, log_every=5, seed=3)
+                                   hidden=(16, 16), utd_ratio=1.0, log_every=5, seed=3,
+                                   **PLAIN_SAC)
     base.update(kw)
     return SACConfig.from_dict(base)
 
@@ -254,11 +255,12 @@ def test_sac_strategy_in_a_walk_forward_backtest(tmp_path: Path) -> None:
     result = run_backtest(returns, strategy, splits=WalkForward(train=200, test=100),
                           rebalance="weekly")
     assert len(result.folds) == 2 and (tmp_path / "fold-1.pt").exists()
-    assert sum(calls) == 2 * 40  # train_steps transitions per fold
+    assert sum(calls) == 3 * 40  # train_steps per fold, and the first fold's evidence agent
     n_dec = len(result.targets)
     assert len(strategy.entropy_) == len(strategy.effective_n_) == n_dec
     extras = strategy.extras()
-    assert set(result.extras) == {"policy_entropy", "effective_n"}  # the engine picks them up
+    assert set(result.extras) == {"policy_entropy", "effective_n", "evidence_mix",
+                                  "evidence_excess", "evidence_bound"}  # the engine picks them up
     assert list(extras["effective_n"].index) == list(result.targets.index)
     assert ((extras["effective_n"] >= 1) & (extras["effective_n"] <= 4 + 1e-6)).all()
     assert list(result.targets.columns) == ["A0", "A1", "A2", "CASH"]
@@ -280,7 +282,8 @@ def test_sac_strategy_allocate_matches_the_env_observation() -> None:
     strategy = SACStrategy(train_steps=20, lookback=10, num_envs=2, episode_length=10,
                            device="cpu", validation_fraction=0.0, hidden=(8, 8),
                            learning_starts=5, batch_size=8, trade_rate=1.0,
-                           no_trade_band=0.0)  # full execution: allocate returns the action
+                           no_trade_band=0.0,  # full execution: allocate returns the action
+                           shrinkage="none")  # ... and the policy's, unmixed
     strategy.fit(returns)
     t = 150
     current = pd.Series([0.2, 0.3, 0.1, 0.4], index=[*returns.columns, CASH])
@@ -318,7 +321,8 @@ def test_sac_strategy_warm_starts_from_the_previous_fold(warm_start: bool,
     monkeypatch.setattr(module, "train", spy)
     strategy = module.SACStrategy(train_steps=10, lookback=10, num_envs=2, episode_length=10,
                                   device="cpu", warm_start=warm_start, hidden=(8, 8),
-                                  learning_starts=2, batch_size=8)
+                                  learning_starts=2, batch_size=8,
+                                  shrinkage="none")  # no first-fold evidence agent
     returns = random_returns(n=200, seed=4)
     strategy.fit(returns.iloc[:120])
     first = strategy.agent_
@@ -373,7 +377,8 @@ def test_ctrl_c_during_a_strategy_fit_checkpoints_then_interrupts(
 
     monkeypatch.setattr(module, "train", interrupting)
     strategy = module.SACStrategy(train_steps=40, lookback=10, num_envs=2, episode_length=10,
-                                  device="cpu", hidden=(8, 8), batch_size=8)
+                                  device="cpu", hidden=(8, 8), batch_size=8,
+                                  shrinkage="none")  # the evidence agent keeps no checkpoint
     strategy.checkpoint_dir = tmp_path
     with pytest.raises(KeyboardInterrupt):
         strategy.fit(random_returns(n=150, seed=5))

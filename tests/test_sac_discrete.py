@@ -277,6 +277,7 @@ def test_a_higher_dial_gives_a_higher_mean_entropy(tilts: list[str]) -> None:
         # Faster learning rates and more updates per transition than the defaults, so that
         # the entropy meets its target within a budget this small.
         agent = SACDiscreteStrategy(menu=tilts, train_steps=1200, seed=2, diversification=dial,
+                                    alpha=None, reference_cash=1.0,  # alpha tuned to the dial
                                     alpha_lr=0.01, policy_lr=3e-3, q_lr=3e-3, utd_ratio=1.0,
                                     **FAST)
         entropies.append(_backtest(agent, returns).extras["policy_entropy"].mean())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from support import LOOKBACK, N_ASSETS, drifting_market, run_policy
+from support import LOOKBACK, N_ASSETS, PLAIN_SAC, drifting_market, run_policy
 
 from maxent_portfolio.agents import Agent, SACConfig, train
 from maxent_portfolio.envs import PortfolioEnv, PortfolioVectorEnv
@@ -16,7 +16,8 @@ torch.set_num_threads(1)
 def _config(**kw: object) -> SACConfig:
     base: dict[str, object] = dict(
         total_steps=150, num_envs=4, learning_starts=25, utd_ratio=1.0, batch_size=64,
-        hidden=(32, 32), gamma=0.5, policy_lr=3e-3, q_lr=3e-3, log_every=50, seed=0)
+        hidden=(32, 32), gamma=0.5, policy_lr=3e-3, q_lr=3e-3, log_every=50, seed=0,
+        **{**PLAIN_SAC, "one_step_model": True})  # textbook SAC with the exact one-step model
     base.update(kw)
     return SACConfig.from_dict(base)
 

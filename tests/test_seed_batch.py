@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from support import REPO, cli
+from support import PLAIN_SAC, REPO, cli
 
 from maxent_portfolio.config import resolve_config
 from maxent_portfolio.data.market import MarketData
@@ -23,7 +23,9 @@ torch.set_num_threads(1)
 
 TINY = {"strategies": ["sac"], "seed": 2, "walk_forward.train_years": 1.0,
         "walk_forward.test_years": 1.0, "sac.train_steps": 96, "env.lookback": 10,
-        "env.episode_length": 20}
+        "env.episode_length": 20, **{f"sac.{k}": v for k, v in PLAIN_SAC.items()}}
+"""Tiny budgets, and textbook SAC: the batched network has neither the H-step nor the mean
+objective, nor the evidence record."""
 
 
 def _run(returns: pd.DataFrame, **overrides: object) -> dict[str, pd.Series]:
@@ -76,7 +78,8 @@ def test_train_cli_writes_one_model_per_seed_of_a_batch(tmp_path: Path) -> None:
     from maxent_portfolio.agents import Agent
 
     args = ["train", "--start", "2010-01-01", "--end", "2012-12-31", "--train-steps", "96",
-            "--seed", "5", "--seeds", "2", "--seed-batch", "2", "--quiet",
+            "--seed", "5", "--seeds", "2", "--seed-batch", "2", "--quiet", "--actor-horizon",
+            "0", "--actor-objective", "sample", "--shrinkage", "none",  # textbook SAC batches
             "--out", str(tmp_path / "sac.pt")]
     res = cli(*args, cwd=REPO)
     assert res.returncode == 0, res.stderr[-2000:]

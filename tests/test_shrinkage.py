@@ -148,4 +148,5 @@ def test_seed_batches_are_refused() -> None:
     from maxent_portfolio.errors import ConfigError
 
     with pytest.raises(ConfigError, match="shrinkage evidence trains one agent at a time"):
-        SACStrategy(shrinkage="evidence", seed_batch=2)
+        SACStrategy(shrinkage="evidence", seed_batch=2, actor_horizon=0,
+                    actor_objective="sample")  # the other one-agent levers off

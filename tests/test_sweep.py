@@ -83,9 +83,10 @@ def solo_sweep(small_csv: Path, tmp_path_factory: pytest.TempPathFactory
 
 # --- the grid's options ---------------------------------------------------------------------
 
-def test_defaults_sweep_the_diversification_dial() -> None:
+def test_defaults_sweep_the_temperature_in_decades() -> None:
     sweep = SweepConfig()
-    assert sweep.dial == "diversification" and sweep.dial_values == [0.25, 0.5, 0.75, 1.0]
+    assert sweep.dial == "alpha" and sweep.dial_values == [0.001, 0.01, 0.1, 1.0]
+    assert build_sweep({"diversification": [0.5]}).dial == "diversification"
     assert build_sweep({"alpha": [0.1, 1]}).grid() == {
         "dial": "alpha", "values": [0.1, 1.0], "cost_bps": None, "seeds": 3}
 
@@ -123,7 +124,8 @@ def test_config_file_holds_the_grid_and_flags_override_it(tmp_path: Path) -> Non
 
 
 def test_cells_are_dial_by_cost_by_seed(small_csv: Path) -> None:
-    run, sweep = resolve_sweep(None, {"data.universe": str(small_csv), "seed": 7},
+    run, sweep = resolve_sweep(None, {"data.universe": str(small_csv), "seed": 7,
+                                      "sac.reference_cash": 1.0},  # the dial's reference
                                {"diversification": [0.5, 1.0], "cost_bps": [0.0, 20.0],
                                 "seeds": 3})
     cells = grid_cells(run, sweep)

@@ -61,8 +61,10 @@ class SACConfig(Section):
         20_000, "Environment transitions of SAC training per fold, summed over the batched "
         "episodes.", ge=1)
     alpha: float | None = option(
-        None, "Fixed SAC temperature (higher = more diversified); automatic tuning towards "
-        "the --diversification target when unset.", gt=0)
+        0.01, "SAC temperature, the dial between return and diversification: higher holds "
+        "the policy closer to the reference (at about 1, 1/N). none: tuned automatically "
+        "toward the --diversification target (with --reference-cash 1 or no --reference). "
+        "Default chosen on the development protocol (docs/agent.md).", gt=0)
     diversification: float = option(
         0.5, "Diversification dial in (0, 1]: the entropy target of a symmetric reference "
         "policy holding 1 + d (N_peak - 1) effective assets; higher holds more names.",
@@ -78,23 +80,23 @@ class SACConfig(Section):
         "Rewards log and drawdown only; dsr and mean-var, which depend on the episode's "
         "past, train on replay alone. --no-one-step-model: plain replay SAC.")
     actor_horizon: int = option(
-        0, "Decisions the actor's objective rolls forward through the data with the exact "
+        3, "Decisions the actor's objective rolls forward through the data with the exact "
         "model before the critic takes over: it maximises the exact H-step soft return of its "
         "own reparameterised actions, the drifted weights carrying each decision's effect into "
         "the next ones, plus the discounted critic value beyond (SVG(H), short-horizon "
         "actor-critic). 0: the one-step model alone. Needs --one-step-model.", ge=0, le=256)
     reference: float | None = option(
-        None, "Concentration c of a reference policy Dirichlet(c, ..., c) centred on equal "
+        4.0, "Concentration c of a reference policy Dirichlet(c, ..., c) centred on equal "
         "weights: the entropy bonus becomes minus the KL divergence to it, so the hot end of "
-        "the dial is equal weights and --diversification sets the KL budget. Unset: plain "
+        "the dial is equal weights and --diversification sets the KL budget. none: plain "
         "entropy.", gt=0)
     reference_cash: float = option(
-        1.0, "Cash's concentration in the reference policy, relative to an asset's: 1 centres "
+        0.01, "Cash's concentration in the reference policy, relative to an asset's: 1 centres "
         "the reference on equal weights over the assets and cash; 0.01 on 1/N over the risky "
         "assets, with almost no cash. A value other than 1 needs a fixed --alpha.", gt=0,
         le=1)
     actor_objective: str = option(
-        "sample", "Where the actor takes its return: sample (SAC: at its reparameterised draws, "
+        "mean", "Where the actor takes its return: sample (SAC: at its reparameterised draws, "
         "with their log-ratio as the entropy term) or mean (at the policy's mean action, the "
         "portfolio it holds, with the closed-form KL divergence from the reference as the "
         "max-entropy term: no sampling noise in its gradient). mean needs the Dirichlet head, "
@@ -104,7 +106,7 @@ class SACConfig(Section):
         "(the snapshot with the highest log growth on the validation slice, the tail of the "
         "training window; never test data).")
     shrinkage: str = option(
-        "none", "Shrink the agent's portfolio toward 1/N by its out-of-sample record: none, "
+        "evidence", "Shrink the agent's portfolio toward 1/N by its out-of-sample record: none, "
         "or evidence (hold mix * agent + (1 - mix) * 1/N, the mix the growth-optimal blend at "
         "the lower confidence bound of the agent's record against 1/N before the fold: the "
         "previous folds' agents on the data they were not trained on, and for the first fold an "
@@ -229,7 +231,8 @@ class SACConfig(Section):
                              "(--reference) and the one-step model")
         if self.reference_cash != 1.0 and self.alpha is None and self.reference is not None:
             raise ValueError("reference_cash other than 1 needs a fixed --alpha (the KL budget "
-                             "of the dial is for the symmetric reference)")
+                             "of the dial is for the symmetric reference): set --alpha, or "
+                             "--reference-cash 1")
         if self.actor_horizon > 0 and not self.one_step_model:
             raise ValueError("actor_horizon > 0 needs the one-step model (--one-step-model)")
         if (self.actor_horizon > 0 or self.actor_objective == "mean") and self.seed_batch > 1:

@@ -53,20 +53,20 @@ class EnvConfig(Section):
     eta: float = option(0.01, "Moving-moment rate of the dsr and mean-var rewards, in (0, 1).",
                         gt=0, lt=1, file_only=True)
     decision_period: str = option(
-        "daily", "Training decision interval, a rebalance schedule (daily, weekly, monthly, "
+        "rebalance", "Training decision interval, a rebalance schedule (daily, weekly, monthly, "
         "every:K, ...), or rebalance: the run's --rebalance, so the agent trains on the "
-        "decisions it is judged on. Daily: the development protocol found rebalance worse "
-        "(docs/agent.md).")
+        "decisions it is judged on (the default, chosen on the development protocol with the "
+        "H-step mean objective: docs/agent.md).")
     trade_rate: float = option(
-        0.25, "Partial rebalancing: each decision trades this fraction of the way from the "
+        1.0, "Partial rebalancing: each decision trades this fraction of the way from the "
         "drifted weights to the policy's target (1: all the way), in training and in the "
         "backtest alike. Default chosen on the development protocol (docs/agent.md).",
         gt=0, le=1)
     no_trade_band: float = option(
-        0.05, "Skip a trade whose two-way turnover is below this (0.05 = 5% of the book; 0: "
+        0.0, "Skip a trade whose two-way turnover is below this (0.05 = 5% of the book; 0: "
         "always trade), in training and in the backtest alike.", ge=0, lt=2)
     invest_from_cash: bool = option(
-        False, "A book entirely in cash (a run's first decision) trades all the way to the "
+        True, "A book entirely in cash (a run's first decision) trades all the way to the "
         "target, whatever --trade-rate and --no-trade-band, in training and in the backtest "
         "alike.", flag="--invest-from-cash/--no-invest-from-cash")
     _limits: Limits | None = PrivateAttr(default=None)
@@ -160,10 +160,11 @@ class EnvConfig(Section):
         return compute_reward(self.reward, growth, moments, self.risk_aversion, self.eta)
 
 
-TEXTBOOK_EXECUTION: dict[str, Any] = {"trade_rate": 1.0, "no_trade_band": 0.0}
-"""What the keyword constructor of an env changes in the section's defaults: every action
-traded in full, the textbook portfolio env (``gym.make``, the tests); a run trains on the
-section's own defaults."""
+TEXTBOOK_EXECUTION: dict[str, Any] = {"trade_rate": 1.0, "no_trade_band": 0.0,
+                                      "decision_period": "daily"}
+"""What the keyword constructor of an env changes in the section's defaults: a decision every
+day, every action traded in full, the textbook portfolio env (``gym.make``, the tests); a run
+trains on the section's own defaults."""
 
 
 __all__ = ["TEXTBOOK_EXECUTION", "EnvConfig"]

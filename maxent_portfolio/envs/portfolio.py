@@ -29,6 +29,7 @@ from maxent_portfolio.envs.features import observation, observation_bounds
 from maxent_portfolio.envs.market import prepare_market
 from maxent_portfolio.envs.rewards import RewardState
 from maxent_portfolio.errors import ConfigError, DataError
+from maxent_portfolio.rebalance import DEFAULT_REBALANCE
 
 ACTION_MODES = ("simplex", "logits")
 """Accepted values of the ``action_mode`` argument."""
@@ -249,7 +250,8 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
       decisions), or ``None``.
     - ``risk_aversion``: ``lambda`` of ``mean-var`` and ``drawdown`` (default 1).
     - ``eta``: moving-moment rate of ``dsr`` and ``mean-var``, in (0, 1) (default 0.01).
-    - ``decision_period``: the rebalance schedule the agent decides on (default ``"daily"``).
+    - ``decision_period``: the rebalance schedule the agent decides on (default ``"daily"``;
+      ``"rebalance"``, the section's default for a run, is ``"monthly"`` here).
     - ``trade_rate``, ``no_trade_band``: how an action is executed (see *Execution*).
 
     A run's limits (weight bounds, a cash cap, group caps) come with ``config``
@@ -287,7 +289,9 @@ class PortfolioEnv(gym.Env[np.ndarray, np.ndarray]):
         self.market = prepare_market(universe, config, start=start, end=end, cost_bps=cost_bps,
                                      cash_return=cash_return)
         m = self.market
-        self.clock = DecisionClock.build(config.decision_period, m.dates)
+        period = config.decision_period
+        self.clock = DecisionClock.build(DEFAULT_REBALANCE if period == "rebalance" else period,
+                                         m.dates)  # no run: the default rebalance schedule
         self.decision_period = self.clock.period
         self.held_growth = interval_growth(m.growth, self.clock.following)
         """``(T - 1, N + 1)``: row ``t``, each asset's growth over the interval decided at ``t``."""

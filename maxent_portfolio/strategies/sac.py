@@ -37,13 +37,12 @@ from maxent_portfolio.agents.agent import Agent
 from maxent_portfolio.agents.config import SACConfig, resolve_device
 from maxent_portfolio.agents.training import train
 from maxent_portfolio.arithmetic import CostModel
-from maxent_portfolio.config import ScheduleConfig
 from maxent_portfolio.envs.config import EnvConfig
 from maxent_portfolio.envs.decisions import DecisionClock, decision_schedule
 from maxent_portfolio.errors import ConfigError, DataError
 from maxent_portfolio.limits import LimitsConfig
 from maxent_portfolio.options import Section, describe_error
-from maxent_portfolio.rebalance import CASH
+from maxent_portfolio.rebalance import CASH, DEFAULT_REBALANCE
 from maxent_portfolio.seeding import evidence_seed, fold_seed
 from maxent_portfolio.strategies.base import Strategy, StrategyContext
 from maxent_portfolio.strategies.seed_batch import FoldSetup, SeedBatch, warm_starts
@@ -173,7 +172,7 @@ class SACStrategy(Strategy):
         self.costs = cast(CostModel, built["costs"])
         self.limits = cast(LimitsConfig, built["limits"])
         follows = self.env.decision_period == "rebalance"
-        period = (rebalance or ScheduleConfig().rebalance) if follows else \
+        period = (rebalance or DEFAULT_REBALANCE) if follows else \
             self.env.decision_period
         try:
             decision_schedule(period)

@@ -27,6 +27,7 @@ from maxent_portfolio.backtest.walkforward import Fold
 from maxent_portfolio.config import RunConfig
 from maxent_portfolio.data.market import MarketData
 from maxent_portfolio.measures import annual_turnover, effective_n, max_drawdown, sharpe
+from maxent_portfolio.options import validated
 from maxent_portfolio.seeding import strategy_seeds
 from maxent_portfolio.sweep.config import SweepConfig
 
@@ -60,8 +61,10 @@ class Cell:
 
     def config(self, base: RunConfig) -> RunConfig:
         """The run's options with this cell's dial value and costs."""
-        sac = base.sac.model_copy(update={self.dial: self.value} if self.dial == "alpha" else
-                                  {"diversification": self.value, "alpha": None})
+        update = ({"alpha": self.value} if self.dial == "alpha" else
+                  {"diversification": self.value, "alpha": None})  # the tuned temperature
+        sac = validated(type(base.sac), {**base.sac.model_dump(), **update},
+                        f" (sweep --{self.dial})")
         return with_costs(base, self.cost_bps).model_copy(
             update={"sac": sac, "strategies": ["sac"], "seeds": 1})
 

@@ -28,11 +28,12 @@ from maxent_portfolio.errors import ConfigError
 from maxent_portfolio.options import Section, one_of, option, validated
 
 BACKENDS = ("local", "ray")
-DEFAULT_DIAL = [0.25, 0.5, 0.75, 1.0]
-"""The diversification values swept when neither ``alpha`` nor ``diversification`` is given."""
-UNSET_MEANS = {"alpha": "none (the dial is diversification)",
-               "diversification": f"{', '.join(f'{v:g}' for v in DEFAULT_DIAL)} "
-                                  "(without --alpha)",
+DEFAULT_DIAL = [0.001, 0.01, 0.1, 1.0]
+"""The temperatures swept when neither ``alpha`` nor ``diversification`` is given: decades
+from the cold end to the hot one (about 1/N under the default reference)."""
+UNSET_MEANS = {"alpha": f"{', '.join(f'{v:g}' for v in DEFAULT_DIAL)} "
+                        "(without --diversification)",
+               "diversification": "none (the dial is alpha)",
                "cost_bps": "the run's costs", "address": "a local Ray instance"}
 """What a grid option left unset means, as ``--help`` and ``maxent-portfolio config`` show its
 default."""
@@ -131,11 +132,11 @@ class SweepConfig(WorkerConfig):
     @property
     def dial(self) -> str:
         """The swept field of the ``sac`` section: ``alpha`` or ``diversification``."""
-        return "alpha" if self.alpha is not None else "diversification"
+        return "diversification" if self.diversification is not None else "alpha"
 
     @property
     def dial_values(self) -> list[float]:
-        values = self.alpha if self.alpha is not None else self.diversification
+        values = self.diversification if self.diversification is not None else self.alpha
         return list(values) if values is not None else list(DEFAULT_DIAL)
 
     def grid(self) -> dict[str, Any]:

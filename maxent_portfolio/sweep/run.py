@@ -97,7 +97,10 @@ def prepare_sweep(config: RunConfig, sweep: SweepConfig,
                           f"rebalance dates; --rebalance {config.schedule.rebalance} is not "
                           "one (use e.g. monthly)")
     data = SweepData(base.model_copy(update={"strategies": ["sac"]}), plan.market, plan.folds)
-    return SweepPlan(sweep, data, grid_cells(data.config, sweep))
+    cells = grid_cells(data.config, sweep)
+    for value in sweep.dial_values:  # a dial value the agent's options refuse, before any work
+        Cell(sweep.dial, value, None, 0).config(data.config)
+    return SweepPlan(sweep, data, cells)
 
 
 def identity(plan: SweepPlan) -> dict[str, Any]:
