@@ -95,6 +95,19 @@ def test_placebo_percentile_is_a_mid_rank_count() -> None:
     assert math.isnan(m.placebo_percentile(1.0, [np.nan]))
 
 
+def test_a_placebo_equal_to_the_last_bits_is_a_tie() -> None:
+    """1/N's label shuffles are 1/N: their Sharpe ratios differ from its own by rounding only,
+    so an agent that holds 1/N sits at the 50th percentile, not the 100th (an earlier version
+    said 100, a claim of skill for holding 1/N)."""
+    rng = np.random.default_rng(0)
+    returns = rng.normal(0.0004, 0.01, size=(500, 5))
+    own = returns.mean(1)
+    shuffles = [returns[:, rng.permutation(5)].mean(1) for _ in range(50)]
+    ratio = [m.sharpe(pd.Series(r), 252) for r in shuffles]
+    assert any(r != m.sharpe(pd.Series(own), 252) for r in ratio)  # rounding differs ...
+    assert m.placebo_percentile(m.sharpe(pd.Series(own), 252), ratio) == 50.0  # ... a tie
+
+
 # ----------------------------------------------------------------------------- tables
 TILT = [[0.1, 0.15, 0.2, 0.25, 0.3, 0.0]]
 """Fixed weights on the five assets of ``synthetic_returns``, no cash."""

@@ -313,7 +313,7 @@ def placebo_percentile(value: float, placebos: ArrayLike) -> float:
     """Percentile of ``value`` among placebo draws: ``100 (#below + #equal / 2) / n``.
 
     The mid-rank convention: a value above every placebo is 100, below every one 0, and a
-    value equal to all of them 50. Non-finite placebos are dropped first.
+    value equal to all of them (to a relative 1e-9) 50. Non-finite placebos are dropped first.
 
     Parameters
     ----------
@@ -331,9 +331,10 @@ def placebo_percentile(value: float, placebos: ArrayLike) -> float:
     draws = draws[np.isfinite(draws)]
     if not np.isfinite(value) or draws.size == 0:
         return float("nan")
-    below = np.count_nonzero(draws < value)
-    equal = np.count_nonzero(draws == value)
-    return float(100.0 * (below + 0.5 * equal) / draws.size)
+    # Equal to rounding: a shuffle of 1/N is 1/N, and its Sharpe differs in the last bits only.
+    equal = np.isclose(draws, value, rtol=1e-9, atol=1e-12)
+    below = np.count_nonzero((draws < value) & ~equal)
+    return float(100.0 * (below + 0.5 * np.count_nonzero(equal)) / draws.size)
 
 
 __all__ = ["BacktestOverfitting", "SharpeDifferenceTest", "andrews_alpha",
