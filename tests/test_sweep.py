@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from support import PLAIN_SAC
 
 from maxent_portfolio.errors import ConfigError, UserError
 from maxent_portfolio.sweep import (
@@ -35,8 +36,11 @@ from maxent_portfolio.sweep.run import SweepStore
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"walk_forward.train_years": 1.0, "walk_forward.test_years": 1.0,
         "sac.train_steps": 160, "sac.learning_starts": 8, "sac.batch_size": 32,
-        "sac.device": "cpu", "env.lookback": 20, "env.episode_length": 60}
-"""Options of a sweep that runs in seconds: short training, few updates."""
+        "sac.device": "cpu", "env.lookback": 20, "env.episode_length": 60,
+        **{f"sac.{k}": v for k, v in PLAIN_SAC.items()}}
+"""Options of a sweep that runs in seconds: short training, few updates, and textbook SAC, the
+agent the batched network trains too (with the default evidence shrinkage a budget this small
+never clears its noise: every cell would hold 1/N)."""
 
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                                reason="ray cannot be imported: pip install 'maxent-portfolio[ray]'")
@@ -367,7 +371,8 @@ def test_a_directory_of_another_sweep_or_of_something_else_is_refused(
 
 def test_shipped_sweep_example_is_valid() -> None:
     run, sweep = resolve_sweep(REPO / "strategies" / "sweep.toml", {}, {})
-    assert run.preset == "full" and sweep.dial_values == [0.25, 0.5, 0.75, 1.0]
+    assert run.preset == "full" and sweep.dial == "alpha"
+    assert sweep.dial_values == [0.001, 0.01, 0.1, 1.0]
     assert sweep.seeds == 3 and len(grid_cells(run, sweep)) == 12
 
 
