@@ -174,7 +174,7 @@ def test_a_hotter_agent_holds_more_names_on_real_data(tmp_path: Path) -> None:
         out = tmp_path / f"alpha-{alpha}"
         res = cli("backtest", "-s", "sac", "--alpha", alpha, "--start", "2012-01-01", "--end",
                   "2016-12-31", "--train-years", "3", "--test-years", "2", "--train-steps",
-                  "3000", "--shrinkage", "none",  # the policy's own weights, unmixed
+                  "1500", "--shrinkage", "none",  # the policy's own weights, unmixed
                   "--no-html", "--quiet", "--out", str(out), cwd=REPO)
         assert res.returncode == 0, res.stderr[-2000:]
         effective_n[alpha] = float(pd.read_csv(out / "metrics.csv")["effective_n"].iloc[0])

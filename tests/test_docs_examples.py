@@ -51,13 +51,15 @@ STEPS = ["--train-steps", "400"]
 updates."""
 BUDGET = {
     "backtest": [*SINCE, *STEPS, "--seeds", "1", "--jobs", "1", "--no-html", "-q"],
-    "sweep": [*SINCE, *STEPS, "--seeds", "1", "--jobs", "1", "--no-html", "-q"],
+    "sweep": [*SINCE, *STEPS, "--seeds", "1", "--jobs", "1", "--no-html", "-q",
+              "--shrinkage", "none"],
     "train": ["--start", "2014-01-01", *STEPS, "-q"],
     "stress": ["--scenarios", "3", "--jobs", "1", "-q"],
 }
 """Flags appended to a command: small data, few steps, one seed (``--seeds 2`` or more of
 ``train`` stays: it names the files written), one process (tests/test_jobs.py checks
-``--jobs``), no HTML (tests/test_reporting.py checks it)."""
+``--jobs``), no HTML (tests/test_reporting.py checks it); a sweep's cells skip the evidence
+agent of their first fold (tests/test_shrinkage.py checks the shrinkage)."""
 SKIPS = {
     "ray://": "joins a Ray cluster over the network",
     "--backend ray": "starts a Ray instance; tests/test_sweep.py runs the Ray backend",
