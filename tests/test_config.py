@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -177,10 +178,9 @@ def test_a_bare_year_is_a_whole_year_and_quick_counts_back_from_the_end() -> Non
     assert str(market.returns.index[-1].date()) == "2005-12-30"
 
 
-def test_a_switch_that_defaults_on_can_be_turned_off() -> None:
-    """Every boolean flag is a pair (``--x/--no-x``), so a default of True is not a trap."""
+def _sac_flags_probe() -> tuple[Any, dict[str, object]]:
+    """A one-command app with the ``sac`` section's flags, and the overrides it receives."""
     import typer
-    from typer.testing import CliRunner
 
     from maxent_portfolio.cli.options import tree_options
 
@@ -192,6 +192,14 @@ def test_a_switch_that_defaults_on_can_be_turned_off() -> None:
     def probe(overrides: dict[str, object]) -> None:
         seen.update(overrides)
 
+    return app, seen
+
+
+def test_a_switch_that_defaults_on_can_be_turned_off() -> None:
+    """Every boolean flag is a pair (``--x/--no-x``), so a default of True is not a trap."""
+    from typer.testing import CliRunner
+
+    app, seen = _sac_flags_probe()
     assert RunConfig().sac.one_step_model is True
     result = CliRunner().invoke(app, ["--no-one-step-model"])
     assert result.exit_code == 0, result.output
@@ -204,19 +212,9 @@ def test_a_switch_that_defaults_on_can_be_turned_off() -> None:
 def test_none_unsets_an_optional_number_from_a_flag_or_a_file(tmp_path: Path) -> None:
     """A default that is a number can be turned back into None (``--alpha none``: the tuned
     temperature), from a flag and from TOML, which has no null; a word is refused in one line."""
-    import typer
     from typer.testing import CliRunner
 
-    from maxent_portfolio.cli.options import tree_options
-
-    seen: dict[str, object] = {}
-    app = typer.Typer()
-
-    @app.command()
-    @tree_options("sac")
-    def probe(overrides: dict[str, object]) -> None:
-        seen.update(overrides)
-
+    app, seen = _sac_flags_probe()
     assert CliRunner().invoke(app, ["--alpha", "None", "--reference", "2.5",
                                     "--reference-cash", "1"]).exit_code == 0
     assert seen == {"sac.alpha": "none", "sac.reference": 2.5, "sac.reference_cash": 1.0}
@@ -230,3 +228,11 @@ def test_none_unsets_an_optional_number_from_a_flag_or_a_file(tmp_path: Path) ->
     f.write_text('[sac]\nactor_objective = "none"\n')  # a word field keeps its own check
     with pytest.raises(ConfigError, match=r"actor-objective .none."):
         resolve_config(f)
+
+
+def test_the_quick_example_spells_out_the_defaults() -> None:
+    """strategies/quick.toml writes the quick preset and the agent's defaults out in full: it
+    must not drift from them when a default changes."""
+    quick = Path(__file__).resolve().parents[1] / "strategies" / "quick.toml"
+    spelled = resolve_config(quick).model_dump()
+    assert spelled == resolve_config().model_dump()
